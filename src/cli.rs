@@ -1,0 +1,577 @@
+//! The command line: clap commands over the library. Catch-all errors
+//! (`anyhow`) live here only.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::control::effective::{
+    self, Decision, Injections, Origin, Route, Source, Table, Verdict,
+};
+use crate::topology::{self, Severity, SubnetId, Topology};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vnetplane",
+    version,
+    about = "Models how Azure virtual networks forward traffic: effective routes per NIC, next hops, and (soon) packets",
+    long_about = "Models how Azure virtual networks forward traffic.\n\n\
+        With no command, loads the embedded default topology (hub-spoke-vng) and shows\n\
+        every NIC's effective routes and a few next-hop decisions.\n\n\
+        --topology takes a TOML file, or the name of a built-in topology (see `vnetplane topologies`)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Summary of a topology: objects, warnings, every NIC's effective routes.
+    Show {
+        /// Topology file or built-in name [default: hub-spoke-vng].
+        #[arg(long, short)]
+        topology: Option<String>,
+    },
+    /// Load and validate a topology; print warnings. Exit 1 on errors.
+    Check {
+        #[arg(long, short)]
+        topology: String,
+    },
+    /// A NIC's effective routes, like `az network nic show-effective-route-table`.
+    Routes {
+        #[arg(long, short)]
+        topology: String,
+        /// The NIC's name.
+        #[arg(long, required_unless_present = "subnet", conflicts_with = "subnet")]
+        nic: Option<String>,
+        /// A subnet as VNET/SUBNET instead of a NIC (e.g. hub1/GatewaySubnet).
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Print the Azure REST API shape: {"value":[{source,state,addressPrefix,...}]}.
+        #[arg(long)]
+        json: bool,
+        /// Add a column saying where each route comes from and why it is Invalid.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Which route a NIC uses for a destination, like Network Watcher's next hop,
+    /// with the route that matched and why it won over the others.
+    NextHop {
+        #[arg(long, short)]
+        topology: String,
+        #[arg(long, required_unless_present = "subnet", conflicts_with = "subnet")]
+        nic: Option<String>,
+        /// A subnet as VNET/SUBNET instead of a NIC.
+        #[arg(long)]
+        subnet: Option<String>,
+        /// Destination IP address.
+        #[arg(long)]
+        dst: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the built-in topologies (one per scenario).
+    Topologies,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(out) => {
+            print!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(arg: &str) -> Result<Topology> {
+    topology::load_path_or_builtin(arg).map_err(|e| anyhow!("{e}"))
+}
+
+fn warnings(t: &Topology) -> String {
+    let mut s = String::new();
+    for w in &t.warnings {
+        let _ = writeln!(s, "{w}");
+    }
+    s
+}
+
+/// Runs a command and returns what it prints on success.
+pub fn run(cli: Cli) -> Result<String> {
+    match cli.command {
+        None => show(&load(topology::DEFAULT_TOPOLOGY)?),
+        Some(Command::Show { topology }) => show(&load(
+            topology.as_deref().unwrap_or(topology::DEFAULT_TOPOLOGY),
+        )?),
+        Some(Command::Check { topology }) => {
+            let t = load(&topology)?;
+            let mut out = String::new();
+            for w in &t.warnings {
+                debug_assert_eq!(w.severity, Severity::Warning);
+                let _ = writeln!(out, "{w}");
+            }
+            let _ = writeln!(out, "ok: {}: {}", t.file, summary(&t));
+            Ok(out)
+        }
+        Some(Command::Routes {
+            topology,
+            nic,
+            subnet,
+            json,
+            explain,
+        }) => {
+            let t = load(&topology)?;
+            let sid = pick_subnet(&t, nic.as_deref(), subnet.as_deref())?;
+            let table = effective::subnet_table(&t, &Injections::static_gateways(&t), sid);
+            if json {
+                Ok(routes_json(&table)? + "\n")
+            } else {
+                Ok(routes_text(&t, &table, explain))
+            }
+        }
+        Some(Command::NextHop {
+            topology,
+            nic,
+            subnet,
+            dst,
+            json,
+        }) => {
+            let t = load(&topology)?;
+            let sid = pick_subnet(&t, nic.as_deref(), subnet.as_deref())?;
+            let dst: IpAddr = dst
+                .trim()
+                .parse()
+                .with_context(|| format!("--dst {dst:?} is not an IP address"))?;
+            let table = effective::subnet_table(&t, &Injections::static_gateways(&t), sid);
+            let d = effective::lookup(&table, dst);
+            if json {
+                Ok(serde_json::to_string_pretty(&next_hop_json(&t, &table, &d))? + "\n")
+            } else {
+                Ok(next_hop_text(&t, &table, dst, &d))
+            }
+        }
+        Some(Command::Topologies) => {
+            let mut out = String::new();
+            for (name, src) in topology::BUILTIN {
+                let desc = src
+                    .lines()
+                    .find_map(|l| l.strip_prefix("description = "))
+                    .map(|d| d.trim_matches('"').to_string())
+                    .unwrap_or_default();
+                let _ = writeln!(out, "{name:<38} {desc}");
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn pick_subnet(t: &Topology, nic: Option<&str>, subnet: Option<&str>) -> Result<SubnetId> {
+    if let Some(n) = nic {
+        let id = t.nic_by_name(n).ok_or_else(|| {
+            let names: Vec<&str> = t.nics.iter().map(|n| n.name.as_str()).collect();
+            anyhow!(
+                "{}: no NIC named `{n}` (NICs: {})",
+                t.file,
+                names.join(", ")
+            )
+        })?;
+        return Ok(t.nic(id).subnet);
+    }
+    let path = subnet.ok_or_else(|| anyhow!("give --nic NAME or --subnet VNET/SUBNET"))?;
+    t.subnet_by_path(path).ok_or_else(|| {
+        let names: Vec<String> = (0..t.subnets.len())
+            .map(|i| t.subnet_path(SubnetId(i as u32)))
+            .collect();
+        anyhow!(
+            "{}: no subnet `{path}` (subnets: {})",
+            t.file,
+            names.join(", ")
+        )
+    })
+}
+
+fn summary(t: &Topology) -> String {
+    format!(
+        "{} vnets, {} subnets, {} nics, {} route tables, {} peerings, {} gateways, {} route servers, {} nvas, {} sites, {} warnings",
+        t.vnets.len(),
+        t.subnets.len(),
+        t.nics.len(),
+        t.route_tables.len(),
+        t.peerings.len(),
+        t.gateways.len(),
+        t.route_servers.len(),
+        t.nvas.len(),
+        t.sites.len(),
+        t.warnings.len()
+    )
+}
+
+fn ips(v: &[IpAddr]) -> String {
+    v.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where a route comes from, in words.
+pub fn origin_text(t: &Topology, r: &Route) -> String {
+    match &r.origin {
+        Origin::VnetRange { vnet } => format!("address range of vnet {}", t.vnet(*vnet).name),
+        Origin::Peering { peering } => {
+            let p = &t.peerings[peering.idx()];
+            format!(
+                "range of peered vnet {} (peering {})",
+                t.vnet(p.remote).name,
+                p.name
+            )
+        }
+        Origin::Injected {
+            by,
+            detail,
+            transit,
+        } => {
+            let who = match by {
+                effective::Injector::Gateway(g) => format!("gateway {}", t.gateway(*g).name),
+                effective::Injector::RouteServer(r) => {
+                    format!("route server {}", t.route_servers[r.idx()].name)
+                }
+            };
+            match transit {
+                Some(p) => format!(
+                    "{detail}, via {who} (gateway transit over peering {})",
+                    t.peerings[p.idx()].name
+                ),
+                None => format!("{detail}, via {who}"),
+            }
+        }
+        Origin::Internet => "system default route".to_string(),
+        Origin::Reserved => "reserved private range (R1)".to_string(),
+        Origin::ExtraNone => "extra None route (options.extra_none_prefixes, R4)".to_string(),
+        Origin::ServiceEndpoint { service } => format!("service endpoint {service}"),
+        Origin::Udr { table, .. } => format!("route table {}", t.route_table(*table).name),
+    }
+}
+
+fn routes_text(t: &Topology, table: &Table, explain: bool) -> String {
+    let mut rows: Vec<Vec<String>> = vec![];
+    let mut head = vec![
+        "Source",
+        "State",
+        "Address Prefix",
+        "Next Hop Type",
+        "Next Hop IP",
+    ];
+    if explain {
+        head.push("Origin");
+    }
+    for r in &table.routes {
+        let mut row = vec![
+            r.source.as_str().to_string(),
+            r.state.as_str().to_string(),
+            r.prefix.to_string(),
+            r.next_hop_type.as_str().to_string(),
+            ips(&r.next_hop_ips),
+        ];
+        if explain {
+            let mut o = origin_text(t, r);
+            if let Some(why) = &r.invalid_because {
+                o.push_str("; Invalid: ");
+                o.push_str(why);
+            }
+            row.push(o);
+        }
+        rows.push(row);
+    }
+    table_text(&head, &rows)
+}
+
+/// az-style table: header, dashes, left-aligned columns, two spaces apart.
+fn table_text(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: Vec<String>, out: &mut String| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            let _ = write!(l, "{c:<width$}", width = w[i]);
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(head.iter().map(|h| h.to_string()).collect(), &mut out);
+    line(w.iter().map(|n| "-".repeat(*n)).collect(), &mut out);
+    for r in rows {
+        line(r.clone(), &mut out);
+    }
+    out
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonRoute {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    source: &'static str,
+    state: &'static str,
+    address_prefix: Vec<String>,
+    next_hop_type: &'static str,
+    next_hop_ip_address: Vec<String>,
+}
+
+fn json_route(r: &Route) -> JsonRoute {
+    JsonRoute {
+        name: r.name.clone(),
+        source: r.source.as_str(),
+        state: r.state.as_str(),
+        address_prefix: vec![r.prefix.to_string()],
+        next_hop_type: r.next_hop_type.as_str(),
+        next_hop_ip_address: r.next_hop_ips.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// The Azure REST shape of `effectiveRouteTable` (S18).
+pub fn routes_json(table: &Table) -> Result<String> {
+    #[derive(Serialize)]
+    struct Out {
+        value: Vec<JsonRoute>,
+    }
+    let out = Out {
+        value: table.routes.iter().map(json_route).collect(),
+    };
+    Ok(serde_json::to_string_pretty(&out)?)
+}
+
+fn route_table_id(t: &Topology, r: &Route) -> String {
+    match (&r.origin, r.source) {
+        (Origin::Udr { table, .. }, _) => format!("routeTables/{}", t.route_table(*table).name),
+        (_, Source::VirtualNetworkGateway) => "Gateway Route".to_string(),
+        _ => "System Route".to_string(),
+    }
+}
+
+fn verdict_text(table: &Table, v: &Verdict) -> (&'static str, String) {
+    match v {
+        Verdict::Selected => (
+            "selected",
+            "longest matching prefix among the active routes".to_string(),
+        ),
+        Verdict::LessSpecific { winner_len } => (
+            "less-specific",
+            format!("a longer prefix (/{winner_len}) matched (R14)"),
+        ),
+        Verdict::Invalid(why) => ("invalid", why.clone()),
+        Verdict::IgnoredForSystemRoute { system } => {
+            let s = &table.routes[*system];
+            (
+                "ignored",
+                format!(
+                    "the destination is inside system route {} → {}, which beats gateway routes of any length (R16)",
+                    s.prefix,
+                    s.next_hop_type.as_str()
+                ),
+            )
+        }
+    }
+}
+
+fn next_hop_json(t: &Topology, table: &Table, d: &Decision) -> serde_json::Value {
+    let candidates: Vec<serde_json::Value> = d
+        .candidates
+        .iter()
+        .map(|c| {
+            let r = &table.routes[c.index];
+            let (verdict, reason) = verdict_text(table, &c.verdict);
+            serde_json::json!({
+                "route": json_route(r),
+                "origin": origin_text(t, r),
+                "verdict": verdict,
+                "reason": reason,
+            })
+        })
+        .collect();
+    if d.platform {
+        return serde_json::json!({
+            "nextHopType": "Platform",
+            "nextHopIpAddress": "",
+            "routeTableId": "",
+            "reason": "platform address (168.63.129.16 / 169.254.169.254): routes cannot override it (R19)",
+            "candidates": candidates,
+        });
+    }
+    match d.selected {
+        None => serde_json::json!({
+            "nextHopType": "None",
+            "nextHopIpAddress": "",
+            "routeTableId": "",
+            "reason": "no route matches this destination",
+            "candidates": candidates,
+        }),
+        Some(i) => {
+            let r = &table.routes[i];
+            serde_json::json!({
+                "nextHopType": r.next_hop_type.network_watcher_str(),
+                "nextHopIpAddress": r.next_hop_ips.first().map(ToString::to_string).unwrap_or_default(),
+                "nextHopIpAddresses": r.next_hop_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "routeTableId": route_table_id(t, r),
+                "matchedRoute": json_route(r),
+                "origin": origin_text(t, r),
+                "candidates": candidates,
+            })
+        }
+    }
+}
+
+fn next_hop_text(t: &Topology, table: &Table, dst: IpAddr, d: &Decision) -> String {
+    let mut out = String::new();
+    let who = t.subnet_path(table.subnet);
+    if d.platform {
+        let _ = writeln!(
+            out,
+            "{dst} is a platform address (R19): routes cannot override it; the host answers it directly."
+        );
+        return out;
+    }
+    match d.selected {
+        None => {
+            let _ = writeln!(out, "nextHopType       None");
+            let _ = writeln!(
+                out,
+                "reason            no route in subnet {who}'s table matches {dst}: dropped"
+            );
+        }
+        Some(i) => {
+            let r = &table.routes[i];
+            let _ = writeln!(
+                out,
+                "nextHopType       {}",
+                r.next_hop_type.network_watcher_str()
+            );
+            let _ = writeln!(out, "nextHopIpAddress  {}", ips(&r.next_hop_ips));
+            let _ = writeln!(out, "routeTableId      {}", route_table_id(t, r));
+            let ecmp = if r.next_hop_ips.len() > 1 {
+                " (ECMP: a flow hash picks one)"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "matched route     {} {} {} → {} {}{ecmp}",
+                r.source.as_str(),
+                r.state.as_str(),
+                r.prefix,
+                r.next_hop_type.as_str(),
+                ips(&r.next_hop_ips)
+            );
+            let _ = writeln!(out, "origin            {}", origin_text(t, r));
+        }
+    }
+    let others: Vec<_> = d
+        .candidates
+        .iter()
+        .filter(|c| c.verdict != Verdict::Selected)
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(out, "other routes containing {dst}:");
+        for c in others {
+            let r = &table.routes[c.index];
+            let (v, why) = verdict_text(table, &c.verdict);
+            let _ = writeln!(
+                out,
+                "  {} {} → {} {} ({v}: {why})",
+                r.source.as_str(),
+                r.prefix,
+                r.next_hop_type.as_str(),
+                ips(&r.next_hop_ips)
+            );
+        }
+    }
+    out
+}
+
+fn show(t: &Topology) -> Result<String> {
+    let mut out = String::new();
+    let _ = writeln!(out, "topology {}", t.file);
+    if let Some(d) = &t.description {
+        let _ = writeln!(out, "  {d}");
+    }
+    let _ = writeln!(out, "  {}", summary(t));
+    out.push_str(&warnings(t));
+    let inj = Injections::static_gateways(t);
+    for (i, s) in t.subnets.iter().enumerate() {
+        let sid = SubnetId(i as u32);
+        let nics: Vec<&str> = s.nics.iter().map(|&n| t.nic(n).name.as_str()).collect();
+        if nics.is_empty() && !s.is_gateway_subnet() {
+            continue;
+        }
+        let label = if nics.is_empty() {
+            format!("subnet {}", t.subnet_path(sid))
+        } else {
+            format!("nic {} (subnet {})", nics.join(", "), t.subnet_path(sid))
+        };
+        let _ = writeln!(out, "\neffective routes of {label}");
+        out.push_str(&routes_text(
+            t,
+            &effective::subnet_table(t, &inj, sid),
+            false,
+        ));
+    }
+    if t.file
+        .ends_with(&format!("{}.toml", topology::DEFAULT_TOPOLOGY))
+        && t.nic_by_name("spoke11-vm").is_some()
+    {
+        let nic = t
+            .nic_by_name("spoke11-vm")
+            .ok_or_else(|| anyhow!("spoke11-vm"))?;
+        let table = effective::nic_table(t, &inj, nic);
+        let _ = writeln!(out, "\nnext hops from spoke11-vm");
+        for dst in ["192.168.1.10", "198.51.100.10", "10.1.3.4", "10.50.0.1"] {
+            let ip: IpAddr = dst.parse()?;
+            let d = effective::lookup(&table, ip);
+            let line = match d.selected {
+                Some(i) => {
+                    let r = &table.routes[i];
+                    format!(
+                        "{} {} via {} {}",
+                        r.next_hop_type.as_str(),
+                        ips(&r.next_hop_ips),
+                        r.prefix,
+                        r.source.as_str()
+                    )
+                }
+                None => "no route".to_string(),
+            };
+            let _ = writeln!(out, "  {dst:<15} → {line}");
+        }
+    }
+    if t.nics.is_empty() {
+        bail!("{}: the topology has no NICs", t.file);
+    }
+    Ok(out)
+}

@@ -1,0 +1,617 @@
+//! Effective routes: what Azure programs into each NIC (SPEC R1–R20).
+//!
+//! A NIC's table depends only on its subnet, so tables are computed per subnet
+//! and NICs share them. [`subnet_table`] follows SPEC §5's reference
+//! algorithm:
+//!
+//! ```text
+//! VnetLocal per VNet range                                   R1, R2
+//! VNetPeering / VNetGlobalPeering per Connected peer range   R6, R7
+//! gateway / Route Server routes (own VNet, or the hub's via  R8, R9, R10
+//!   use-remote-gateways), unless propagation is off
+//! 0/0 (and ::/0) Internet                                     R1
+//! reserved None routes, with the R2 rewrite, R3 and R4/R5    R1–R5
+//! service endpoint routes                                     R11
+//! UDRs                                                        R12
+//! same-prefix losers marked Invalid                           R15, R16, R39
+//! ```
+//!
+//! [`lookup`] then selects for one destination (R14, R16, R19) and explains
+//! why every other candidate lost. Everything here is pure: same topology and
+//! injections, same output, byte for byte.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use crate::topology::*;
+
+/// `source` of an effective route, as Azure spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    Default,
+    User,
+    VirtualNetworkGateway,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Default => "Default",
+            Source::User => "User",
+            Source::VirtualNetworkGateway => "VirtualNetworkGateway",
+        }
+    }
+}
+
+/// `nextHopType` of an effective route, as Azure spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NextHopType {
+    VnetLocal,
+    VNetPeering,
+    VNetGlobalPeering,
+    VirtualNetworkGateway,
+    Internet,
+    VirtualAppliance,
+    None,
+    VirtualNetworkServiceEndpoint,
+}
+
+impl NextHopType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NextHopType::VnetLocal => "VnetLocal",
+            NextHopType::VNetPeering => "VNetPeering",
+            NextHopType::VNetGlobalPeering => "VNetGlobalPeering",
+            NextHopType::VirtualNetworkGateway => "VirtualNetworkGateway",
+            NextHopType::Internet => "Internet",
+            NextHopType::VirtualAppliance => "VirtualAppliance",
+            NextHopType::None => "None",
+            NextHopType::VirtualNetworkServiceEndpoint => "VirtualNetworkServiceEndpoint",
+        }
+    }
+
+    /// The spelling Network Watcher's next hop uses (S19): `VnetPeering` for both
+    /// peering kinds.
+    pub fn network_watcher_str(self) -> &'static str {
+        match self {
+            NextHopType::VNetPeering | NextHopType::VNetGlobalPeering => "VnetPeering",
+            other => other.as_str(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Active,
+    Invalid,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Active => "Active",
+            State::Invalid => "Invalid",
+        }
+    }
+}
+
+/// What put a route in the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// One address range of the subnet's own VNet (R1; R2 when it equals a reserved prefix).
+    VnetRange { vnet: VnetId },
+    /// A range of a peered VNet (R6).
+    Peering { peering: PeeringId },
+    /// Learned by a gateway or Route Server and injected (R8, R9, R23).
+    Injected {
+        by: Injector,
+        detail: String,
+        transit: Option<PeeringId>,
+    },
+    /// The default route to the Internet (R1).
+    Internet,
+    /// A reserved private range dropped by default (R1).
+    Reserved,
+    /// An extra `None` route from `options.extra_none_prefixes` (R4).
+    ExtraNone,
+    /// A service endpoint on the subnet (R11).
+    ServiceEndpoint { service: String },
+    /// A user-defined route (R12).
+    Udr { table: RouteTableId, index: usize },
+}
+
+/// Who injected a `VirtualNetworkGateway`-source route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Injector {
+    Gateway(GatewayId),
+    RouteServer(RouteServerId),
+}
+
+/// One row of a NIC's effective route table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub source: Source,
+    pub state: State,
+    pub prefix: IpNet,
+    pub next_hop_type: NextHopType,
+    pub next_hop_ips: Vec<IpAddr>,
+    /// The UDR's name (user routes only).
+    pub name: Option<String>,
+    pub origin: Origin,
+    /// Why the route is Invalid, when it is.
+    pub invalid_because: Option<String>,
+}
+
+impl Route {
+    /// System routes that beat BGP routes regardless of prefix length (R16).
+    pub fn is_vnet_system(&self) -> bool {
+        self.source == Source::Default
+            && matches!(
+                self.next_hop_type,
+                NextHopType::VnetLocal
+                    | NextHopType::VNetPeering
+                    | NextHopType::VNetGlobalPeering
+                    | NextHopType::VirtualNetworkServiceEndpoint
+            )
+    }
+}
+
+/// Which kind of speaker a gateway-source route came from (R31, R39).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InjectKind {
+    ExpressRoute,
+    Vpn,
+    RouteServer,
+}
+
+/// A route a gateway or Route Server holds and programs into NICs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Injected {
+    pub prefix: IpNet,
+    pub next_hop_ips: Vec<IpAddr>,
+    pub by: Injector,
+    pub kind: InjectKind,
+    /// Human-readable provenance, e.g. `static prefix of site onprem`.
+    pub detail: String,
+}
+
+/// The routes each VNet's gateways and Route Server inject, keyed by the VNet
+/// they are deployed in. Today: gateways' static (local network gateway)
+/// prefixes. The BGP simulation produces the same structure.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Injections {
+    pub by_vnet: BTreeMap<VnetId, Vec<Injected>>,
+}
+
+/// The next-hop IPs a gateway's routes show (R8, Observed): an active-active
+/// VPN gateway lists each instance; a single-instance VPN gateway its public
+/// IP when declared; ExpressRoute its (opaque) instance IPs.
+pub fn gateway_next_hops(g: &Gateway) -> Vec<IpAddr> {
+    match g.kind {
+        GatewayKind::Vpn if !g.active_active => match g.public_ip {
+            Some(ip) => vec![ip],
+            None => g.ips.iter().take(1).copied().collect(),
+        },
+        _ => g.ips.clone(),
+    }
+}
+
+impl Injections {
+    /// What gateways learn without BGP: each connected site's advertised
+    /// prefixes (a local network gateway's address space), plus the host
+    /// route for a BGP peer's address (R8).
+    pub fn static_gateways(t: &Topology) -> Injections {
+        let mut out = Injections::default();
+        for (gi, g) in t.gateways.iter().enumerate() {
+            let gid = GatewayId(gi as u32);
+            let kind = match g.kind {
+                GatewayKind::Vpn => InjectKind::Vpn,
+                GatewayKind::ExpressRoute => InjectKind::ExpressRoute,
+            };
+            let hops = gateway_next_hops(g);
+            let list = out.by_vnet.entry(g.vnet).or_default();
+            for s in &t.sites {
+                for c in s.connections.iter().filter(|c| c.gateway == gid) {
+                    let mut add = |prefix: IpNet, detail: String| {
+                        if !list
+                            .iter()
+                            .any(|r| r.by == Injector::Gateway(gid) && r.prefix == prefix)
+                        {
+                            list.push(Injected {
+                                prefix,
+                                next_hop_ips: hops.clone(),
+                                by: Injector::Gateway(gid),
+                                kind,
+                                detail,
+                            });
+                        }
+                    };
+                    let how = if c.bgp {
+                        "advertised over BGP by"
+                    } else {
+                        "static prefix of"
+                    };
+                    for &p in &c.advertise {
+                        add(p, format!("{how} site {}", s.name));
+                    }
+                    if c.bgp
+                        && g.kind == GatewayKind::Vpn
+                        && let Some(cpe) = s.cpe
+                    {
+                        add(
+                            IpNet::from(cpe),
+                            format!("BGP peer address of site {}", s.name),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+const RESERVED: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+];
+
+fn reserved_prefixes() -> [IpNet; 4] {
+    RESERVED.map(|s| s.parse().expect("constant prefix"))
+}
+
+/// A NIC's (or a subnet's) effective route table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub subnet: SubnetId,
+    pub routes: Vec<Route>,
+}
+
+fn range_route(prefix: IpNet, next_hop_type: NextHopType, origin: Origin) -> Route {
+    Route {
+        source: Source::Default,
+        state: State::Active,
+        prefix,
+        next_hop_type,
+        next_hop_ips: Vec::new(),
+        name: None,
+        origin,
+        invalid_because: None,
+    }
+}
+
+/// Computes the effective routes of every NIC in `subnet`.
+pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
+    let s = t.subnet(subnet);
+    let vid = s.vnet;
+    let vnet = t.vnet(vid);
+    let rt = s.route_table.map(|r| t.route_table(r));
+    let mut routes: Vec<Route> = Vec::new();
+
+    // R1: one VnetLocal route per VNet range.
+    for &p in &vnet.address_space {
+        routes.push(range_route(
+            p,
+            NextHopType::VnetLocal,
+            Origin::VnetRange { vnet: vid },
+        ));
+    }
+    // R6, R7: peering routes, Connected links only, not transitive.
+    for pid in t.connected_peerings(vid) {
+        let p = &t.peerings[pid.idx()];
+        let ty = if t.is_global(vid, p.remote) {
+            NextHopType::VNetGlobalPeering
+        } else {
+            NextHopType::VNetPeering
+        };
+        for &r in &t.vnet(p.remote).address_space {
+            routes.push(range_route(r, ty, Origin::Peering { peering: pid }));
+        }
+    }
+    // R8–R10: gateway and Route Server routes, own VNet first, then the hub's
+    // through gateway transit; not at all when propagation is off.
+    let propagate = rt.is_none_or(|r| r.propagate_gateway_routes);
+    if propagate {
+        let mut sources: Vec<(VnetId, Option<PeeringId>)> = vec![(vid, None)];
+        if let Some((pid, hub)) = t.remote_gateway_vnet(vid) {
+            sources.push((hub, Some(pid)));
+        }
+        for (hub, transit) in sources {
+            for r in inj.by_vnet.get(&hub).into_iter().flatten() {
+                routes.push(Route {
+                    source: Source::VirtualNetworkGateway,
+                    state: State::Active,
+                    prefix: r.prefix,
+                    next_hop_type: NextHopType::VirtualNetworkGateway,
+                    next_hop_ips: r.next_hop_ips.clone(),
+                    name: None,
+                    origin: Origin::Injected {
+                        by: r.by,
+                        detail: r.detail.clone(),
+                        transit,
+                    },
+                    invalid_because: None,
+                });
+            }
+        }
+    }
+    // R1: default routes to the Internet.
+    let has_v4 = vnet.address_space.iter().any(|p| p.network().is_ipv4());
+    let has_v6 = vnet.address_space.iter().any(|p| p.network().is_ipv6());
+    if has_v4 {
+        routes.push(range_route(
+            "0.0.0.0/0".parse().expect("const"),
+            NextHopType::Internet,
+            Origin::Internet,
+        ));
+    }
+    if has_v6 {
+        routes.push(range_route(
+            "::/0".parse().expect("const"),
+            NextHopType::Internet,
+            Origin::Internet,
+        ));
+    }
+    // R1–R5: reserved None routes.
+    let user_default = rt.is_some_and(|r| {
+        r.routes
+            .iter()
+            .any(|u| u.prefix.prefix_len() == 0 && u.prefix.network().is_ipv4())
+    });
+    let bgp_default = routes.iter().any(|r| {
+        r.source == Source::VirtualNetworkGateway
+            && r.prefix.prefix_len() == 0
+            && r.prefix.network().is_ipv4()
+    });
+    let has_gateway_routes = routes
+        .iter()
+        .any(|r| r.source == Source::VirtualNetworkGateway);
+    // R3: a user 0/0 (optionally a BGP 0/0) removes the reserved None routes;
+    // R5 (optional): NICs holding gateway routes show none of them.
+    let remove_reserved = user_default || (bgp_default && t.options.bgp_default_removes_reserved);
+    let hide_reserved = has_gateway_routes && t.options.hide_reserved_none_with_gateway_routes;
+    let p172: IpNet = "172.16.0.0/12".parse().expect("const");
+    let mut none_routes: Vec<(IpNet, Origin)> = Vec::new();
+    for p in reserved_prefixes() {
+        let removed = hide_reserved
+            || (remove_reserved && (p != p172 || t.options.udr_default_removes_172_16));
+        if !removed {
+            none_routes.push((p, Origin::Reserved));
+        }
+    }
+    for &p in &t.options.extra_none_prefixes {
+        none_routes.push((p, Origin::ExtraNone));
+    }
+    none_routes.sort_by_key(|(p, _)| *p);
+    for (p, origin) in none_routes {
+        // R2: equal to a VNet range -> that range's VnetLocal route stands in
+        // for it; strictly containing one -> removed; strictly inside -> kept.
+        if vnet.address_space.iter().any(|r| r.contains(&p)) {
+            continue;
+        }
+        routes.push(range_route(p, NextHopType::None, origin));
+    }
+    // R11: service endpoints, on this subnet only.
+    for se in &s.service_endpoints {
+        for &p in &se.prefixes {
+            routes.push(range_route(
+                p,
+                NextHopType::VirtualNetworkServiceEndpoint,
+                Origin::ServiceEndpoint {
+                    service: se.service.clone(),
+                },
+            ));
+        }
+    }
+    // R12: user-defined routes.
+    if let (Some(rtid), Some(rt)) = (s.route_table, rt) {
+        for (i, u) in rt.routes.iter().enumerate() {
+            let (ty, ips) = match u.next_hop {
+                UdrNextHop::VirtualAppliance(ip) => (NextHopType::VirtualAppliance, vec![ip]),
+                UdrNextHop::VirtualNetworkGateway => {
+                    let hub = t.remote_gateway_vnet(vid).map_or(vid, |(_, h)| h);
+                    let ips = t
+                        .gateways_in(hub)
+                        .map(|g| t.gateway(g))
+                        .find(|g| g.kind == GatewayKind::Vpn)
+                        .map(gateway_next_hops)
+                        .unwrap_or_default();
+                    (NextHopType::VirtualNetworkGateway, ips)
+                }
+                UdrNextHop::None => (NextHopType::None, Vec::new()),
+                UdrNextHop::VnetLocal => (NextHopType::VnetLocal, Vec::new()),
+                UdrNextHop::Internet => (NextHopType::Internet, Vec::new()),
+            };
+            routes.push(Route {
+                source: Source::User,
+                state: State::Active,
+                prefix: u.prefix,
+                next_hop_type: ty,
+                next_hop_ips: ips,
+                name: Some(u.name.clone()),
+                origin: Origin::Udr {
+                    table: rtid,
+                    index: i,
+                },
+                invalid_because: None,
+            });
+        }
+    }
+    mark_states(t, &mut routes);
+    Table { subnet, routes }
+}
+
+/// Same-prefix precedence (R15 with the R16 exception, R39 among gateways):
+/// lower ranks first.
+fn rank(t: &Topology, r: &Route) -> (u8, u8) {
+    match r.source {
+        Source::User => (0, 0),
+        Source::Default if r.is_vnet_system() => (1, 0),
+        Source::VirtualNetworkGateway => {
+            let sub = match &r.origin {
+                Origin::Injected {
+                    by: Injector::Gateway(g),
+                    ..
+                } => match t.gateway(*g).kind {
+                    GatewayKind::ExpressRoute => 0,
+                    GatewayKind::Vpn => 1,
+                },
+                _ => 2,
+            };
+            (2, sub)
+        }
+        Source::Default => (3, 0),
+    }
+}
+
+fn describe(t: &Topology, r: &Route) -> String {
+    match (&r.origin, &r.name) {
+        (Origin::Udr { table, .. }, Some(n)) => format!(
+            "User route {n} of route table {}",
+            t.route_table(*table).name
+        ),
+        _ => format!(
+            "{} route {} → {}",
+            r.source.as_str(),
+            r.prefix,
+            r.next_hop_type.as_str()
+        ),
+    }
+}
+
+/// Marks, for each prefix, the best route Active and the others Invalid.
+fn mark_states(t: &Topology, routes: &mut [Route]) {
+    let mut best: BTreeMap<IpNet, usize> = BTreeMap::new();
+    for (i, r) in routes.iter().enumerate() {
+        match best.get(&r.prefix) {
+            Some(&b) if rank(t, &routes[b]) <= rank(t, r) => {}
+            _ => {
+                best.insert(r.prefix, i);
+            }
+        }
+    }
+    for i in 0..routes.len() {
+        let b = best[&routes[i].prefix];
+        if b == i {
+            continue;
+        }
+        let (wr, lr) = (rank(t, &routes[b]), rank(t, &routes[i]));
+        let rule = if wr.0 == lr.0 {
+            if routes[i].source == Source::VirtualNetworkGateway {
+                "R39: ExpressRoute is preferred over VPN for the same prefix"
+            } else {
+                "same prefix, declared later"
+            }
+        } else if wr.0 == 1 && lr.0 == 2 {
+            "R16: VNet and peering system routes beat gateway routes"
+        } else {
+            "R15: User beats VirtualNetworkGateway beats Default for the same prefix"
+        };
+        let why = format!("{} has the same prefix ({rule})", describe(t, &routes[b]));
+        routes[i].state = State::Invalid;
+        routes[i].invalid_because = Some(why);
+    }
+}
+
+/// The effective routes of a NIC.
+pub fn nic_table(t: &Topology, inj: &Injections, nic: NicId) -> Table {
+    subnet_table(t, inj, t.nic(nic).subnet)
+}
+
+/// Platform addresses that routes cannot override (R19).
+pub const PLATFORM_IPS: [IpAddr; 2] = [
+    IpAddr::V4(std::net::Ipv4Addr::new(168, 63, 129, 16)),
+    IpAddr::V4(std::net::Ipv4Addr::new(169, 254, 169, 254)),
+];
+
+/// Why a candidate route did or did not decide a lookup.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// This route decides the packet.
+    Selected,
+    /// A longer prefix matched.
+    LessSpecific { winner_len: u8 },
+    /// Lost the same-prefix tie-break (the route is Invalid).
+    Invalid(String),
+    /// A BGP route ignored because the destination is inside a VNet, peering or
+    /// service endpoint system route (R16).
+    IgnoredForSystemRoute { system: usize },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub index: usize,
+    pub verdict: Verdict,
+}
+
+/// The outcome of one lookup, with every matching route and why it won or lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The index of the selected route in the table, if any matched.
+    pub selected: Option<usize>,
+    /// `dst` is a platform address that no route can override (R19).
+    pub platform: bool,
+    pub candidates: Vec<Candidate>,
+}
+
+/// Longest-prefix match over the Active routes with the R16 exception (R14, R16).
+pub fn lookup(table: &Table, dst: IpAddr) -> Decision {
+    if PLATFORM_IPS.contains(&dst) {
+        return Decision {
+            selected: None,
+            platform: true,
+            candidates: Vec::new(),
+        };
+    }
+    let matching: Vec<usize> = (0..table.routes.len())
+        .filter(|&i| table.routes[i].prefix.contains(&dst))
+        .collect();
+    let system = matching
+        .iter()
+        .copied()
+        .find(|&i| table.routes[i].state == State::Active && table.routes[i].is_vnet_system());
+    let eligible = |i: usize| {
+        let r = &table.routes[i];
+        r.state == State::Active && !(system.is_some() && r.source == Source::VirtualNetworkGateway)
+    };
+    let selected = matching
+        .iter()
+        .copied()
+        .filter(|&i| eligible(i))
+        .max_by_key(|&i| (table.routes[i].prefix.prefix_len(), std::cmp::Reverse(i)));
+    let win_len = selected.map_or(0, |i| table.routes[i].prefix.prefix_len());
+    let mut candidates: Vec<Candidate> = matching
+        .iter()
+        .map(|&i| {
+            let r = &table.routes[i];
+            let verdict = if Some(i) == selected {
+                Verdict::Selected
+            } else if r.state == State::Invalid {
+                Verdict::Invalid(r.invalid_because.clone().unwrap_or_default())
+            } else if let (Some(sys), Source::VirtualNetworkGateway) = (system, r.source) {
+                Verdict::IgnoredForSystemRoute { system: sys }
+            } else {
+                Verdict::LessSpecific {
+                    winner_len: win_len,
+                }
+            };
+            Candidate { index: i, verdict }
+        })
+        .collect();
+    // Most specific first, the selected route on top.
+    candidates.sort_by_key(|c| {
+        (
+            c.verdict != Verdict::Selected,
+            std::cmp::Reverse(table.routes[c.index].prefix.prefix_len()),
+            c.index,
+        )
+    });
+    Decision {
+        selected,
+        platform: false,
+        candidates,
+    }
+}

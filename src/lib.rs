@@ -1,0 +1,26 @@
+//! # vnetplane
+//!
+//! A packet-forwarding dataplane that models how Azure virtual networks really
+//! forward traffic. In Azure there is no router inside a VNet: every NIC is its
+//! own small router with an *effective route table* built from system routes,
+//! gateway and Route Server (BGP) routes and user-defined routes.
+//!
+//! ```text
+//!  topology file ──load+validate──▶ Topology (typed ids, arenas)     [topology]
+//!                                       │
+//!                                       ▼
+//!                  control: effective routes per NIC (R1–R20)        [control]
+//!                                       │
+//!                                       ▼
+//!                  cli: `routes`, `next-hop`, `check`, `show`         [cli]
+//! ```
+//!
+//! The BGP simulation, the compiled FIB, the hop-by-hop dataplane, `verify`
+//! and the worker pipeline plug into this flow as DESIGN.md describes; see
+//! ARCHITECTURE.md for the code map and invariants.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod control;
+pub mod topology;

@@ -1,0 +1,5 @@
+//! Thin binary: all behaviour lives in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    vnetplane::cli::main()
+}

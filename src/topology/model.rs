@@ -1,0 +1,523 @@
+//! The typed topology: arenas of objects addressed by small typed ids. Built
+//! from a file by [`super::load`]; every object keeps the [`Loc`] it was
+//! declared at so later stages (BGP warnings, verify findings) can point back
+//! into the user's file.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::diag::{Diagnostic, Loc};
+
+macro_rules! ids {
+    ($($(#[$m:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u32);
+        impl $name {
+            pub fn idx(self) -> usize { self.0 as usize }
+        }
+    )*};
+}
+
+ids!(
+    /// A VNet.
+    VnetId,
+    /// A subnet (of one VNet).
+    SubnetId,
+    /// A network interface.
+    NicId,
+    /// A route table (a set of UDRs attachable to subnets).
+    RouteTableId,
+    /// One direction of a VNet peering.
+    PeeringId,
+    /// A VPN or ExpressRoute virtual network gateway.
+    GatewayId,
+    /// An Azure Route Server.
+    RouteServerId,
+    /// A network virtual appliance (a VM whose guest OS routes).
+    NvaId,
+    /// An on-premises site.
+    SiteId,
+    /// An internal load balancer frontend.
+    LoadBalancerId,
+);
+
+/// Modelling choices that SPEC.md marks Observed or UNCONFIRMED (`[options]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// R4 (Observed): extra `Default`/`None` routes added to every subnet.
+    pub extra_none_prefixes: Vec<IpNet>,
+    /// R5 (Observed, UNCONFIRMED): hide the reserved `None` routes on NICs that
+    /// also hold gateway or Route Server routes. Default: keep them.
+    pub hide_reserved_none_with_gateway_routes: bool,
+    /// R3 (UNCONFIRMED for 172.16/12): a user 0/0 removes 172.16.0.0/12 as well
+    /// as the other three reserved prefixes. Default: true.
+    pub udr_default_removes_172_16: bool,
+    /// R3 (UNCONFIRMED): a BGP-learned 0/0 also removes the reserved `None`
+    /// routes. Default: false.
+    pub bgp_default_removes_reserved: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            extra_none_prefixes: Vec::new(),
+            hide_reserved_none_with_gateway_routes: false,
+            udr_default_removes_172_16: true,
+            bgp_default_removes_reserved: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Vnet {
+    pub name: String,
+    pub region: String,
+    pub address_space: Vec<IpNet>,
+    pub subnets: Vec<SubnetId>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceEndpoint {
+    pub service: String,
+    pub prefixes: Vec<IpNet>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Subnet {
+    pub name: String,
+    pub vnet: VnetId,
+    pub prefixes: Vec<IpNet>,
+    pub route_table: Option<RouteTableId>,
+    pub service_endpoints: Vec<ServiceEndpoint>,
+    pub nics: Vec<NicId>,
+    pub loc: Loc,
+}
+
+impl Subnet {
+    pub fn is_gateway_subnet(&self) -> bool {
+        self.name == "GatewaySubnet"
+    }
+    pub fn is_route_server_subnet(&self) -> bool {
+        self.name == "RouteServerSubnet"
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Nic {
+    pub name: String,
+    /// The VM this NIC belongs to (defaults to the NIC's name).
+    pub vm: String,
+    pub vnet: VnetId,
+    pub subnet: SubnetId,
+    pub ips: Vec<IpAddr>,
+    pub ip_forwarding: bool,
+    pub public_ip: Option<IpAddr>,
+    pub loc: Loc,
+}
+
+/// Next hops a user may give a UDR (R12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdrNextHop {
+    VirtualAppliance(IpAddr),
+    VirtualNetworkGateway,
+    None,
+    VnetLocal,
+    Internet,
+}
+
+#[derive(Clone, Debug)]
+pub struct Udr {
+    pub name: String,
+    pub prefix: IpNet,
+    pub next_hop: UdrNextHop,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    pub name: String,
+    /// `false` is Azure's `disableBgpRoutePropagation = true` (R10).
+    pub propagate_gateway_routes: bool,
+    pub routes: Vec<Udr>,
+    pub loc: Loc,
+}
+
+/// One direction of a peering, as Azure stores it on `vnet`.
+#[derive(Clone, Debug)]
+pub struct Peering {
+    pub name: String,
+    pub vnet: VnetId,
+    pub remote: VnetId,
+    pub allow_virtual_network_access: bool,
+    pub allow_forwarded_traffic: bool,
+    pub allow_gateway_transit: bool,
+    pub use_remote_gateways: bool,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GatewayKind {
+    Vpn,
+    ExpressRoute,
+}
+
+impl GatewayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Vpn => "vpn",
+            GatewayKind::ExpressRoute => "expressroute",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VpnType {
+    RouteBased,
+    PolicyBased,
+}
+
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    pub name: String,
+    pub vnet: VnetId,
+    pub kind: GatewayKind,
+    pub vpn_type: VpnType,
+    pub active_active: bool,
+    /// Instance private IPs in the GatewaySubnet (ExpressRoute: the next-hop
+    /// IPs its routes show, which Azure presents as opaque infrastructure IPs).
+    pub ips: Vec<IpAddr>,
+    pub public_ip: Option<IpAddr>,
+    pub asn: u32,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoutingPreference {
+    ExpressRoute,
+    VpnNva,
+    AsPath,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteServer {
+    pub name: String,
+    pub vnet: VnetId,
+    /// The two instance IPs (`virtualRouterIps`).
+    pub ips: Vec<IpAddr>,
+    pub asn: u32,
+    pub branch_to_branch: bool,
+    pub routing_preference: RoutingPreference,
+    pub loc: Loc,
+}
+
+/// Where a route in an NVA's or a site's own routing table sends packets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OsNextHop {
+    /// A gateway IP (for an NVA: normally the subnet's first address).
+    Via(IpAddr),
+    /// Into a tunnel of this device (index into its `tunnels`).
+    Tunnel(usize),
+    /// Out of one of the NVA's NICs, directly.
+    Nic(NicId),
+    /// Discard.
+    Blackhole,
+}
+
+#[derive(Clone, Debug)]
+pub struct OsRoute {
+    pub prefix: IpNet,
+    pub next_hop: OsNextHop,
+    pub loc: Loc,
+}
+
+/// A BGP speaker, named by a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Speaker {
+    RouteServer(RouteServerId),
+    Nva(NvaId),
+    Gateway(GatewayId),
+    Site(SiteId),
+}
+
+#[derive(Clone, Debug)]
+pub struct BgpSession {
+    pub peer: Speaker,
+    /// For a Route Server peer: the instance IPs this side peers with (R21 wants both).
+    pub peer_ips: Vec<IpAddr>,
+    /// The tunnel (index into the owner's `tunnels`) the session runs over.
+    pub over: Option<usize>,
+    pub as_override: bool,
+    /// How many extra times the local ASN is prepended on export.
+    pub prepend: u8,
+    /// Prefixes originated on this session.
+    pub originate: Vec<IpNet>,
+    pub redistribute_static: bool,
+    /// Next hop set on export (R22: e.g. an internal load balancer frontend).
+    pub next_hop: Option<IpAddr>,
+    pub import_allow: Vec<IpNet>,
+    pub import_deny: Vec<IpNet>,
+    pub export_allow: Vec<IpNet>,
+    pub export_deny: Vec<IpNet>,
+    /// Tag exported routes with NO_ADVERTISE (65535:65282, R29).
+    pub no_advertise: bool,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelKind {
+    Vxlan {
+        vni: u32,
+        port: u16,
+    },
+    Esp {
+        spi_out: u32,
+        spi_in: u32,
+        udp: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct Tunnel {
+    pub name: String,
+    pub kind: TunnelKind,
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    pub mtu: u16,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub struct Nva {
+    pub name: String,
+    pub nics: Vec<NicId>,
+    pub asn: Option<u32>,
+    pub routes: Vec<OsRoute>,
+    pub bgp: Vec<BgpSession>,
+    pub tunnels: Vec<Tunnel>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub struct Connection {
+    pub gateway: GatewayId,
+    /// BGP over the connection (otherwise the gateway holds the site's
+    /// prefixes as a static local network gateway).
+    pub bgp: bool,
+    /// What the site advertises over this connection (default: its prefixes).
+    pub advertise: Vec<IpNet>,
+    pub weight: u32,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub struct Site {
+    pub name: String,
+    pub asn: Option<u32>,
+    pub prefixes: Vec<IpNet>,
+    pub cpe: Option<IpAddr>,
+    pub hosts: Vec<IpAddr>,
+    pub connections: Vec<Connection>,
+    pub routes: Vec<OsRoute>,
+    pub bgp: Vec<BgpSession>,
+    pub tunnels: Vec<Tunnel>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadBalancer {
+    pub name: String,
+    pub vnet: VnetId,
+    pub subnet: SubnetId,
+    pub frontend_ip: IpAddr,
+    pub backends: Vec<NicId>,
+    pub loc: Loc,
+}
+
+/// What an assertion expects (checked by `verify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Delivered,
+    Dropped,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Nic(NicId),
+    Site(SiteId),
+    Prefix(IpNet),
+    Internet,
+}
+
+#[derive(Clone, Debug)]
+pub struct Assertion {
+    pub name: String,
+    pub from: Endpoint,
+    pub to: Endpoint,
+    pub expect: Expect,
+    /// Waypoint: the path must cross this NVA.
+    pub via: Option<NvaId>,
+    pub loc: Loc,
+}
+
+/// A loaded, validated topology. Construct with [`super::load_str`] or
+/// [`super::load_file`].
+#[derive(Clone, Debug)]
+pub struct Topology {
+    /// The file it came from, for diagnostics.
+    pub file: String,
+    pub description: Option<String>,
+    pub options: Options,
+    pub vnets: Vec<Vnet>,
+    pub subnets: Vec<Subnet>,
+    pub nics: Vec<Nic>,
+    pub route_tables: Vec<RouteTable>,
+    pub peerings: Vec<Peering>,
+    pub gateways: Vec<Gateway>,
+    pub route_servers: Vec<RouteServer>,
+    pub nvas: Vec<Nva>,
+    pub sites: Vec<Site>,
+    pub load_balancers: Vec<LoadBalancer>,
+    pub assertions: Vec<Assertion>,
+    /// Warnings found while loading (the file is usable despite them).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Topology {
+    pub fn vnet(&self, id: VnetId) -> &Vnet {
+        &self.vnets[id.idx()]
+    }
+    pub fn subnet(&self, id: SubnetId) -> &Subnet {
+        &self.subnets[id.idx()]
+    }
+    pub fn nic(&self, id: NicId) -> &Nic {
+        &self.nics[id.idx()]
+    }
+    pub fn route_table(&self, id: RouteTableId) -> &RouteTable {
+        &self.route_tables[id.idx()]
+    }
+    pub fn gateway(&self, id: GatewayId) -> &Gateway {
+        &self.gateways[id.idx()]
+    }
+
+    pub fn nic_by_name(&self, name: &str) -> Option<NicId> {
+        self.nics
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NicId(i as u32))
+    }
+
+    pub fn vnet_by_name(&self, name: &str) -> Option<VnetId> {
+        self.vnets
+            .iter()
+            .position(|v| v.name == name)
+            .map(|i| VnetId(i as u32))
+    }
+
+    /// `vnet/subnet` → the subnet.
+    pub fn subnet_by_path(&self, path: &str) -> Option<SubnetId> {
+        let (v, s) = path.split_once('/')?;
+        let vnet = self.vnet_by_name(v)?;
+        self.vnet(vnet)
+            .subnets
+            .iter()
+            .copied()
+            .find(|&id| self.subnet(id).name == s)
+    }
+
+    pub fn subnet_path(&self, id: SubnetId) -> String {
+        let s = self.subnet(id);
+        format!("{}/{}", self.vnet(s.vnet).name, s.name)
+    }
+
+    /// Both directions of a peering exist: the link is Connected (R6). Returns
+    /// the direction stored on `vnet`.
+    pub fn connected_peering(&self, vnet: VnetId, remote: VnetId) -> Option<PeeringId> {
+        let here = self
+            .peerings
+            .iter()
+            .position(|p| p.vnet == vnet && p.remote == remote)?;
+        self.peerings
+            .iter()
+            .any(|p| p.vnet == remote && p.remote == vnet)
+            .then_some(PeeringId(here as u32))
+    }
+
+    /// The peerings of `vnet` whose link is Connected, in declaration order.
+    pub fn connected_peerings(&self, vnet: VnetId) -> impl Iterator<Item = PeeringId> + '_ {
+        self.peerings
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.vnet == vnet)
+            .filter_map(move |(_, p)| self.connected_peering(vnet, p.remote))
+    }
+
+    /// Whether the two VNets are in different regions (global peering).
+    pub fn is_global(&self, a: VnetId, b: VnetId) -> bool {
+        !self
+            .vnet(a)
+            .region
+            .eq_ignore_ascii_case(&self.vnet(b).region)
+    }
+
+    /// The gateways deployed in `vnet`.
+    pub fn gateways_in(&self, vnet: VnetId) -> impl Iterator<Item = GatewayId> + '_ {
+        self.gateways
+            .iter()
+            .enumerate()
+            .filter(move |(_, g)| g.vnet == vnet)
+            .map(|(i, _)| GatewayId(i as u32))
+    }
+
+    /// The Route Server deployed in `vnet`, if any.
+    pub fn route_server_in(&self, vnet: VnetId) -> Option<RouteServerId> {
+        self.route_servers
+            .iter()
+            .position(|r| r.vnet == vnet)
+            .map(|i| RouteServerId(i as u32))
+    }
+
+    /// The VNet whose gateways and Route Server inject routes into `vnet`'s
+    /// subnets besides its own: the remote side of its Connected
+    /// use-remote-gateways peering, when that side allows gateway transit (R9).
+    pub fn remote_gateway_vnet(&self, vnet: VnetId) -> Option<(PeeringId, VnetId)> {
+        self.connected_peerings(vnet).find_map(|pid| {
+            let p = &self.peerings[pid.idx()];
+            if !p.use_remote_gateways {
+                return None;
+            }
+            let back = self
+                .peerings
+                .iter()
+                .find(|q| q.vnet == p.remote && q.remote == vnet)?;
+            back.allow_gateway_transit.then_some((pid, p.remote))
+        })
+    }
+
+    /// The NIC that owns `ip`, within the given VNet.
+    pub fn nic_owning(&self, vnet: VnetId, ip: IpAddr) -> Option<NicId> {
+        self.nics
+            .iter()
+            .position(|n| n.vnet == vnet && n.ips.contains(&ip))
+            .map(|i| NicId(i as u32))
+    }
+
+    /// The load balancer frontend `ip` in `vnet`, if any.
+    pub fn load_balancer_owning(&self, vnet: VnetId, ip: IpAddr) -> Option<LoadBalancerId> {
+        self.load_balancers
+            .iter()
+            .position(|l| l.vnet == vnet && l.frontend_ip == ip)
+            .map(|i| LoadBalancerId(i as u32))
+    }
+
+    /// The subnets a route table is attached to.
+    pub fn subnets_using(&self, rt: RouteTableId) -> impl Iterator<Item = SubnetId> + '_ {
+        self.subnets
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.route_table == Some(rt))
+            .map(|(i, _)| SubnetId(i as u32))
+    }
+}
