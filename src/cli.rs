@@ -98,14 +98,18 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Topology diagnostics already say `file:line:col: error: ...`.
+            match e.downcast_ref::<topology::LoadError>() {
+                Some(le) => eprintln!("{le}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
 }
 
 fn load(arg: &str) -> Result<Topology> {
-    topology::load_path_or_builtin(arg).map_err(|e| anyhow!("{e}"))
+    Ok(topology::load_path_or_builtin(arg)?)
 }
 
 fn warnings(t: &Topology) -> String {

@@ -187,15 +187,15 @@ impl<'a, 'b> Builder<'a, 'b> {
     ) {
         let n = self.name(name, kind);
         let map = map_sel(&mut self.names);
-        if map.contains_key(&n) {
+        if let std::collections::hash_map::Entry::Vacant(e) = map.entry(n.clone()) {
+            e.insert(id);
+        } else {
             self.err(
                 &name.span(),
                 &format!("{kind} {n}"),
                 Some("name"),
                 format!("duplicate {kind} name `{n}`"),
             );
-        } else {
-            map.insert(n, id);
         }
     }
 
@@ -271,7 +271,10 @@ impl<'a, 'b> Builder<'a, 'b> {
             for s in &v.get_ref().subnet {
                 let sname = self.name(&s.get_ref().name, "subnet");
                 let key = (vid, sname.clone());
-                if self.names.subnets.contains_key(&key) {
+                if let std::collections::hash_map::Entry::Vacant(e) = self.names.subnets.entry(key)
+                {
+                    e.insert(SubnetId(subnet_count));
+                } else {
                     let obj = format!("vnet {}/subnet {sname}", v.get_ref().name.get_ref());
                     self.err(
                         &s.get_ref().name.span(),
@@ -279,8 +282,6 @@ impl<'a, 'b> Builder<'a, 'b> {
                         Some("name"),
                         "duplicate subnet name in this VNet",
                     );
-                } else {
-                    self.names.subnets.insert(key, SubnetId(subnet_count));
                 }
                 subnet_count += 1;
             }

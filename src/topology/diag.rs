@@ -57,11 +57,15 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(
-            f,
-            "{}:{}:{}: {}: ",
-            self.file, self.loc.line, self.loc.col, sev
-        )?;
+        if self.loc.line == 0 {
+            write!(f, "{}: {}: ", self.file, sev)?;
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}: ",
+                self.file, self.loc.line, self.loc.col, sev
+            )?;
+        }
         if !self.object.is_empty() {
             write!(f, "{}", self.object)?;
             if let Some(field) = &self.field {

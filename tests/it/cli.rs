@@ -1,0 +1,290 @@
+//! The binary itself: `routes` (table and JSON), `next-hop`, `check`, errors.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run vnetplane");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn routes_json_matches_scenario1() {
+    // The done-when: this exact command matches scenario 1 of SCENARIOS.md.
+    let (code, out, err) = run(&[
+        "routes",
+        "--topology",
+        "topologies/hub-spoke-vng.toml",
+        "--nic",
+        "spoke11-vm",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v["value"].as_array().unwrap();
+    let find = |prefix: &str, ty: &str| {
+        rows.iter()
+            .find(|r| r["addressPrefix"][0] == prefix && r["nextHopType"] == ty)
+            .unwrap_or_else(|| panic!("no {prefix} {ty} in {out}"))
+    };
+    let vnet = find("10.11.0.0/16", "VnetLocal");
+    assert_eq!(
+        (vnet["source"].as_str(), vnet["state"].as_str()),
+        (Some("Default"), Some("Active"))
+    );
+    assert_eq!(find("10.1.0.0/16", "VNetPeering")["state"], "Active");
+    let gw = find("192.168.0.0/16", "VirtualNetworkGateway");
+    assert_eq!(gw["source"], "VirtualNetworkGateway");
+    assert_eq!(gw["state"], "Active");
+    assert_eq!(
+        gw["nextHopIpAddress"],
+        serde_json::json!(["10.1.0.4", "10.1.0.5"])
+    );
+    let none = find("192.168.0.0/16", "None");
+    assert_eq!(
+        (none["source"].as_str(), none["state"].as_str()),
+        (Some("Default"), Some("Invalid"))
+    );
+    assert_eq!(find("0.0.0.0/0", "Internet")["state"], "Active");
+    assert_eq!(rows.len(), 8);
+    // Every entry has exactly Azure's REST fields.
+    for r in rows {
+        let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "addressPrefix",
+                "nextHopIpAddress",
+                "nextHopType",
+                "source",
+                "state"
+            ]
+        );
+    }
+}
+
+#[test]
+fn routes_table_has_az_columns() {
+    let (code, out, err) = run(&[
+        "routes",
+        "--topology",
+        "hub-spoke-vng",
+        "--nic",
+        "spoke11-vm",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    let head = lines.next().unwrap();
+    let cols: Vec<&str> = head
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            "Source",
+            "State",
+            "Address Prefix",
+            "Next Hop Type",
+            "Next Hop IP"
+        ]
+    );
+    assert!(lines.next().unwrap().starts_with("-----"));
+    let gw = out
+        .lines()
+        .find(|l| l.contains("192.168.0.0/16") && l.starts_with("VirtualNetworkGateway"))
+        .unwrap();
+    let f: Vec<&str> = gw.split_whitespace().collect();
+    assert_eq!(
+        f,
+        [
+            "VirtualNetworkGateway",
+            "Active",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            "10.1.0.4,",
+            "10.1.0.5"
+        ]
+    );
+    let none = out
+        .lines()
+        .find(|l| l.contains("192.168.0.0/16") && l.contains("None"))
+        .unwrap();
+    assert_eq!(
+        none.split_whitespace().collect::<Vec<_>>(),
+        ["Default", "Invalid", "192.168.0.0/16", "None"]
+    );
+    // The GatewaySubnet has a table too.
+    let (code, out, _) = run(&[
+        "routes",
+        "--topology",
+        "hub-spoke-vng",
+        "--subnet",
+        "hub1/GatewaySubnet",
+        "--explain",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Origin") && out.contains("static prefix of site onprem, via gateway gw-hub1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn next_hop_explains_the_choice() {
+    let (code, out, err) = run(&[
+        "next-hop",
+        "-t",
+        "hub-spoke-vng",
+        "--nic",
+        "spoke11-vm",
+        "--dst",
+        "192.168.1.10",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["nextHopType"], "VirtualNetworkGateway");
+    assert_eq!(v["nextHopIpAddress"], "10.1.0.4");
+    assert_eq!(
+        v["nextHopIpAddresses"],
+        serde_json::json!(["10.1.0.4", "10.1.0.5"])
+    );
+    assert_eq!(v["routeTableId"], "Gateway Route");
+    assert_eq!(v["matchedRoute"]["addressPrefix"][0], "192.168.0.0/16");
+    let c = v["candidates"].as_array().unwrap();
+    assert_eq!(c.len(), 3, "{out}");
+    assert_eq!(c[0]["verdict"], "selected");
+    let none = c
+        .iter()
+        .find(|x| x["route"]["nextHopType"] == "None")
+        .unwrap();
+    assert_eq!(none["verdict"], "invalid");
+    assert!(none["reason"].as_str().unwrap().contains("R15"));
+    let inet = c
+        .iter()
+        .find(|x| x["route"]["nextHopType"] == "Internet")
+        .unwrap();
+    assert_eq!(inet["verdict"], "less-specific");
+
+    // Network Watcher spells peering `VnetPeering`; system routes say `System Route`.
+    let (_, out, _) = run(&[
+        "next-hop",
+        "-t",
+        "hub-spoke-vng",
+        "--nic",
+        "spoke11-vm",
+        "--dst",
+        "10.1.3.4",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["nextHopType"], "VnetPeering");
+    assert_eq!(v["routeTableId"], "System Route");
+
+    // Dropped by the reserved range; text form names the route.
+    let (code, out, _) = run(&[
+        "next-hop",
+        "-t",
+        "hub-spoke-vng",
+        "--nic",
+        "spoke11-vm",
+        "--dst",
+        "10.50.0.1",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("nextHopType       None\n"), "{out}");
+    assert!(out.contains("10.0.0.0/8"), "{out}");
+
+    // A UDR match names its route table.
+    let (_, out, _) = run(&[
+        "next-hop",
+        "-t",
+        "spoke-to-spoke-udr",
+        "--nic",
+        "spoke11-vm",
+        "--dst",
+        "10.12.1.4",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["nextHopType"], "VirtualAppliance");
+    assert_eq!(v["nextHopIpAddress"], "10.1.2.4");
+    assert_eq!(v["routeTableId"], "routeTables/rt-spokes");
+}
+
+#[test]
+fn usage_and_lookup_errors_are_clear() {
+    let (code, _, err) = run(&["routes", "-t", "hub-spoke-vng", "--nic", "nope"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no NIC named `nope`") && err.contains("spoke11-vm"),
+        "{err}"
+    );
+    let (code, _, err) = run(&[
+        "next-hop",
+        "-t",
+        "hub-spoke-vng",
+        "--nic",
+        "spoke11-vm",
+        "--dst",
+        "10.1.2",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--dst") && err.contains("not an IP address"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["routes", "-t", "does/not/exist.toml", "--nic", "x"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("does/not/exist.toml: error: no such file"),
+        "{err}"
+    );
+    let (code, _, _) = run(&["routes", "-t", "hub-spoke-vng"]);
+    assert_eq!(code, 2, "missing --nic is a usage error");
+}
+
+#[test]
+fn check_reports_located_errors_and_exit_status() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[vnet]]\nname = \"a\"\nregion = \"x\"\naddress_space = [\"10.0.0.0/16\"]\n\n[[nic]]\nname = \"n\"\nvnet = \"a\"\nsubnet = \"missing\"\nips = [\"10.0.0.4\"]\n").unwrap();
+    let (code, out, err) = run(&["check", "-t", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("bad.toml:9:10: error: nic n, field `subnet`: unknown subnet `missing`"),
+        "{err}"
+    );
+    let (code, out, _) = run(&["check", "-t", "ip-forwarding-off"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("warning") && out.contains("ok: topologies/ip-forwarding-off.toml"),
+        "{out}"
+    );
+}
+
+#[test]
+fn default_run_uses_the_embedded_topology() {
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("topology topologies/hub-spoke-vng.toml"));
+    assert!(out.contains("effective routes of nic spoke11-vm"));
+    assert!(
+        out.contains("192.168.1.10    → VirtualNetworkGateway"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["topologies"]);
+    assert_eq!(code, 0);
+    assert!(out.lines().count() >= 21 && out.contains("multi-region-vxlan"));
+}

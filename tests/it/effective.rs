@@ -1,0 +1,364 @@
+//! Expected values come from SPEC.md (T2, T3, T16) and SCENARIOS.md (1, 14).
+
+use super::util::*;
+
+const NONE4: [&str; 4] = [
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+];
+
+#[test]
+fn t2a_range_inside_reserved_prefix_matches_the_rest_example() {
+    // SPEC T2(a) / S18: the REST example for a VNet of 172.20.2.0/24, value for value.
+    let t = builtin("spec-t2a-reserved-inside");
+    let tab = table(&t, "nic1");
+    let ours: serde_json::Value =
+        serde_json::from_str(&vnetplane::cli::routes_json(&tab).unwrap()).unwrap();
+    let example: serde_json::Value = serde_json::from_str(include_str!(
+        "../fixtures/NetworkInterfaceEffectiveRouteTableList.2023-09-01.json"
+    ))
+    .unwrap();
+    assert_eq!(ours, example["responses"]["200"]["body"]);
+    // 172.20.3.9 -> drop (172.16/12 None); 172.20.2.9 -> local.
+    assert_eq!(
+        next_hop(&t, "nic1", "172.20.3.9"),
+        hop("Default", "172.16.0.0/12", "None", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "nic1", "172.20.2.9"),
+        hop("Default", "172.20.2.0/24", "VnetLocal", &[])
+    );
+}
+
+#[test]
+fn t2b_range_equal_to_reserved_prefix_becomes_virtual_network() {
+    let t = builtin("spec-t2b-reserved-equal");
+    assert_eq!(
+        rows(&t, "nic1"),
+        expect(&[
+            ("Default", "Active", "10.0.0.0/8", "VnetLocal", &[]),
+            ("Default", "Active", "0.0.0.0/0", "Internet", &[]),
+            ("Default", "Active", "100.64.0.0/10", "None", &[]),
+            ("Default", "Active", "172.16.0.0/12", "None", &[]),
+            ("Default", "Active", "192.168.0.0/16", "None", &[]),
+        ])
+    );
+    assert_eq!(
+        next_hop(&t, "nic1", "10.200.0.1"),
+        hop("Default", "10.0.0.0/8", "VnetLocal", &[])
+    );
+}
+
+#[test]
+fn t2c_range_containing_reserved_prefix_removes_it() {
+    let t = builtin("spec-t2c-reserved-contains");
+    assert_eq!(
+        rows(&t, "nic1"),
+        expect(&[
+            ("Default", "Active", "192.0.0.0/2", "VnetLocal", &[]),
+            ("Default", "Active", "0.0.0.0/0", "Internet", &[]),
+            ("Default", "Active", "10.0.0.0/8", "None", &[]),
+            ("Default", "Active", "100.64.0.0/10", "None", &[]),
+            ("Default", "Active", "172.16.0.0/12", "None", &[]),
+        ])
+    );
+    assert_eq!(
+        next_hop(&t, "nic1", "192.168.1.1"),
+        hop("Default", "192.0.0.0/2", "VnetLocal", &[])
+    );
+}
+
+#[test]
+fn t3_transit_propagation_and_non_transitivity() {
+    let t = builtin("spec-t3-hub-spoke-er");
+    let er = ["10.0.0.4", "10.0.0.5"];
+    let mut s1a = vec![
+        ("Default", "Active", "10.1.0.0/16", "VnetLocal", &[][..]),
+        ("Default", "Active", "10.0.0.0/16", "VNetPeering", &[][..]),
+        (
+            "VirtualNetworkGateway",
+            "Active",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            &er[..],
+        ),
+        ("Default", "Active", "0.0.0.0/0", "Internet", &[][..]),
+        ("Default", "Invalid", "192.168.0.0/16", "None", &[][..]),
+    ];
+    for p in &NONE4[..3] {
+        s1a.push(("Default", "Active", p, "None", &[][..]));
+    }
+    assert_eq!(rows(&t, "s1a-vm"), expect(&s1a));
+    // subnet2: propagation off, so no 192.168/16 VNG and the None route is Active.
+    let mut s1b = vec![
+        ("Default", "Active", "10.1.0.0/16", "VnetLocal", &[][..]),
+        ("Default", "Active", "10.0.0.0/16", "VNetPeering", &[][..]),
+        ("Default", "Active", "0.0.0.0/0", "Internet", &[][..]),
+    ];
+    for p in &NONE4 {
+        s1b.push(("Default", "Active", p, "None", &[][..]));
+    }
+    assert_eq!(rows(&t, "s1b-vm"), expect(&s1b));
+    // spoke2: peered without transit: no gateway routes, no spoke1 routes.
+    let mut s2 = vec![
+        ("Default", "Active", "10.2.0.0/16", "VnetLocal", &[][..]),
+        ("Default", "Active", "10.0.0.0/16", "VNetPeering", &[][..]),
+        ("Default", "Active", "0.0.0.0/0", "Internet", &[][..]),
+    ];
+    for p in &NONE4 {
+        s2.push(("Default", "Active", p, "None", &[][..]));
+    }
+    assert_eq!(rows(&t, "s2-vm"), expect(&s2));
+
+    assert_eq!(
+        next_hop(&t, "s1a-vm", "192.168.10.1"),
+        hop(
+            "VirtualNetworkGateway",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            &er
+        )
+    );
+    assert_eq!(
+        next_hop(&t, "s1b-vm", "192.168.10.1"),
+        hop("Default", "192.168.0.0/16", "None", &[])
+    );
+    // Spoke1 -> spoke2 is dropped: peering is not transitive.
+    assert_eq!(
+        next_hop(&t, "s1a-vm", "10.2.1.4"),
+        hop("Default", "10.0.0.0/8", "None", &[])
+    );
+}
+
+#[test]
+fn t16_udr_default_to_nva_without_forwarding() {
+    let t = builtin("spec-t16-ip-forwarding");
+    // R3: the user 0/0 removes the reserved None routes; R15: User beats Default.
+    assert_eq!(
+        rows(&t, "app-vm"),
+        expect(&[
+            ("Default", "Active", "10.0.0.0/16", "VnetLocal", &[]),
+            ("Default", "Invalid", "0.0.0.0/0", "Internet", &[]),
+            (
+                "User",
+                "Active",
+                "0.0.0.0/0",
+                "VirtualAppliance",
+                &["10.0.1.4"]
+            ),
+        ])
+    );
+    assert_eq!(
+        next_hop(&t, "app-vm", "8.8.8.8"),
+        hop("User", "0.0.0.0/0", "VirtualAppliance", &["10.0.1.4"])
+    );
+    // The NVA's own subnet has no route table: plain system routes.
+    assert_eq!(
+        next_hop(&t, "nva1", "8.8.8.8"),
+        hop("Default", "0.0.0.0/0", "Internet", &[])
+    );
+    // Loading says the appliance will drop forwarded packets (R44).
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.message.contains("IP forwarding disabled") && w.message.contains("R44")),
+        "{:?}",
+        t.warnings
+    );
+}
+
+#[test]
+fn scenario1_hub_spoke_vng_spoke11_vm() {
+    let t = builtin("hub-spoke-vng");
+    let gw = ["10.1.0.4", "10.1.0.5"];
+    assert_eq!(
+        rows(&t, "spoke11-vm"),
+        expect(&[
+            ("Default", "Active", "10.11.0.0/16", "VnetLocal", &[]),
+            ("Default", "Active", "10.1.0.0/16", "VNetPeering", &[]),
+            (
+                "VirtualNetworkGateway",
+                "Active",
+                "192.168.0.0/16",
+                "VirtualNetworkGateway",
+                &gw
+            ),
+            ("Default", "Invalid", "192.168.0.0/16", "None", &[]),
+            ("Default", "Active", "0.0.0.0/0", "Internet", &[]),
+            ("Default", "Active", "10.0.0.0/8", "None", &[]),
+            ("Default", "Active", "100.64.0.0/10", "None", &[]),
+            ("Default", "Active", "172.16.0.0/12", "None", &[]),
+        ])
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "192.168.1.10"),
+        hop(
+            "VirtualNetworkGateway",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            &gw
+        )
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "198.51.100.10"),
+        hop("Default", "0.0.0.0/0", "Internet", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.1.3.4"),
+        hop("Default", "10.1.0.0/16", "VNetPeering", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.50.0.1"),
+        hop("Default", "10.0.0.0/8", "None", &[])
+    );
+    // The hub VM and the GatewaySubnet hold the same gateway route (R8).
+    assert_eq!(
+        next_hop(&t, "hub1-vm", "192.168.1.10"),
+        hop(
+            "VirtualNetworkGateway",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            &gw
+        )
+    );
+}
+
+#[test]
+fn scenario14_spoke_to_spoke_udr_both_variants() {
+    let t = builtin("spoke-to-spoke-udr");
+    let nva = ["10.1.2.4"];
+    assert_eq!(
+        rows(&t, "spoke11-vm"),
+        expect(&[
+            ("Default", "Active", "10.11.0.0/16", "VnetLocal", &[]),
+            ("Default", "Active", "10.1.0.0/16", "VNetPeering", &[]),
+            ("Default", "Active", "0.0.0.0/0", "Internet", &[]),
+            ("Default", "Invalid", "10.0.0.0/8", "None", &[]),
+            ("User", "Active", "10.0.0.0/8", "VirtualAppliance", &nva),
+            ("Default", "Active", "100.64.0.0/10", "None", &[]),
+            ("Default", "Active", "172.16.0.0/12", "None", &[]),
+            ("Default", "Active", "192.168.0.0/16", "None", &[]),
+        ])
+    );
+    // spoke11-vm -> spoke12-vm: to nva1 by the UDR, then nva1's NIC reaches
+    // spoke12 over the hub's peering.
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.12.1.4"),
+        hop("User", "10.0.0.0/8", "VirtualAppliance", &nva)
+    );
+    assert_eq!(
+        next_hop(&t, "nva1", "10.12.1.4"),
+        hop("Default", "10.12.0.0/16", "VNetPeering", &[])
+    );
+    // The hub itself is still reached directly (more specific peering route).
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.1.3.4"),
+        hop("Default", "10.1.0.0/16", "VNetPeering", &[])
+    );
+    // Reverse direction symmetric.
+    assert_eq!(
+        next_hop(&t, "spoke12-vm", "10.11.1.4"),
+        hop("User", "10.0.0.0/8", "VirtualAppliance", &nva)
+    );
+
+    // Variant without the UDR: not transitive, dropped at spoke11-vm.
+    let v = builtin("spoke-to-spoke-no-udr");
+    assert_eq!(
+        next_hop(&v, "spoke11-vm", "10.12.1.4"),
+        hop("Default", "10.0.0.0/8", "None", &[])
+    );
+    assert!(!rows(&v, "spoke11-vm").iter().any(|r| r.2 == "10.12.0.0/16"));
+}
+
+#[test]
+fn scenario18_ipv6_default_through_nva_and_ipv4_as_scenario1() {
+    let t = builtin("dualstack-ipv6");
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "2001:db8::10"),
+        hop("User", "::/0", "VirtualAppliance", &["fd00:1:0:2::4"])
+    );
+    assert_eq!(
+        next_hop(&t, "nva1", "2001:db8::10"),
+        hop("User", "::/0", "Internet", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "fd00:1:0:3::4"),
+        hop("Default", "fd00:1::/48", "VNetPeering", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "192.168.1.10"),
+        hop(
+            "VirtualNetworkGateway",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            &["10.1.0.4", "10.1.0.5"]
+        )
+    );
+    // An IPv6 UDR does not remove the IPv4 reserved routes (R3 is about 0.0.0.0/0).
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.50.0.1"),
+        hop("Default", "10.0.0.0/8", "None", &[])
+    );
+}
+
+#[test]
+fn multi_nic_vm_routes_per_nic() {
+    // SPEC T18 / R45: each NIC has the routes of its own subnet.
+    let t = load(
+        r#"
+[[vnet]]
+name = "v"
+region = "westeurope"
+address_space = ["10.1.0.0/16"]
+  [[vnet.subnet]]
+  name = "External"
+  prefix = "10.1.0.0/24"
+  route_table = "rt-ext"
+  [[vnet.subnet]]
+  name = "Internal"
+  prefix = "10.1.1.0/24"
+[[nic]]
+name = "csr-out"
+vm = "csr"
+vnet = "v"
+subnet = "External"
+ips = ["10.1.0.4"]
+ip_forwarding = true
+[[nic]]
+name = "csr-in"
+vm = "csr"
+vnet = "v"
+subnet = "Internal"
+ips = ["10.1.1.4"]
+ip_forwarding = true
+[[route_table]]
+name = "rt-ext"
+  [[route_table.route]]
+  name = "peer"
+  prefix = "203.0.113.9/32"
+  next_hop_type = "Internet"
+  [[route_table.route]]
+  name = "lab"
+  prefix = "10.99.0.0/16"
+  next_hop_type = "None"
+"#,
+    );
+    assert_eq!(
+        next_hop(&t, "csr-out", "10.99.1.1"),
+        hop("User", "10.99.0.0/16", "None", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "csr-in", "10.99.1.1"),
+        hop("Default", "10.0.0.0/8", "None", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "csr-out", "203.0.113.9"),
+        hop("User", "203.0.113.9/32", "Internet", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "csr-in", "203.0.113.9"),
+        hop("Default", "0.0.0.0/0", "Internet", &[])
+    );
+}

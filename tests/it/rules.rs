@@ -1,0 +1,288 @@
+//! Single rules of SPEC.md on small variations of scenario 1.
+
+use super::util::*;
+use vnetplane::control::effective::{self, Verdict};
+
+const BASE: &str = include_str!("../../topologies/hub-spoke-vng.toml");
+
+fn with(extra: &str) -> String {
+    format!("{BASE}\n{extra}")
+}
+
+#[test]
+fn r16_peering_system_route_beats_more_specific_and_equal_gateway_routes() {
+    // onprem (wrongly) also advertises a /24 inside spoke11 and spoke11's exact
+    // range: the hub VM keeps using the peering route (R16), the same-prefix
+    // gateway route is Invalid, the more specific one is ignored.
+    let src = BASE.replace(
+        "prefixes = [\"192.168.0.0/16\"]",
+        "prefixes = [\"192.168.0.0/16\", \"10.11.5.0/24\", \"10.11.0.0/16\"]",
+    );
+    let t = load(&src);
+    assert_eq!(
+        next_hop(&t, "hub1-vm", "10.11.5.9"),
+        hop("Default", "10.11.0.0/16", "VNetPeering", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "hub1-vm", "10.11.1.4"),
+        hop("Default", "10.11.0.0/16", "VNetPeering", &[])
+    );
+    let r = rows(&t, "hub1-vm");
+    assert!(r.contains(&(
+        "VirtualNetworkGateway".into(),
+        "Invalid".into(),
+        "10.11.0.0/16".into(),
+        "VirtualNetworkGateway".into(),
+        vec!["10.1.0.4".into(), "10.1.0.5".into()]
+    )));
+    assert!(r.contains(&(
+        "Default".into(),
+        "Active".into(),
+        "10.11.0.0/16".into(),
+        "VNetPeering".into(),
+        vec![]
+    )));
+    // The lookup explains why the /24 lost.
+    let tab = table(&t, "hub1-vm");
+    let d = effective::lookup(&tab, "10.11.5.9".parse().unwrap());
+    let lost = d
+        .candidates
+        .iter()
+        .find(|c| tab.routes[c.index].prefix.to_string() == "10.11.5.0/24")
+        .unwrap();
+    assert!(
+        matches!(lost.verdict, Verdict::IgnoredForSystemRoute { .. }),
+        "{:?}",
+        lost.verdict
+    );
+    // A UDR still overrides the system route (R16: UDRs take part in LPM).
+    let src2 = src.replace(
+        "  name = \"vm\"\n  prefix = \"10.1.3.0/24\"",
+        "  name = \"vm\"\n  prefix = \"10.1.3.0/24\"\n  route_table = \"rt\"",
+    ) + "\n[[route_table]]\nname = \"rt\"\n  [[route_table.route]]\n  name = \"x\"\n  prefix = \"10.11.5.0/24\"\n  next_hop_type = \"None\"\n";
+    let t2 = load(&src2);
+    assert_eq!(
+        next_hop(&t2, "hub1-vm", "10.11.5.9"),
+        hop("User", "10.11.5.0/24", "None", &[])
+    );
+}
+
+#[test]
+fn r10_propagation_off_removes_gateway_routes_only() {
+    let src = BASE.replace(
+        "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"",
+        "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"\n  route_table = \"rt\"",
+    ) + "\n[[route_table]]\nname = \"rt\"\npropagate_gateway_routes = false\n";
+    let t = load(&src);
+    assert!(
+        rows(&t, "spoke11-vm")
+            .iter()
+            .all(|r| r.0 != "VirtualNetworkGateway")
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "192.168.1.10"),
+        hop("Default", "192.168.0.0/16", "None", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.1.3.4"),
+        hop("Default", "10.1.0.0/16", "VNetPeering", &[])
+    );
+    // The hub still has them.
+    assert!(next_hop(&t, "hub1-vm", "192.168.1.10").unwrap().0 == "VirtualNetworkGateway");
+}
+
+#[test]
+fn r10_warns_when_gateway_subnet_propagation_is_off() {
+    let src = BASE.replace(
+        "  name = \"GatewaySubnet\"\n  prefix = \"10.1.0.0/27\"",
+        "  name = \"GatewaySubnet\"\n  prefix = \"10.1.0.0/27\"\n  route_table = \"rt\"",
+    ) + "\n[[route_table]]\nname = \"rt\"\npropagate_gateway_routes = false\n";
+    let t = load(&src);
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.message.contains("R10") && w.object.contains("GatewaySubnet")),
+        "{:?}",
+        t.warnings
+    );
+}
+
+#[test]
+fn r6_one_sided_peering_adds_no_routes_and_warns() {
+    // Drop the spoke's side: the hub's side stays Initiated.
+    let src = BASE.replace(
+        "[[peering]]\nvnet = \"spoke11\"\nremote = \"hub1\"\nallow_forwarded_traffic = true\nuse_remote_gateways = true\n",
+        "",
+    );
+    assert_ne!(src, BASE);
+    let t = load(&src);
+    assert!(t.warnings.iter().any(|w| w.message.contains("Initiated")));
+    assert!(rows(&t, "hub1-vm").iter().all(|r| r.2 != "10.11.0.0/16"));
+    assert!(
+        rows(&t, "spoke11-vm")
+            .iter()
+            .all(|r| r.2 != "10.1.0.0/16" && r.0 != "VirtualNetworkGateway")
+    );
+}
+
+#[test]
+fn r3_user_default_removes_reserved_routes_and_172_16_is_an_option() {
+    let udr = "\n[[route_table]]\nname = \"rt\"\n  [[route_table.route]]\n  name = \"d\"\n  prefix = \"0.0.0.0/0\"\n  next_hop_type = \"Internet\"\n";
+    let src = BASE.replace(
+        "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"",
+        "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"\n  route_table = \"rt\"",
+    ) + udr;
+    let t = load(&src);
+    assert!(
+        rows(&t, "spoke11-vm").iter().all(|r| r.3 != "None"),
+        "{:?}",
+        rows(&t, "spoke11-vm")
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.50.0.1"),
+        hop("User", "0.0.0.0/0", "Internet", &[])
+    );
+    let keep = format!("{src}\n[options]\nudr_default_removes_172_16 = false\n");
+    let t = load(&keep);
+    let none: Vec<String> = rows(&t, "spoke11-vm")
+        .into_iter()
+        .filter(|r| r.3 == "None")
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(none, vec!["172.16.0.0/12".to_string()]);
+}
+
+#[test]
+fn r4_extra_none_and_r5_hide_reserved_options() {
+    let t = load(&with(
+        "[options]\nextra_none_prefixes = [\"198.18.0.0/15\"]\n",
+    ));
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "198.18.1.1"),
+        hop("Default", "198.18.0.0/15", "None", &[])
+    );
+    let t = load(&with(
+        "[options]\nhide_reserved_none_with_gateway_routes = true\n",
+    ));
+    // NICs with gateway routes show no reserved None routes: 10.50.0.1 goes to the Internet.
+    assert!(rows(&t, "spoke11-vm").iter().all(|r| r.3 != "None"));
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.50.0.1"),
+        hop("Default", "0.0.0.0/0", "Internet", &[])
+    );
+}
+
+#[test]
+fn r19_platform_addresses_are_not_routed() {
+    let t = builtin("spec-t16-ip-forwarding");
+    let tab = table(&t, "app-vm");
+    for ip in ["168.63.129.16", "169.254.169.254"] {
+        let d = effective::lookup(&tab, ip.parse().unwrap());
+        assert!(d.platform && d.selected.is_none());
+    }
+}
+
+#[test]
+fn r39_expressroute_beats_vpn_for_the_same_prefix_but_lpm_first() {
+    let src = with(
+        r#"
+[[gateway]]
+name = "er-hub1"
+vnet = "hub1"
+kind = "expressroute"
+ips = ["10.1.0.6", "10.1.0.7"]
+
+[[site]]
+name = "dc2"
+asn = 65200
+prefixes = ["192.168.0.0/16", "172.20.0.0/16"]
+  [[site.connection]]
+  gateway = "er-hub1"
+  bgp = true
+"#,
+    );
+    let t = load(&src);
+    // Same /16 from both: ExpressRoute Active, VPN Invalid.
+    assert_eq!(
+        next_hop(&t, "hub1-vm", "192.168.1.10"),
+        hop(
+            "VirtualNetworkGateway",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            &["10.1.0.6", "10.1.0.7"]
+        )
+    );
+    let r = rows(&t, "hub1-vm");
+    assert!(r.contains(&(
+        "VirtualNetworkGateway".into(),
+        "Invalid".into(),
+        "192.168.0.0/16".into(),
+        "VirtualNetworkGateway".into(),
+        vec!["10.1.0.4".into(), "10.1.0.5".into()]
+    )));
+    // Transit carries both gateways' routes to the spoke.
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "172.20.1.1"),
+        hop(
+            "VirtualNetworkGateway",
+            "172.20.0.0/16",
+            "VirtualNetworkGateway",
+            &["10.1.0.6", "10.1.0.7"]
+        )
+    );
+}
+
+#[test]
+fn vpn_gateway_next_hop_ip_follows_r8() {
+    // Single-instance VPN gateway with a public IP: routes show the public IP.
+    let src = BASE.replace(
+        "active_active = true\nips = [\"10.1.0.4\", \"10.1.0.5\"]",
+        "ips = [\"10.1.0.4\"]\npublic_ip = \"20.50.0.1\"",
+    );
+    let t = load(&src);
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "192.168.1.10"),
+        hop(
+            "VirtualNetworkGateway",
+            "192.168.0.0/16",
+            "VirtualNetworkGateway",
+            &["20.50.0.1"]
+        )
+    );
+    // A BGP connection adds the host route of the site's BGP peer address (R8).
+    let t = load(&BASE.replace("bgp = false", "bgp = true"));
+    assert!(
+        rows(&t, "spoke11-vm")
+            .iter()
+            .any(|r| r.2 == "192.168.255.1/32" && r.0 == "VirtualNetworkGateway")
+    );
+}
+
+#[test]
+fn udr_virtual_network_gateway_points_at_the_vpn_gateway() {
+    let src = BASE.replace(
+        "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"",
+        "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"\n  route_table = \"rt\"",
+    ) + "\n[[route_table]]\nname = \"rt\"\n  [[route_table.route]]\n  name = \"d\"\n  prefix = \"0.0.0.0/0\"\n  next_hop_type = \"VirtualNetworkGateway\"\n";
+    let t = load(&src);
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "8.8.8.8"),
+        hop(
+            "User",
+            "0.0.0.0/0",
+            "VirtualNetworkGateway",
+            &["10.1.0.4", "10.1.0.5"]
+        )
+    );
+}
+
+#[test]
+fn computation_is_deterministic() {
+    for (name, _) in vnetplane::topology::BUILTIN {
+        let a = builtin(name);
+        let b = builtin(name);
+        for n in &a.nics {
+            assert_eq!(table(&a, &n.name), table(&b, &n.name));
+        }
+    }
+}

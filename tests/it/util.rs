@@ -1,0 +1,97 @@
+use std::net::IpAddr;
+
+use vnetplane::control::effective::{self, Injections, Table};
+use vnetplane::topology::{self, Topology};
+
+/// A route row as (source, state, prefix, nextHopType, next hop IPs).
+pub type Row = (String, String, String, String, Vec<String>);
+
+pub fn builtin(name: &str) -> Topology {
+    match topology::load_builtin(name) {
+        Some(Ok(t)) => t,
+        Some(Err(e)) => panic!("built-in {name} does not load:\n{e}"),
+        None => panic!("no built-in topology {name}"),
+    }
+}
+
+pub fn load(src: &str) -> Topology {
+    match topology::load_str("test.toml", src) {
+        Ok(t) => t,
+        Err(e) => panic!("test topology does not load:\n{e}"),
+    }
+}
+
+pub fn table(t: &Topology, nic: &str) -> Table {
+    let id = t.nic_by_name(nic).unwrap_or_else(|| panic!("no nic {nic}"));
+    effective::nic_table(t, &Injections::static_gateways(t), id)
+}
+
+pub fn rows(t: &Topology, nic: &str) -> Vec<Row> {
+    let mut v: Vec<Row> = table(t, nic)
+        .routes
+        .iter()
+        .map(|r| {
+            (
+                r.source.as_str().to_string(),
+                r.state.as_str().to_string(),
+                r.prefix.to_string(),
+                r.next_hop_type.as_str().to_string(),
+                r.next_hop_ips.iter().map(ToString::to_string).collect(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Builds the expected rows from `(source, state, prefix, type, ips)` literals.
+pub fn expect(rows: &[(&str, &str, &str, &str, &[&str])]) -> Vec<Row> {
+    let mut v: Vec<Row> = rows
+        .iter()
+        .map(|(s, st, p, t, ips)| {
+            (
+                s.to_string(),
+                st.to_string(),
+                p.to_string(),
+                t.to_string(),
+                ips.iter().map(|x| x.to_string()).collect(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The route a NIC uses for `dst`: (source, prefix, nextHopType, IPs), or None.
+pub fn next_hop(
+    t: &Topology,
+    nic: &str,
+    dst: &str,
+) -> Option<(String, String, String, Vec<String>)> {
+    let tab = table(t, nic);
+    let dst: IpAddr = dst.parse().unwrap();
+    let d = effective::lookup(&tab, dst);
+    d.selected.map(|i| {
+        let r = &tab.routes[i];
+        (
+            r.source.as_str().to_string(),
+            r.prefix.to_string(),
+            r.next_hop_type.as_str().to_string(),
+            r.next_hop_ips.iter().map(ToString::to_string).collect(),
+        )
+    })
+}
+
+pub fn hop(
+    source: &str,
+    prefix: &str,
+    ty: &str,
+    ips: &[&str],
+) -> Option<(String, String, String, Vec<String>)> {
+    Some((
+        source.into(),
+        prefix.into(),
+        ty.into(),
+        ips.iter().map(|s| s.to_string()).collect(),
+    ))
+}

@@ -1,0 +1,18 @@
+//! One integration-test binary (ripgrep style): each module tests one area
+//! against expectations written from SPEC.md and SCENARIOS.md.
+
+mod it {
+    /// Shared helpers: load built-ins, flatten tables, look up.
+    pub mod util;
+
+    /// `routes` and `next-hop` through the real binary, table and JSON.
+    mod cli;
+    /// SPEC T2, T3, T16 and scenarios 1 and 14: effective routes and lookups.
+    mod effective;
+    /// Wrong and hostile topology files: located errors, never a panic.
+    mod malformed;
+    /// Rules R3–R5, R9, R10, R15, R16, R19, R39 on small inline topologies.
+    mod rules;
+    /// Every scenario of SCENARIOS.md ships a topology that loads.
+    mod scenarios;
+}
