@@ -359,10 +359,24 @@ impl<'a, 'b> Builder<'a, 'b> {
                 ids.push(sid);
                 let sobj = format!("subnet {}/{}", rv.name.get_ref(), rs.name.get_ref());
                 let mut prefixes = Vec::new();
-                if let Some(p) = &rs.prefix {
-                    prefixes.extend(self.net(p, &sobj, "prefix"));
+                for (p, field) in rs
+                    .prefix
+                    .iter()
+                    .map(|p| (p, "prefix"))
+                    .chain(rs.prefixes.iter().map(|p| (p, "prefixes")))
+                {
+                    if let Some(net) = self.net(p, &sobj, field) {
+                        self.check_subnet_prefix(
+                            p,
+                            net,
+                            &address_space,
+                            &sobj,
+                            field,
+                            rs.name.get_ref(),
+                        );
+                        prefixes.push(net);
+                    }
                 }
-                prefixes.extend(self.nets(&rs.prefixes, &sobj, "prefixes"));
                 if rs.prefix.is_none() && rs.prefixes.is_empty() {
                     self.err(
                         &s.span(),
@@ -437,7 +451,17 @@ impl<'a, 'b> Builder<'a, 'b> {
                     "a NIC needs at least one IP address",
                 );
             }
-            let ips = self.ips(&r.ips, &obj, "ips");
+            let mut ips = Vec::new();
+            for v in &r.ips {
+                if let Some(ip) = self.ip(v, &obj, "ips") {
+                    if let Some(sid) = subnet {
+                        let s = &subnets[sid.idx()];
+                        let path = format!("{}/{}", r.vnet.get_ref(), s.name);
+                        self.check_ip_in_subnet(v, ip, &s.prefixes, &path, &obj, "ips");
+                    }
+                    ips.push(ip);
+                }
+            }
             let public_ip = r
                 .public_ip
                 .as_ref()
@@ -573,6 +597,90 @@ impl<'a, 'b> Builder<'a, 'b> {
             load_balancers,
             assertions,
             warnings: Vec::new(),
+        }
+    }
+
+    /// A subnet prefix lies inside its VNet's space and has an Azure size (R46).
+    fn check_subnet_prefix(
+        &mut self,
+        v: &S<String>,
+        p: IpNet,
+        space: &[IpNet],
+        object: &str,
+        field: &str,
+        name: &str,
+    ) {
+        if !space.is_empty() && !space.iter().any(|r| r.contains(&p)) {
+            let list: Vec<String> = space.iter().map(ToString::to_string).collect();
+            self.err(
+                &v.span(),
+                object,
+                Some(field),
+                format!(
+                    "{p} is not inside the VNet's address space ({})",
+                    list.join(", ")
+                ),
+            );
+        }
+        match p {
+            IpNet::V4(n) if !(8..=29).contains(&n.prefix_len()) => {
+                self.err(
+                    &v.span(),
+                    object,
+                    Some(field),
+                    format!("{p}: IPv4 subnets are /8 to /29 (R46)"),
+                );
+            }
+            IpNet::V6(n) if n.prefix_len() != 64 => {
+                self.err(
+                    &v.span(),
+                    object,
+                    Some(field),
+                    format!("{p}: IPv6 subnets are /64 in Azure"),
+                );
+            }
+            IpNet::V4(n) if name == "RouteServerSubnet" && n.prefix_len() > 27 => {
+                self.err(
+                    &v.span(),
+                    object,
+                    Some(field),
+                    format!("{p}: RouteServerSubnet must be /27 or larger"),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// An address lies in one of the subnet's prefixes and is not reserved (R46).
+    fn check_ip_in_subnet(
+        &mut self,
+        v: &S<String>,
+        ip: IpAddr,
+        prefixes: &[IpNet],
+        path: &str,
+        object: &str,
+        field: &str,
+    ) {
+        match prefixes.iter().find(|p| p.contains(&ip)) {
+            None => {
+                let list: Vec<String> = prefixes.iter().map(ToString::to_string).collect();
+                self.err(
+                    &v.span(),
+                    object,
+                    Some(field),
+                    format!("{ip} is outside subnet {path} ({})", list.join(", ")),
+                );
+            }
+            Some(p) => {
+                if let Some(why) = super::validate::reserved_reason(*p, ip) {
+                    self.err(
+                        &v.span(),
+                        object,
+                        Some(field),
+                        format!("{ip} is {why} of subnet {p}; Azure reserves it (R46)"),
+                    );
+                }
+            }
         }
     }
 

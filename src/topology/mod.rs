@@ -13,6 +13,7 @@
 
 mod build;
 pub mod diag;
+pub mod generate;
 pub mod model;
 mod raw;
 pub mod validate;

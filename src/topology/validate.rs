@@ -105,46 +105,6 @@ fn vnets_and_subnets(v: &mut V) {
         for (i, &sid) in sids.iter().enumerate() {
             let s = t.subnet(sid);
             let sobj = format!("subnet {}/{}", vn.name, s.name);
-            for p in &s.prefixes {
-                if !vn.address_space.iter().any(|r| r.contains(p)) {
-                    v.err(
-                        s.loc,
-                        &sobj,
-                        Some("prefix"),
-                        format!(
-                            "{p} is not inside the VNet's address space ({})",
-                            join(&vn.address_space)
-                        ),
-                    );
-                }
-                match p {
-                    IpNet::V4(n) if !(8..=29).contains(&n.prefix_len()) => {
-                        v.err(
-                            s.loc,
-                            &sobj,
-                            Some("prefix"),
-                            format!("{p}: IPv4 subnets are /8 to /29 (R46)"),
-                        );
-                    }
-                    IpNet::V6(n) if n.prefix_len() != 64 => {
-                        v.err(
-                            s.loc,
-                            &sobj,
-                            Some("prefix"),
-                            format!("{p}: IPv6 subnets are /64 in Azure"),
-                        );
-                    }
-                    _ => {}
-                }
-                if s.is_route_server_subnet() && p.prefix_len() > 27 && p.network().is_ipv4() {
-                    v.err(
-                        s.loc,
-                        &sobj,
-                        Some("prefix"),
-                        format!("{p}: RouteServerSubnet must be /27 or larger"),
-                    );
-                }
-            }
             for &other in &sids[i + 1..] {
                 let o = t.subnet(other);
                 for p in &s.prefixes {
@@ -226,8 +186,8 @@ fn addresses(v: &mut V) {
                 ),
             );
         }
+        // Membership and reserved addresses were checked with their spans while building.
         for &ip in &n.ips {
-            check_in_subnet(v, s, ip, &obj, n.loc, "ips");
             claim(v, n.vnet, ip, obj.clone(), n.loc, "ips");
         }
     }
