@@ -1,16 +1,20 @@
-//! Control-plane cost of the foundation: loading + validating a topology file
-//! and computing every subnet's effective routes, on generated hub-and-spoke
-//! topologies (50 and 500 spokes, 1,000 on-premises prefixes through the
-//! gateway, so every spoke table carries ~1,010 routes).
+//! Control-plane costs: loading + validating a topology file, converging BGP,
+//! and computing every subnet's effective routes.
+//!
+//! - `effective/*`: generated hub-and-spoke topologies (50 and 500 spokes,
+//!   1,000 on-premises prefixes through the gateway, so every spoke table
+//!   carries ~1,010 routes).
+//! - `bgp/converge/8x1000+500`: the control-plane issue's scale case: a Route
+//!   Server with 8 NVA peers × 1,000 routes and 500 peered VNets using it.
 //!
 //! Run: `cargo bench --bench effective`
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
-use vnetplane::control::effective::{self, Injections};
+use vnetplane::control;
 use vnetplane::topology::{self, SubnetId, generate};
 
-fn bench(c: &mut Criterion) {
+fn effective(c: &mut Criterion) {
     let mut g = c.benchmark_group("effective");
     g.sample_size(10);
     for spokes in [50usize, 500] {
@@ -19,21 +23,37 @@ fn bench(c: &mut Criterion) {
             b.iter(|| topology::load_str("gen.toml", black_box(src)).expect("loads"))
         });
         let t = topology::load_str("gen.toml", &src).expect("loads");
-        g.bench_with_input(BenchmarkId::new("all-subnet-tables", spokes), &t, |b, t| {
-            b.iter(|| {
-                let inj = Injections::static_gateways(t);
-                let mut n = 0usize;
-                for i in 0..t.subnets.len() {
-                    n += effective::subnet_table(t, &inj, SubnetId(i as u32))
-                        .routes
-                        .len();
-                }
-                black_box(n)
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("converge+all-subnet-tables", spokes),
+            &t,
+            |b, t| {
+                b.iter(|| {
+                    let cp = control::converge(t, &[]).expect("no events");
+                    let mut n = 0usize;
+                    for i in 0..t.subnets.len() {
+                        n += cp.subnet_table(SubnetId(i as u32)).routes.len();
+                    }
+                    black_box(n)
+                })
+            },
+        );
     }
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn bgp(c: &mut Criterion) {
+    let mut g = c.benchmark_group("bgp");
+    g.sample_size(10);
+    let src = generate::route_server_scale(8, 1000, 500);
+    let t = topology::load_str("scale.toml", &src).expect("loads");
+    g.bench_function("converge/8x1000+500", |b| {
+        b.iter(|| {
+            let cp = control::converge(black_box(&t), &[]).expect("no events");
+            black_box(cp.bgp.rounds)
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, effective, bgp);
 criterion_main!(benches);

@@ -9,9 +9,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use crate::control::effective::{
-    self, Decision, Injections, Origin, Route, Source, Table, Verdict,
-};
+use crate::control::bgp::{self, Node, SessionState, Status};
+use crate::control::effective::{self, Decision, Origin, Route, Source, Table, Verdict};
+use crate::control::events::Event;
+use crate::control::{self, ControlPlane};
 use crate::topology::{self, Severity, SubnetId, Topology};
 
 #[derive(Parser, Debug)]
@@ -58,6 +59,9 @@ pub enum Command {
         /// Add a column saying where each route comes from and why it is Invalid.
         #[arg(long)]
         explain: bool,
+        /// Apply a control-plane event first (repeatable), e.g. "speaker-down nva1".
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
     },
     /// Which route a NIC uses for a destination, like Network Watcher's next hop,
     /// with the route that matched and why it won over the others.
@@ -74,6 +78,27 @@ pub enum Command {
         dst: String,
         #[arg(long)]
         json: bool,
+        /// Apply a control-plane event first (repeatable).
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
+    },
+    /// BGP state: per speaker and peer, routes received (AS path, next hop,
+    /// accepted or rejected and why) and advertised; what Route Servers and
+    /// gateways program; NVA OS tables; warnings.
+    Bgp {
+        #[arg(long, short)]
+        topology: String,
+        /// Only this speaker (a route_server, nva, gateway, site, or msee-<site>).
+        #[arg(long)]
+        speaker: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Apply a control-plane event first (repeatable): speaker-down NAME,
+        /// speaker-up NAME, session-down A B, session-up A B, advertise SPEAKER
+        /// PREFIX, withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP],
+        /// udr-remove TABLE ROUTE.
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
     },
     /// List the built-in topologies (one per scenario).
     Topologies,
@@ -143,14 +168,16 @@ pub fn run(cli: Cli) -> Result<String> {
             subnet,
             json,
             explain,
+            events,
         }) => {
-            let t = load(&topology)?;
-            let sid = pick_subnet(&t, nic.as_deref(), subnet.as_deref())?;
-            let table = effective::subnet_table(&t, &Injections::static_gateways(&t), sid);
+            let cp = control_plane(&load(&topology)?, &events)?;
+            let t = &cp.topology;
+            let sid = pick_subnet(t, nic.as_deref(), subnet.as_deref())?;
+            let table = cp.subnet_table(sid);
             if json {
                 Ok(routes_json(&table)? + "\n")
             } else {
-                Ok(routes_text(&t, &table, explain))
+                Ok(routes_text(t, &table, explain))
             }
         }
         Some(Command::NextHop {
@@ -159,19 +186,48 @@ pub fn run(cli: Cli) -> Result<String> {
             subnet,
             dst,
             json,
+            events,
         }) => {
-            let t = load(&topology)?;
-            let sid = pick_subnet(&t, nic.as_deref(), subnet.as_deref())?;
+            let cp = control_plane(&load(&topology)?, &events)?;
+            let t = &cp.topology;
+            let sid = pick_subnet(t, nic.as_deref(), subnet.as_deref())?;
             let dst: IpAddr = dst
                 .trim()
                 .parse()
                 .with_context(|| format!("--dst {dst:?} is not an IP address"))?;
-            let table = effective::subnet_table(&t, &Injections::static_gateways(&t), sid);
+            let table = cp.subnet_table(sid);
             let d = effective::lookup(&table, dst);
             if json {
-                Ok(serde_json::to_string_pretty(&next_hop_json(&t, &table, &d))? + "\n")
+                Ok(serde_json::to_string_pretty(&next_hop_json(t, &table, &d))? + "\n")
             } else {
-                Ok(next_hop_text(&t, &table, dst, &d))
+                Ok(next_hop_text(t, &table, dst, &d))
+            }
+        }
+        Some(Command::Bgp {
+            topology,
+            speaker,
+            json,
+            events,
+        }) => {
+            let cp = control_plane(&load(&topology)?, &events)?;
+            let only = match &speaker {
+                None => None,
+                Some(n) => Some(Node::by_name(&cp.topology, n).ok_or_else(|| {
+                    let names: Vec<String> = bgp::all_nodes(&cp.topology)
+                        .iter()
+                        .map(|n| n.name(&cp.topology))
+                        .collect();
+                    anyhow!(
+                        "{}: no BGP speaker named `{n}` (speakers: {})",
+                        cp.topology.file,
+                        names.join(", ")
+                    )
+                })?),
+            };
+            if json {
+                Ok(serde_json::to_string_pretty(&bgp_json(&cp, only))? + "\n")
+            } else {
+                Ok(bgp_text(&cp, only))
             }
         }
         Some(Command::Topologies) => {
@@ -187,6 +243,14 @@ pub fn run(cli: Cli) -> Result<String> {
             Ok(out)
         }
     }
+}
+
+fn control_plane(t: &Topology, events: &[String]) -> Result<ControlPlane> {
+    let parsed: Vec<Event> = events
+        .iter()
+        .map(|e| Event::parse(e))
+        .collect::<Result<_, _>>()?;
+    Ok(control::converge(t, &parsed)?)
 }
 
 fn pick_subnet(t: &Topology, nic: Option<&str>, subnet: Option<&str>) -> Result<SubnetId> {
@@ -253,6 +317,7 @@ pub fn origin_text(t: &Topology, r: &Route) -> String {
             by,
             detail,
             transit,
+            ..
         } => {
             let who = match by {
                 effective::Injector::Gateway(g) => format!("gateway {}", t.gateway(*g).name),
@@ -527,7 +592,10 @@ fn show(t: &Topology) -> Result<String> {
     }
     let _ = writeln!(out, "  {}", summary(t));
     out.push_str(&warnings(t));
-    let inj = Injections::static_gateways(t);
+    let cp = control::converge(t, &[])?;
+    for w in &cp.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
     for (i, s) in t.subnets.iter().enumerate() {
         let sid = SubnetId(i as u32);
         let nics: Vec<&str> = s.nics.iter().map(|&n| t.nic(n).name.as_str()).collect();
@@ -540,11 +608,7 @@ fn show(t: &Topology) -> Result<String> {
             format!("nic {} (subnet {})", nics.join(", "), t.subnet_path(sid))
         };
         let _ = writeln!(out, "\neffective routes of {label}");
-        out.push_str(&routes_text(
-            t,
-            &effective::subnet_table(t, &inj, sid),
-            false,
-        ));
+        out.push_str(&routes_text(t, &cp.subnet_table(sid), false));
     }
     if t.file
         .ends_with(&format!("{}.toml", topology::DEFAULT_TOPOLOGY))
@@ -553,7 +617,7 @@ fn show(t: &Topology) -> Result<String> {
         let nic = t
             .nic_by_name("spoke11-vm")
             .ok_or_else(|| anyhow!("spoke11-vm"))?;
-        let table = effective::nic_table(t, &inj, nic);
+        let table = cp.nic_table(nic);
         let _ = writeln!(out, "\nnext hops from spoke11-vm");
         for dst in ["192.168.1.10", "198.51.100.10", "10.1.3.4", "10.50.0.1"] {
             let ip: IpAddr = dst.parse()?;
@@ -578,4 +642,293 @@ fn show(t: &Topology) -> Result<String> {
         bail!("{}: the topology has no NICs", t.file);
     }
     Ok(out)
+}
+
+fn status_text(s: &Status) -> (&'static str, String) {
+    match s {
+        Status::Best => ("best", String::new()),
+        Status::NotBest(why) => ("accepted", why.text()),
+        Status::Rejected(r) => ("rejected", r.text()),
+    }
+}
+
+fn as_path_text(p: &[u32]) -> String {
+    if p.is_empty() {
+        "(local)".to_string()
+    } else {
+        p.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn os_next_hop_text(
+    t: &Topology,
+    n: crate::topology::NvaId,
+    nh: &crate::topology::OsNextHop,
+) -> String {
+    use crate::topology::OsNextHop;
+    match nh {
+        OsNextHop::Via(ip) => format!("via {ip}"),
+        OsNextHop::Tunnel(i) => format!(
+            "tunnel {}",
+            t.nvas[n.idx()]
+                .tunnels
+                .get(*i)
+                .map_or("?", |x| x.name.as_str())
+        ),
+        OsNextHop::Nic(nic) => format!("connected, nic {}", t.nic(*nic).name),
+        OsNextHop::Blackhole => "blackhole".to_string(),
+    }
+}
+
+fn os_source_text(cp: &ControlPlane, s: control::nva::OsSource) -> String {
+    use control::nva::OsSource;
+    match s {
+        OsSource::Connected => "connected".into(),
+        OsSource::Static => "static".into(),
+        OsSource::Bgp { session, ibgp } => {
+            let sess = &cp.bgp.sessions[session];
+            let me = |n: Node| matches!(n, Node::Nva(_));
+            let peer = if me(sess.a) && !me(sess.b) {
+                sess.b
+            } else {
+                sess.a
+            };
+            format!(
+                "{} from {}",
+                if ibgp { "ibgp" } else { "bgp" },
+                peer.name(&cp.topology)
+            )
+        }
+    }
+}
+
+fn bgp_text(cp: &ControlPlane, only: Option<Node>) -> String {
+    let t = &cp.topology;
+    let mut out = String::new();
+    for node in bgp::all_nodes(t) {
+        if only.is_some_and(|o| o != node) {
+            continue;
+        }
+        let down = if cp.conditions.down_speakers.contains(&node) {
+            " — DOWN"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{} {} (AS {}){down}",
+            node.kind(),
+            node.name(t),
+            node.asn(t)
+        );
+        for (si, s) in cp.bgp.sessions_of(node) {
+            let peer = s.other(node);
+            let state = match &s.state {
+                SessionState::Up => "Up".to_string(),
+                SessionState::Down(why) => format!("Down: {why}"),
+            };
+            let kind = if s.ibgp { "iBGP" } else { "eBGP" };
+            let _ = writeln!(
+                out,
+                "  peer {} {} (AS {}), {kind}: {state}",
+                peer.kind(),
+                peer.name(t),
+                peer.asn(t)
+            );
+            let got = cp.bgp.received.get(&(node, si));
+            let mut rows: Vec<Vec<String>> = Vec::new();
+            for r in got.into_iter().flat_map(|m| m.values()) {
+                let (st, why) = status_text(&r.status);
+                rows.push(vec![
+                    r.path.prefix.to_string(),
+                    as_path_text(&r.path.as_path),
+                    r.path.next_hop.to_string(),
+                    st.to_string(),
+                    why,
+                ]);
+            }
+            if !rows.is_empty() {
+                let _ = writeln!(out, "    received:");
+                for l in
+                    table_text(&["Prefix", "AS path", "Next hop", "Status", "Why"], &rows).lines()
+                {
+                    let _ = writeln!(out, "      {l}");
+                }
+            }
+            let sent = cp.bgp.advertised.get(&(node, si));
+            let rows: Vec<Vec<String>> = sent
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    vec![
+                        p.prefix.to_string(),
+                        as_path_text(&p.as_path),
+                        p.next_hop.to_string(),
+                    ]
+                })
+                .collect();
+            if !rows.is_empty() {
+                let _ = writeln!(out, "    advertised:");
+                for l in table_text(&["Prefix", "AS path", "Next hop"], &rows).lines() {
+                    let _ = writeln!(out, "      {l}");
+                }
+            }
+        }
+        let injected: Vec<&effective::Injected> = cp
+            .injections
+            .by_vnet
+            .values()
+            .flatten()
+            .filter(|i| match (i.by, node) {
+                (effective::Injector::Gateway(g), Node::Gateway(h)) => g == h,
+                (effective::Injector::RouteServer(r), Node::RouteServer(q)) => r == q,
+                _ => false,
+            })
+            .collect();
+        if !injected.is_empty() {
+            let _ = writeln!(
+                out,
+                "  programs into NICs (before per-NIC rules R10, R15, R25):"
+            );
+            for i in injected {
+                let _ = writeln!(
+                    out,
+                    "    {} → {} ({})",
+                    i.prefix,
+                    ips(&i.next_hop_ips),
+                    i.detail
+                );
+            }
+        }
+        if let Node::Nva(n) = node {
+            let tab = &cp.nva_tables[n.idx()];
+            let rows: Vec<Vec<String>> = tab
+                .entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.prefix.to_string(),
+                        os_source_text(cp, e.source),
+                        os_next_hop_text(t, n, &e.next_hop),
+                        if e.active {
+                            "active".into()
+                        } else {
+                            "inactive".into()
+                        },
+                    ]
+                })
+                .collect();
+            let _ = writeln!(out, "  operating-system routing table:");
+            for l in table_text(&["Prefix", "Source", "Next hop", "State"], &rows).lines() {
+                let _ = writeln!(out, "    {l}");
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "converged in {} rounds{}",
+        cp.bgp.rounds,
+        if cp.bgp.converged {
+            ""
+        } else {
+            " (NOT converged)"
+        }
+    );
+    for w in &cp.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    out
+}
+
+fn bgp_json(cp: &ControlPlane, only: Option<Node>) -> serde_json::Value {
+    let t = &cp.topology;
+    let mut speakers = Vec::new();
+    for node in bgp::all_nodes(t) {
+        if only.is_some_and(|o| o != node) {
+            continue;
+        }
+        let mut sessions = Vec::new();
+        for (si, s) in cp.bgp.sessions_of(node) {
+            let peer = s.other(node);
+            let received: Vec<serde_json::Value> = cp
+                .bgp
+                .received
+                .get(&(node, si))
+                .into_iter()
+                .flat_map(|m| m.values())
+                .map(|r| {
+                    let (st, why) = status_text(&r.status);
+                    serde_json::json!({
+                        "prefix": r.path.prefix.to_string(),
+                        "asPath": &*r.path.as_path,
+                        "nextHop": r.path.next_hop.to_string(),
+                        "status": st,
+                        "reason": why,
+                        "noAdvertise": r.path.no_advertise,
+                    })
+                })
+                .collect();
+            let advertised: Vec<serde_json::Value> = cp
+                .bgp
+                .advertised
+                .get(&(node, si))
+                .into_iter()
+                .flatten()
+                .map(|p| serde_json::json!({"prefix": p.prefix.to_string(), "asPath": &*p.as_path, "nextHop": p.next_hop.to_string()}))
+                .collect();
+            let (state, reason) = match &s.state {
+                SessionState::Up => ("up", String::new()),
+                SessionState::Down(w) => ("down", w.clone()),
+            };
+            sessions.push(serde_json::json!({
+                "peer": peer.name(t),
+                "peerKind": peer.kind(),
+                "peerAsn": peer.asn(t),
+                "type": if s.ibgp { "ibgp" } else { "ebgp" },
+                "state": state,
+                "reason": reason,
+                "received": received,
+                "advertised": advertised,
+            }));
+        }
+        let programmed: Vec<serde_json::Value> = cp
+            .injections
+            .by_vnet
+            .values()
+            .flatten()
+            .filter(|i| match (i.by, node) {
+                (effective::Injector::Gateway(g), Node::Gateway(h)) => g == h,
+                (effective::Injector::RouteServer(r), Node::RouteServer(q)) => r == q,
+                _ => false,
+            })
+            .map(|i| serde_json::json!({"prefix": i.prefix.to_string(), "nextHopIpAddress": i.next_hop_ips.iter().map(ToString::to_string).collect::<Vec<_>>(), "asPath": i.as_path, "detail": i.detail}))
+            .collect();
+        let mut v = serde_json::json!({
+            "name": node.name(t),
+            "kind": node.kind(),
+            "asn": node.asn(t),
+            "down": cp.conditions.down_speakers.contains(&node),
+            "sessions": sessions,
+            "programmed": programmed,
+        });
+        if let Node::Nva(n) = node {
+            let os: Vec<serde_json::Value> = cp.nva_tables[n.idx()]
+                .entries
+                .iter()
+                .map(|e| serde_json::json!({"prefix": e.prefix.to_string(), "source": os_source_text(cp, e.source), "nextHop": os_next_hop_text(t, n, &e.next_hop), "active": e.active}))
+                .collect();
+            v["osTable"] = serde_json::Value::Array(os);
+        }
+        speakers.push(v);
+    }
+    serde_json::json!({
+        "speakers": speakers,
+        "rounds": cp.bgp.rounds,
+        "converged": cp.bgp.converged,
+        "warnings": cp.warnings,
+    })
 }

@@ -107,6 +107,9 @@ pub enum Origin {
     /// Learned by a gateway or Route Server and injected (R8, R9, R23).
     Injected {
         by: Injector,
+        kind: InjectKind,
+        /// Length of the BGP AS path (0 for static prefixes), for R31.
+        as_path_len: usize,
         detail: String,
         transit: Option<PeeringId>,
     },
@@ -173,13 +176,14 @@ pub struct Injected {
     pub next_hop_ips: Vec<IpAddr>,
     pub by: Injector,
     pub kind: InjectKind,
+    pub as_path: Vec<u32>,
     /// Human-readable provenance, e.g. `static prefix of site onprem`.
     pub detail: String,
 }
 
 /// The routes each VNet's gateways and Route Server inject, keyed by the VNet
-/// they are deployed in. Today: gateways' static (local network gateway)
-/// prefixes. The BGP simulation produces the same structure.
+/// they are deployed in; built from the converged BGP state by
+/// [`super::bgp_injections`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Injections {
     pub by_vnet: BTreeMap<VnetId, Vec<Injected>>,
@@ -195,60 +199,6 @@ pub fn gateway_next_hops(g: &Gateway) -> Vec<IpAddr> {
             None => g.ips.iter().take(1).copied().collect(),
         },
         _ => g.ips.clone(),
-    }
-}
-
-impl Injections {
-    /// What gateways learn without BGP: each connected site's advertised
-    /// prefixes (a local network gateway's address space), plus the host
-    /// route for a BGP peer's address (R8).
-    pub fn static_gateways(t: &Topology) -> Injections {
-        let mut out = Injections::default();
-        for (gi, g) in t.gateways.iter().enumerate() {
-            let gid = GatewayId(gi as u32);
-            let kind = match g.kind {
-                GatewayKind::Vpn => InjectKind::Vpn,
-                GatewayKind::ExpressRoute => InjectKind::ExpressRoute,
-            };
-            let hops = gateway_next_hops(g);
-            let list = out.by_vnet.entry(g.vnet).or_default();
-            for s in &t.sites {
-                for c in s.connections.iter().filter(|c| c.gateway == gid) {
-                    let mut add = |prefix: IpNet, detail: String| {
-                        if !list
-                            .iter()
-                            .any(|r| r.by == Injector::Gateway(gid) && r.prefix == prefix)
-                        {
-                            list.push(Injected {
-                                prefix,
-                                next_hop_ips: hops.clone(),
-                                by: Injector::Gateway(gid),
-                                kind,
-                                detail,
-                            });
-                        }
-                    };
-                    let how = if c.bgp {
-                        "advertised over BGP by"
-                    } else {
-                        "static prefix of"
-                    };
-                    for &p in &c.advertise {
-                        add(p, format!("{how} site {}", s.name));
-                    }
-                    if c.bgp
-                        && g.kind == GatewayKind::Vpn
-                        && let Some(cpe) = s.cpe
-                    {
-                        add(
-                            IpNet::from(cpe),
-                            format!("BGP peer address of site {}", s.name),
-                        );
-                    }
-                }
-            }
-        }
-        out
     }
 }
 
@@ -314,6 +264,9 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     // R8–R10: gateway and Route Server routes, own VNet first, then the hub's
     // through gateway transit; not at all when propagation is off.
     let propagate = rt.is_none_or(|r| r.propagate_gateway_routes);
+    // R25 (per NIC): no Route Server route equal to or inside this NIC's VNet
+    // or peering ranges.
+    let system_ranges: Vec<IpNet> = routes.iter().map(|r| r.prefix).collect();
     if propagate {
         let mut sources: Vec<(VnetId, Option<PeeringId>)> = vec![(vid, None)];
         if let Some((pid, hub)) = t.remote_gateway_vnet(vid) {
@@ -321,6 +274,11 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
         }
         for (hub, transit) in sources {
             for r in inj.by_vnet.get(&hub).into_iter().flatten() {
+                if r.kind == InjectKind::RouteServer
+                    && system_ranges.iter().any(|s| s.contains(&r.prefix))
+                {
+                    continue;
+                }
                 routes.push(Route {
                     source: Source::VirtualNetworkGateway,
                     state: State::Active,
@@ -330,6 +288,8 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
                     name: None,
                     origin: Origin::Injected {
                         by: r.by,
+                        kind: r.kind,
+                        as_path_len: r.as_path.len(),
                         detail: r.detail.clone(),
                         transit,
                     },
@@ -444,26 +404,43 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     Table { subnet, routes }
 }
 
-/// Same-prefix precedence (R15 with the R16 exception, R39 among gateways):
-/// lower ranks first.
-fn rank(t: &Topology, r: &Route) -> (u8, u8) {
+/// Same-prefix precedence (R15 with the R16 exception; among gateway routes
+/// R31 and R39): lower ranks first.
+fn rank(t: &Topology, r: &Route) -> (u8, u8, usize) {
     match r.source {
-        Source::User => (0, 0),
-        Source::Default if r.is_vnet_system() => (1, 0),
-        Source::VirtualNetworkGateway => {
-            let sub = match &r.origin {
-                Origin::Injected {
-                    by: Injector::Gateway(g),
-                    ..
-                } => match t.gateway(*g).kind {
-                    GatewayKind::ExpressRoute => 0,
-                    GatewayKind::Vpn => 1,
-                },
-                _ => 2,
-            };
-            (2, sub)
-        }
-        Source::Default => (3, 0),
+        Source::User => (0, 0, 0),
+        Source::Default if r.is_vnet_system() => (1, 0, 0),
+        Source::VirtualNetworkGateway => match &r.origin {
+            Origin::Injected {
+                by,
+                kind,
+                as_path_len,
+                ..
+            } => {
+                // The hub's Route Server routing preference decides between
+                // ExpressRoute and VPN/NVA routes; VPN against NVA is always
+                // the shorter AS path (R31). Without a Route Server,
+                // ExpressRoute wins (R39).
+                let vnet = match by {
+                    Injector::Gateway(g) => t.gateway(*g).vnet,
+                    Injector::RouteServer(rs) => t.route_servers[rs.idx()].vnet,
+                };
+                let pref = t
+                    .route_server_in(vnet)
+                    .map_or(RoutingPreference::ExpressRoute, |rs| {
+                        t.route_servers[rs.idx()].routing_preference
+                    });
+                let er = *kind == InjectKind::ExpressRoute;
+                let class = match pref {
+                    RoutingPreference::ExpressRoute => u8::from(!er),
+                    RoutingPreference::VpnNva => u8::from(er),
+                    RoutingPreference::AsPath => 0,
+                };
+                (2, class, *as_path_len)
+            }
+            _ => (2, 9, 0),
+        },
+        Source::Default => (3, 0, 0),
     }
 }
 
@@ -500,10 +477,12 @@ fn mark_states(t: &Topology, routes: &mut [Route]) {
         }
         let (wr, lr) = (rank(t, &routes[b]), rank(t, &routes[i]));
         let rule = if wr.0 == lr.0 {
-            if routes[i].source == Source::VirtualNetworkGateway {
-                "R39: ExpressRoute is preferred over VPN for the same prefix"
-            } else {
+            if routes[i].source != Source::VirtualNetworkGateway || wr == lr {
                 "same prefix, declared later"
+            } else if wr.1 != lr.1 {
+                "R31/R39: the routing preference puts ExpressRoute and VPN/NVA routes in this order"
+            } else {
+                "R31: the shorter AS path wins"
             }
         } else if wr.0 == 1 && lr.0 == 2 {
             "R16: VNet and peering system routes beat gateway routes"

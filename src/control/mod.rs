@@ -1,7 +1,228 @@
-//! The control plane: pure, deterministic functions of the topology (and, in
-//! later stages, of BGP state and events). No clock, no threads, no I/O.
+//! The control plane: pure, deterministic functions of (topology, events).
+//! No clock, no threads, no I/O.
 //!
-//! - [`effective`]: every NIC's effective routes with Azure's selection rules,
-//!   and lookups that explain their choice.
+//! - [`bgp`]: Route Servers, NVAs, gateways, the Microsoft edge and sites
+//!   converged to a fixpoint with Azure's rules (R21–R41).
+//! - [`effective`]: every NIC's effective routes (R1–R20), with what gateways
+//!   and Route Servers inject, and lookups that explain their choice.
+//! - [`nva`]: each NVA's own OS routing table.
+//! - [`events`]: failures, advertisements and route-table changes.
+//!
+//! [`converge`] ties them together: `ControlPlane` is everything later stages
+//! (FIB, dataplane, verify) read.
 
+pub mod bgp;
 pub mod effective;
+pub mod events;
+pub mod nva;
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+
+use crate::topology::*;
+use bgp::{BgpState, Conditions, Node, Path, Status};
+use effective::{InjectKind, Injected, Injections, Injector, Table, gateway_next_hops};
+use events::{Event, EventError};
+
+/// The converged control plane of a topology under a list of events.
+#[derive(Clone, Debug)]
+pub struct ControlPlane {
+    /// The topology with route-table events applied.
+    pub topology: Topology,
+    pub conditions: Conditions,
+    pub bgp: BgpState,
+    pub injections: Injections,
+    /// NVA OS tables, by NVA.
+    pub nva_tables: Vec<nva::OsTable>,
+    /// BGP and NVA warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Converges `t` after `events` (in order). Pure: same inputs, same output.
+pub fn converge(t: &Topology, events: &[Event]) -> Result<ControlPlane, EventError> {
+    let (topology, conditions) = events::apply(t, events)?;
+    let bgp = bgp::converge(&topology, &conditions);
+    let injections = bgp_injections(&topology, &bgp, &conditions);
+    let nva_tables: Vec<nva::OsTable> = (0..topology.nvas.len())
+        .map(|i| nva::nva_table(&topology, &bgp, NvaId(i as u32)))
+        .collect();
+    let mut warnings = bgp.warnings.clone();
+    warnings.extend(nva_tables.iter().flat_map(|n| n.warnings.iter().cloned()));
+    Ok(ControlPlane {
+        topology,
+        conditions,
+        bgp,
+        injections,
+        nva_tables,
+        warnings,
+    })
+}
+
+impl ControlPlane {
+    pub fn subnet_table(&self, s: SubnetId) -> Table {
+        effective::subnet_table(&self.topology, &self.injections, s)
+    }
+    pub fn nic_table(&self, n: NicId) -> Table {
+        effective::nic_table(&self.topology, &self.injections, n)
+    }
+}
+
+fn path_text(p: &[u32]) -> String {
+    if p.is_empty() {
+        "local".to_string()
+    } else {
+        p.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// What gateways and Route Servers program into NICs, from the converged BGP
+/// state (R8, R22–R24, R28): a gateway its static and site-learned prefixes
+/// (plus the host route of a VPN BGP peer); a Route Server the best NVA paths,
+/// ECMP across next hops of equal AS-path length. A speaker that is down
+/// programs nothing (R51).
+pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Injections {
+    let mut out = Injections::default();
+    for (gi, g) in t.gateways.iter().enumerate() {
+        let gid = GatewayId(gi as u32);
+        let me = Node::Gateway(gid);
+        if cond.down_speakers.contains(&me) {
+            continue;
+        }
+        let kind = match g.kind {
+            GatewayKind::Vpn => InjectKind::Vpn,
+            GatewayKind::ExpressRoute => InjectKind::ExpressRoute,
+        };
+        let hops = gateway_next_hops(g);
+        // prefix -> (rank: static first, weight, AS path length, session; path; provenance)
+        type Rank = (u8, u32, usize, usize);
+        let mut chosen: BTreeMap<IpNet, (Rank, Path, String)> = BTreeMap::new();
+        let mut offer = |rank: Rank, p: Path, detail: String| {
+            if chosen.get(&p.prefix).is_none_or(|(r, _, _)| rank < *r) {
+                chosen.insert(p.prefix, (rank, p, detail));
+            }
+        };
+        for p in bgp::gateway_statics(t, cond, gid) {
+            let d = format!("static prefix of site {}", p.origin.name(t));
+            offer((0, 0, 0, 0), p, d);
+        }
+        for (si, s) in bgp.sessions_of(me) {
+            let peer = s.other(me);
+            if !matches!(peer, Node::Site(_) | Node::Msee(_)) || s.state != bgp::SessionState::Up {
+                continue;
+            }
+            for r in bgp
+                .received
+                .get(&(me, si))
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                if matches!(r.status, Status::Rejected(_)) {
+                    continue;
+                }
+                let d = format!(
+                    "learned over BGP from {} (AS path {})",
+                    peer.name(t),
+                    path_text(&r.path.as_path)
+                );
+                offer(
+                    (1, u32::MAX - s.weight, r.path.as_path.len(), si),
+                    r.path.clone(),
+                    d,
+                );
+            }
+            // R8: the internal host route for a VPN BGP peer.
+            if let (GatewayKind::Vpn, Node::Site(site)) = (g.kind, peer)
+                && let Some(cpe) = t.sites[site.idx()].cpe
+            {
+                let p = Path {
+                    prefix: IpNet::from(cpe),
+                    as_path: std::sync::Arc::from([]),
+                    next_hop: cpe,
+                    no_advertise: true,
+                    origin: peer,
+                    is_static: true,
+                    session: None,
+                };
+                offer(
+                    (0, 0, 0, 0),
+                    p,
+                    format!("BGP peer address of site {}", t.sites[site.idx()].name),
+                );
+            }
+        }
+        let list = out.by_vnet.entry(g.vnet).or_default();
+        for (_, (_, p, detail)) in chosen {
+            list.push(Injected {
+                prefix: p.prefix,
+                next_hop_ips: hops.clone(),
+                by: Injector::Gateway(gid),
+                kind,
+                as_path: p.as_path.to_vec(),
+                detail,
+            });
+        }
+    }
+    for (ri, rs) in t.route_servers.iter().enumerate() {
+        let me = Node::RouteServer(RouteServerId(ri as u32));
+        if cond.down_speakers.contains(&me) {
+            continue;
+        }
+        // prefix -> paths from NVAs (accepted), for R28.
+        let mut cands: BTreeMap<IpNet, Vec<(Path, String)>> = BTreeMap::new();
+        for (si, s) in bgp.sessions_of(me) {
+            let peer = s.other(me);
+            if !matches!(peer, Node::Nva(_)) || s.state != bgp::SessionState::Up {
+                continue;
+            }
+            for r in bgp
+                .received
+                .get(&(me, si))
+                .into_iter()
+                .flat_map(|m| m.values())
+            {
+                if !matches!(r.status, Status::Rejected(_)) && r.path.prefix.network().is_ipv4() {
+                    cands
+                        .entry(r.path.prefix)
+                        .or_default()
+                        .push((r.path.clone(), peer.name(t)));
+                }
+            }
+        }
+        let list = out.by_vnet.entry(rs.vnet).or_default();
+        for (prefix, paths) in cands {
+            let min = paths
+                .iter()
+                .map(|(p, _)| p.as_path.len())
+                .min()
+                .unwrap_or(0);
+            let mut set: Vec<&(Path, String)> = paths
+                .iter()
+                .filter(|(p, _)| p.as_path.len() == min)
+                .collect();
+            set.sort_by_key(|a| a.0.next_hop);
+            set.dedup_by(|a, b| a.0.next_hop == b.0.next_hop);
+            let hops = set.iter().map(|(p, _)| p.next_hop).collect();
+            let from: Vec<&str> = set.iter().map(|(_, n)| n.as_str()).collect();
+            let ecmp = if set.len() > 1 { "ECMP, " } else { "" };
+            let detail = format!(
+                "{ecmp}learned by {} from {} (AS path {})",
+                rs.name,
+                from.join(", "),
+                path_text(&set[0].0.as_path)
+            );
+            list.push(Injected {
+                prefix,
+                next_hop_ips: hops,
+                by: Injector::RouteServer(RouteServerId(ri as u32)),
+                kind: InjectKind::RouteServer,
+                as_path: set[0].0.as_path.to_vec(),
+                detail,
+            });
+        }
+    }
+    out
+}

@@ -410,6 +410,7 @@ impl<'a, 'b> Builder<'a, 'b> {
                 region,
                 address_space,
                 subnets: ids,
+                peerings: Vec::new(),
                 loc: self.loc(&v.span()),
             });
         }
@@ -526,6 +527,11 @@ impl<'a, 'b> Builder<'a, 'b> {
             }
         }
 
+        for (i, p) in peerings.iter().enumerate() {
+            if let Some(v) = vnets.get_mut(p.vnet.idx()) {
+                v.peerings.push(PeeringId(i as u32));
+            }
+        }
         let gateways = f.gateway.iter().map(|x| self.gateway(x)).collect();
         let route_servers = f
             .route_server
@@ -689,6 +695,33 @@ impl<'a, 'b> Builder<'a, 'b> {
             return Options::default();
         };
         let r = o.get_ref();
+        let d = Options::default();
+        let mut limit = |v: &Option<S<i64>>, field: &str, default: usize| match v {
+            Some(x) => self
+                .int(x, 1, 1_000_000, "options", field)
+                .map_or(default, |n| n as usize),
+            None => default,
+        };
+        let route_server_max_routes_per_peer = limit(
+            &r.route_server_max_routes_per_peer,
+            "route_server_max_routes_per_peer",
+            d.route_server_max_routes_per_peer,
+        );
+        let vpn_gateway_max_prefixes = limit(
+            &r.vpn_gateway_max_prefixes,
+            "vpn_gateway_max_prefixes",
+            d.vpn_gateway_max_prefixes,
+        );
+        let expressroute_max_prefixes = limit(
+            &r.expressroute_max_prefixes,
+            "expressroute_max_prefixes",
+            d.expressroute_max_prefixes,
+        );
+        let expressroute_max_vnet_prefixes = limit(
+            &r.expressroute_max_vnet_prefixes,
+            "expressroute_max_vnet_prefixes",
+            d.expressroute_max_vnet_prefixes,
+        );
         Options {
             extra_none_prefixes: self.nets(
                 &r.extra_none_prefixes,
@@ -698,6 +731,10 @@ impl<'a, 'b> Builder<'a, 'b> {
             hide_reserved_none_with_gateway_routes: r.hide_reserved_none_with_gateway_routes,
             udr_default_removes_172_16: r.udr_default_removes_172_16,
             bgp_default_removes_reserved: r.bgp_default_removes_reserved,
+            route_server_max_routes_per_peer,
+            vpn_gateway_max_prefixes,
+            expressroute_max_prefixes,
+            expressroute_max_vnet_prefixes,
         }
     }
 

@@ -117,19 +117,39 @@ pub(crate) struct Sink<'a> {
     pub file: &'a str,
     pub src: &'a str,
     pub out: Vec<Diagnostic>,
+    /// Byte offset where each line starts, for O(log n) positions.
+    line_starts: Vec<usize>,
 }
 
 impl<'a> Sink<'a> {
     pub fn new(file: &'a str, src: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(
+            src.bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
         Sink {
             file,
             src,
             out: Vec::new(),
+            line_starts,
         }
     }
 
     pub fn loc(&self, span: &std::ops::Range<usize>) -> Loc {
-        Loc::from_offset(self.src, span.start)
+        let offset = span.start.min(self.src.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset); // 1-based
+        let start = self.line_starts[line - 1];
+        let mut cut = offset;
+        while cut > start && !self.src.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        Loc {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            col: u32::try_from(self.src[start..cut].chars().count() + 1).unwrap_or(u32::MAX),
+        }
     }
 
     pub fn push(
@@ -178,6 +198,19 @@ impl<'a> Sink<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sink_positions_agree_with_from_offset() {
+        let src = "a = 1\nbé = 2\n\nlast";
+        let sink = Sink::new("f", src);
+        for off in 0..=src.len() + 3 {
+            assert_eq!(
+                sink.loc(&(off..off)),
+                Loc::from_offset(src, off),
+                "offset {off}"
+            );
+        }
+    }
 
     #[test]
     fn offsets_map_to_lines_and_columns() {

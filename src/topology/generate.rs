@@ -107,3 +107,86 @@ mod tests {
         assert_eq!(t.sites[0].prefixes.len(), 100);
     }
 }
+
+/// The BGP scale case of the control-plane issue: one hub Route Server with
+/// `nvas` NVA peers each originating `routes_per_nva` distinct /24s, and
+/// `spokes` spoke VNets peered with the hub that use its Route Server.
+pub fn route_server_scale(nvas: usize, routes_per_nva: usize, spokes: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "description = \"generated: Route Server with {nvas} NVA peers x {routes_per_nva} routes, {spokes} spokes\""
+    );
+    s.push_str(
+        r#"
+[[vnet]]
+name = "hub"
+region = "westeurope"
+address_space = ["10.0.0.0/16"]
+  [[vnet.subnet]]
+  name = "RouteServerSubnet"
+  prefix = "10.0.1.0/27"
+  [[vnet.subnet]]
+  name = "nva"
+  prefix = "10.0.2.0/24"
+
+[[route_server]]
+name = "rs"
+vnet = "hub"
+ips = ["10.0.1.4", "10.0.1.5"]
+"#,
+    );
+    for k in 0..nvas.min(250) {
+        let _ = write!(
+            s,
+            "\n[[nic]]\nname = \"nva{k}\"\nvnet = \"hub\"\nsubnet = \"nva\"\nips = [\"10.0.2.{}\"]\nip_forwarding = true\n\n[[nva]]\nname = \"nva{k}\"\nnics = [\"nva{k}\"]\nasn = {}\n  [[nva.route]]\n  prefix = \"10.0.1.0/27\"\n  via = \"10.0.2.1\"\n  [[nva.bgp]]\n  peer = \"rs\"\n  originate = [",
+            k + 4,
+            65001 + k
+        );
+        for j in 0..routes_per_nva.min(65536) {
+            if j > 0 {
+                s.push_str(", ");
+            }
+            // 30.0.0.0/8 onward, a distinct /24 per (NVA, route).
+            let n = (k * routes_per_nva + j) as u32;
+            let _ = write!(
+                s,
+                "\"{}.{}.{}.0/24\"",
+                30 + (n >> 16),
+                (n >> 8) & 0xff,
+                n & 0xff
+            );
+        }
+        s.push_str("]\n");
+    }
+    for i in 0..spokes {
+        let base = (100u32 << 24) | (64 << 16) | ((i as u32) << 10);
+        let [a, b, c, _] = base.to_be_bytes();
+        let _ = write!(
+            s,
+            "\n[[vnet]]\nname = \"spoke{i}\"\nregion = \"westeurope\"\naddress_space = [\"{a}.{b}.{c}.0/22\"]\n  [[vnet.subnet]]\n  name = \"vm\"\n  prefix = \"{a}.{b}.{c}.0/24\"\n\n[[nic]]\nname = \"spoke{i}-vm\"\nvnet = \"spoke{i}\"\nsubnet = \"vm\"\nips = [\"{a}.{b}.{c}.4\"]\n\n[[peering]]\nvnet = \"hub\"\nremote = \"spoke{i}\"\nallow_gateway_transit = true\n\n[[peering]]\nvnet = \"spoke{i}\"\nremote = \"hub\"\nuse_remote_gateways = true\n"
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod scale_tests {
+    #[test]
+    fn route_server_scale_loads_and_converges() {
+        let src = super::route_server_scale(8, 1000, 500);
+        let t = crate::topology::load_str("scale.toml", &src).unwrap_or_else(|e| panic!("{e}"));
+        let cp = crate::control::converge(&t, &[]).unwrap();
+        assert!(cp.bgp.converged);
+        // Every NVA route is programmed (under the 1,000-per-peer limit) into a spoke NIC.
+        let nic = t.nic_by_name("spoke499-vm").unwrap();
+        let table = cp.nic_table(nic);
+        let bgp = table
+            .routes
+            .iter()
+            .filter(|r| r.source == crate::control::effective::Source::VirtualNetworkGateway)
+            .count();
+        assert_eq!(bgp, 8000);
+        assert!(cp.warnings.is_empty(), "{:?}", cp.warnings);
+    }
+}

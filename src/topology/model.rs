@@ -57,6 +57,16 @@ pub struct Options {
     /// R3 (UNCONFIRMED): a BGP-learned 0/0 also removes the reserved `None`
     /// routes. Default: false.
     pub bgp_default_removes_reserved: bool,
+    /// R32: routes a Route Server accepts from one peer before it tears the
+    /// session down (1,000; Azure can raise it to 4,000).
+    pub route_server_max_routes_per_peer: usize,
+    /// R37: prefixes a VPN gateway accepts from one BGP peer (4,000).
+    pub vpn_gateway_max_prefixes: usize,
+    /// R38: IPv4 prefixes an ExpressRoute gateway accepts from on-premises
+    /// (4,000 Standard; 10,000 Premium).
+    pub expressroute_max_prefixes: usize,
+    /// R38 / R32: prefixes the Microsoft edge accepts from the VNet side (1,000).
+    pub expressroute_max_vnet_prefixes: usize,
 }
 
 impl Default for Options {
@@ -66,6 +76,10 @@ impl Default for Options {
             hide_reserved_none_with_gateway_routes: false,
             udr_default_removes_172_16: true,
             bgp_default_removes_reserved: false,
+            route_server_max_routes_per_peer: 1000,
+            vpn_gateway_max_prefixes: 4000,
+            expressroute_max_prefixes: 4000,
+            expressroute_max_vnet_prefixes: 1000,
         }
     }
 }
@@ -76,6 +90,8 @@ pub struct Vnet {
     pub region: String,
     pub address_space: Vec<IpNet>,
     pub subnets: Vec<SubnetId>,
+    /// The peering directions stored on this VNet (`Peering::vnet == this`).
+    pub peerings: Vec<PeeringId>,
     pub loc: Loc,
 }
 
@@ -436,22 +452,27 @@ impl Topology {
     /// the direction stored on `vnet`.
     pub fn connected_peering(&self, vnet: VnetId, remote: VnetId) -> Option<PeeringId> {
         let here = self
+            .vnet(vnet)
             .peerings
             .iter()
-            .position(|p| p.vnet == vnet && p.remote == remote)?;
-        self.peerings
+            .copied()
+            .find(|p| self.peerings[p.idx()].remote == remote)?;
+        self.vnet(remote)
+            .peerings
             .iter()
-            .any(|p| p.vnet == remote && p.remote == vnet)
-            .then_some(PeeringId(here as u32))
+            .any(|p| self.peerings[p.idx()].remote == vnet)
+            .then_some(here)
     }
 
     /// The peerings of `vnet` whose link is Connected, in declaration order.
     pub fn connected_peerings(&self, vnet: VnetId) -> impl Iterator<Item = PeeringId> + '_ {
-        self.peerings
-            .iter()
-            .enumerate()
-            .filter(move |(_, p)| p.vnet == vnet)
-            .filter_map(move |(_, p)| self.connected_peering(vnet, p.remote))
+        self.vnet(vnet).peerings.iter().copied().filter(move |&p| {
+            let remote = self.peerings[p.idx()].remote;
+            self.vnet(remote)
+                .peerings
+                .iter()
+                .any(|q| self.peerings[q.idx()].remote == vnet)
+        })
     }
 
     /// Whether the two VNets are in different regions (global peering).
@@ -489,9 +510,11 @@ impl Topology {
                 return None;
             }
             let back = self
+                .vnet(p.remote)
                 .peerings
                 .iter()
-                .find(|q| q.vnet == p.remote && q.remote == vnet)?;
+                .map(|q| &self.peerings[q.idx()])
+                .find(|q| q.remote == vnet)?;
             back.allow_gateway_transit.then_some((pid, p.remote))
         })
     }

@@ -51,6 +51,14 @@ pub(crate) struct RawOptions {
     pub udr_default_removes_172_16: bool,
     #[serde(default)]
     pub bgp_default_removes_reserved: bool,
+    #[serde(default)]
+    pub route_server_max_routes_per_peer: Option<S<i64>>,
+    #[serde(default)]
+    pub vpn_gateway_max_prefixes: Option<S<i64>>,
+    #[serde(default)]
+    pub expressroute_max_prefixes: Option<S<i64>>,
+    #[serde(default)]
+    pub expressroute_max_vnet_prefixes: Option<S<i64>>,
 }
 
 #[derive(Deserialize, Debug)]

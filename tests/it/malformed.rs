@@ -410,9 +410,9 @@ proptest! {
         match topology::load_str("m.toml", &text) {
             Ok(t) => {
                 // Anything that loads can be computed on.
-                let inj = vnetplane::control::effective::Injections::static_gateways(&t);
+                let cp = vnetplane::control::converge(&t, &[]).unwrap();
                 for i in 0..t.subnets.len() {
-                    let tab = vnetplane::control::effective::subnet_table(&t, &inj, vnetplane::topology::SubnetId(i as u32));
+                    let tab = cp.subnet_table(vnetplane::topology::SubnetId(i as u32));
                     let _ = vnetplane::control::effective::lookup(&tab, "10.1.2.3".parse().unwrap());
                 }
             }

@@ -1,6 +1,7 @@
 use std::net::IpAddr;
 
-use vnetplane::control::effective::{self, Injections, Table};
+use vnetplane::control::effective::{self, Table};
+use vnetplane::control::{self, ControlPlane};
 use vnetplane::topology::{self, Topology};
 
 /// A route row as (source, state, prefix, nextHopType, next hop IPs).
@@ -21,13 +22,30 @@ pub fn load(src: &str) -> Topology {
     }
 }
 
+/// The converged control plane after `events` (text form).
+pub fn converge(t: &Topology, events: &[&str]) -> ControlPlane {
+    let ev: Vec<control::events::Event> = events
+        .iter()
+        .map(|e| control::events::Event::parse(e).unwrap())
+        .collect();
+    control::converge(t, &ev).unwrap()
+}
+
 pub fn table(t: &Topology, nic: &str) -> Table {
+    table_after(t, nic, &[])
+}
+
+pub fn table_after(t: &Topology, nic: &str, events: &[&str]) -> Table {
     let id = t.nic_by_name(nic).unwrap_or_else(|| panic!("no nic {nic}"));
-    effective::nic_table(t, &Injections::static_gateways(t), id)
+    converge(t, events).nic_table(id)
 }
 
 pub fn rows(t: &Topology, nic: &str) -> Vec<Row> {
-    let mut v: Vec<Row> = table(t, nic)
+    rows_after(t, nic, &[])
+}
+
+pub fn rows_after(t: &Topology, nic: &str, events: &[&str]) -> Vec<Row> {
+    let mut v: Vec<Row> = table_after(t, nic, events)
         .routes
         .iter()
         .map(|r| {

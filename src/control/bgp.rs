@@ -1,0 +1,1077 @@
+//! A deterministic BGP simulation of Route Servers, NVAs, VPN and ExpressRoute
+//! gateways, the Microsoft edge (MSEE) and on-premises sites, with Azure's
+//! rules (SPEC R21–R41).
+//!
+//! The whole topology is converged to a fixpoint: every round, each speaker
+//! picks its best paths from what it received, exports to every Up session
+//! (export policy), and each receiver applies its import rules. Rounds repeat
+//! until nothing received changes. No clock, no randomness: maps are ordered,
+//! ties are broken by session order, so the same input gives the same output.
+//!
+//! Speakers and what they do (stage contract):
+//!
+//! | speaker | ASN | originates | exports | import rules |
+//! |---|---|---|---|---|
+//! | Route Server | 65515 | its VNet's ranges and those of VNets using it remotely (R26) | to NVAs: everything it holds (gateway routes only with branch-to-branch, R30), 65515 prepended, next hop kept; to its gateways (iBGP, b2b only): NVA routes minus its own and remote-using VNets' ranges (R25) | drop paths containing 65515 (R27), IPv6 (R32), session torn down past the per-peer limit (R32) |
+//! | NVA | own | per session `originate`, `redistribute_static` | best paths, own ASN prepended (+`prepend`), `as_override`, next hop self or `next_hop` (R22), prefix filters, NO_ADVERTISE (R29) | own ASN in path, prefix filters |
+//! | VPN gateway | 65515 default | VNet + transit spokes' ranges | to sites: all but 0/0 and VNet-overlapping prefixes (R36) | identical to a VNet prefix (R37), limit (R37) |
+//! | ExpressRoute gateway | 65515 | as VPN | to the MSEE, as VPN | as VPN, and paths containing 65515 from the edge (R34) |
+//! | MSEE (one per site with ExpressRoute) | 12076 | — | to the site: private ASNs stripped (R38); to gateways: as received | own ASN, limit from the VNet side (R38) |
+//! | site | own | per connection `advertise`, per session `originate` | its own prefixes only (no transit through on-premises) | own ASN |
+//!
+//! Best path: NVAs, sites, MSEE and gateways prefer locally originated or
+//! static routes, then higher connection weight (ExpressRoute, R39), then the
+//! shorter AS path, then the earlier session. Route Servers apply R28 (shorter
+//! AS path; equal length → ECMP across next hops) and, between gateway and NVA
+//! routes, the routing preference (R31).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::effective::gateway_next_hops;
+use crate::topology::*;
+
+pub const ROUTE_SERVER_ASN: u32 = 65515;
+pub const MSEE_ASN: u32 = 12076;
+/// Rounds after which a non-converging topology is reported.
+pub const MAX_ROUNDS: usize = 64;
+/// Longest AS path kept (longer paths are rejected: a guard against runaway
+/// loops hidden by as-override).
+pub const MAX_AS_PATH: usize = 64;
+
+/// A BGP speaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Node {
+    RouteServer(RouteServerId),
+    Nva(NvaId),
+    Gateway(GatewayId),
+    Site(SiteId),
+    /// The Microsoft edge of a site's ExpressRoute circuit.
+    Msee(SiteId),
+}
+
+impl Node {
+    pub fn name(self, t: &Topology) -> String {
+        match self {
+            Node::RouteServer(r) => t.route_servers[r.idx()].name.clone(),
+            Node::Nva(n) => t.nvas[n.idx()].name.clone(),
+            Node::Gateway(g) => t.gateway(g).name.clone(),
+            Node::Site(s) => t.sites[s.idx()].name.clone(),
+            Node::Msee(s) => format!("msee-{}", t.sites[s.idx()].name),
+        }
+    }
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            Node::RouteServer(_) => "route_server",
+            Node::Nva(_) => "nva",
+            Node::Gateway(_) => "gateway",
+            Node::Site(_) => "site",
+            Node::Msee(_) => "msee",
+        }
+    }
+
+    pub fn asn(self, t: &Topology) -> u32 {
+        match self {
+            Node::RouteServer(r) => t.route_servers[r.idx()].asn,
+            Node::Nva(n) => t.nvas[n.idx()].asn.unwrap_or(0),
+            Node::Gateway(g) => t.gateway(g).asn,
+            Node::Site(s) => t.sites[s.idx()].asn.unwrap_or(0),
+            Node::Msee(_) => MSEE_ASN,
+        }
+    }
+
+    /// Finds a speaker by name (MSEEs are `msee-<site>`).
+    pub fn by_name(t: &Topology, name: &str) -> Option<Node> {
+        all_nodes(t).into_iter().find(|n| n.name(t) == name)
+    }
+}
+
+/// Every speaker of a topology, in a fixed order.
+pub fn all_nodes(t: &Topology) -> Vec<Node> {
+    let mut v = Vec::new();
+    v.extend((0..t.route_servers.len()).map(|i| Node::RouteServer(RouteServerId(i as u32))));
+    v.extend((0..t.nvas.len()).map(|i| Node::Nva(NvaId(i as u32))));
+    v.extend((0..t.gateways.len()).map(|i| Node::Gateway(GatewayId(i as u32))));
+    v.extend((0..t.sites.len()).map(|i| Node::Site(SiteId(i as u32))));
+    for (i, s) in t.sites.iter().enumerate() {
+        if s.connections
+            .iter()
+            .any(|c| t.gateway(c.gateway).kind == GatewayKind::ExpressRoute)
+        {
+            v.push(Node::Msee(SiteId(i as u32)));
+        }
+    }
+    v
+}
+
+/// One BGP path as a speaker holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub prefix: IpNet,
+    /// Shared: paths are cloned far more often than rewritten.
+    pub as_path: Arc<[u32]>,
+    pub next_hop: IpAddr,
+    /// NO_ADVERTISE (65535:65282): use it, never pass it on (R29).
+    pub no_advertise: bool,
+    /// The speaker where the route entered BGP.
+    pub origin: Node,
+    /// A gateway's static (local network gateway) prefix, not BGP.
+    pub is_static: bool,
+    /// Set by the receiver: the session it arrived on.
+    pub session: Option<usize>,
+}
+
+/// Why a received path is not used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reject {
+    /// The receiver's own ASN is in the path (standard eBGP loop prevention).
+    AsLoop(u32),
+    /// R27: Route Server drops paths containing 65515.
+    RouteServerAsn,
+    /// R34: an ExpressRoute gateway drops paths from the edge that already
+    /// crossed an Azure gateway (65515); the exact reason is UNCONFIRMED.
+    AzureAsnFromEdge,
+    /// R32: Route Server does not support IPv6.
+    Ipv6Unsupported,
+    /// An import prefix filter.
+    ImportFilter,
+    /// R37: identical to a VNet prefix the gateway knows.
+    VnetPrefix,
+    /// R32/R37/R38: too many routes; the session is torn down.
+    LimitExceeded { limit: usize, received: usize },
+    /// The AS path is longer than [`MAX_AS_PATH`].
+    PathTooLong,
+}
+
+impl Reject {
+    pub fn text(&self) -> String {
+        match self {
+            Reject::AsLoop(a) => format!("AS loop: own AS {a} in the path"),
+            Reject::RouteServerAsn => "AS path contains 65515 (R27)".into(),
+            Reject::AzureAsnFromEdge => {
+                "AS path from the ExpressRoute edge contains 65515 (R34)".into()
+            }
+            Reject::Ipv6Unsupported => "IPv6 is not supported by Route Server (R32)".into(),
+            Reject::ImportFilter => "import prefix filter".into(),
+            Reject::VnetPrefix => "identical to a VNet prefix (R37)".into(),
+            Reject::LimitExceeded { limit, received } => format!(
+                "limit exceeded: {received} routes > {limit}; session torn down (R32/R37/R38)"
+            ),
+            Reject::PathTooLong => format!("AS path longer than {MAX_AS_PATH}"),
+        }
+    }
+}
+
+/// Why an accepted path is not the best.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loser {
+    /// Not selected yet (only seen mid-convergence).
+    Pending,
+    SameNextHop,
+    /// R31: the Route Server's routing preference.
+    RoutingPreference,
+    /// R39: lower connection weight.
+    Weight,
+    LongerAsPath {
+        len: usize,
+        best: usize,
+    },
+    /// Equal in every respect: the earlier session wins.
+    EarlierSession,
+}
+
+impl Loser {
+    pub fn text(self) -> String {
+        match self {
+            Loser::Pending => "not yet selected".into(),
+            Loser::SameNextHop => "same next hop as the best path".into(),
+            Loser::RoutingPreference => "routing preference (R31)".into(),
+            Loser::Weight => "lower connection weight (R39)".into(),
+            Loser::LongerAsPath { len, best } => format!("longer AS path ({len} > {best}, R28)"),
+            Loser::EarlierSession => "equal path from an earlier session preferred".into(),
+        }
+    }
+}
+
+/// What became of a received path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The best path (or one of an ECMP set).
+    Best,
+    /// Accepted, but another path won.
+    NotBest(Loser),
+    Rejected(Reject),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub path: Path,
+    pub status: Status,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    Up,
+    Down(String),
+}
+
+/// A BGP session between two speakers.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub a: Node,
+    pub b: Node,
+    /// Index of `a`'s (an NVA's or site's) session configuration, if any.
+    pub cfg_a: Option<usize>,
+    pub cfg_b: Option<usize>,
+    pub ibgp: bool,
+    /// ExpressRoute connection weight (R39), on gateway↔MSEE sessions.
+    pub weight: u32,
+    pub state: SessionState,
+}
+
+impl Session {
+    pub fn other(&self, me: Node) -> Node {
+        if self.a == me { self.b } else { self.a }
+    }
+    fn cfg<'t>(&self, t: &'t Topology, me: Node) -> Option<&'t BgpSession> {
+        let idx = if self.a == me { self.cfg_a } else { self.cfg_b }?;
+        match me {
+            Node::Nva(n) => t.nvas[n.idx()].bgp.get(idx),
+            Node::Site(s) => t.sites[s.idx()].bgp.get(idx),
+            _ => None,
+        }
+    }
+}
+
+/// Changes applied on top of the topology (see [`super::events`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Conditions {
+    pub down_speakers: BTreeSet<Node>,
+    pub down_sessions: BTreeSet<(Node, Node)>,
+    /// Prefixes a speaker advertises on all its sessions in addition to its configuration.
+    pub advertised: BTreeMap<Node, BTreeSet<IpNet>>,
+    /// Prefixes a speaker no longer originates.
+    pub withdrawn: BTreeMap<Node, BTreeSet<IpNet>>,
+}
+
+impl Conditions {
+    pub fn session_down(&self, a: Node, b: Node) -> bool {
+        self.down_sessions.contains(&(a, b)) || self.down_sessions.contains(&(b, a))
+    }
+}
+
+/// The converged BGP state of a topology.
+#[derive(Clone, Debug)]
+pub struct BgpState {
+    pub sessions: Vec<Session>,
+    /// What each receiver got on each session: `(receiver, session)` → prefix → path.
+    pub received: Rib,
+    /// What each sender sent on each session (after its export policy).
+    pub advertised: BTreeMap<(Node, usize), Vec<Path>>,
+    /// Best paths per speaker (a Route Server's NVA routes may be an ECMP set).
+    pub best: BTreeMap<Node, BTreeMap<IpNet, Vec<Path>>>,
+    pub warnings: Vec<String>,
+    pub rounds: usize,
+    pub converged: bool,
+}
+
+fn is_private_asn(a: u32) -> bool {
+    (64512..=65534).contains(&a) || (4_200_000_000..=4_294_967_294).contains(&a)
+}
+
+fn covered_by(p: IpNet, list: &[IpNet]) -> bool {
+    list.iter().any(|f| f.contains(&p))
+}
+
+/// The VNets whose ranges a gateway or Route Server in `vnet` speaks for: its
+/// own and those of Connected peers that use it remotely (R9, R26, R35).
+pub fn served_vnets(t: &Topology, vnet: VnetId) -> Vec<VnetId> {
+    let mut v = vec![vnet];
+    for (i, _) in t.vnets.iter().enumerate() {
+        let other = VnetId(i as u32);
+        if other != vnet
+            && t.remote_gateway_vnet(other)
+                .is_some_and(|(_, hub)| hub == vnet)
+        {
+            v.push(other);
+        }
+    }
+    v
+}
+
+fn served_ranges(t: &Topology, vnet: VnetId, v4_only: bool) -> Vec<IpNet> {
+    served_vnets(t, vnet)
+        .into_iter()
+        .flat_map(|v| t.vnet(v).address_space.iter().copied())
+        .filter(|p| !v4_only || p.network().is_ipv4())
+        .collect()
+}
+
+/// The address a speaker uses as next hop toward a peer.
+fn self_address(t: &Topology, me: Node, cfg: Option<&BgpSession>, family_v4: bool) -> IpAddr {
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    match me {
+        Node::RouteServer(r) => t.route_servers[r.idx()].ips.first().copied().unwrap_or(any),
+        Node::Nva(n) => {
+            let nva = &t.nvas[n.idx()];
+            if let Some(over) = cfg.and_then(|c| c.over)
+                && let Some(tun) = nva.tunnels.get(over)
+            {
+                return tun.local;
+            }
+            let ips: Vec<IpAddr> = nva
+                .nics
+                .iter()
+                .flat_map(|&nic| t.nic(nic).ips.iter().copied())
+                .collect();
+            ips.iter()
+                .copied()
+                .find(|ip| ip.is_ipv4() == family_v4)
+                .or(ips.first().copied())
+                .unwrap_or(any)
+        }
+        Node::Gateway(g) => gateway_next_hops(t.gateway(g))
+            .first()
+            .copied()
+            .unwrap_or(any),
+        Node::Site(s) => {
+            let site = &t.sites[s.idx()];
+            if let Some(over) = cfg.and_then(|c| c.over)
+                && let Some(tun) = site.tunnels.get(over)
+            {
+                return tun.local;
+            }
+            site.cpe.or(site.hosts.first().copied()).unwrap_or(any)
+        }
+        Node::Msee(s) => t.sites[s.idx()].cpe.unwrap_or(any),
+    }
+}
+
+/// Builds every session the topology declares, with its state.
+pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    let mut push = |a: Node,
+                    b: Node,
+                    cfg_a: Option<usize>,
+                    cfg_b: Option<usize>,
+                    weight: u32,
+                    down: Option<String>| {
+        let ibgp = a.asn(t) == b.asn(t);
+        let state = if let Some(why) = down {
+            SessionState::Down(why)
+        } else if cond.down_speakers.contains(&a) {
+            SessionState::Down(format!("speaker {} is down", a.name(t)))
+        } else if cond.down_speakers.contains(&b) {
+            SessionState::Down(format!("speaker {} is down", b.name(t)))
+        } else if cond.session_down(a, b) {
+            SessionState::Down("session down (event)".to_string())
+        } else {
+            SessionState::Up
+        };
+        out.push(Session {
+            a,
+            b,
+            cfg_a,
+            cfg_b,
+            ibgp,
+            weight,
+            state,
+        });
+    };
+    for (ni, nva) in t.nvas.iter().enumerate() {
+        let me = Node::Nva(NvaId(ni as u32));
+        for (ci, cfg) in nva.bgp.iter().enumerate() {
+            match cfg.peer {
+                Speaker::RouteServer(r) => push(me, Node::RouteServer(r), Some(ci), None, 0, None),
+                Speaker::Nva(other) => {
+                    let back = t.nvas[other.idx()]
+                        .bgp
+                        .iter()
+                        .position(|c| c.peer == Speaker::Nva(NvaId(ni as u32)));
+                    match back {
+                        Some(bi) if (ni as u32) < other.0 => {
+                            push(me, Node::Nva(other), Some(ci), Some(bi), 0, None)
+                        }
+                        Some(_) => {} // created from the other side
+                        None => {
+                            let w = format!(
+                                "nva {} peers with nva {}, which does not peer back: session not established",
+                                nva.name,
+                                t.nvas[other.idx()].name
+                            );
+                            warnings.push(w.clone());
+                            push(
+                                me,
+                                Node::Nva(other),
+                                Some(ci),
+                                None,
+                                0,
+                                Some("declared on one side only".into()),
+                            );
+                        }
+                    }
+                }
+                Speaker::Site(s) => {
+                    let back = t.sites[s.idx()]
+                        .bgp
+                        .iter()
+                        .position(|c| c.peer == Speaker::Nva(NvaId(ni as u32)));
+                    if back.is_none() {
+                        warnings.push(format!("nva {} peers with site {}, which does not peer back: session not established", nva.name, t.sites[s.idx()].name));
+                    }
+                    let down = back
+                        .is_none()
+                        .then(|| "declared on one side only".to_string());
+                    push(me, Node::Site(s), Some(ci), back, 0, down);
+                }
+                Speaker::Gateway(g) => {
+                    warnings.push(format!("nva {}: BGP sessions with gateway {} are not modelled (Azure gateways peer with Route Server and sites)", nva.name, t.gateway(g).name));
+                    push(
+                        me,
+                        Node::Gateway(g),
+                        Some(ci),
+                        None,
+                        0,
+                        Some("not modelled".into()),
+                    );
+                }
+            }
+        }
+    }
+    for (si, site) in t.sites.iter().enumerate() {
+        let me = Node::Site(SiteId(si as u32));
+        for cfg in &site.bgp {
+            match cfg.peer {
+                Speaker::Nva(n) => {
+                    if !t.nvas[n.idx()]
+                        .bgp
+                        .iter()
+                        .any(|c| c.peer == Speaker::Site(SiteId(si as u32)))
+                    {
+                        warnings.push(format!("site {} peers with nva {}, which does not peer back: session not established", site.name, t.nvas[n.idx()].name));
+                    }
+                }
+                Speaker::RouteServer(_) | Speaker::Gateway(_) | Speaker::Site(_) => {
+                    warnings.push(format!("site {}: a [[site.bgp]] session with {} is not modelled; sites reach gateways through [[site.connection]]", site.name, speaker_name(t, cfg.peer)));
+                }
+            }
+        }
+        let mut msee_linked = false;
+        for c in &site.connections {
+            let g = t.gateway(c.gateway);
+            match g.kind {
+                GatewayKind::Vpn if c.bgp => {
+                    push(me, Node::Gateway(c.gateway), None, None, c.weight, None)
+                }
+                GatewayKind::Vpn => {}
+                GatewayKind::ExpressRoute => {
+                    let msee = Node::Msee(SiteId(si as u32));
+                    if !msee_linked {
+                        push(me, msee, None, None, 0, None);
+                        msee_linked = true;
+                    }
+                    push(msee, Node::Gateway(c.gateway), None, None, c.weight, None);
+                }
+            }
+        }
+    }
+    for (ri, rs) in t.route_servers.iter().enumerate() {
+        if !rs.branch_to_branch {
+            continue;
+        }
+        for gid in t.gateways_in(rs.vnet) {
+            let g = t.gateway(gid);
+            let down = (g.kind == GatewayKind::Vpn && !g.active_active).then(|| {
+                warnings.push(format!("route_server {}: branch-to-branch needs an active-active VPN gateway; {} is not (R30)", rs.name, g.name));
+                "VPN gateway is not active-active (R30)".to_string()
+            });
+            push(
+                Node::Gateway(gid),
+                Node::RouteServer(RouteServerId(ri as u32)),
+                None,
+                None,
+                0,
+                down,
+            );
+        }
+    }
+    // R21: an NVA should peer with both instances.
+    for nva in &t.nvas {
+        for cfg in &nva.bgp {
+            if let Speaker::RouteServer(r) = cfg.peer {
+                let rs = &t.route_servers[r.idx()];
+                if !cfg.peer_ips.is_empty() && rs.ips.iter().any(|ip| !cfg.peer_ips.contains(ip)) {
+                    warnings.push(format!("nva {} peers with only one instance of route_server {}; each NVA must peer with both (R21)", nva.name, rs.name));
+                }
+            }
+        }
+    }
+    (out, warnings)
+}
+
+fn speaker_name(t: &Topology, s: Speaker) -> String {
+    match s {
+        Speaker::RouteServer(r) => t.route_servers[r.idx()].name.clone(),
+        Speaker::Nva(n) => t.nvas[n.idx()].name.clone(),
+        Speaker::Gateway(g) => t.gateway(g).name.clone(),
+        Speaker::Site(s) => t.sites[s.idx()].name.clone(),
+    }
+}
+
+/// Converges the topology's BGP under `cond`.
+pub fn converge(t: &Topology, cond: &Conditions) -> BgpState {
+    let (sessions, mut warnings) = sessions(t, cond);
+    let nodes = all_nodes(t);
+    let mut received: BTreeMap<(Node, usize), BTreeMap<IpNet, Received>> = BTreeMap::new();
+    let mut advertised = BTreeMap::new();
+    let mut rounds = 0;
+    let mut converged = false;
+    while rounds < MAX_ROUNDS {
+        rounds += 1;
+        let best: BTreeMap<Node, BTreeMap<IpNet, Vec<Path>>> = nodes
+            .iter()
+            .map(|&n| (n, select(t, n, &sessions, &mut received)))
+            .collect();
+        let mut next_received = BTreeMap::new();
+        let mut next_advertised = BTreeMap::new();
+        for (si, s) in sessions.iter().enumerate() {
+            if s.state != SessionState::Up {
+                continue;
+            }
+            for (from, to) in [(s.a, s.b), (s.b, s.a)] {
+                let paths = export(t, cond, from, si, &sessions, &best[&from]);
+                let got = import(t, to, si, s, &paths);
+                next_advertised.insert((from, si), paths);
+                next_received.insert((to, si), got);
+            }
+        }
+        advertised = next_advertised;
+        if same_paths(&next_received, &received) {
+            received = next_received;
+            converged = true;
+            break;
+        }
+        received = next_received;
+    }
+    // Final selection marks statuses on what was received last.
+    let best = nodes
+        .iter()
+        .map(|&n| (n, select(t, n, &sessions, &mut received)))
+        .collect();
+    let mut sessions = sessions;
+    for ((node, si), got) in &received {
+        if let Some(Received {
+            status: Status::Rejected(r @ Reject::LimitExceeded { .. }),
+            ..
+        }) = got.values().next()
+        {
+            let who = node.name(t);
+            warnings.push(format!(
+                "{who}: session with {} torn down: {}",
+                sessions[*si].other(*node).name(t),
+                r.text()
+            ));
+            sessions[*si].state = SessionState::Down(format!("torn down by {who}: {}", r.text()));
+        }
+    }
+    if !converged {
+        warnings.push(format!("BGP did not converge within {MAX_ROUNDS} rounds (oscillation); the state shown is the last round's"));
+    }
+    BgpState {
+        sessions,
+        received,
+        advertised,
+        best,
+        warnings,
+        rounds,
+        converged,
+    }
+}
+
+/// What each receiver got on each session: `(receiver, session)` → prefix → path.
+pub type Rib = BTreeMap<(Node, usize), BTreeMap<IpNet, Received>>;
+
+/// Whether two rounds received the same paths with the same accept/reject split.
+fn same_paths(a: &Rib, b: &Rib) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((ka, ma), (kb, mb))| {
+            ka == kb
+                && ma.len() == mb.len()
+                && ma.values().zip(mb.values()).all(|(x, y)| {
+                    x.path == y.path
+                        && matches!(x.status, Status::Rejected(_))
+                            == matches!(y.status, Status::Rejected(_))
+                })
+        })
+}
+
+/// Locally originated paths of a speaker on one session.
+fn originations(t: &Topology, cond: &Conditions, me: Node, s: &Session) -> Vec<Path> {
+    let peer = s.other(me);
+    let cfg = s.cfg(t, me);
+    let mk = |prefix: IpNet, is_static: bool| Path {
+        prefix,
+        as_path: Arc::from([]),
+        next_hop: self_address(t, me, cfg, prefix.network().is_ipv4()),
+        no_advertise: false,
+        origin: me,
+        is_static,
+        session: None,
+    };
+    let mut v: Vec<Path> = Vec::new();
+    match me {
+        Node::RouteServer(r) => {
+            if matches!(peer, Node::Nva(_)) {
+                v.extend(
+                    served_ranges(t, t.route_servers[r.idx()].vnet, true)
+                        .into_iter()
+                        .map(|p| mk(p, false)),
+                );
+            }
+        }
+        Node::Nva(n) => {
+            if let Some(c) = cfg {
+                v.extend(c.originate.iter().map(|&p| mk(p, false)));
+                if c.redistribute_static {
+                    v.extend(t.nvas[n.idx()].routes.iter().map(|r| mk(r.prefix, false)));
+                }
+            }
+        }
+        Node::Gateway(g) => {
+            let gw = t.gateway(g);
+            if matches!(peer, Node::Site(_) | Node::Msee(_)) {
+                v.extend(
+                    served_ranges(t, gw.vnet, true)
+                        .into_iter()
+                        .map(|p| mk(p, false)),
+                );
+            }
+        }
+        Node::Site(si) => {
+            let site = &t.sites[si.idx()];
+            match peer {
+                Node::Gateway(g) => {
+                    for c in site.connections.iter().filter(|c| c.gateway == g) {
+                        v.extend(c.advertise.iter().map(|&p| mk(p, false)));
+                    }
+                }
+                Node::Msee(_) => {
+                    for c in site
+                        .connections
+                        .iter()
+                        .filter(|c| t.gateway(c.gateway).kind == GatewayKind::ExpressRoute)
+                    {
+                        v.extend(c.advertise.iter().map(|&p| mk(p, false)));
+                    }
+                }
+                _ => {
+                    if let Some(c) = cfg {
+                        v.extend(c.originate.iter().map(|&p| mk(p, false)));
+                    }
+                }
+            }
+        }
+        Node::Msee(_) => {}
+    }
+    if let Some(extra) = cond.advertised.get(&me) {
+        v.extend(extra.iter().map(|&p| mk(p, false)));
+    }
+    if let Some(gone) = cond.withdrawn.get(&me) {
+        v.retain(|p| !gone.contains(&p.prefix));
+    }
+    v.sort_by_key(|p| p.prefix);
+    v.dedup_by(|a, b| a.prefix == b.prefix);
+    v
+}
+
+/// The static (local network gateway) prefixes a gateway holds.
+pub fn gateway_statics(t: &Topology, cond: &Conditions, g: GatewayId) -> Vec<Path> {
+    let mut v = Vec::new();
+    for (si, s) in t.sites.iter().enumerate() {
+        let site = Node::Site(SiteId(si as u32));
+        if cond.down_speakers.contains(&site) || cond.session_down(site, Node::Gateway(g)) {
+            continue;
+        }
+        for c in s
+            .connections
+            .iter()
+            .filter(|c| c.gateway == g && !c.bgp && t.gateway(g).kind == GatewayKind::Vpn)
+        {
+            for &p in &c.advertise {
+                v.push(Path {
+                    prefix: p,
+                    as_path: Arc::from([]),
+                    next_hop: s.cpe.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                    no_advertise: false,
+                    origin: site,
+                    is_static: true,
+                    session: None,
+                });
+            }
+        }
+    }
+    v
+}
+
+/// What `from` sends `s.other(from)` on session `si`.
+fn export(
+    t: &Topology,
+    cond: &Conditions,
+    from: Node,
+    si: usize,
+    all: &[Session],
+    best: &BTreeMap<IpNet, Vec<Path>>,
+) -> Vec<Path> {
+    let s = &all[si];
+    let to = s.other(from);
+    let cfg = s.cfg(t, from);
+    let own = originations(t, cond, from, s);
+    let own_prefixes: BTreeSet<IpNet> = own.iter().map(|p| p.prefix).collect();
+    // Candidate paths: originated first, then one best path per other prefix.
+    let mut cands: Vec<Path> = own;
+    let learned_ok = |p: &Path| !p.no_advertise && !own_prefixes.contains(&p.prefix);
+    match from {
+        Node::Site(_) => {} // sites do not re-advertise learned routes
+        Node::RouteServer(r) => {
+            let rs = &t.route_servers[r.idx()];
+            let served = if matches!(to, Node::Gateway(_)) {
+                served_ranges(t, rs.vnet, false)
+            } else {
+                Vec::new()
+            };
+            for (prefix, set) in best {
+                let Some(p) = set.first() else { continue };
+                if !learned_ok(p) {
+                    continue;
+                }
+                let from_gateway =
+                    matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_));
+                match to {
+                    Node::Nva(_) if from_gateway && !rs.branch_to_branch => continue,
+                    // R30: only NVA routes go to the gateways; R25: not the
+                    // ranges the gateway advertises itself.
+                    Node::Gateway(_)
+                        if from_gateway || served.iter().any(|r| r.contains(prefix)) =>
+                    {
+                        continue;
+                    }
+                    _ => {}
+                }
+                cands.push(p.clone());
+            }
+        }
+        Node::Gateway(g) => {
+            let gw = t.gateway(g);
+            let mut learned: Vec<Path> = best
+                .values()
+                .filter_map(|set| set.first())
+                .filter(|p| learned_ok(p))
+                .cloned()
+                .collect();
+            if matches!(to, Node::Site(_) | Node::Msee(_)) {
+                learned.extend(
+                    gateway_statics(t, cond, g)
+                        .into_iter()
+                        .filter(|p| !own_prefixes.contains(&p.prefix)),
+                );
+                let ranges = served_ranges(t, gw.vnet, false);
+                learned.retain(|p| {
+                    // R36: never 0/0 (VPN), nothing overlapping a VNet prefix, nothing back to where it came from.
+                    let default = p.prefix.prefix_len() == 0;
+                    let overlaps = ranges.iter().any(|r| {
+                        r.contains(&p.prefix.network()) || p.prefix.contains(&r.network())
+                    });
+                    let back = p.session == Some(si) || (p.is_static && p.origin == to);
+                    !(overlaps || back || (default && gw.kind == GatewayKind::Vpn))
+                });
+            } else {
+                // To the Route Server (iBGP, branch-to-branch): what the gateway learned from sites.
+                learned.extend(gateway_statics(t, cond, g));
+                learned.retain(|p| {
+                    matches!(p.origin, Node::Site(_) | Node::Msee(_)) && p.session != Some(si)
+                });
+            }
+            learned.sort_by_key(|p| p.prefix);
+            learned.dedup_by(|a, b| a.prefix == b.prefix);
+            cands.extend(learned);
+        }
+        Node::Nva(_) | Node::Msee(_) => {
+            for set in best.values() {
+                let Some(p) = set.first() else { continue };
+                if !learned_ok(p) {
+                    continue;
+                }
+                // The edge strips private ASNs toward the site, so loop
+                // prevention cannot work there: never send a route back on
+                // the session it came from.
+                if matches!(from, Node::Msee(_)) && p.session == Some(si) {
+                    continue;
+                }
+                // iBGP split horizon: no iBGP-learned route to an iBGP peer.
+                if s.ibgp && p.session.is_some_and(|ls| all[ls].ibgp) {
+                    continue;
+                }
+                cands.push(p.clone());
+            }
+        }
+    }
+    // Export policy and AS path handling.
+    let self_v4 = self_address(t, from, cfg, true);
+    let self_v6 = self_address(t, from, cfg, false);
+    let my_asn = from.asn(t);
+    let peer_asn = to.asn(t);
+    let mut out = Vec::with_capacity(cands.len());
+    for mut p in cands {
+        if let Some(c) = cfg {
+            if (!c.export_allow.is_empty() && !covered_by(p.prefix, &c.export_allow))
+                || covered_by(p.prefix, &c.export_deny)
+            {
+                continue;
+            }
+        }
+        if !s.ibgp {
+            let mut path: Vec<u32> = Vec::with_capacity(p.as_path.len() + 4);
+            let copies = 1 + cfg.map_or(0, |c| c.prepend as usize);
+            path.extend(std::iter::repeat_n(my_asn, copies));
+            let as_override = cfg.is_some_and(|c| c.as_override);
+            path.extend(p.as_path.iter().map(|&a| {
+                if as_override && a == peer_asn {
+                    my_asn
+                } else {
+                    a
+                }
+            }));
+            if let Node::Msee(_) = from
+                && let Node::Site(_) = to
+            {
+                // R38: the edge strips private ASNs toward on-premises.
+                path.retain(|&a| !is_private_asn(a));
+                path.insert(0, MSEE_ASN);
+                path.dedup_by(|a, b| *a == MSEE_ASN && *b == MSEE_ASN);
+            }
+            p.as_path = Arc::from(path);
+        }
+        // Next hop: Route Servers and the edge keep it (not in the data path);
+        // everyone else sets itself, or the configured address (R22).
+        match from {
+            Node::RouteServer(_) if p.origin != from => {}
+            Node::Msee(_) => {}
+            _ => {
+                let own = if p.prefix.network().is_ipv4() {
+                    self_v4
+                } else {
+                    self_v6
+                };
+                p.next_hop = cfg.and_then(|c| c.next_hop).unwrap_or(own);
+            }
+        }
+        if cfg.is_some_and(|c| c.no_advertise) {
+            p.no_advertise = true;
+        }
+        p.session = None;
+        p.is_static = false;
+        out.push(p);
+    }
+    out
+}
+
+/// What `me` keeps of the paths received on session `si`.
+fn import(
+    t: &Topology,
+    me: Node,
+    si: usize,
+    s: &Session,
+    paths: &[Path],
+) -> BTreeMap<IpNet, Received> {
+    let cfg = s.cfg(t, me);
+    let my_asn = me.asn(t);
+    let mut got: BTreeMap<IpNet, Received> = BTreeMap::new();
+    let vnet_prefixes: Vec<IpNet> = match me {
+        Node::Gateway(g) => served_ranges(t, t.gateway(g).vnet, false),
+        _ => Vec::new(),
+    };
+    for p in paths {
+        let mut p = p.clone();
+        p.session = Some(si);
+        let reject = if p.as_path.len() > MAX_AS_PATH {
+            Some(Reject::PathTooLong)
+        } else if matches!(me, Node::RouteServer(_)) && p.as_path.contains(&ROUTE_SERVER_ASN) {
+            Some(Reject::RouteServerAsn)
+        } else if matches!(me, Node::Gateway(_))
+            && matches!(s.other(me), Node::Msee(_))
+            && p.as_path.contains(&ROUTE_SERVER_ASN)
+        {
+            Some(Reject::AzureAsnFromEdge)
+        } else if !s.ibgp && p.as_path.contains(&my_asn) {
+            Some(Reject::AsLoop(my_asn))
+        } else if matches!(me, Node::RouteServer(_)) && p.prefix.network().is_ipv6() {
+            Some(Reject::Ipv6Unsupported)
+        } else if matches!(me, Node::Gateway(_))
+            && matches!(s.other(me), Node::Site(_) | Node::Msee(_))
+            && vnet_prefixes.contains(&p.prefix)
+        {
+            Some(Reject::VnetPrefix)
+        } else if let Some(c) = cfg
+            && ((!c.import_allow.is_empty() && !covered_by(p.prefix, &c.import_allow))
+                || covered_by(p.prefix, &c.import_deny))
+        {
+            Some(Reject::ImportFilter)
+        } else {
+            None
+        };
+        let status = match reject {
+            Some(r) => Status::Rejected(r),
+            None => Status::NotBest(Loser::Pending),
+        };
+        // One path per prefix per session: the last advertisement wins.
+        got.insert(p.prefix, Received { path: p, status });
+    }
+    // Limits (R32, R37, R38): counted over accepted routes; past it the
+    // session is torn down and nothing from it is used.
+    let limit = match (me, s.other(me)) {
+        (Node::RouteServer(_), _) if !s.ibgp => Some(t.options.route_server_max_routes_per_peer),
+        (Node::Gateway(g), Node::Site(_)) if t.gateway(g).kind == GatewayKind::Vpn => {
+            Some(t.options.vpn_gateway_max_prefixes)
+        }
+        (Node::Gateway(_), Node::Msee(_)) => Some(t.options.expressroute_max_prefixes),
+        (Node::Msee(_), Node::Gateway(_)) => Some(t.options.expressroute_max_vnet_prefixes),
+        _ => None,
+    };
+    if let Some(limit) = limit {
+        let accepted = got
+            .values()
+            .filter(|r| !matches!(r.status, Status::Rejected(_)))
+            .count();
+        if accepted > limit {
+            for r in got.values_mut() {
+                r.status = Status::Rejected(Reject::LimitExceeded {
+                    limit,
+                    received: accepted,
+                });
+            }
+        }
+    }
+    got
+}
+
+/// Best-path selection for one speaker; marks the status of every received path.
+fn select(
+    t: &Topology,
+    me: Node,
+    sessions: &[Session],
+    received: &mut Rib,
+) -> BTreeMap<IpNet, Vec<Path>> {
+    let ecmp = matches!(me, Node::RouteServer(_));
+    // (prefix, session, key, next hop) of every accepted path; sorted by
+    // prefix with sessions in order (stable sort).
+    type Cand = (IpNet, usize, (u32, u32, usize), IpAddr);
+    let mut cands: Vec<Cand> = Vec::new();
+    for (si, s) in sessions.iter().enumerate() {
+        if s.a != me && s.b != me {
+            continue;
+        }
+        let Some(got) = received.get(&(me, si)) else {
+            continue;
+        };
+        let weight = s.weight;
+        let class_of = |p: &Path| -> u32 {
+            // Route Server routing preference (R31) between gateway and NVA paths.
+            let Node::RouteServer(r) = me else { return 0 };
+            let er = matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_))
+                && gateway_is_er(s.other(me), t);
+            match t.route_servers[r.idx()].routing_preference {
+                RoutingPreference::ExpressRoute => u32::from(!er),
+                RoutingPreference::VpnNva => u32::from(er),
+                RoutingPreference::AsPath => 0,
+            }
+        };
+        for r in got.values() {
+            if !matches!(r.status, Status::Rejected(_)) {
+                let key = (class_of(&r.path), u32::MAX - weight, r.path.as_path.len());
+                cands.push((r.path.prefix, si, key, r.path.next_hop));
+            }
+        }
+    }
+    cands.sort_by_key(|c| c.0);
+    let mut best: BTreeMap<IpNet, Vec<Path>> = BTreeMap::new();
+    let mut verdicts: Vec<(usize, IpNet, Status)> = Vec::with_capacity(cands.len());
+    let mut start = 0;
+    while start < cands.len() {
+        let prefix = cands[start].0;
+        let end = start + cands[start..].iter().take_while(|c| c.0 == prefix).count();
+        let group = &cands[start..end];
+        let (min_key, min_si) = group
+            .iter()
+            .map(|c| (c.2, c.1))
+            .min()
+            .expect("non-empty group");
+        let mut hops: Vec<(IpAddr, usize)> = Vec::new();
+        for &(_, si, k, nh) in group {
+            let winner = if ecmp {
+                k == min_key
+            } else {
+                (k, si) == (min_key, min_si)
+            };
+            let status = if winner && !hops.iter().any(|h| h.0 == nh) {
+                hops.push((nh, si));
+                Status::Best
+            } else if winner {
+                Status::NotBest(Loser::SameNextHop)
+            } else if k.0 > min_key.0 {
+                Status::NotBest(Loser::RoutingPreference)
+            } else if k.1 > min_key.1 {
+                Status::NotBest(Loser::Weight)
+            } else if k.2 > min_key.2 {
+                Status::NotBest(Loser::LongerAsPath {
+                    len: k.2,
+                    best: min_key.2,
+                })
+            } else {
+                Status::NotBest(Loser::EarlierSession)
+            };
+            verdicts.push((si, prefix, status));
+        }
+        hops.sort();
+        let chosen: Vec<Path> = hops
+            .iter()
+            .filter_map(|&(_, si)| {
+                received
+                    .get(&(me, si))
+                    .and_then(|m| m.get(&prefix))
+                    .map(|r| r.path.clone())
+            })
+            .collect();
+        best.insert(prefix, chosen);
+        start = end;
+    }
+    for (si, prefix, status) in verdicts {
+        if let Some(r) = received.get_mut(&(me, si)).and_then(|m| m.get_mut(&prefix)) {
+            r.status = status;
+        }
+    }
+    best
+}
+
+fn gateway_is_er(n: Node, t: &Topology) -> bool {
+    matches!(n, Node::Gateway(g) if t.gateway(g).kind == GatewayKind::ExpressRoute)
+}
+
+impl BgpState {
+    /// Sessions of a speaker, with their index.
+    pub fn sessions_of(&self, n: Node) -> impl Iterator<Item = (usize, &Session)> + '_ {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.a == n || s.b == n)
+    }
+
+    /// A speaker's best paths.
+    pub fn best_of(&self, n: Node) -> impl Iterator<Item = (&IpNet, &Vec<Path>)> + '_ {
+        self.best.get(&n).into_iter().flatten()
+    }
+}

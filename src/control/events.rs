@@ -1,0 +1,288 @@
+//! Control-plane events: failures, advertisements and route-table changes,
+//! applied in order on top of a topology. Reconvergence is a pure function of
+//! (topology, events so far): [`super::converge`] starts from scratch each time.
+//!
+//! Text form, one event per line (used by `--event` and events files):
+//!
+//! ```text
+//! speaker-down NAME            speaker-up NAME
+//! session-down A B             session-up A B
+//! advertise SPEAKER PREFIX     withdraw SPEAKER PREFIX
+//! udr-add TABLE ROUTE PREFIX NEXT_HOP_TYPE [NEXT_HOP_IP]
+//! udr-remove TABLE ROUTE
+//! ```
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+use super::bgp::{Conditions, Node};
+use crate::topology::{Topology, Udr, UdrNextHop};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    SpeakerDown(String),
+    SpeakerUp(String),
+    SessionDown(String, String),
+    SessionUp(String, String),
+    Advertise {
+        speaker: String,
+        prefix: IpNet,
+    },
+    Withdraw {
+        speaker: String,
+        prefix: IpNet,
+    },
+    UdrAdd {
+        table: String,
+        route: String,
+        prefix: IpNet,
+        next_hop: UdrNextHop,
+    },
+    UdrRemove {
+        table: String,
+        route: String,
+    },
+}
+
+/// An event that cannot be parsed or applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventError {
+    pub event: String,
+    pub message: String,
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "event `{}`: {}", self.event, self.message)
+    }
+}
+
+impl std::error::Error for EventError {}
+
+impl Event {
+    /// Parses the text form.
+    pub fn parse(line: &str) -> Result<Event, EventError> {
+        let err = |m: &str| EventError {
+            event: line.trim().to_string(),
+            message: m.to_string(),
+        };
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let net = |s: &str| -> Result<IpNet, EventError> {
+            let n: IpNet = s
+                .parse()
+                .map_err(|_| err(&format!("{s:?} is not a CIDR prefix")))?;
+            if n.trunc() != n {
+                return Err(err(&format!("{s} has host bits set")));
+            }
+            Ok(n)
+        };
+        Ok(match w.as_slice() {
+            ["speaker-down", n] => Event::SpeakerDown(n.to_string()),
+            ["speaker-up", n] => Event::SpeakerUp(n.to_string()),
+            ["session-down", a, b] => Event::SessionDown(a.to_string(), b.to_string()),
+            ["session-up", a, b] => Event::SessionUp(a.to_string(), b.to_string()),
+            ["advertise", s, p] => Event::Advertise {
+                speaker: s.to_string(),
+                prefix: net(p)?,
+            },
+            ["withdraw", s, p] => Event::Withdraw {
+                speaker: s.to_string(),
+                prefix: net(p)?,
+            },
+            ["udr-add", table, route, prefix, ty, rest @ ..] => {
+                let ip = match rest {
+                    [] => None,
+                    [ip] => Some(
+                        ip.parse::<IpAddr>()
+                            .map_err(|_| err(&format!("{ip:?} is not an IP address")))?,
+                    ),
+                    _ => return Err(err("too many words")),
+                };
+                let next_hop = match (ty.to_ascii_lowercase().as_str(), ip) {
+                    ("virtualappliance", Some(ip)) => UdrNextHop::VirtualAppliance(ip),
+                    ("virtualappliance", None) => {
+                        return Err(err("VirtualAppliance needs a next hop IP"));
+                    }
+                    (_, Some(_)) => {
+                        return Err(err(
+                            "a next hop IP is only allowed with VirtualAppliance (R12)",
+                        ));
+                    }
+                    ("virtualnetworkgateway", None) => UdrNextHop::VirtualNetworkGateway,
+                    ("vnetlocal", None) => UdrNextHop::VnetLocal,
+                    ("internet", None) => UdrNextHop::Internet,
+                    ("none", None) => UdrNextHop::None,
+                    _ => {
+                        return Err(err(&format!(
+                            "unknown or refused next hop type `{ty}` (R12)"
+                        )));
+                    }
+                };
+                Event::UdrAdd {
+                    table: table.to_string(),
+                    route: route.to_string(),
+                    prefix: net(prefix)?,
+                    next_hop,
+                }
+            }
+            ["udr-remove", table, route] => Event::UdrRemove {
+                table: table.to_string(),
+                route: route.to_string(),
+            },
+            _ => {
+                return Err(err(
+                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE",
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::SpeakerDown(n) => write!(f, "speaker-down {n}"),
+            Event::SpeakerUp(n) => write!(f, "speaker-up {n}"),
+            Event::SessionDown(a, b) => write!(f, "session-down {a} {b}"),
+            Event::SessionUp(a, b) => write!(f, "session-up {a} {b}"),
+            Event::Advertise { speaker, prefix } => write!(f, "advertise {speaker} {prefix}"),
+            Event::Withdraw { speaker, prefix } => write!(f, "withdraw {speaker} {prefix}"),
+            Event::UdrAdd {
+                table,
+                route,
+                prefix,
+                next_hop,
+            } => {
+                let (ty, ip) = match next_hop {
+                    UdrNextHop::VirtualAppliance(ip) => ("VirtualAppliance", format!(" {ip}")),
+                    UdrNextHop::VirtualNetworkGateway => ("VirtualNetworkGateway", String::new()),
+                    UdrNextHop::None => ("None", String::new()),
+                    UdrNextHop::VnetLocal => ("VnetLocal", String::new()),
+                    UdrNextHop::Internet => ("Internet", String::new()),
+                };
+                write!(f, "udr-add {table} {route} {prefix} {ty}{ip}")
+            }
+            Event::UdrRemove { table, route } => write!(f, "udr-remove {table} {route}"),
+        }
+    }
+}
+
+/// Applies events in order: route-table changes edit a copy of the topology,
+/// the rest become BGP [`Conditions`].
+pub fn apply(t: &Topology, events: &[Event]) -> Result<(Topology, Conditions), EventError> {
+    let mut topo = t.clone();
+    let mut c = Conditions::default();
+    for e in events {
+        let err = |m: String| EventError {
+            event: e.to_string(),
+            message: m,
+        };
+        let node =
+            |n: &str| Node::by_name(t, n).ok_or_else(|| err(format!("no BGP speaker named `{n}`")));
+        match e {
+            Event::SpeakerDown(n) => {
+                c.down_speakers.insert(node(n)?);
+            }
+            Event::SpeakerUp(n) => {
+                c.down_speakers.remove(&node(n)?);
+            }
+            Event::SessionDown(a, b) => {
+                c.down_sessions.insert((node(a)?, node(b)?));
+            }
+            Event::SessionUp(a, b) => {
+                let (a, b) = (node(a)?, node(b)?);
+                c.down_sessions.remove(&(a, b));
+                c.down_sessions.remove(&(b, a));
+            }
+            Event::Advertise { speaker, prefix } => {
+                let n = node(speaker)?;
+                c.withdrawn.entry(n).or_default().remove(prefix);
+                c.advertised.entry(n).or_default().insert(*prefix);
+            }
+            Event::Withdraw { speaker, prefix } => {
+                let n = node(speaker)?;
+                c.advertised.entry(n).or_default().remove(prefix);
+                c.withdrawn.entry(n).or_default().insert(*prefix);
+            }
+            Event::UdrAdd {
+                table,
+                route,
+                prefix,
+                next_hop,
+            } => {
+                let rt = topo
+                    .route_tables
+                    .iter_mut()
+                    .find(|r| &r.name == table)
+                    .ok_or_else(|| err(format!("no route table named `{table}`")))?;
+                if rt
+                    .routes
+                    .iter()
+                    .any(|u| &u.name == route || u.prefix == *prefix)
+                {
+                    return Err(err(format!(
+                        "route table {table} already has a route named {route} or for {prefix}"
+                    )));
+                }
+                rt.routes.push(Udr {
+                    name: route.clone(),
+                    prefix: *prefix,
+                    next_hop: *next_hop,
+                    loc: Default::default(),
+                });
+            }
+            Event::UdrRemove { table, route } => {
+                let rt = topo
+                    .route_tables
+                    .iter_mut()
+                    .find(|r| &r.name == table)
+                    .ok_or_else(|| err(format!("no route table named `{table}`")))?;
+                let before = rt.routes.len();
+                rt.routes.retain(|u| &u.name != route);
+                if rt.routes.len() == before {
+                    return Err(err(format!(
+                        "route table {table} has no route named {route}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok((topo, c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_form_round_trips() {
+        for line in [
+            "speaker-down nva1",
+            "speaker-up nva1",
+            "session-down nva1 rs-hub1",
+            "session-up nva1 rs-hub1",
+            "advertise nva1 10.50.0.0/16",
+            "withdraw nva1 0.0.0.0/0",
+            "udr-add rt-nva r1 0.0.0.0/0 Internet",
+            "udr-add rt-nva r2 10.0.0.0/8 VirtualAppliance 10.1.2.4",
+            "udr-remove rt-nva r1",
+        ] {
+            assert_eq!(Event::parse(line).unwrap().to_string(), line);
+        }
+        assert!(
+            Event::parse("advertise nva1 10.50.0.1/16")
+                .unwrap_err()
+                .message
+                .contains("host bits")
+        );
+        assert!(
+            Event::parse("udr-add t r 0.0.0.0/0 VNetPeering")
+                .unwrap_err()
+                .message
+                .contains("R12")
+        );
+        assert!(Event::parse("reboot everything").is_err());
+    }
+}
