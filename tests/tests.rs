@@ -5,6 +5,10 @@ mod it {
     /// Shared helpers: load built-ins, flatten tables, look up.
     pub mod util;
 
+    /// BGP and what it programs, per scenario and SPEC T4–T15.
+    mod bgp;
+    /// One test (at least) per Azure BGP rule R21–R41, and events.
+    mod bgp_rules;
     /// `routes` and `next-hop` through the real binary, table and JSON.
     mod cli;
     /// SPEC T2, T3, T16 and scenarios 1 and 14: effective routes and lookups.

@@ -746,7 +746,8 @@ fn export(
             };
             for (prefix, set) in best {
                 let Some(p) = set.first() else { continue };
-                if !learned_ok(p) {
+                // Like a route reflector, never back to the peer it came from.
+                if !learned_ok(p) || p.session == Some(si) {
                     continue;
                 }
                 let from_gateway =
@@ -783,9 +784,9 @@ fn export(
                 learned.retain(|p| {
                     // R36: never 0/0 (VPN), nothing overlapping a VNet prefix, nothing back to where it came from.
                     let default = p.prefix.prefix_len() == 0;
-                    let overlaps = ranges.iter().any(|r| {
-                        r.contains(&p.prefix.network()) || p.prefix.contains(&r.network())
-                    });
+                    // "Overlaps a VNet prefix": equal to or inside one; supernets
+                    // such as 0.0.0.0/1 pass (R37, and the 0/1 + 128/1 workaround).
+                    let overlaps = ranges.iter().any(|r| r.contains(&p.prefix));
                     let back = p.session == Some(si) || (p.is_static && p.origin == to);
                     !(overlaps || back || (default && gw.kind == GatewayKind::Vpn))
                 });

@@ -288,3 +288,94 @@ fn default_run_uses_the_embedded_topology() {
     assert_eq!(code, 0);
     assert!(out.lines().count() >= 21 && out.contains("multi-region-vxlan"));
 }
+
+#[test]
+fn bgp_command_shows_the_rejected_remote_spoke() {
+    // Done-when of the control-plane issue.
+    let (code, out, err) = run(&[
+        "bgp",
+        "--topology",
+        "topologies/multi-region-no-as-override.toml",
+        "--speaker",
+        "rs-hub1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("10.21.0.0/16"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("65001 65002 65515")
+            && line.contains("rejected")
+            && line.contains("65515 (R27)"),
+        "{line}"
+    );
+    let (code, out, _) = run(&[
+        "bgp",
+        "-t",
+        "multi-region-no-as-override",
+        "--speaker",
+        "rs-hub1",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let s = &v["speakers"][0];
+    assert_eq!(s["name"], "rs-hub1");
+    assert_eq!(s["asn"], 65515);
+    let r = s["sessions"][0]["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["prefix"] == "10.21.0.0/16")
+        .unwrap();
+    assert_eq!(r["status"], "rejected");
+    assert_eq!(r["asPath"], serde_json::json!([65001, 65002, 65515]));
+    // With as-override the route is in spoke11-vm's table via nva1.
+    let (_, out, _) = run(&[
+        "routes",
+        "-t",
+        "topologies/multi-region-vxlan.toml",
+        "--nic",
+        "spoke11-vm",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["addressPrefix"][0] == "10.21.0.0/16")
+        .unwrap();
+    assert_eq!(row["source"], "VirtualNetworkGateway");
+    assert_eq!(row["nextHopIpAddress"], serde_json::json!(["10.1.2.4"]));
+    // Events from the command line.
+    let (_, out, _) = run(&[
+        "routes",
+        "-t",
+        "dual-homed-active-passive",
+        "--nic",
+        "spoke11-vm",
+        "--event",
+        "speaker-down nva1",
+    ]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("0.0.0.0/0") && l.contains("10.2.2.4")),
+        "{out}"
+    );
+    let (code, _, err) = run(&[
+        "routes",
+        "-t",
+        "dual-homed-active-passive",
+        "--nic",
+        "spoke11-vm",
+        "--event",
+        "explode nva1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("event `explode nva1`"), "{err}");
+    let (code, _, err) = run(&["bgp", "-t", "hub-spoke-vng", "--speaker", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no BGP speaker named `nope`"), "{err}");
+}

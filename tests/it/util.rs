@@ -86,7 +86,17 @@ pub fn next_hop(
     nic: &str,
     dst: &str,
 ) -> Option<(String, String, String, Vec<String>)> {
-    let tab = table(t, nic);
+    next_hop_after(t, nic, dst, &[])
+}
+
+/// The same after control-plane events.
+pub fn next_hop_after(
+    t: &Topology,
+    nic: &str,
+    dst: &str,
+    events: &[&str],
+) -> Option<(String, String, String, Vec<String>)> {
+    let tab = table_after(t, nic, events);
     let dst: IpAddr = dst.parse().unwrap();
     let d = effective::lookup(&tab, dst);
     d.selected.map(|i| {
@@ -112,4 +122,75 @@ pub fn hop(
         ty.into(),
         ips.iter().map(|s| s.to_string()).collect(),
     ))
+}
+
+use vnetplane::control::bgp::{Node, Status};
+
+/// What `receiver` got from `peer`: prefix → (AS path, status word, reason).
+pub fn received(
+    cp: &ControlPlane,
+    receiver: &str,
+    peer: &str,
+) -> std::collections::BTreeMap<String, (Vec<u32>, String, String)> {
+    let t = &cp.topology;
+    let me = Node::by_name(t, receiver).unwrap_or_else(|| panic!("no speaker {receiver}"));
+    let them = Node::by_name(t, peer).unwrap_or_else(|| panic!("no speaker {peer}"));
+    let (si, _) = cp
+        .bgp
+        .sessions_of(me)
+        .find(|(_, s)| s.other(me) == them)
+        .unwrap_or_else(|| panic!("no session {receiver}-{peer}"));
+    cp.bgp
+        .received
+        .get(&(me, si))
+        .into_iter()
+        .flat_map(|m| m.values())
+        .map(|r| {
+            let (st, why) = match &r.status {
+                Status::Best => ("best".to_string(), String::new()),
+                Status::NotBest(l) => ("accepted".to_string(), l.text()),
+                Status::Rejected(x) => ("rejected".to_string(), x.text()),
+            };
+            (
+                r.path.prefix.to_string(),
+                (r.path.as_path.to_vec(), st, why),
+            )
+        })
+        .collect()
+}
+
+/// What `sender` sent `peer`: prefix → AS path.
+pub fn advertised(
+    cp: &ControlPlane,
+    sender: &str,
+    peer: &str,
+) -> std::collections::BTreeMap<String, Vec<u32>> {
+    let t = &cp.topology;
+    let me = Node::by_name(t, sender).unwrap_or_else(|| panic!("no speaker {sender}"));
+    let them = Node::by_name(t, peer).unwrap_or_else(|| panic!("no speaker {peer}"));
+    let (si, _) = cp
+        .bgp
+        .sessions_of(me)
+        .find(|(_, s)| s.other(me) == them)
+        .unwrap_or_else(|| panic!("no session {sender}-{peer}"));
+    cp.bgp
+        .advertised
+        .get(&(me, si))
+        .into_iter()
+        .flatten()
+        .map(|p| (p.prefix.to_string(), p.as_path.to_vec()))
+        .collect()
+}
+
+/// The VirtualNetworkGateway-source rows of a NIC: (state, prefix, next hops).
+pub fn vng_rows(t: &Topology, nic: &str, events: &[&str]) -> Vec<(String, String, Vec<String>)> {
+    rows_after(t, nic, events)
+        .into_iter()
+        .filter(|r| r.0 == "VirtualNetworkGateway")
+        .map(|r| (r.1, r.2, r.4))
+        .collect()
+}
+
+pub fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
 }
