@@ -477,3 +477,61 @@ fn convergence_is_deterministic() {
         assert_eq!(a.warnings, b.warnings, "{name}");
     }
 }
+
+#[test]
+fn r37_r41_default_route_from_on_premises_forces_tunnelling() {
+    let src = S4.replace("  [[site.connection]]\n  gateway = \"gw-hub1\"", "  [[site.connection]]\n  gateway = \"gw-hub1\"\n  bgp = true\n  advertise = [\"0.0.0.0/0\", \"192.168.0.0/16\"]")
+        .replace("originate = [\"0.0.0.0/0\"]", "originate = [\"10.80.0.0/16\"]");
+    let t = load(&src);
+    // Every NIC's 0/0 now points at the gateway; the Internet default is Invalid.
+    for nic in ["hub1-vm", "spoke11-vm"] {
+        assert_eq!(
+            next_hop(&t, nic, "198.51.100.10").unwrap().3,
+            s(&["10.1.0.4", "10.1.0.5"]),
+            "{nic}"
+        );
+        assert!(rows(&t, nic).contains(&(
+            "Default".into(),
+            "Invalid".into(),
+            "0.0.0.0/0".into(),
+            "Internet".into(),
+            vec![]
+        )));
+    }
+}
+
+#[test]
+fn nva_prefix_filters_apply_on_import_and_export() {
+    // nva1 refuses the spoke range from the Route Server and exports only 10.60/16.
+    let src = S2
+        .replace("originate = [\"0.0.0.0/0\"]", "originate = [\"0.0.0.0/0\", \"10.60.0.0/16\"]\n  import_deny = [\"10.11.0.0/16\"]\n  export_allow = [\"10.60.0.0/16\"]");
+    let t = load(&src);
+    let cp = converge(&t, &[]);
+    let got = received(&cp, "nva1", "rs-hub1");
+    assert_eq!(got["10.11.0.0/16"].1, "rejected");
+    assert!(got["10.11.0.0/16"].2.contains("import prefix filter"));
+    assert_eq!(got["10.1.0.0/16"].1, "best");
+    assert_eq!(
+        advertised(&cp, "nva1", "rs-hub1")
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>(),
+        s(&["10.60.0.0/16"])
+    );
+    assert_eq!(
+        vng_rows(&t, "spoke11-vm", &[]),
+        vec![vng("Active", "10.60.0.0/16", &["10.1.2.4"])]
+    );
+    // The OS table holds the accepted route, not the filtered one.
+    let os = &cp.nva_tables[0];
+    assert!(
+        os.entries
+            .iter()
+            .any(|e| e.prefix.to_string() == "10.1.0.0/16")
+    );
+    assert!(
+        !os.entries
+            .iter()
+            .any(|e| e.prefix.to_string() == "10.11.0.0/16")
+    );
+}
