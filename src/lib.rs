@@ -23,4 +23,5 @@
 
 pub mod cli;
 pub mod control;
+pub mod fib;
 pub mod topology;

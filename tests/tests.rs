@@ -13,6 +13,8 @@ mod it {
     mod cli;
     /// SPEC T2, T3, T16 and scenarios 1 and 14: effective routes and lookups.
     mod effective;
+    /// The compiled FIB against naive LPM, the control plane and treebitmap.
+    mod fib;
     /// Wrong and hostile topology files: located errors, never a panic.
     mod malformed;
     /// Rules R3–R5, R9, R10, R15, R16, R19, R39 on small inline topologies.

@@ -1,0 +1,252 @@
+//! Compiled forwarding tables: route sets compiled into immutable,
+//! index-based longest-prefix-match tries (a [`poptrie::Poptrie`] for IPv4 and
+//! one for IPv6) behind one interface, with the actions interned in a side
+//! table so leaves are small integers.
+//!
+//! - [`Fib`]: one compiled route set; `lookup`, `lookup_v4_batch`, and `apply`
+//!   (a batch of route changes → a new table, by a full rebuild, which is fast
+//!   enough: see `vnetplane bench lpm`).
+//! - [`FibSet`]: every subnet's effective table compiled once per *distinct*
+//!   route set and shared by `Arc`: NICs of one subnet share a table, and
+//!   subnets with identical route sets share one too.
+//!
+//! NIC tables are compiled with SPEC R16 built in: a gateway route equal to or
+//! inside an active VNet, peering or service-endpoint system route is dropped,
+//! so the trie's plain LPM gives the same answer as
+//! [`crate::control::effective::lookup`] (a test checks every built-in).
+
+pub mod poptrie;
+pub mod tables;
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::control::ControlPlane;
+use crate::control::effective::{NextHopType, Source, State, Table};
+use crate::topology::{NicId, SubnetId};
+use poptrie::{BuildRoute, Poptrie};
+
+/// A change to a compiled route set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change<A> {
+    /// Add or replace the route for a prefix.
+    Upsert(IpNet, A),
+    Remove(IpNet),
+}
+
+/// One compiled route set.
+#[derive(Clone, Debug)]
+pub struct Fib<A> {
+    v4: Poptrie<u32>,
+    v6: Poptrie<u128>,
+    /// Interned actions; a trie value `i` (≥ 1) is `actions[i - 1]`.
+    actions: Vec<A>,
+    /// The canonical input (sorted by prefix, one entry per prefix).
+    routes: Vec<(IpNet, A)>,
+}
+
+impl<A: Clone + Eq + Hash> Fib<A> {
+    /// Compiles a route set. For a prefix given twice, the last one wins.
+    pub fn build(routes: impl IntoIterator<Item = (IpNet, A)>) -> Self {
+        let mut rs: Vec<(IpNet, A)> = routes.into_iter().map(|(p, a)| (p.trunc(), a)).collect();
+        // Stable sort keeps input order within a prefix; keep the last.
+        rs.reverse();
+        rs.sort_by_key(|(p, _)| *p);
+        rs.dedup_by(|a, b| a.0 == b.0);
+        let mut index: HashMap<A, u32> = HashMap::new();
+        let mut actions: Vec<A> = Vec::new();
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (p, a) in &rs {
+            let value = *index.entry(a.clone()).or_insert_with(|| {
+                actions.push(a.clone());
+                actions.len() as u32
+            });
+            match p {
+                IpNet::V4(n) => v4.push(BuildRoute {
+                    net: u32::from(n.network()) as u128,
+                    len: n.prefix_len(),
+                    value,
+                }),
+                IpNet::V6(n) => v6.push(BuildRoute {
+                    net: u128::from(n.network()),
+                    len: n.prefix_len(),
+                    value,
+                }),
+            }
+        }
+        Fib {
+            v4: Poptrie::build(&v4),
+            v6: Poptrie::build(&v6),
+            actions,
+            routes: rs,
+        }
+    }
+
+    /// The action of the longest prefix containing `ip`.
+    #[inline]
+    pub fn lookup(&self, ip: IpAddr) -> Option<&A> {
+        let v = match ip {
+            IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
+            IpAddr::V6(a) => self.v6.lookup(u128::from(a)),
+        };
+        self.action(v)
+    }
+
+    /// The raw value (action index + 1, or 0) for an IPv4 address.
+    #[inline]
+    pub fn lookup_v4(&self, a: u32) -> u32 {
+        self.v4.lookup(a)
+    }
+
+    /// Raw values for many IPv4 addresses at once (overlapping memory accesses).
+    pub fn lookup_v4_batch(&self, keys: &[u32], out: &mut [u32]) {
+        self.v4.lookup_batch(keys, out)
+    }
+
+    #[inline]
+    pub fn lookup_v6(&self, a: u128) -> u32 {
+        self.v6.lookup(a)
+    }
+
+    pub fn lookup_v6_batch(&self, keys: &[u128], out: &mut [u32]) {
+        self.v6.lookup_batch(keys, out)
+    }
+
+    /// The action for a raw value.
+    #[inline]
+    pub fn action(&self, v: u32) -> Option<&A> {
+        (v as usize)
+            .checked_sub(1)
+            .and_then(|i| self.actions.get(i))
+    }
+
+    /// A new table with `changes` applied (full rebuild from the canonical routes).
+    pub fn apply(&self, changes: &[Change<A>]) -> Self {
+        let mut map: std::collections::BTreeMap<IpNet, A> = self.routes.iter().cloned().collect();
+        for c in changes {
+            match c {
+                Change::Upsert(p, a) => {
+                    map.insert(p.trunc(), a.clone());
+                }
+                Change::Remove(p) => {
+                    map.remove(&p.trunc());
+                }
+            }
+        }
+        Fib::build(map)
+    }
+
+    /// Routes in the table.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    pub fn routes(&self) -> &[(IpNet, A)] {
+        &self.routes
+    }
+
+    pub fn actions(&self) -> &[A] {
+        &self.actions
+    }
+
+    /// Bytes of the compiled lookup structures (both families).
+    pub fn trie_bytes(&self) -> usize {
+        self.v4.bytes() + self.v6.bytes()
+    }
+
+    pub fn v4_trie(&self) -> &Poptrie<u32> {
+        &self.v4
+    }
+
+    pub fn v6_trie(&self) -> &Poptrie<u128> {
+        &self.v6
+    }
+}
+
+/// What a NIC does with a packet: the effective route's next hop.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NicAction {
+    pub next_hop_type: NextHopType,
+    /// Next-hop IPs; several for an ECMP group.
+    pub ips: Vec<IpAddr>,
+}
+
+/// The routes a NIC's FIB holds: the Active routes, minus gateway routes that
+/// R16 hides (equal to or inside an active VNet/peering/service-endpoint route).
+pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
+    let system: Vec<IpNet> = table
+        .routes
+        .iter()
+        .filter(|r| r.state == State::Active && r.is_vnet_system())
+        .map(|r| r.prefix)
+        .collect();
+    table
+        .routes
+        .iter()
+        .filter(|r| r.state == State::Active)
+        .filter(|r| {
+            !(r.source == Source::VirtualNetworkGateway
+                && system.iter().any(|s| s.contains(&r.prefix)))
+        })
+        .map(|r| {
+            (
+                r.prefix,
+                NicAction {
+                    next_hop_type: r.next_hop_type,
+                    ips: r.next_hop_ips.clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Every subnet's compiled table, one per distinct route set.
+#[derive(Clone, Debug)]
+pub struct FibSet {
+    /// Indexed by subnet id.
+    pub by_subnet: Vec<Arc<Fib<NicAction>>>,
+    /// Number of distinct compiled tables.
+    pub distinct: usize,
+    /// Bytes of the distinct tables' tries.
+    pub bytes: usize,
+}
+
+impl FibSet {
+    /// Compiles every subnet's effective routes; identical route sets compile once.
+    pub fn compile(cp: &ControlPlane) -> FibSet {
+        let mut cache: HashMap<Vec<(IpNet, NicAction)>, Arc<Fib<NicAction>>> = HashMap::new();
+        let mut by_subnet = Vec::with_capacity(cp.topology.subnets.len());
+        let mut bytes = 0;
+        for i in 0..cp.topology.subnets.len() {
+            let mut routes = nic_routes(&cp.subnet_table(SubnetId(i as u32)));
+            routes.sort();
+            let fib = cache
+                .entry(routes)
+                .or_insert_with_key(|routes| {
+                    let f = Arc::new(Fib::build(routes.iter().cloned()));
+                    bytes += f.trie_bytes();
+                    f
+                })
+                .clone();
+            by_subnet.push(fib);
+        }
+        FibSet {
+            distinct: cache.len(),
+            by_subnet,
+            bytes,
+        }
+    }
+
+    pub fn for_nic(&self, cp: &ControlPlane, nic: NicId) -> &Arc<Fib<NicAction>> {
+        &self.by_subnet[cp.topology.nic(nic).subnet.idx()]
+    }
+}

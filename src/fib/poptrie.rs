@@ -1,0 +1,392 @@
+//! A Poptrie (Asai & Ohara, SIGCOMM 2015): direct pointing on the top 16 bits,
+//! then 64-ary nodes compressed with two bitmaps and popcount.
+//!
+//! ```text
+//! key:  | 16 bits: dir index | 6 | 6 | 6 | ... (last stride = what is left)
+//!
+//! dir[2^16]: u32   bit 31 set  → leaf, bits 0..31 = value
+//!                  bit 31 clear → index of a node in `nodes`
+//! Node (24 B):  vector: u64   bit v set → slot v is an internal node
+//!               leafvec: u64  bit v set → a run of equal leaves starts at v
+//!               base1: u32    index of the node's first child in `nodes`
+//!               base0: u32    index of the node's first leaf in `leaves`
+//! child(v) = nodes[base1 + popcnt(vector  & mask(v)) - 1]
+//! leaf(v)  = leaves[base0 + popcnt(leafvec & mask(v)) - 1]   (mask(v) = bits 0..=v)
+//! ```
+//!
+//! | family | strides (bits) | dependent loads for a /24 (v4) or /48 (v6) |
+//! |---|---|---|
+//! | IPv4 | 16, 6, 6, 4 | dir + 2 nodes + leaf = 4 |
+//! | IPv6 | 16, 6 × 18, 4 | dir + 6 nodes + leaf = 8 |
+//!
+//! Children of a node are contiguous, so one base index and a popcount find
+//! any of them; equal neighbouring leaves are stored once (leaf compression).
+//! Values are `u32` (0 is reserved for "no route"). The structure is built once
+//! from a sorted route list and never mutated: updates rebuild (see `Fib`).
+
+/// An address family's key: the address as an unsigned integer.
+pub trait Key: Copy + Send + Sync + 'static {
+    const BITS: u32;
+    /// `len` bits of the key starting `off` bits from the most significant end.
+    fn bits(self, off: u32, len: u32) -> usize;
+    fn to_u128(self) -> u128;
+}
+
+impl Key for u32 {
+    const BITS: u32 = 32;
+    #[inline(always)]
+    fn bits(self, off: u32, len: u32) -> usize {
+        ((self << off) >> (32 - len)) as usize
+    }
+    fn to_u128(self) -> u128 {
+        self as u128
+    }
+}
+
+impl Key for u128 {
+    const BITS: u32 = 128;
+    #[inline(always)]
+    fn bits(self, off: u32, len: u32) -> usize {
+        ((self << off) >> (128 - len)) as usize
+    }
+    fn to_u128(self) -> u128 {
+        self
+    }
+}
+
+/// Bits of the direct-pointing table.
+pub const DIR_BITS: u32 = 16;
+const STRIDE: u32 = 6;
+const LEAF: u32 = 1 << 31;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+struct Node {
+    vector: u64,
+    leafvec: u64,
+    base1: u32,
+    base0: u32,
+}
+
+/// One route as the builder sees it: network (right-aligned), length, value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct BuildRoute {
+    pub net: u128,
+    pub len: u8,
+    pub value: u32,
+}
+
+/// The compiled trie for one address family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Poptrie<K: Key> {
+    dir: Vec<u32>,
+    nodes: Vec<Node>,
+    leaves: Vec<u32>,
+    _k: std::marker::PhantomData<K>,
+}
+
+#[inline(always)]
+fn mask(v: usize) -> u64 {
+    let bit = 1u64 << v;
+    bit | (bit - 1)
+}
+
+#[inline(always)]
+fn stride_at(bits: u32, off: u32) -> u32 {
+    STRIDE.min(bits - off)
+}
+
+impl<K: Key> Poptrie<K> {
+    /// Builds from routes with values in `1..2^31`. Routes must have no host
+    /// bits set; duplicates of one prefix keep the last value given.
+    pub fn build(routes: &[BuildRoute]) -> Self {
+        let bits = K::BITS;
+        let mut rs: Vec<BuildRoute> = routes.to_vec();
+        // Sort by (network, length); for duplicates keep the last one given.
+        rs.reverse();
+        rs.sort_by_key(|r| (r.net, r.len));
+        rs.dedup_by_key(|r| (r.net, r.len));
+        let mut b = Builder {
+            bits,
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+        };
+        // Direct table: paint short routes, shortest first.
+        let mut dir_val = vec![0u32; 1 << DIR_BITS];
+        let mut short: Vec<&BuildRoute> =
+            rs.iter().filter(|r| u32::from(r.len) <= DIR_BITS).collect();
+        short.sort_by_key(|r| r.len);
+        for r in short {
+            let start = (r.net >> (bits - DIR_BITS)) as usize;
+            let count = 1usize << (DIR_BITS - u32::from(r.len));
+            dir_val[start..start + count].fill(r.value);
+        }
+        let mut dir: Vec<u32> = dir_val.iter().map(|v| v | LEAF).collect();
+        // Chunks with longer routes become nodes.
+        let long: Vec<BuildRoute> = rs
+            .iter()
+            .copied()
+            .filter(|r| u32::from(r.len) > DIR_BITS)
+            .collect();
+        let mut i = 0;
+        while i < long.len() {
+            let chunk = (long[i].net >> (bits - DIR_BITS)) as usize;
+            let end = i + long[i..]
+                .iter()
+                .take_while(|r| (r.net >> (bits - DIR_BITS)) as usize == chunk)
+                .count();
+            let lo = (chunk as u128) << (bits - DIR_BITS);
+            let idx = b.nodes.len();
+            b.nodes.push(Node::default());
+            b.fill(idx, &long[i..end], lo, DIR_BITS, dir_val[chunk]);
+            dir[chunk] = idx as u32;
+            i = end;
+        }
+        Poptrie {
+            dir,
+            nodes: b.nodes,
+            leaves: b.leaves,
+            _k: std::marker::PhantomData,
+        }
+    }
+
+    /// The value of the longest prefix containing `key` (0 when none).
+    #[inline]
+    pub fn lookup(&self, key: K) -> u32 {
+        let d = self.dir[key.bits(0, DIR_BITS)];
+        if d & LEAF != 0 {
+            return d & !LEAF;
+        }
+        let mut n = self.nodes[d as usize];
+        let mut off = DIR_BITS;
+        loop {
+            let s = stride_at(K::BITS, off);
+            let v = key.bits(off, s);
+            let m = mask(v);
+            if n.vector & (1u64 << v) != 0 {
+                n = self.nodes[(n.base1 + (n.vector & m).count_ones() - 1) as usize];
+                off += s;
+            } else {
+                return self.leaves[(n.base0 + (n.leafvec & m).count_ones() - 1) as usize];
+            }
+        }
+    }
+
+    /// Looks up many keys at once, walking them level by level so that the
+    /// memory accesses of independent lookups overlap.
+    pub fn lookup_batch(&self, keys: &[K], out: &mut [u32]) {
+        const W: usize = 16;
+        assert_eq!(
+            keys.len(),
+            out.len(),
+            "keys and out must have the same length"
+        );
+        for (ks, os) in keys.chunks(W).zip(out.chunks_mut(W)) {
+            let n = ks.len();
+            let mut node = [Node::default(); W];
+            let mut live = [false; W];
+            let mut any = false;
+            for i in 0..n {
+                let d = self.dir[ks[i].bits(0, DIR_BITS)];
+                if d & LEAF != 0 {
+                    os[i] = d & !LEAF;
+                } else {
+                    node[i] = self.nodes[d as usize];
+                    live[i] = true;
+                    any = true;
+                }
+            }
+            let mut off = DIR_BITS;
+            while any {
+                any = false;
+                let s = stride_at(K::BITS, off);
+                for i in 0..n {
+                    if !live[i] {
+                        continue;
+                    }
+                    let v = ks[i].bits(off, s);
+                    let m = mask(v);
+                    let nd = node[i];
+                    if nd.vector & (1u64 << v) != 0 {
+                        node[i] =
+                            self.nodes[(nd.base1 + (nd.vector & m).count_ones() - 1) as usize];
+                        any = true;
+                    } else {
+                        os[i] =
+                            self.leaves[(nd.base0 + (nd.leafvec & m).count_ones() - 1) as usize];
+                        live[i] = false;
+                    }
+                }
+                off += s;
+            }
+        }
+    }
+
+    /// Bytes used by the compiled structure.
+    pub fn bytes(&self) -> usize {
+        self.dir.len() * 4 + self.nodes.len() * std::mem::size_of::<Node>() + self.leaves.len() * 4
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn leaf_count(&self) -> usize {
+        self.leaves.len()
+    }
+}
+
+struct Builder {
+    bits: u32,
+    nodes: Vec<Node>,
+    leaves: Vec<u32>,
+}
+
+impl Builder {
+    /// Fills node `idx` at depth `d` covering `[lo, lo + 2^(bits-d))` from
+    /// `slice` (routes inside that range, sorted by network then length);
+    /// `default` is the value of the longest route covering the whole range.
+    fn fill(&mut self, idx: usize, slice: &[BuildRoute], lo: u128, d: u32, default: u32) {
+        let s = stride_at(self.bits, d);
+        let shift = self.bits - d - s;
+        let slots = 1usize << s;
+        let mut paint = [default; 64];
+        let mut plen = [0u8; 64];
+        let mut child: [(usize, usize); 64] = [(0, 0); 64];
+        let mut has_child = 0u64;
+        for (i, r) in slice.iter().enumerate() {
+            let len = u32::from(r.len);
+            if len <= d {
+                continue; // covers the whole node: already in `default`
+            }
+            let slot = ((r.net - lo) >> shift) as usize;
+            if len <= d + s {
+                let count = 1usize << (d + s - len);
+                for k in slot..slot + count {
+                    if r.len > plen[k] {
+                        plen[k] = r.len;
+                        paint[k] = r.value;
+                    }
+                }
+            } else if has_child & (1 << slot) == 0 {
+                has_child |= 1 << slot;
+                child[slot] = (i, i + 1);
+            } else {
+                child[slot].1 = i + 1;
+            }
+        }
+        // A child's slice must also hold the short routes inside its slot that
+        // sort between its long routes; extend each range to the slot bounds.
+        for (slot, c) in child.iter_mut().enumerate().take(slots) {
+            if has_child & (1 << slot) != 0 {
+                let slot_lo = lo + ((slot as u128) << shift);
+                let start = slice.partition_point(|r| r.net < slot_lo);
+                // The last slot of the address space has no upper bound.
+                let end = match slot_lo.checked_add(1u128 << shift) {
+                    Some(hi) => slice.partition_point(|r| r.net < hi),
+                    None => slice.len(),
+                };
+                *c = (start, end);
+            }
+        }
+        let base1 = self.nodes.len() as u32;
+        let nchildren = has_child.count_ones() as usize;
+        self.nodes
+            .resize(self.nodes.len() + nchildren, Node::default());
+        let base0 = self.leaves.len() as u32;
+        let mut leafvec = 0u64;
+        let mut last: Option<u32> = None;
+        for k in 0..slots {
+            if has_child & (1 << k) != 0 {
+                continue;
+            }
+            if last != Some(paint[k]) {
+                leafvec |= 1 << k;
+                self.leaves.push(paint[k]);
+                last = Some(paint[k]);
+            }
+        }
+        self.nodes[idx] = Node {
+            vector: has_child,
+            leafvec,
+            base1,
+            base0,
+        };
+        let mut c = base1 as usize;
+        for (slot, &(start, end)) in child.iter().enumerate().take(slots) {
+            if has_child & (1 << slot) != 0 {
+                let slot_lo = lo + ((slot as u128) << shift);
+                self.fill(c, &slice[start..end], slot_lo, d + s, paint[slot]);
+                c += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(net: u32, len: u8, value: u32) -> BuildRoute {
+        BuildRoute {
+            net: net as u128,
+            len,
+            value,
+        }
+    }
+
+    #[test]
+    fn small_table() {
+        let t = Poptrie::<u32>::build(&[
+            r(0, 0, 1),
+            r(0x0a00_0000, 8, 2),
+            r(0x0a01_0000, 16, 3),
+            r(0x0a01_0300, 24, 4),
+            r(0x0a01_0304, 32, 5),
+            r(0x0a01_0380, 25, 6),
+        ]);
+        assert_eq!(t.lookup(0x0808_0808), 1);
+        assert_eq!(t.lookup(0x0a09_0000), 2);
+        assert_eq!(t.lookup(0x0a01_0900), 3);
+        assert_eq!(t.lookup(0x0a01_0301), 4);
+        assert_eq!(t.lookup(0x0a01_0304), 5);
+        assert_eq!(t.lookup(0x0a01_0305), 4);
+        assert_eq!(t.lookup(0x0a01_03ff), 6);
+        let keys = [
+            0x0808_0808u32,
+            0x0a09_0000,
+            0x0a01_0900,
+            0x0a01_0301,
+            0x0a01_0304,
+            0x0a01_0305,
+            0x0a01_03ff,
+        ];
+        let mut out = [0u32; 7];
+        t.lookup_batch(&keys, &mut out);
+        assert_eq!(out, [1, 2, 3, 4, 5, 4, 6]);
+    }
+
+    #[test]
+    fn empty_and_host_routes_v6() {
+        let t = Poptrie::<u128>::build(&[]);
+        assert_eq!(t.lookup(12345), 0);
+        let a: u128 = 0xfd00_0001_0000_0002_0000_0000_0000_0004;
+        let t = Poptrie::<u128>::build(&[
+            BuildRoute {
+                net: a,
+                len: 128,
+                value: 7,
+            },
+            BuildRoute {
+                net: a & !0xffff_ffff_ffff_ffff,
+                len: 64,
+                value: 3,
+            },
+        ]);
+        assert_eq!(t.lookup(a), 7);
+        assert_eq!(t.lookup(a + 1), 3);
+        assert_eq!(t.lookup(a + 100), 3);
+        assert_eq!(t.lookup(a - 5), 0); // the previous /64
+        assert_eq!(t.lookup(0), 0);
+    }
+}

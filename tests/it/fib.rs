@@ -1,0 +1,290 @@
+//! The compiled FIB against oracles: a naive longest-prefix match on random
+//! tables, the control plane's own lookup on every built-in topology, and the
+//! `ip_network_table-deps-treebitmap` crate on the real global table.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use proptest::prelude::*;
+use vnetplane::control::effective;
+use vnetplane::fib::{Change, Fib, FibSet, tables};
+
+use super::util::*;
+
+fn naive<A: Clone>(routes: &[(IpNet, A)], ip: IpAddr) -> Option<A> {
+    // Last given wins for duplicates, like Fib::build.
+    let mut best: Option<(u8, usize)> = None;
+    for (i, (p, _)) in routes.iter().enumerate() {
+        if p.trunc().contains(&ip)
+            && best.is_none_or(|(l, j)| p.prefix_len() > l || (p.prefix_len() == l && i > j))
+        {
+            best = Some((p.prefix_len(), i));
+        }
+    }
+    best.map(|(_, i)| routes[i].1.clone())
+}
+
+/// Addresses worth probing for a table: each prefix's first and last address
+/// and their neighbours.
+fn probes(routes: &[(IpNet, u32)]) -> Vec<IpAddr> {
+    let mut v = Vec::new();
+    for (p, _) in routes {
+        let p = p.trunc();
+        match p {
+            IpNet::V4(n) => {
+                let lo = u32::from(n.network());
+                let hi = u32::from(n.broadcast());
+                for a in [
+                    lo,
+                    hi,
+                    lo.wrapping_sub(1),
+                    hi.wrapping_add(1),
+                    lo / 2 + hi / 2,
+                ] {
+                    v.push(IpAddr::V4(Ipv4Addr::from(a)));
+                }
+            }
+            IpNet::V6(n) => {
+                let lo = u128::from(n.network());
+                let hi = u128::from(n.broadcast());
+                for a in [
+                    lo,
+                    hi,
+                    lo.wrapping_sub(1),
+                    hi.wrapping_add(1),
+                    lo / 2 + hi / 2,
+                ] {
+                    v.push(IpAddr::V6(Ipv6Addr::from(a)));
+                }
+            }
+        }
+    }
+    v
+}
+
+fn v4_route() -> impl Strategy<Value = (IpNet, u32)> {
+    // Few top bits vary so prefixes nest, touch and repeat; lengths cover /0../32.
+    (0u32..16, any::<u32>(), 0u8..=32, 1u32..6).prop_map(|(top, low, len, v)| {
+        let addr = (top << 28) | (low >> 4);
+        (
+            IpNet::V4(Ipv4Net::new(Ipv4Addr::from(addr), len).unwrap().trunc()),
+            v,
+        )
+    })
+}
+
+fn v6_route() -> impl Strategy<Value = (IpNet, u32)> {
+    (
+        0u128..8,
+        any::<u64>(),
+        prop_oneof![0u8..=128, 40u8..=64, Just(128u8)],
+        1u32..6,
+    )
+        .prop_map(|(top, low, len, v)| {
+            let addr = (0xfd00u128 << 112) | (top << 100) | ((low as u128) << 36);
+            (
+                IpNet::V6(Ipv6Net::new(Ipv6Addr::from(addr), len).unwrap().trunc()),
+                v,
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn fib_matches_naive_lpm(routes in prop::collection::vec(prop_oneof![v4_route(), v6_route()], 0..80), extra in prop::collection::vec(any::<u32>(), 0..64)) {
+        let fib = Fib::build(routes.clone());
+        let mut addrs = probes(&routes);
+        addrs.extend(extra.iter().map(|&a| IpAddr::V4(Ipv4Addr::from(a))));
+        addrs.extend(extra.iter().map(|&a| IpAddr::V6(Ipv6Addr::from((0xfd00u128 << 112) | ((a as u128) << 90)))));
+        for ip in &addrs {
+            prop_assert_eq!(fib.lookup(*ip).copied(), naive(&routes, *ip), "ip {}", ip);
+        }
+        // The batch path agrees with the single path.
+        let keys: Vec<u32> = addrs.iter().filter_map(|a| match a { IpAddr::V4(x) => Some(u32::from(*x)), _ => None }).collect();
+        let mut out = vec![0; keys.len()];
+        fib.lookup_v4_batch(&keys, &mut out);
+        for (k, o) in keys.iter().zip(&out) {
+            prop_assert_eq!(*o, fib.lookup_v4(*k));
+        }
+        let keys6: Vec<u128> = addrs.iter().filter_map(|a| match a { IpAddr::V6(x) => Some(u128::from(*x)), _ => None }).collect();
+        let mut out6 = vec![0; keys6.len()];
+        fib.lookup_v6_batch(&keys6, &mut out6);
+        for (k, o) in keys6.iter().zip(&out6) {
+            prop_assert_eq!(*o, fib.lookup_v6(*k));
+        }
+    }
+
+    #[test]
+    fn apply_equals_rebuild(routes in prop::collection::vec(v4_route(), 0..40), adds in prop::collection::vec(v4_route(), 0..10), removes in prop::collection::vec(0usize..40, 0..10)) {
+        let fib = Fib::build(routes.clone());
+        let mut changes: Vec<Change<u32>> = adds.iter().map(|(p, v)| Change::Upsert(*p, *v)).collect();
+        changes.extend(removes.iter().filter_map(|&i| routes.get(i)).map(|(p, _)| Change::Remove(*p)));
+        let applied = fib.apply(&changes);
+        // The oracle: the same edits on a map, then LPM.
+        let mut map: std::collections::BTreeMap<IpNet, u32> = fib.routes().iter().cloned().collect();
+        for c in &changes {
+            match c {
+                Change::Upsert(p, v) => { map.insert(*p, *v); }
+                Change::Remove(p) => { map.remove(p); }
+            }
+        }
+        let expect: Vec<(IpNet, u32)> = map.into_iter().collect();
+        for ip in probes(&expect).into_iter().chain(probes(&routes)) {
+            prop_assert_eq!(applied.lookup(ip).copied(), naive(&expect, ip), "ip {}", ip);
+        }
+    }
+}
+
+#[test]
+fn edge_tables() {
+    // Empty, default only, host routes at both ends of the space.
+    let f: Fib<u32> = Fib::build(vec![]);
+    assert_eq!(f.lookup("1.2.3.4".parse().unwrap()), None);
+    let f = Fib::build(vec![
+        ("0.0.0.0/0".parse().unwrap(), 1u32),
+        ("::/0".parse().unwrap(), 2),
+    ]);
+    assert_eq!(f.lookup("255.255.255.255".parse().unwrap()), Some(&1));
+    assert_eq!(f.lookup("::".parse().unwrap()), Some(&2));
+    let f = Fib::build(vec![
+        ("0.0.0.0/32".parse().unwrap(), 1u32),
+        ("255.255.255.255/32".parse().unwrap(), 2),
+        (
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
+                .parse()
+                .unwrap(),
+            3,
+        ),
+        ("::/128".parse().unwrap(), 4),
+    ]);
+    assert_eq!(f.lookup("0.0.0.0".parse().unwrap()), Some(&1));
+    assert_eq!(f.lookup("0.0.0.1".parse().unwrap()), None);
+    assert_eq!(f.lookup("255.255.255.255".parse().unwrap()), Some(&2));
+    assert_eq!(f.lookup("255.255.255.254".parse().unwrap()), None);
+    assert_eq!(
+        f.lookup("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap()),
+        Some(&3)
+    );
+    assert_eq!(f.lookup("::".parse().unwrap()), Some(&4));
+    assert_eq!(f.lookup("::1".parse().unwrap()), None);
+}
+
+#[test]
+fn nic_fibs_answer_like_the_control_plane() {
+    // Every subnet of every built-in topology: the FIB's action equals the
+    // next hop of the route `effective::lookup` selects (R14, R16 included).
+    for (name, _) in vnetplane::topology::BUILTIN {
+        let t = builtin(name);
+        let cp = converge(&t, &[]);
+        let set = FibSet::compile(&cp);
+        for i in 0..t.subnets.len() {
+            let sid = vnetplane::topology::SubnetId(i as u32);
+            let table = cp.subnet_table(sid);
+            let fib = &set.by_subnet[i];
+            let routes: Vec<(IpNet, u32)> = table.routes.iter().map(|r| (r.prefix, 0)).collect();
+            let mut addrs = probes(&routes);
+            addrs.extend(
+                [
+                    "198.51.100.10",
+                    "192.168.1.10",
+                    "10.50.0.1",
+                    "2001:db8::10",
+                    "8.8.8.8",
+                ]
+                .map(|a| a.parse::<IpAddr>().unwrap()),
+            );
+            for ip in addrs {
+                let d = effective::lookup(&table, ip);
+                let want = d.selected.map(|k| {
+                    (
+                        table.routes[k].next_hop_type,
+                        table.routes[k].next_hop_ips.clone(),
+                    )
+                });
+                let got = fib.lookup(ip).map(|a| (a.next_hop_type, a.ips.clone()));
+                assert_eq!(got, want, "{name} subnet {} ip {ip}", t.subnet_path(sid));
+            }
+        }
+    }
+}
+
+#[test]
+fn identical_route_sets_compile_once() {
+    // 100,000 NICs in 1,000 subnets: at most one table per subnet, and NICs of
+    // a subnet share it.
+    let src = vnetplane::topology::generate::hub_spoke(1000, 100, 10);
+    let t = vnetplane::topology::load_str("big.toml", &src).unwrap();
+    assert_eq!(t.nics.len(), 100_001);
+    let cp = converge(&t, &[]);
+    let set = FibSet::compile(&cp);
+    assert!(
+        set.distinct <= t.subnets.len(),
+        "{} tables for {} subnets",
+        set.distinct,
+        t.subnets.len()
+    );
+    let a = t.nic_by_name("spoke7-vm3").unwrap();
+    let b = t.nic_by_name("spoke7-vm99").unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        set.for_nic(&cp, a),
+        set.for_nic(&cp, b)
+    ));
+    // Subnets with the same routes share one table even across VNets.
+    let same = include_str!("../../topologies/spoke-to-spoke-udr.toml");
+    let t = load(same);
+    let cp = converge(&t, &[]);
+    let set = FibSet::compile(&cp);
+    // hub1's nva and vm subnets hold the same routes; each spoke's differ.
+    assert_eq!((t.subnets.len(), set.distinct), (4, 3));
+    let nva = t.nic_by_name("nva1").unwrap();
+    let vm = t.nic_by_name("hub1-vm").unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        set.for_nic(&cp, nva),
+        set.for_nic(&cp, vm)
+    ));
+}
+
+#[test]
+fn real_table_matches_treebitmap() {
+    let list =
+        tables::read_lpm_file(&tables::default_bgp_table()).expect("benches/data/bgpas.lpm.xz");
+    assert_eq!(list.v4.len(), 1_072_529);
+    assert_eq!(list.v6.len(), 176_388);
+    let fib = Fib::build(
+        list.v4
+            .iter()
+            .map(|(n, v)| (IpNet::V4(*n), *v))
+            .chain(list.v6.iter().map(|(n, v)| (IpNet::V6(*n), *v))),
+    );
+    let mut tb4 = ip_network_table_deps_treebitmap::IpLookupTable::<Ipv4Addr, u32>::new();
+    for (n, v) in &list.v4 {
+        tb4.insert(n.network(), u32::from(n.prefix_len()), *v);
+    }
+    let mut tb6 = ip_network_table_deps_treebitmap::IpLookupTable::<Ipv6Addr, u32>::new();
+    for (n, v) in &list.v6 {
+        tb6.insert(n.network(), u32::from(n.prefix_len()), *v);
+    }
+    let keys: Vec<u32> = tables::random_v4(200_000, 1)
+        .into_iter()
+        .chain(tables::in_table_v4(&list.v4, 200_000, 2))
+        .collect();
+    let mut out = vec![0u32; keys.len()];
+    fib.lookup_v4_batch(&keys, &mut out);
+    for (k, o) in keys.iter().zip(&out) {
+        let want = tb4.longest_match(Ipv4Addr::from(*k)).map(|(_, _, v)| *v);
+        assert_eq!(fib.action(*o).copied(), want, "{}", Ipv4Addr::from(*k));
+        assert_eq!(fib.lookup_v4(*k), *o);
+    }
+    let keys6: Vec<u128> = tables::random_v6(100_000, 3)
+        .into_iter()
+        .chain(tables::in_table_v6(&list.v6, 100_000, 4))
+        .collect();
+    let mut out6 = vec![0u32; keys6.len()];
+    fib.lookup_v6_batch(&keys6, &mut out6);
+    for (k, o) in keys6.iter().zip(&out6) {
+        let want = tb6.longest_match(Ipv6Addr::from(*k)).map(|(_, _, v)| *v);
+        assert_eq!(fib.action(*o).copied(), want, "{}", Ipv6Addr::from(*k));
+    }
+}
