@@ -100,8 +100,36 @@ pub enum Command {
         #[arg(long = "event", value_name = "EVENT")]
         events: Vec<String>,
     },
+    /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
+    Fib {
+        #[arg(long, short)]
+        topology: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// List the built-in topologies (one per scenario).
     Topologies,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// LPM lookups: our FIB (single and batch) against the treebitmap fork and
+    /// prefix-trie, same process, same destinations, four tables.
+    Lpm {
+        #[arg(long)]
+        json: bool,
+        /// A short run (well under a minute) for smoke checks.
+        #[arg(long)]
+        quick: bool,
+        /// The real global table (`prefix value` lines, plain or .xz).
+        #[arg(long, value_name = "PATH")]
+        table: Option<std::path::PathBuf>,
+    },
 }
 
 /// Entry point of the binary.
@@ -228,6 +256,59 @@ pub fn run(cli: Cli) -> Result<String> {
                 Ok(serde_json::to_string_pretty(&bgp_json(&cp, only))? + "\n")
             } else {
                 Ok(bgp_text(&cp, only))
+            }
+        }
+        Some(Command::Fib { topology, json }) => {
+            let cp = control_plane(&load(&topology)?, &[])?;
+            let t0 = std::time::Instant::now();
+            let set = crate::fib::FibSet::compile(&cp);
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            let t = &cp.topology;
+            let routes: usize = {
+                let mut seen = std::collections::HashSet::new();
+                set.by_subnet
+                    .iter()
+                    .filter(|f| seen.insert(std::sync::Arc::as_ptr(f)))
+                    .map(|f| f.len())
+                    .sum()
+            };
+            if json {
+                let v = serde_json::json!({
+                    "nics": t.nics.len(),
+                    "subnets": t.subnets.len(),
+                    "distinctTables": set.distinct,
+                    "routes": routes,
+                    "bytes": set.bytes,
+                    "compileMs": ms,
+                });
+                Ok(serde_json::to_string_pretty(&v)? + "\n")
+            } else {
+                Ok(format!(
+                    "{}: {} NICs in {} subnets share {} distinct compiled tables ({} routes, {} bytes of tries), compiled in {:.1} ms\n",
+                    t.file,
+                    t.nics.len(),
+                    t.subnets.len(),
+                    set.distinct,
+                    routes,
+                    set.bytes,
+                    ms
+                ))
+            }
+        }
+        Some(Command::Bench {
+            what: BenchCommand::Lpm { json, quick, table },
+        }) => {
+            let opts = if quick {
+                crate::fib::bench::Options::quick()
+            } else {
+                crate::fib::bench::Options::full()
+            };
+            let path = table.unwrap_or_else(crate::fib::tables::default_bgp_table);
+            let report = crate::fib::bench::run(opts, &path);
+            if json {
+                Ok(serde_json::to_string_pretty(&report)? + "\n")
+            } else {
+                Ok(crate::fib::bench::text(&report))
             }
         }
         Some(Command::Topologies) => {

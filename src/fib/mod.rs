@@ -15,6 +15,7 @@
 //! so the trie's plain LPM gives the same answer as
 //! [`crate::control::effective::lookup`] (a test checks every built-in).
 
+pub mod bench;
 pub mod poptrie;
 pub mod tables;
 

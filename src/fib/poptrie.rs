@@ -14,10 +14,15 @@
 //! leaf(v)  = leaves[base0 + popcnt(leafvec & mask(v)) - 1]   (mask(v) = bits 0..=v)
 //! ```
 //!
-//! | family | strides (bits) | dependent loads for a /24 (v4) or /48 (v6) |
-//! |---|---|---|
-//! | IPv4 | 16, 6, 6, 4 | dir + 2 nodes + leaf = 4 |
-//! | IPv6 | 16, 6 × 18, 4 | dir + 6 nodes + leaf = 8 |
+//! | family | table size | strides (bits) | dependent loads for a /24 (v4) or /48 (v6) |
+//! |---|---|---|---|
+//! | IPv4 | ≥ 8,192 routes | 16, 6, 6, 4 | dir + 2 nodes + leaf = 4 |
+//! | IPv4 | smaller (per-NIC tables) | 8, 6, 6, 6, 6 | dir + 3 nodes + leaf = 5 |
+//! | IPv6 | ≥ 8,192 routes | 16, 6 × 18, 4 | dir + 6 nodes + leaf = 8 |
+//! | IPv6 | smaller | 8, 6 × 20 | dir + 7 nodes + leaf = 9 |
+//!
+//! The direct table is 2^16 × 4 B = 256 KiB for large tables and 1 KiB for
+//! small ones, so thousands of per-NIC tables stay small.
 //!
 //! Children of a node are contiguous, so one base index and a popcount find
 //! any of them; equal neighbouring leaves are stored once (leaf compression).
@@ -27,6 +32,8 @@
 /// An address family's key: the address as an unsigned integer.
 pub trait Key: Copy + Send + Sync + 'static {
     const BITS: u32;
+    /// Direct-table bits for large tables of this family.
+    const DIR_BITS: u32;
     /// `len` bits of the key starting `off` bits from the most significant end.
     fn bits(self, off: u32, len: u32) -> usize;
     fn to_u128(self) -> u128;
@@ -34,6 +41,8 @@ pub trait Key: Copy + Send + Sync + 'static {
 
 impl Key for u32 {
     const BITS: u32 = 32;
+    // 18 + 6 = 24: a /24, the most common IPv4 prefix, is one leaf slot.
+    const DIR_BITS: u32 = 18;
     #[inline(always)]
     fn bits(self, off: u32, len: u32) -> usize {
         ((self << off) >> (32 - len)) as usize
@@ -45,6 +54,9 @@ impl Key for u32 {
 
 impl Key for u128 {
     const BITS: u32 = 128;
+    // 12 + 6 × 6 = 48: a /48, the most common IPv6 prefix, is one leaf slot,
+    // with a 16 KiB direct table.
+    const DIR_BITS: u32 = 12;
     #[inline(always)]
     fn bits(self, off: u32, len: u32) -> usize {
         ((self << off) >> (128 - len)) as usize
@@ -54,8 +66,12 @@ impl Key for u128 {
     }
 }
 
-/// Bits of the direct-pointing table.
-pub const DIR_BITS: u32 = 16;
+/// Bits of the direct-pointing table for small tables (256 entries, 1 KiB), so
+/// that thousands of per-NIC tables stay small.
+pub const SMALL_DIR_BITS: u32 = 8;
+/// Tables with fewer routes than this use [`SMALL_DIR_BITS`]; larger ones
+/// their family's `Key::DIR_BITS`.
+pub const SMALL_TABLE: usize = 8192;
 const STRIDE: u32 = 6;
 const LEAF: u32 = 1 << 31;
 
@@ -79,6 +95,7 @@ pub struct BuildRoute {
 /// The compiled trie for one address family.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Poptrie<K: Key> {
+    dir_bits: u32,
     dir: Vec<u32>,
     nodes: Vec<Node>,
     leaves: Vec<u32>,
@@ -106,19 +123,24 @@ impl<K: Key> Poptrie<K> {
         rs.reverse();
         rs.sort_by_key(|r| (r.net, r.len));
         rs.dedup_by_key(|r| (r.net, r.len));
+        let dir_bits = if rs.len() < SMALL_TABLE {
+            SMALL_DIR_BITS
+        } else {
+            K::DIR_BITS
+        };
         let mut b = Builder {
             bits,
             nodes: Vec::new(),
             leaves: Vec::new(),
         };
         // Direct table: paint short routes, shortest first.
-        let mut dir_val = vec![0u32; 1 << DIR_BITS];
+        let mut dir_val = vec![0u32; 1 << dir_bits];
         let mut short: Vec<&BuildRoute> =
-            rs.iter().filter(|r| u32::from(r.len) <= DIR_BITS).collect();
+            rs.iter().filter(|r| u32::from(r.len) <= dir_bits).collect();
         short.sort_by_key(|r| r.len);
         for r in short {
-            let start = (r.net >> (bits - DIR_BITS)) as usize;
-            let count = 1usize << (DIR_BITS - u32::from(r.len));
+            let start = (r.net >> (bits - dir_bits)) as usize;
+            let count = 1usize << (dir_bits - u32::from(r.len));
             dir_val[start..start + count].fill(r.value);
         }
         let mut dir: Vec<u32> = dir_val.iter().map(|v| v | LEAF).collect();
@@ -126,23 +148,24 @@ impl<K: Key> Poptrie<K> {
         let long: Vec<BuildRoute> = rs
             .iter()
             .copied()
-            .filter(|r| u32::from(r.len) > DIR_BITS)
+            .filter(|r| u32::from(r.len) > dir_bits)
             .collect();
         let mut i = 0;
         while i < long.len() {
-            let chunk = (long[i].net >> (bits - DIR_BITS)) as usize;
+            let chunk = (long[i].net >> (bits - dir_bits)) as usize;
             let end = i + long[i..]
                 .iter()
-                .take_while(|r| (r.net >> (bits - DIR_BITS)) as usize == chunk)
+                .take_while(|r| (r.net >> (bits - dir_bits)) as usize == chunk)
                 .count();
-            let lo = (chunk as u128) << (bits - DIR_BITS);
+            let lo = (chunk as u128) << (bits - dir_bits);
             let idx = b.nodes.len();
             b.nodes.push(Node::default());
-            b.fill(idx, &long[i..end], lo, DIR_BITS, dir_val[chunk]);
+            b.fill(idx, &long[i..end], lo, dir_bits, dir_val[chunk]);
             dir[chunk] = idx as u32;
             i = end;
         }
         Poptrie {
+            dir_bits,
             dir,
             nodes: b.nodes,
             leaves: b.leaves,
@@ -153,12 +176,12 @@ impl<K: Key> Poptrie<K> {
     /// The value of the longest prefix containing `key` (0 when none).
     #[inline]
     pub fn lookup(&self, key: K) -> u32 {
-        let d = self.dir[key.bits(0, DIR_BITS)];
+        let d = self.dir[key.bits(0, self.dir_bits)];
         if d & LEAF != 0 {
             return d & !LEAF;
         }
         let mut n = self.nodes[d as usize];
-        let mut off = DIR_BITS;
+        let mut off = self.dir_bits;
         loop {
             let s = stride_at(K::BITS, off);
             let v = key.bits(off, s);
@@ -172,10 +195,25 @@ impl<K: Key> Poptrie<K> {
         }
     }
 
+    /// One step for a batch lane: `d` is a node index; returns the next node
+    /// index, or `LEAF | value` when the walk ends.
+    #[inline(always)]
+    fn step(&self, key: K, d: u32, off: u32, s: u32) -> u32 {
+        let n = &self.nodes[d as usize];
+        let v = key.bits(off, s);
+        let m = mask(v);
+        if n.vector & (1u64 << v) != 0 {
+            n.base1 + (n.vector & m).count_ones() - 1
+        } else {
+            LEAF | self.leaves[(n.base0 + (n.leafvec & m).count_ones() - 1) as usize]
+        }
+    }
+
     /// Looks up many keys at once, walking them level by level so that the
-    /// memory accesses of independent lookups overlap.
+    /// memory accesses of independent lookups overlap (all lanes' node loads of
+    /// one level are issued before any result of the next level is needed).
     pub fn lookup_batch(&self, keys: &[K], out: &mut [u32]) {
-        const W: usize = 16;
+        const W: usize = 32;
         assert_eq!(
             keys.len(),
             out.len(),
@@ -183,41 +221,26 @@ impl<K: Key> Poptrie<K> {
         );
         for (ks, os) in keys.chunks(W).zip(out.chunks_mut(W)) {
             let n = ks.len();
-            let mut node = [Node::default(); W];
-            let mut live = [false; W];
-            let mut any = false;
+            let mut cur = [0u32; W];
+            let mut live = 0usize;
             for i in 0..n {
-                let d = self.dir[ks[i].bits(0, DIR_BITS)];
-                if d & LEAF != 0 {
-                    os[i] = d & !LEAF;
-                } else {
-                    node[i] = self.nodes[d as usize];
-                    live[i] = true;
-                    any = true;
-                }
+                cur[i] = self.dir[ks[i].bits(0, self.dir_bits)];
+                live += usize::from(cur[i] & LEAF == 0);
             }
-            let mut off = DIR_BITS;
-            while any {
-                any = false;
+            let mut off = self.dir_bits;
+            while live > 0 {
                 let s = stride_at(K::BITS, off);
+                live = 0;
                 for i in 0..n {
-                    if !live[i] {
-                        continue;
-                    }
-                    let v = ks[i].bits(off, s);
-                    let m = mask(v);
-                    let nd = node[i];
-                    if nd.vector & (1u64 << v) != 0 {
-                        node[i] =
-                            self.nodes[(nd.base1 + (nd.vector & m).count_ones() - 1) as usize];
-                        any = true;
-                    } else {
-                        os[i] =
-                            self.leaves[(nd.base0 + (nd.leafvec & m).count_ones() - 1) as usize];
-                        live[i] = false;
+                    if cur[i] & LEAF == 0 {
+                        cur[i] = self.step(ks[i], cur[i], off, s);
+                        live += usize::from(cur[i] & LEAF == 0);
                     }
                 }
                 off += s;
+            }
+            for i in 0..n {
+                os[i] = cur[i] & !LEAF;
             }
         }
     }
@@ -225,6 +248,10 @@ impl<K: Key> Poptrie<K> {
     /// Bytes used by the compiled structure.
     pub fn bytes(&self) -> usize {
         self.dir.len() * 4 + self.nodes.len() * std::mem::size_of::<Node>() + self.leaves.len() * 4
+    }
+
+    pub fn dir_bytes(&self) -> usize {
+        self.dir.len() * 4
     }
 
     pub fn node_count(&self) -> usize {
@@ -254,7 +281,7 @@ impl Builder {
         let mut plen = [0u8; 64];
         let mut child: [(usize, usize); 64] = [(0, 0); 64];
         let mut has_child = 0u64;
-        for (i, r) in slice.iter().enumerate() {
+        for r in slice {
             let len = u32::from(r.len);
             if len <= d {
                 continue; // covers the whole node: already in `default`
@@ -268,15 +295,13 @@ impl Builder {
                         paint[k] = r.value;
                     }
                 }
-            } else if has_child & (1 << slot) == 0 {
-                has_child |= 1 << slot;
-                child[slot] = (i, i + 1);
             } else {
-                child[slot].1 = i + 1;
+                has_child |= 1 << slot;
             }
         }
-        // A child's slice must also hold the short routes inside its slot that
-        // sort between its long routes; extend each range to the slot bounds.
+        // A child's slice is every route inside its slot (sorted by network,
+        // so contiguous); the short ones among them are skipped by the child
+        // as covering routes already painted into its default.
         for (slot, c) in child.iter_mut().enumerate().take(slots) {
             if has_child & (1 << slot) != 0 {
                 let slot_lo = lo + ((slot as u128) << shift);
@@ -296,14 +321,14 @@ impl Builder {
         let base0 = self.leaves.len() as u32;
         let mut leafvec = 0u64;
         let mut last: Option<u32> = None;
-        for k in 0..slots {
+        for (k, &value) in paint.iter().enumerate().take(slots) {
             if has_child & (1 << k) != 0 {
                 continue;
             }
-            if last != Some(paint[k]) {
+            if last != Some(value) {
                 leafvec |= 1 << k;
-                self.leaves.push(paint[k]);
-                last = Some(paint[k]);
+                self.leaves.push(value);
+                last = Some(value);
             }
         }
         self.nodes[idx] = Node {
