@@ -393,17 +393,38 @@ fn fib_and_bench_lpm_commands() {
     assert_eq!(code, 0);
     assert!(out.contains("2 NICs in 3 subnets share"), "{out}");
     // The JSON shape the issue asks for; real tables skipped when the file is missing.
-    let (code, out, err) = run(&["bench", "lpm", "--quick", "--json", "--table", "/nonexistent/bgpas.lpm.xz"]);
+    let (code, out, err) = run(&[
+        "bench",
+        "lpm",
+        "--quick",
+        "--json",
+        "--table",
+        "/nonexistent/bgpas.lpm.xz",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let results = v["results"].as_array().unwrap();
     for imp in ["vnetplane", "treebitmap", "prefix-trie"] {
-        assert!(results.iter().any(|r| r["table"] == "azure-1k" && r["impl"] == imp), "{imp}");
+        assert!(
+            results
+                .iter()
+                .any(|r| r["table"] == "azure-1k" && r["impl"] == imp),
+            "{imp}"
+        );
     }
-    let ours = results.iter().find(|r| r["impl"] == "vnetplane" && r["mode"] == "batch").unwrap();
+    let ours = results
+        .iter()
+        .find(|r| r["impl"] == "vnetplane" && r["mode"] == "batch")
+        .unwrap();
     assert!(ours["lookups_per_sec"].as_f64().unwrap() > 0.0);
     assert!(ours["bytes_per_prefix"].as_f64().unwrap() > 0.0);
     assert!(ours["build_ms"].as_f64().is_some());
-    assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().contains("skipped")));
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("skipped"))
+    );
     assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
 }
