@@ -1071,6 +1071,21 @@ impl BgpState {
             .filter(move |(_, s)| s.a == n || s.b == n)
     }
 
+    /// The paths a speaker accepted (not rejected) on its Up sessions, with
+    /// the session they came on.
+    pub fn accepted(&self, me: Node) -> impl Iterator<Item = (usize, &Session, &Received)> + '_ {
+        self.sessions_of(me)
+            .filter(|(_, s)| s.state == SessionState::Up)
+            .flat_map(move |(si, s)| {
+                self.received
+                    .get(&(me, si))
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .filter(|r| !matches!(r.status, Status::Rejected(_)))
+                    .map(move |r| (si, s, r))
+            })
+    }
+
     /// A speaker's best paths.
     pub fn best_of(&self, n: Node) -> impl Iterator<Item = (&IpNet, &Vec<Path>)> + '_ {
         self.best.get(&n).into_iter().flatten()

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 
 use crate::topology::*;
-use bgp::{BgpState, Conditions, Node, Path, Status};
+use bgp::{BgpState, Conditions, Node, Path};
 use effective::{InjectKind, Injected, Injections, Injector, Table, gateway_next_hops};
 use events::{Event, EventError};
 
@@ -109,20 +109,9 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             let d = format!("static prefix of site {}", p.origin.name(t));
             offer((0, 0, 0, 0), p, d);
         }
-        for (si, s) in bgp.sessions_of(me) {
+        for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
-            if !matches!(peer, Node::Site(_) | Node::Msee(_)) || s.state != bgp::SessionState::Up {
-                continue;
-            }
-            for r in bgp
-                .received
-                .get(&(me, si))
-                .into_iter()
-                .flat_map(|m| m.values())
-            {
-                if matches!(r.status, Status::Rejected(_)) {
-                    continue;
-                }
+            if matches!(peer, Node::Site(_) | Node::Msee(_)) {
                 let d = format!(
                     "learned over BGP from {} (AS path {})",
                     peer.name(t),
@@ -134,6 +123,12 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
                     d,
                 );
             }
+        }
+        for (_, s) in bgp
+            .sessions_of(me)
+            .filter(|(_, s)| s.state == bgp::SessionState::Up)
+        {
+            let peer = s.other(me);
             // R8: the internal host route for a VPN BGP peer.
             if let (GatewayKind::Vpn, Node::Site(site)) = (g.kind, peer)
                 && let Some(cpe) = t.sites[site.idx()].cpe
@@ -173,23 +168,13 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
         }
         // prefix -> paths from NVAs (accepted), for R28.
         let mut cands: BTreeMap<IpNet, Vec<(Path, String)>> = BTreeMap::new();
-        for (si, s) in bgp.sessions_of(me) {
+        for (_, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
-            if !matches!(peer, Node::Nva(_)) || s.state != bgp::SessionState::Up {
-                continue;
-            }
-            for r in bgp
-                .received
-                .get(&(me, si))
-                .into_iter()
-                .flat_map(|m| m.values())
-            {
-                if !matches!(r.status, Status::Rejected(_)) && r.path.prefix.network().is_ipv4() {
-                    cands
-                        .entry(r.path.prefix)
-                        .or_default()
-                        .push((r.path.clone(), peer.name(t)));
-                }
+            if matches!(peer, Node::Nva(_)) && r.path.prefix.network().is_ipv4() {
+                cands
+                    .entry(r.path.prefix)
+                    .or_default()
+                    .push((r.path.clone(), peer.name(t)));
             }
         }
         let list = out.by_vnet.entry(rs.vnet).or_default();

@@ -142,6 +142,50 @@ fn result(
     }
 }
 
+/// Timings of one (table, destinations) pair, in seconds per pass.
+struct Timings {
+    single: f64,
+    batch: f64,
+    treebitmap: f64,
+    prefix_trie: f64,
+}
+
+/// Our fixed facts about a table: size, bytes per prefix, build time.
+struct Built {
+    prefixes: usize,
+    bytes_per_prefix: f64,
+    build_ms: f64,
+}
+
+fn record(out: &mut Vec<Result>, table: &str, dest: &str, keys: usize, b: &Built, t: &Timings) {
+    for (mode, secs) in [("single", t.single), ("batch", t.batch)] {
+        let mut r = result(table, "vnetplane", mode, dest, b.prefixes, keys, secs);
+        r.bytes_per_prefix = Some(b.bytes_per_prefix);
+        r.build_ms = Some(b.build_ms);
+        r.ratio_vs_treebitmap = Some(t.treebitmap / secs);
+        r.ratio_vs_prefix_trie = Some(t.prefix_trie / secs);
+        out.push(r);
+    }
+    out.push(result(
+        table,
+        "treebitmap",
+        "single",
+        dest,
+        b.prefixes,
+        keys,
+        t.treebitmap,
+    ));
+    out.push(result(
+        table,
+        "prefix-trie",
+        "single",
+        dest,
+        b.prefixes,
+        keys,
+        t.prefix_trie,
+    ));
+}
+
 fn layout<K: super::poptrie::Key>(
     name: &str,
     t: &super::poptrie::Poptrie<K>,
@@ -168,6 +212,11 @@ fn bench_v4(
     let fib = Fib::build(routes.iter().map(|(n, v)| (IpNet::V4(*n), *v)));
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let bpp = fib.v4_trie().bytes() as f64 / routes.len().max(1) as f64;
+    let built = Built {
+        prefixes: routes.len(),
+        bytes_per_prefix: bpp,
+        build_ms,
+    };
     notes.push(layout(
         name,
         fib.v4_trie(),
@@ -206,32 +255,13 @@ fn bench_v4(
                 })
                 .sum()
         });
-        for (mode, secs) in [("single", ours_single), ("batch", ours_batch)] {
-            let mut r = result(name, "vnetplane", mode, dest, routes.len(), n, secs);
-            r.bytes_per_prefix = Some(bpp);
-            r.build_ms = Some(build_ms);
-            r.ratio_vs_treebitmap = Some(tb / secs);
-            r.ratio_vs_prefix_trie = Some(pt / secs);
-            out.push(r);
-        }
-        out.push(result(
-            name,
-            "treebitmap",
-            "single",
-            dest,
-            routes.len(),
-            n,
-            tb,
-        ));
-        out.push(result(
-            name,
-            "prefix-trie",
-            "single",
-            dest,
-            routes.len(),
-            n,
-            pt,
-        ));
+        let timings = Timings {
+            single: ours_single,
+            batch: ours_batch,
+            treebitmap: tb,
+            prefix_trie: pt,
+        };
+        record(out, name, dest, n, &built, &timings);
     }
 }
 
@@ -246,6 +276,11 @@ fn bench_v6(
     let fib = Fib::build(routes.iter().map(|(n, v)| (IpNet::V6(*n), *v)));
     let build_ms = t.elapsed().as_secs_f64() * 1e3;
     let bpp = fib.v6_trie().bytes() as f64 / routes.len().max(1) as f64;
+    let built = Built {
+        prefixes: routes.len(),
+        bytes_per_prefix: bpp,
+        build_ms,
+    };
     notes.push(layout(
         name,
         fib.v6_trie(),
@@ -287,32 +322,13 @@ fn bench_v6(
                 })
                 .sum()
         });
-        for (mode, secs) in [("single", ours_single), ("batch", ours_batch)] {
-            let mut r = result(name, "vnetplane", mode, dest, routes.len(), n, secs);
-            r.bytes_per_prefix = Some(bpp);
-            r.build_ms = Some(build_ms);
-            r.ratio_vs_treebitmap = Some(tbs / secs);
-            r.ratio_vs_prefix_trie = Some(pts / secs);
-            out.push(r);
-        }
-        out.push(result(
-            name,
-            "treebitmap",
-            "single",
-            dest,
-            routes.len(),
-            n,
-            tbs,
-        ));
-        out.push(result(
-            name,
-            "prefix-trie",
-            "single",
-            dest,
-            routes.len(),
-            n,
-            pts,
-        ));
+        let timings = Timings {
+            single: ours_single,
+            batch: ours_batch,
+            treebitmap: tbs,
+            prefix_trie: pts,
+        };
+        record(out, name, dest, n, &built, &timings);
     }
 }
 
