@@ -100,6 +100,33 @@ pub enum Command {
         #[arg(long = "event", value_name = "EVENT")]
         events: Vec<String>,
     },
+    /// The hop-by-hop path of one packet sent by a NIC's VM: each hop names
+    /// the route that decided it and any encapsulation; ends delivered,
+    /// dropped (with the reason) or in a loop (with the cycle).
+    Trace {
+        #[arg(long, short)]
+        topology: String,
+        /// The sending NIC.
+        #[arg(long)]
+        from: String,
+        /// Destination IP address.
+        #[arg(long)]
+        dst: String,
+        /// Source IP address [default: the NIC's first address of the destination's family].
+        #[arg(long)]
+        src: Option<String>,
+        #[arg(long, default_value = "tcp", value_parser = ["tcp", "udp", "icmp"])]
+        proto: String,
+        #[arg(long, default_value_t = 49152)]
+        sport: u16,
+        #[arg(long, default_value_t = 443)]
+        dport: u16,
+        #[arg(long)]
+        json: bool,
+        /// Apply a control-plane event first (repeatable).
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
+    },
     /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
     Fib {
         #[arg(long, short)]
@@ -256,6 +283,72 @@ pub fn run(cli: Cli) -> Result<String> {
                 Ok(serde_json::to_string_pretty(&bgp_json(&cp, only))? + "\n")
             } else {
                 Ok(bgp_text(&cp, only))
+            }
+        }
+        Some(Command::Trace {
+            topology,
+            from,
+            dst,
+            src,
+            proto,
+            sport,
+            dport,
+            json,
+            events,
+        }) => {
+            let cp = control_plane(&load(&topology)?, &events)?;
+            let t = &cp.topology;
+            let nic = t.nic_by_name(&from).ok_or_else(|| {
+                let names: Vec<&str> = t.nics.iter().map(|n| n.name.as_str()).collect();
+                anyhow!(
+                    "{}: no NIC named `{from}` (NICs: {})",
+                    t.file,
+                    names.join(", ")
+                )
+            })?;
+            let dst: IpAddr = dst
+                .trim()
+                .parse()
+                .with_context(|| format!("--dst {dst:?} is not an IP address"))?;
+            let src: IpAddr = match src {
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("--src {s:?} is not an IP address"))?,
+                None => t
+                    .nic(nic)
+                    .ips
+                    .iter()
+                    .copied()
+                    .find(|ip| ip.is_ipv4() == dst.is_ipv4())
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "nic {from} has no {} address; give --src",
+                            if dst.is_ipv4() { "IPv4" } else { "IPv6" }
+                        )
+                    })?,
+            };
+            if src.is_ipv4() != dst.is_ipv4() {
+                bail!("--src {src} and --dst {dst} are of different address families");
+            }
+            let (p, sport, dport) = match proto.as_str() {
+                "udp" => (crate::dataplane::PROTO_UDP, sport, dport),
+                "icmp" => (crate::dataplane::PROTO_ICMP, 0, 0),
+                _ => (crate::dataplane::PROTO_TCP, sport, dport),
+            };
+            let header = crate::dataplane::Header {
+                src,
+                dst,
+                proto: p,
+                sport,
+                dport,
+            };
+            let world = crate::dataplane::World::new(&cp);
+            let trace = world.walk(nic, crate::dataplane::Packet::new(header));
+            if json {
+                Ok(serde_json::to_string_pretty(&trace_json(&trace))? + "\n")
+            } else {
+                Ok(trace_text(&from, &header, &trace))
             }
         }
         Some(Command::Fib { topology, json }) => {
@@ -1012,4 +1105,72 @@ fn bgp_json(cp: &ControlPlane, only: Option<Node>) -> serde_json::Value {
         "converged": cp.bgp.converged,
         "warnings": cp.warnings,
     })
+}
+
+fn trace_json(tr: &crate::dataplane::Trace) -> serde_json::Value {
+    use crate::dataplane::Verdict;
+    let mut v = serde_json::json!({
+        "verdict": tr.verdict.kind(),
+        "at": tr.verdict.at(),
+        "hops": tr.hops,
+    });
+    match &tr.verdict {
+        Verdict::Dropped { reason, .. } => v["reason"] = serde_json::json!(reason.code()),
+        Verdict::Loop { cycle, route, .. } => {
+            v["reason"] = serde_json::json!("loop");
+            v["cycle"] = serde_json::json!(cycle);
+            v["loopRoute"] = serde_json::json!(route);
+        }
+        Verdict::Delivered { .. } => v["reason"] = serde_json::Value::Null,
+    }
+    v
+}
+
+fn trace_text(from: &str, h: &crate::dataplane::Header, tr: &crate::dataplane::Trace) -> String {
+    use crate::dataplane::Verdict;
+    let mut out = String::new();
+    let _ = writeln!(out, "{from}: {h}");
+    for (i, hop) in tr.hops.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:>3}. {} ({}) [{} ttl {}]",
+            i + 1,
+            hop.node,
+            hop.kind,
+            hop.packet,
+            hop.ttl
+        );
+        if let Some(r) = &hop.route {
+            let ips = if r.next_hop_ips.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", r.next_hop_ips.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "       route: {} {} → {}{ips}",
+                r.source, r.prefix, r.next_hop_type
+            );
+        }
+        let _ = writeln!(out, "       {}", hop.decision);
+        if let Some(e) = &hop.encap {
+            let _ = writeln!(out, "       encap: {e}");
+        }
+        if let Some(d) = &hop.decap {
+            let _ = writeln!(out, "       decap: {d}");
+        }
+    }
+    match &tr.verdict {
+        Verdict::Delivered { at } => {
+            let _ = writeln!(out, "verdict: delivered at {at}");
+        }
+        Verdict::Dropped { at, reason } => {
+            let _ = writeln!(out, "verdict: dropped at {at}: {}", reason.code());
+        }
+        Verdict::Loop { at, cycle, route } => {
+            let _ = writeln!(out, "verdict: loop at {at}: {}", cycle.join(" → "));
+            let _ = writeln!(out, "         the route that sends it back: {route}");
+        }
+    }
+    out
 }

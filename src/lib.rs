@@ -23,5 +23,6 @@
 
 pub mod cli;
 pub mod control;
+pub mod dataplane;
 pub mod fib;
 pub mod topology;

@@ -51,6 +51,17 @@ pub struct OsTable {
 }
 
 impl OsTable {
+    /// Longest-prefix match over the active entries that do not point into a
+    /// tunnel: how the NVA routes a tunnel's outer packets (the underlay).
+    pub fn lookup_underlay(&self, dst: IpAddr) -> Option<&OsEntry> {
+        self.entries
+            .iter()
+            .filter(|e| {
+                e.active && e.prefix.contains(&dst) && !matches!(e.next_hop, OsNextHop::Tunnel(_))
+            })
+            .max_by_key(|e| e.prefix.prefix_len())
+    }
+
     /// Longest-prefix match over the active entries (entries are sorted by
     /// prefix, so each candidate length is one binary search).
     pub fn lookup(&self, dst: IpAddr) -> Option<&OsEntry> {

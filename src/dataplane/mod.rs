@@ -1,0 +1,1018 @@
+//! The hop machine: one step = one decision = one trace record.
+//!
+//! A packet is a stack of IP headers (the outermost last; VXLAN or ESP
+//! encapsulation adds one). It walks the topology through these locations:
+//!
+//! | location | reads | decides |
+//! |---|---|---|
+//! | NIC egress | the NIC's compiled FIB (its subnet's effective routes, R16 built in) | anti-spoofing (R44), then per next-hop type (SPEC §2): local/peered owner, appliance, gateway, Internet, drop; ECMP by a per-flow hash (R18); no recursion (R43); TTL untouched (R48) |
+//! | NIC ingress | the NIC's IPs and IP forwarding | deliver to the VM, hand to an NVA's OS, or drop (R44) |
+//! | NVA OS | the NVA's own routing table | decapsulate tunnel traffic addressed to it; TTL − 1; next hop → egress NIC (R42); encapsulate into a tunnel |
+//! | gateway | the connected sites' prefixes | hand to the site (VPN or ExpressRoute) |
+//! | site | its prefixes, hosts, CPE and tunnels | decapsulate, deliver |
+//!
+//! Every walk ends in exactly one [`Verdict`]: delivered (where), dropped
+//! (one [`DropReason`], where) or a loop, detected when a location sees the
+//! same packet headers again (TTL aside), not only when TTL runs out.
+//!
+//! This is the symbolic (header-level) walk used by `trace` and, later, by
+//! `verify` and the frame pipeline.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::control::ControlPlane;
+use crate::control::bgp::Node;
+use crate::control::effective::{self, NextHopType, Table};
+use crate::fib::FibSet;
+use crate::topology::*;
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ESP: u8 = 50;
+/// Walks longer than this many steps are reported as a loop by hop limit.
+pub const MAX_STEPS: usize = 512;
+/// TTL of packets the tool originates, and of outer headers added on encap.
+pub const DEFAULT_TTL: u8 = 64;
+
+/// One IP header's worth of flow fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Header {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl fmt::Display for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = match self.proto {
+            PROTO_TCP => "tcp",
+            PROTO_UDP => "udp",
+            PROTO_ICMP => "icmp",
+            PROTO_ESP => "esp",
+            _ => "ip",
+        };
+        if matches!(self.proto, PROTO_TCP | PROTO_UDP) {
+            write!(
+                f,
+                "{p} {}:{} → {}:{}",
+                self.src, self.sport, self.dst, self.dport
+            )
+        } else {
+            write!(f, "{p} {} → {}", self.src, self.dst)
+        }
+    }
+}
+
+/// How an outer header wraps the one below it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Encap {
+    /// RFC 7348: UDP to the tunnel's port (4789), VNI.
+    Vxlan { vni: u32 },
+    /// RFC 4303 tunnel mode, in UDP 4500 (NAT-T) or raw (IP protocol 50).
+    Esp { spi: u32, udp: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Layer {
+    pub header: Header,
+    pub ttl: u8,
+    /// Set on outer layers: how this layer wraps the one below.
+    pub encap: Option<Encap>,
+}
+
+/// A packet: `layers[0]` is the original, the last is the outermost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub layers: Vec<Layer>,
+}
+
+impl Packet {
+    pub fn new(header: Header) -> Self {
+        Packet {
+            layers: vec![Layer {
+                header,
+                ttl: DEFAULT_TTL,
+                encap: None,
+            }],
+        }
+    }
+    pub fn outer(&self) -> &Layer {
+        self.layers.last().expect("a packet has at least one layer")
+    }
+    fn outer_mut(&mut self) -> &mut Layer {
+        self.layers
+            .last_mut()
+            .expect("a packet has at least one layer")
+    }
+    /// The headers without TTLs: what loop detection compares.
+    fn key(&self) -> Vec<(Header, Option<Encap>)> {
+        self.layers.iter().map(|l| (l.header, l.encap)).collect()
+    }
+}
+
+/// Why a packet was dropped: the one documented list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropReason {
+    /// No effective route matches the destination.
+    NoRoute,
+    /// The matching route's next hop type is `None` (reserved ranges, UDR None).
+    RouteNone,
+    /// No NIC or load balancer owns the destination (or next hop) where the route points (R51).
+    NoOwner,
+    /// A NIC without IP forwarding got a packet not addressed to it (R44).
+    IpForwardingDisabled,
+    /// A NIC without IP forwarding sent a packet with a foreign source (R44).
+    SpoofedSource,
+    /// A VM (not an NVA) received traffic to forward: its guest does not route.
+    NotARouter,
+    /// TTL ran out in an NVA's OS (it would send Time Exceeded).
+    TtlExceeded,
+    /// Forwarded traffic over a peering without allow-forwarded-traffic (R49).
+    PeeringForwardedNotAllowed,
+    /// The peering does not allow virtual network access.
+    PeeringAccessDisabled,
+    /// The NVA's OS has no route for the destination.
+    NvaNoRoute,
+    /// The NVA's OS route is a blackhole.
+    NvaBlackhole,
+    /// The NVA is down (speaker-down event).
+    NvaDown,
+    /// The gateway is down (speaker-down event).
+    GatewayDown,
+    /// No connected site holds the destination.
+    GatewayNoRoute,
+    /// Tunnel traffic that matches no tunnel of the receiver.
+    UnknownTunnel,
+    /// A site got a packet for an address it does not hold.
+    SiteNoRoute,
+}
+
+impl DropReason {
+    pub fn code(self) -> &'static str {
+        match self {
+            DropReason::NoRoute => "no-route",
+            DropReason::RouteNone => "route-none",
+            DropReason::NoOwner => "no-owner",
+            DropReason::IpForwardingDisabled => "ip-forwarding-disabled",
+            DropReason::SpoofedSource => "spoofed-source",
+            DropReason::NotARouter => "not-a-router",
+            DropReason::TtlExceeded => "ttl-exceeded",
+            DropReason::PeeringForwardedNotAllowed => "peering-forwarded-not-allowed",
+            DropReason::PeeringAccessDisabled => "peering-access-disabled",
+            DropReason::NvaNoRoute => "nva-no-route",
+            DropReason::NvaBlackhole => "nva-blackhole",
+            DropReason::NvaDown => "nva-down",
+            DropReason::GatewayDown => "gateway-down",
+            DropReason::GatewayNoRoute => "gateway-no-route",
+            DropReason::UnknownTunnel => "unknown-tunnel",
+            DropReason::SiteNoRoute => "site-no-route",
+        }
+    }
+}
+
+/// How a walk ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered {
+        at: String,
+    },
+    Dropped {
+        at: String,
+        reason: DropReason,
+    },
+    /// `cycle` lists the nodes that repeat; `route` the route that sent it back.
+    Loop {
+        at: String,
+        cycle: Vec<String>,
+        route: String,
+    },
+}
+
+/// The route an SDN hop used, as the effective table shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RouteUsed {
+    pub source: &'static str,
+    pub prefix: String,
+    #[serde(rename = "nextHopType")]
+    pub next_hop_type: &'static str,
+    #[serde(rename = "nextHopIpAddress")]
+    pub next_hop_ips: Vec<String>,
+}
+
+/// One step of a walk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    pub node: String,
+    pub kind: &'static str,
+    /// The outermost header as this hop saw it.
+    pub packet: String,
+    pub ttl: u8,
+    pub decision: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteUsed>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encap: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decap: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Trace {
+    pub hops: Vec<Hop>,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum At {
+    NicOut(NicId),
+    NicIn(NicId),
+    Nva(NvaId),
+    Gateway(GatewayId),
+    Site(SiteId),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Owner {
+    Nic(NicId),
+    LoadBalancer(LoadBalancerId),
+    Gateway(GatewayId),
+    RouteServer(RouteServerId),
+}
+
+/// What the walker needs, built once per control-plane snapshot.
+pub struct World<'a> {
+    pub cp: &'a ControlPlane,
+    pub fibs: FibSet,
+    owners: HashMap<(VnetId, IpAddr), Owner>,
+    nic_nva: Vec<Option<NvaId>>,
+    tables: Vec<Table>,
+}
+
+/// A per-flow hash (R18: the fields are UNCONFIRMED; a 5-tuple is modelled).
+pub fn flow_hash(h: &Header) -> u64 {
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |v: u128| {
+        for b in v.to_le_bytes() {
+            x ^= u64::from(b);
+            x = x.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let ip = |a: IpAddr| match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    };
+    eat(ip(h.src));
+    eat(ip(h.dst));
+    eat(u128::from(h.proto) << 32 | u128::from(h.sport) << 16 | u128::from(h.dport));
+    x
+}
+
+impl<'a> World<'a> {
+    pub fn new(cp: &'a ControlPlane) -> Self {
+        let t = &cp.topology;
+        let mut owners = HashMap::new();
+        for (i, n) in t.nics.iter().enumerate() {
+            for &ip in &n.ips {
+                owners.insert((n.vnet, ip), Owner::Nic(NicId(i as u32)));
+            }
+        }
+        for (i, l) in t.load_balancers.iter().enumerate() {
+            owners.insert(
+                (l.vnet, l.frontend_ip),
+                Owner::LoadBalancer(LoadBalancerId(i as u32)),
+            );
+        }
+        for (i, g) in t.gateways.iter().enumerate() {
+            for &ip in &g.ips {
+                owners.insert((g.vnet, ip), Owner::Gateway(GatewayId(i as u32)));
+            }
+        }
+        for (i, r) in t.route_servers.iter().enumerate() {
+            for &ip in &r.ips {
+                owners.insert((r.vnet, ip), Owner::RouteServer(RouteServerId(i as u32)));
+            }
+        }
+        let mut nic_nva = vec![None; t.nics.len()];
+        for (i, nva) in t.nvas.iter().enumerate() {
+            for &n in &nva.nics {
+                nic_nva[n.idx()] = Some(NvaId(i as u32));
+            }
+        }
+        let tables = (0..t.subnets.len())
+            .map(|i| cp.subnet_table(SubnetId(i as u32)))
+            .collect();
+        World {
+            cp,
+            fibs: FibSet::compile(cp),
+            owners,
+            nic_nva,
+            tables,
+        }
+    }
+
+    fn t(&self) -> &Topology {
+        &self.cp.topology
+    }
+
+    fn name(&self, at: At) -> String {
+        let t = self.t();
+        match at {
+            At::NicOut(n) | At::NicIn(n) => format!("nic {}", t.nic(n).name),
+            At::Nva(n) => format!("nva {}", t.nvas[n.idx()].name),
+            At::Gateway(g) => format!("gateway {}", t.gateway(g).name),
+            At::Site(s) => format!("site {}", t.sites[s.idx()].name),
+        }
+    }
+
+    /// Where a packet for `ip` goes from `vnet`: the owner in the VNet or, for
+    /// peering next hops, in a Connected peer (returns the VNet it is in).
+    fn owner_in(&self, vnet: VnetId, ip: IpAddr) -> Option<(VnetId, Owner)> {
+        self.owners.get(&(vnet, ip)).map(|o| (vnet, *o))
+    }
+
+    fn owner_peered(&self, vnet: VnetId, ip: IpAddr) -> Option<(VnetId, Owner, PeeringId)> {
+        let t = self.t();
+        t.connected_peerings(vnet).find_map(|pid| {
+            let remote = t.peerings[pid.idx()].remote;
+            self.owners.get(&(remote, ip)).map(|o| (remote, *o, pid))
+        })
+    }
+
+    /// R49 and access checks on a peering crossing.
+    fn peering_check(&self, from: VnetId, pid: PeeringId, h: &Header) -> Option<DropReason> {
+        let t = self.t();
+        let p = &t.peerings[pid.idx()];
+        let back = t
+            .vnet(p.remote)
+            .peerings
+            .iter()
+            .map(|q| &t.peerings[q.idx()])
+            .find(|q| q.remote == from)?;
+        if !p.allow_virtual_network_access || !back.allow_virtual_network_access {
+            return Some(DropReason::PeeringAccessDisabled);
+        }
+        let forwarded = !t
+            .vnet(from)
+            .address_space
+            .iter()
+            .any(|r| r.contains(&h.src));
+        if forwarded && !(p.allow_forwarded_traffic && back.allow_forwarded_traffic) {
+            return Some(DropReason::PeeringForwardedNotAllowed);
+        }
+        None
+    }
+
+    fn route_used(&self, subnet: SubnetId, dst: IpAddr) -> Option<RouteUsed> {
+        let table = &self.tables[subnet.idx()];
+        let d = effective::lookup(table, dst);
+        d.selected.map(|i| {
+            let r = &table.routes[i];
+            RouteUsed {
+                source: r.source.as_str(),
+                prefix: r.prefix.to_string(),
+                next_hop_type: r.next_hop_type.as_str(),
+                next_hop_ips: r.next_hop_ips.iter().map(ToString::to_string).collect(),
+            }
+        })
+    }
+
+    /// Walks a packet sent by the VM of NIC `from`.
+    pub fn walk(&self, from: NicId, packet: Packet) -> Trace {
+        let mut w = Walk {
+            world: self,
+            hops: Vec::new(),
+            seen: HashMap::new(),
+            packet,
+        };
+        let verdict = w.run(At::NicOut(from));
+        Trace {
+            hops: w.hops,
+            verdict,
+        }
+    }
+}
+
+struct Walk<'w, 'a> {
+    world: &'w World<'a>,
+    hops: Vec<Hop>,
+    /// (location, headers) → index of the hop where it was first seen.
+    seen: HashMap<(At, Vec<(Header, Option<Encap>)>), usize>,
+    packet: Packet,
+}
+
+enum Step {
+    Go(At),
+    Done(Verdict),
+}
+
+impl Walk<'_, '_> {
+    fn hop(&mut self, at: At, kind: &'static str, decision: String) -> usize {
+        let o = self.packet.outer();
+        self.hops.push(Hop {
+            node: self.world.name(at),
+            kind,
+            packet: o.header.to_string(),
+            ttl: o.ttl,
+            decision,
+            route: None,
+            encap: None,
+            decap: None,
+        });
+        self.hops.len() - 1
+    }
+
+    fn run(&mut self, mut at: At) -> Verdict {
+        for _ in 0..MAX_STEPS {
+            let key = (at, self.packet.key());
+            if let Some(&first) = self.seen.get(&key) {
+                let cycle: Vec<String> = self.hops[first..]
+                    .iter()
+                    .map(|h| format!("{} ({})", h.node, h.kind))
+                    .collect();
+                let route = self.hops[first..]
+                    .iter()
+                    .rev()
+                    .find_map(|h| h.route.as_ref())
+                    .map(|r| {
+                        format!(
+                            "{} {} → {} {}",
+                            r.source,
+                            r.prefix,
+                            r.next_hop_type,
+                            r.next_hop_ips.join(", ")
+                        )
+                    })
+                    .unwrap_or_default();
+                return Verdict::Loop {
+                    at: self.world.name(at),
+                    cycle,
+                    route,
+                };
+            }
+            self.seen.insert(key, self.hops.len());
+            let step = match at {
+                At::NicOut(n) => self.nic_out(n),
+                At::NicIn(n) => self.nic_in(n),
+                At::Nva(n) => self.nva(n),
+                At::Gateway(g) => self.gateway(g),
+                At::Site(s) => self.site(s),
+            };
+            match step {
+                Step::Go(next) => at = next,
+                Step::Done(v) => return v,
+            }
+        }
+        Verdict::Loop {
+            at: self.world.name(at),
+            cycle: Vec::new(),
+            route: format!("hop limit ({MAX_STEPS} steps)"),
+        }
+    }
+
+    fn drop_at(&self, at: At, reason: DropReason) -> Step {
+        Step::Done(Verdict::Dropped {
+            at: self.world.name(at),
+            reason,
+        })
+    }
+
+    fn nic_out(&mut self, n: NicId) -> Step {
+        let w = self.world;
+        let t = w.t();
+        let nic = t.nic(n);
+        let h = self.packet.outer().header;
+        let at = At::NicOut(n);
+        if !nic.ip_forwarding && !nic.ips.contains(&h.src) {
+            self.hop(
+                at,
+                "nic-egress",
+                "source is not the NIC's own address and IP forwarding is off (R44)".into(),
+            );
+            return self.drop_at(at, DropReason::SpoofedSource);
+        }
+        if effective::PLATFORM_IPS.contains(&h.dst) {
+            self.hop(
+                at,
+                "nic-egress",
+                "platform address: answered by the host (R19)".into(),
+            );
+            return Step::Done(Verdict::Delivered {
+                at: format!("platform {}", h.dst),
+            });
+        }
+        let fib = &w.fibs.by_subnet[nic.subnet.idx()];
+        let action = fib.lookup(h.dst).cloned();
+        let i = self.hop(at, "nic-egress", String::new());
+        self.hops[i].route = w.route_used(nic.subnet, h.dst);
+        let Some(action) = action else {
+            self.hops[i].decision = "no route matches".into();
+            return self.drop_at(at, DropReason::NoRoute);
+        };
+        let vnet = nic.vnet;
+        let pick = |ips: &[IpAddr]| -> Option<IpAddr> {
+            if ips.is_empty() {
+                None
+            } else {
+                Some(ips[(flow_hash(&h) % ips.len() as u64) as usize])
+            }
+        };
+        let (decision, next): (String, Step) = match action.next_hop_type {
+            NextHopType::VnetLocal => match w.owner_in(vnet, h.dst) {
+                Some((_, o)) => self.to_owner(at, o, "local delivery in the VNet"),
+                None => (
+                    "no NIC owns the destination in the VNet (R51)".into(),
+                    self.drop_at(at, DropReason::NoOwner),
+                ),
+            },
+            NextHopType::VNetPeering | NextHopType::VNetGlobalPeering => {
+                match w.owner_peered(vnet, h.dst) {
+                    Some((_, o, pid)) => match w.peering_check(vnet, pid, &h) {
+                        Some(r) => (
+                            format!("peering {} refuses it", t.peerings[pid.idx()].name),
+                            self.drop_at(at, r),
+                        ),
+                        None => self.to_owner(
+                            at,
+                            o,
+                            &format!("over peering {}", t.peerings[pid.idx()].name),
+                        ),
+                    },
+                    None => (
+                        "no NIC owns the destination in the peered VNet (R51)".into(),
+                        self.drop_at(at, DropReason::NoOwner),
+                    ),
+                }
+            }
+            NextHopType::VirtualAppliance | NextHopType::VirtualNetworkGateway => {
+                let Some(ip) = pick(&action.ips) else {
+                    return self.finish_drop(
+                        i,
+                        "the route has no next-hop address",
+                        at,
+                        DropReason::NoOwner,
+                    );
+                };
+                let ecmp = if action.ips.len() > 1 {
+                    format!(" (ECMP: flow hash picks {ip} of {})", action.ips.len())
+                } else {
+                    String::new()
+                };
+                if let Some((_, o)) = w.owner_in(vnet, ip) {
+                    self.to_owner(
+                        at,
+                        o,
+                        &format!("next hop {ip}{ecmp}, delivered unchanged (R43)"),
+                    )
+                } else if let Some((_, o, pid)) = w.owner_peered(vnet, ip) {
+                    match w.peering_check(vnet, pid, &h) {
+                        Some(r) => (
+                            format!(
+                                "next hop {ip} across peering {}, refused",
+                                t.peerings[pid.idx()].name
+                            ),
+                            self.drop_at(at, r),
+                        ),
+                        None => self.to_owner(
+                            at,
+                            o,
+                            &format!(
+                                "next hop {ip}{ecmp} across peering {}",
+                                t.peerings[pid.idx()].name
+                            ),
+                        ),
+                    }
+                } else if let Some(g) = t
+                    .gateways
+                    .iter()
+                    .position(|g| effective::gateway_next_hops(g).contains(&ip))
+                {
+                    (
+                        format!("to gateway {}{ecmp}", t.gateways[g].name),
+                        Step::Go(At::Gateway(GatewayId(g as u32))),
+                    )
+                } else {
+                    (
+                        format!("no NIC, load balancer or gateway owns next hop {ip} (R51)"),
+                        self.drop_at(at, DropReason::NoOwner),
+                    )
+                }
+            }
+            NextHopType::Internet => (
+                "leaves for the Internet".into(),
+                Step::Done(Verdict::Delivered {
+                    at: "internet".into(),
+                }),
+            ),
+            NextHopType::VirtualNetworkServiceEndpoint => (
+                "to the Azure service over its endpoint".into(),
+                Step::Done(Verdict::Delivered {
+                    at: "service-endpoint".into(),
+                }),
+            ),
+            NextHopType::None => (
+                "next hop type None: dropped".into(),
+                self.drop_at(at, DropReason::RouteNone),
+            ),
+        };
+        self.hops[i].decision = decision;
+        next
+    }
+
+    fn finish_drop(&mut self, i: usize, why: &str, at: At, r: DropReason) -> Step {
+        self.hops[i].decision = why.to_string();
+        self.drop_at(at, r)
+    }
+
+    fn to_owner(&self, at: At, o: Owner, how: &str) -> (String, Step) {
+        let t = self.world.t();
+        match o {
+            Owner::Nic(n) => (
+                format!("{how} → nic {}", t.nic(n).name),
+                Step::Go(At::NicIn(n)),
+            ),
+            Owner::LoadBalancer(l) => {
+                let lb = &t.load_balancers[l.idx()];
+                if lb.backends.is_empty() {
+                    return (
+                        format!("{how} → load balancer {} has no backends", lb.name),
+                        self.drop_at(at, DropReason::NoOwner),
+                    );
+                }
+                let b = lb.backends
+                    [(flow_hash(&self.packet.outer().header) % lb.backends.len() as u64) as usize];
+                (
+                    format!(
+                        "{how} → load balancer {} → backend nic {}",
+                        lb.name,
+                        t.nic(b).name
+                    ),
+                    Step::Go(At::NicIn(b)),
+                )
+            }
+            Owner::Gateway(g) => {
+                let gw = t.gateway(g);
+                if gw.ips.contains(&self.packet.outer().header.dst) {
+                    (
+                        format!("{how} → gateway {} itself", gw.name),
+                        Step::Done(Verdict::Delivered {
+                            at: format!("gateway {}", gw.name),
+                        }),
+                    )
+                } else {
+                    (
+                        format!("{how} → gateway {}", gw.name),
+                        Step::Go(At::Gateway(g)),
+                    )
+                }
+            }
+            Owner::RouteServer(r) => {
+                let rs = &t.route_servers[r.idx()];
+                if rs.ips.contains(&self.packet.outer().header.dst) {
+                    (
+                        format!("{how} → route server {}", rs.name),
+                        Step::Done(Verdict::Delivered {
+                            at: format!("route_server {}", rs.name),
+                        }),
+                    )
+                } else {
+                    (
+                        format!(
+                            "{how} → route server {}, which is not in the data path (R22)",
+                            rs.name
+                        ),
+                        self.drop_at(at, DropReason::NoOwner),
+                    )
+                }
+            }
+        }
+    }
+
+    fn nic_in(&mut self, n: NicId) -> Step {
+        let w = self.world;
+        let nic = w.t().nic(n);
+        let at = At::NicIn(n);
+        let dst = self.packet.outer().header.dst;
+        let nva = w.nic_nva[n.idx()];
+        if nic.ips.contains(&dst) {
+            return match nva {
+                Some(v) => {
+                    self.hop(at, "nic-ingress", "addressed to the NIC → NVA OS".into());
+                    Step::Go(At::Nva(v))
+                }
+                None => {
+                    self.hop(
+                        at,
+                        "nic-ingress",
+                        "addressed to the NIC: delivered to the VM".into(),
+                    );
+                    Step::Done(Verdict::Delivered { at: w.name(at) })
+                }
+            };
+        }
+        if !nic.ip_forwarding {
+            self.hop(
+                at,
+                "nic-ingress",
+                "not addressed to the NIC and IP forwarding is off (R44)".into(),
+            );
+            return self.drop_at(at, DropReason::IpForwardingDisabled);
+        }
+        match nva {
+            Some(v) => {
+                self.hop(
+                    at,
+                    "nic-ingress",
+                    "not addressed to the NIC, IP forwarding on → NVA OS".into(),
+                );
+                Step::Go(At::Nva(v))
+            }
+            None => {
+                self.hop(
+                    at,
+                    "nic-ingress",
+                    "IP forwarding on, but the VM is not a router".into(),
+                );
+                self.drop_at(at, DropReason::NotARouter)
+            }
+        }
+    }
+
+    fn nva(&mut self, n: NvaId) -> Step {
+        let w = self.world;
+        let t = w.t();
+        let nva = &t.nvas[n.idx()];
+        let at = At::Nva(n);
+        if w.cp.conditions.down_speakers.contains(&Node::Nva(n)) {
+            self.hop(at, "nva", "the NVA is down".into());
+            return self.drop_at(at, DropReason::NvaDown);
+        }
+        let own: Vec<IpAddr> = nva
+            .nics
+            .iter()
+            .flat_map(|&x| t.nic(x).ips.iter().copied().chain(t.nic(x).public_ip))
+            .collect();
+        let o = *self.packet.outer();
+        if own.contains(&o.header.dst) {
+            if let Some(enc) = o.encap {
+                let tun = nva.tunnels.iter().find(|k| {
+                    k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)
+                });
+                let Some(tun) = tun else {
+                    self.hop(
+                        at,
+                        "nva",
+                        format!("tunnel traffic from {} matches no tunnel", o.header.src),
+                    );
+                    return self.drop_at(at, DropReason::UnknownTunnel);
+                };
+                let i = self.hop(at, "nva", format!("decapsulates tunnel {}", tun.name));
+                self.hops[i].decap = Some(describe_encap(enc, &o.header));
+                self.packet.layers.pop();
+                return Step::Go(at);
+            }
+            self.hop(at, "nva", "addressed to the NVA itself".into());
+            return Step::Done(Verdict::Delivered { at: w.name(at) });
+        }
+        if o.ttl <= 1 {
+            self.hop(at, "nva", "TTL expired: the NVA sends Time Exceeded".into());
+            return self.drop_at(at, DropReason::TtlExceeded);
+        }
+        self.packet.outer_mut().ttl -= 1;
+        let os = &w.cp.nva_tables[n.idx()];
+        let i = self.hop(at, "nva", String::new());
+        let mut note = String::new();
+        let mut encap_note = None;
+        let mut dst = o.header.dst;
+        for depth in 0..4 {
+            // The first lookup routes the packet; after an encapsulation the
+            // outer packet is routed by the underlay only.
+            let found = if depth == 0 {
+                os.lookup(dst)
+            } else {
+                os.lookup_underlay(dst)
+            };
+            let Some(e) = found else {
+                self.hops[i].decision = format!("{note}no OS route for {dst}");
+                return self.drop_at(at, DropReason::NvaNoRoute);
+            };
+            match &e.next_hop {
+                OsNextHop::Blackhole => {
+                    self.hops[i].decision = format!("{note}OS route {} is a blackhole", e.prefix);
+                    return self.drop_at(at, DropReason::NvaBlackhole);
+                }
+                OsNextHop::Nic(x) => {
+                    self.hops[i].decision =
+                        format!("{note}OS route {} out of nic {}", e.prefix, t.nic(*x).name);
+                    self.hops[i].encap = encap_note;
+                    return Step::Go(At::NicOut(*x));
+                }
+                OsNextHop::Via(ip) => {
+                    let egress = nva
+                        .nics
+                        .iter()
+                        .copied()
+                        .find(|&x| {
+                            t.subnet(t.nic(x).subnet)
+                                .prefixes
+                                .iter()
+                                .any(|p| p.contains(ip))
+                        })
+                        .or(nva.nics.first().copied());
+                    let Some(x) = egress else {
+                        self.hops[i].decision = "the NVA has no NIC".into();
+                        return self.drop_at(at, DropReason::NvaNoRoute);
+                    };
+                    self.hops[i].decision = format!(
+                        "{note}OS route {} via {ip} out of nic {} (the NIC routes by its own table, R42)",
+                        e.prefix,
+                        t.nic(x).name
+                    );
+                    self.hops[i].encap = encap_note;
+                    return Step::Go(At::NicOut(x));
+                }
+                OsNextHop::Tunnel(k) => {
+                    let Some(tun) = nva.tunnels.get(*k) else {
+                        return self.drop_at(at, DropReason::NvaNoRoute);
+                    };
+                    let inner = self.packet.outer().header;
+                    let (enc, header) = encapsulate(tun, &inner);
+                    encap_note = Some(describe_encap(enc, &header));
+                    note = format!(
+                        "OS route {} into tunnel {}: encapsulated; ",
+                        e.prefix, tun.name
+                    );
+                    self.packet.layers.push(Layer {
+                        header,
+                        ttl: DEFAULT_TTL,
+                        encap: Some(enc),
+                    });
+                    dst = header.dst;
+                }
+            }
+        }
+        self.hops[i].decision = format!("{note}tunnels nest too deep");
+        self.drop_at(at, DropReason::NvaNoRoute)
+    }
+
+    fn gateway(&mut self, g: GatewayId) -> Step {
+        let w = self.world;
+        let t = w.t();
+        let at = At::Gateway(g);
+        if w.cp.conditions.down_speakers.contains(&Node::Gateway(g)) {
+            self.hop(at, "gateway", "the gateway is down".into());
+            return self.drop_at(at, DropReason::GatewayDown);
+        }
+        let dst = self.packet.outer().header.dst;
+        let site = t.sites.iter().enumerate().find(|(_, s)| {
+            s.connections.iter().any(|c| c.gateway == g)
+                && (s.prefixes.iter().any(|p| p.contains(&dst)) || s.cpe == Some(dst))
+        });
+        match site {
+            Some((si, s)) => {
+                let kind = t.gateway(g).kind.as_str();
+                self.hop(at, "gateway", format!("to site {} over {kind}", s.name));
+                Step::Go(At::Site(SiteId(si as u32)))
+            }
+            None => {
+                self.hop(at, "gateway", format!("no connected site holds {dst}"));
+                self.drop_at(at, DropReason::GatewayNoRoute)
+            }
+        }
+    }
+
+    fn site(&mut self, s: SiteId) -> Step {
+        let w = self.world;
+        let site = &w.t().sites[s.idx()];
+        let at = At::Site(s);
+        let o = *self.packet.outer();
+        if let Some(enc) = o.encap
+            && site.cpe == Some(o.header.dst)
+        {
+            let tun = site.tunnels.iter().find(|k| {
+                k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)
+            });
+            let Some(tun) = tun else {
+                self.hop(
+                    at,
+                    "site",
+                    "tunnel traffic matches no tunnel of the CPE".into(),
+                );
+                return self.drop_at(at, DropReason::UnknownTunnel);
+            };
+            let i = self.hop(
+                at,
+                "site",
+                format!("the CPE decapsulates tunnel {}", tun.name),
+            );
+            self.hops[i].decap = Some(describe_encap(enc, &o.header));
+            self.packet.layers.pop();
+            return Step::Go(at);
+        }
+        let dst = o.header.dst;
+        if site.prefixes.iter().any(|p| p.contains(&dst)) || site.cpe == Some(dst) {
+            self.hop(at, "site", format!("delivered on premises to {dst}"));
+            return Step::Done(Verdict::Delivered { at: w.name(at) });
+        }
+        self.hop(at, "site", format!("the site does not hold {dst}"));
+        self.drop_at(at, DropReason::SiteNoRoute)
+    }
+}
+
+fn tunnel_matches(t: &Tunnel, e: Encap) -> bool {
+    match (t.kind, e) {
+        (TunnelKind::Vxlan { vni, .. }, Encap::Vxlan { vni: got }) => vni == got,
+        (TunnelKind::Esp { spi_in, udp, .. }, Encap::Esp { spi, udp: got }) => {
+            spi_in == spi && udp == got
+        }
+        _ => false,
+    }
+}
+
+/// The outer header a tunnel puts around `inner` (RFC 7348: UDP source port
+/// from the inner flow hash, in 49152–65535; RFC 3948: UDP 4500 for NAT-T).
+pub fn encapsulate(t: &Tunnel, inner: &Header) -> (Encap, Header) {
+    let sport = 49152 + (flow_hash(inner) % 16384) as u16;
+    match t.kind {
+        TunnelKind::Vxlan { vni, port } => (
+            Encap::Vxlan { vni },
+            Header {
+                src: t.local,
+                dst: t.remote,
+                proto: PROTO_UDP,
+                sport,
+                dport: port,
+            },
+        ),
+        TunnelKind::Esp {
+            spi_out, udp: true, ..
+        } => (
+            Encap::Esp {
+                spi: spi_out,
+                udp: true,
+            },
+            Header {
+                src: t.local,
+                dst: t.remote,
+                proto: PROTO_UDP,
+                sport: 4500,
+                dport: 4500,
+            },
+        ),
+        TunnelKind::Esp {
+            spi_out,
+            udp: false,
+            ..
+        } => (
+            Encap::Esp {
+                spi: spi_out,
+                udp: false,
+            },
+            Header {
+                src: t.local,
+                dst: t.remote,
+                proto: PROTO_ESP,
+                sport: 0,
+                dport: 0,
+            },
+        ),
+    }
+}
+
+fn describe_encap(e: Encap, outer: &Header) -> String {
+    match e {
+        Encap::Vxlan { vni } => format!("VXLAN vni {vni}, outer {outer}"),
+        Encap::Esp { spi, udp: true } => format!(
+            "ESP spi {spi:#x} in UDP 4500, outer {} → {}",
+            outer.src, outer.dst
+        ),
+        Encap::Esp { spi, udp: false } => {
+            format!("ESP spi {spi:#x}, outer {} → {}", outer.src, outer.dst)
+        }
+    }
+}
+
+impl Verdict {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Delivered { .. } => "delivered",
+            Verdict::Dropped { .. } => "dropped",
+            Verdict::Loop { .. } => "loop",
+        }
+    }
+    pub fn at(&self) -> &str {
+        match self {
+            Verdict::Delivered { at } | Verdict::Dropped { at, .. } | Verdict::Loop { at, .. } => {
+                at
+            }
+        }
+    }
+}
