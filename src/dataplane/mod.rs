@@ -88,6 +88,9 @@ pub struct Layer {
     pub encap: Option<Encap>,
 }
 
+/// A packet's headers without TTLs (loop detection compares these).
+type HeadersKey = Vec<(Header, Option<Encap>)>;
+
 /// A packet: `layers[0]` is the original, the last is the outermost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
@@ -113,7 +116,7 @@ impl Packet {
             .expect("a packet has at least one layer")
     }
     /// The headers without TTLs: what loop detection compares.
-    fn key(&self) -> Vec<(Header, Option<Encap>)> {
+    fn key(&self) -> HeadersKey {
         self.layers.iter().map(|l| (l.header, l.encap)).collect()
     }
 }
@@ -405,7 +408,7 @@ struct Walk<'w, 'a> {
     world: &'w World<'a>,
     hops: Vec<Hop>,
     /// (location, headers) → index of the hop where it was first seen.
-    seen: HashMap<(At, Vec<(Header, Option<Encap>)>), usize>,
+    seen: HashMap<(At, HeadersKey), usize>,
     packet: Packet,
 }
 
