@@ -21,4 +21,6 @@ mod it {
     mod rules;
     /// Every scenario of SCENARIOS.md ships a topology that loads.
     mod scenarios;
+    /// Packet walks (hop machine) per scenario.
+    mod trace;
 }

@@ -428,3 +428,74 @@ fn fib_and_bench_lpm_commands() {
     );
     assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn trace_command_text_and_json() {
+    let (code, out, err) = run(&[
+        "trace",
+        "-t",
+        "multi-region-loop",
+        "--from",
+        "spoke11-vm",
+        "--dst",
+        "10.21.1.4",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "loop");
+    assert_eq!(v["at"], "nic nva1");
+    assert_eq!(v["reason"], "loop");
+    assert!(v["loopRoute"].as_str().unwrap().contains("10.21.0.0/16"));
+    assert!(
+        v["hops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["node"].is_string())
+    );
+    let (code, out, _) = run(&[
+        "trace",
+        "-t",
+        "multi-region-vxlan",
+        "--from",
+        "spoke11-vm",
+        "--dst",
+        "10.21.1.4",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("encap: VXLAN vni 10021")
+            && out.contains("verdict: delivered at nic spoke21-vm"),
+        "{out}"
+    );
+    let (_, out, _) = run(&[
+        "trace",
+        "-t",
+        "spoke-to-spoke-no-udr",
+        "--from",
+        "spoke11-vm",
+        "--dst",
+        "10.12.1.4",
+        "--json",
+        "--proto",
+        "icmp",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["verdict"].as_str(), v["reason"].as_str()),
+        (Some("dropped"), Some("route-none"))
+    );
+    assert_eq!(v["hops"][0]["route"]["prefix"], "10.0.0.0/8");
+    let (code, _, err) = run(&[
+        "trace",
+        "-t",
+        "hub-spoke-vng",
+        "--from",
+        "spoke11-vm",
+        "--dst",
+        "fd00::1",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no IPv6 address"), "{err}");
+}

@@ -1,0 +1,390 @@
+//! Packet walks through the hop machine, scenario by scenario, against the
+//! expected outcomes of SCENARIOS.md and SPEC.md.
+
+use vnetplane::dataplane::{Header, PROTO_TCP, Packet, Verdict, World};
+use vnetplane::topology::Topology;
+
+use super::util::*;
+
+struct Walked {
+    verdict: String,
+    at: String,
+    reason: String,
+    nodes: Vec<String>,
+    encaps: Vec<String>,
+    decaps: Vec<String>,
+    loop_route: String,
+}
+
+fn walk_flow(t: &Topology, events: &[&str], from: &str, dst: &str, sport: u16) -> Walked {
+    let cp = converge(t, events);
+    let world = World::new(&cp);
+    let nic = t.nic_by_name(from).unwrap();
+    let dst: std::net::IpAddr = dst.parse().unwrap();
+    let src = *t
+        .nic(nic)
+        .ips
+        .iter()
+        .find(|ip| ip.is_ipv4() == dst.is_ipv4())
+        .unwrap();
+    let tr = world.walk(
+        nic,
+        Packet::new(Header {
+            src,
+            dst,
+            proto: PROTO_TCP,
+            sport,
+            dport: 443,
+        }),
+    );
+    let (reason, loop_route) = match &tr.verdict {
+        Verdict::Dropped { reason, .. } => (reason.code().to_string(), String::new()),
+        Verdict::Loop { route, .. } => ("loop".to_string(), route.clone()),
+        Verdict::Delivered { .. } => (String::new(), String::new()),
+    };
+    Walked {
+        verdict: tr.verdict.kind().to_string(),
+        at: tr.verdict.at().to_string(),
+        reason,
+        nodes: tr.hops.iter().map(|h| h.node.clone()).collect(),
+        encaps: tr.hops.iter().filter_map(|h| h.encap.clone()).collect(),
+        decaps: tr.hops.iter().filter_map(|h| h.decap.clone()).collect(),
+        loop_route,
+    }
+}
+
+fn walk(t: &Topology, from: &str, dst: &str) -> Walked {
+    walk_flow(t, &[], from, dst, 49152)
+}
+
+fn through(w: &Walked, node: &str) -> bool {
+    w.nodes.iter().any(|n| n == node)
+}
+
+#[test]
+fn s1_hub_spoke_vng_traces() {
+    let t = builtin("hub-spoke-vng");
+    let w = walk(&t, "spoke11-vm", "192.168.1.10");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "site onprem")
+    );
+    assert_eq!(
+        w.nodes,
+        ["nic spoke11-vm", "gateway gw-hub1", "site onprem"]
+    );
+    let w = walk(&t, "spoke11-vm", "198.51.100.10");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "internet")
+    );
+    let w = walk(&t, "spoke11-vm", "10.1.3.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "nic hub1-vm")
+    );
+    let w = walk(&t, "spoke11-vm", "10.50.0.1");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
+        ("dropped", "nic spoke11-vm", "route-none")
+    );
+    // An address in the hub that nobody owns (R51).
+    let w = walk(&t, "spoke11-vm", "10.1.3.99");
+    assert_eq!(
+        (w.verdict.as_str(), w.reason.as_str()),
+        ("dropped", "no-owner")
+    );
+}
+
+#[test]
+fn s2_s3_default_route_loop_and_fix() {
+    let w = walk(&builtin("nva-default-loop"), "spoke11-vm", "198.51.100.10");
+    assert_eq!(w.verdict, "loop");
+    assert_eq!(w.at, "nic nva1");
+    assert!(
+        w.loop_route.contains("0.0.0.0/0") && w.loop_route.contains("10.1.2.4"),
+        "{}",
+        w.loop_route
+    );
+    let w = walk(
+        &builtin("nva-default-loop-fixed"),
+        "spoke11-vm",
+        "198.51.100.10",
+    );
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "internet")
+    );
+    assert!(through(&w, "nva nva1"));
+}
+
+#[test]
+fn s4_s5_s16_onprem_path_and_the_waypoint() {
+    // Scenario 4: the /16 beats the NVA's 0/0: nva1 is bypassed.
+    let w = walk(
+        &builtin("onprem-bypasses-nva"),
+        "spoke11-vm",
+        "192.168.1.10",
+    );
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "site onprem")
+    );
+    assert!(!through(&w, "nva nva1"));
+    // Scenario 5 and 16: through nva1, then the gateway.
+    for name in ["onprem-via-nva-udr", "gateway-propagation-off"] {
+        let w = walk(&builtin(name), "spoke11-vm", "192.168.1.10");
+        assert_eq!(
+            (w.verdict.as_str(), w.at.as_str()),
+            ("delivered", "site onprem"),
+            "{name}"
+        );
+        assert_eq!(
+            w.nodes,
+            [
+                "nic spoke11-vm",
+                "nic nva1",
+                "nva nva1",
+                "nic nva1",
+                "gateway gw-hub1",
+                "site onprem"
+            ],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn s6_overlay_to_the_cpe_bypasses_the_looped_route() {
+    let w = walk(&builtin("onprem-overlay"), "spoke11-vm", "192.168.1.10");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "site onprem")
+    );
+    assert_eq!(w.encaps.len(), 1);
+    assert!(
+        w.encaps[0].contains("vni 10001")
+            && w.encaps[0].contains("10.1.2.4")
+            && w.encaps[0].contains("192.168.255.1"),
+        "{:?}",
+        w.encaps
+    );
+    assert_eq!(w.decaps.len(), 1);
+    assert!(through(&w, "gateway gw-hub1"));
+}
+
+#[test]
+fn s7_multi_region_loop_at_nva1() {
+    let w = walk(&builtin("multi-region-loop"), "spoke11-vm", "10.21.1.4");
+    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("loop", "nic nva1"));
+    assert!(
+        w.loop_route.contains("10.21.0.0/16") && w.loop_route.contains("10.1.2.4"),
+        "{}",
+        w.loop_route
+    );
+    // Found by the repeated state, long before TTL would run out.
+    assert!(w.nodes.len() < 8, "{:?}", w.nodes);
+}
+
+#[test]
+fn s8_s9_overlays_deliver_both_ways() {
+    for (name, enc, back) in [
+        ("multi-region-vxlan", "VXLAN vni 10021", "VXLAN vni 10021"),
+        (
+            "multi-region-ipsec",
+            "ESP spi 0x1001 in UDP 4500",
+            "ESP spi 0x2001 in UDP 4500",
+        ),
+    ] {
+        let t = builtin(name);
+        let w = walk(&t, "spoke11-vm", "10.21.1.4");
+        assert_eq!(
+            (w.verdict.as_str(), w.at.as_str()),
+            ("delivered", "nic spoke21-vm"),
+            "{name}"
+        );
+        assert_eq!(
+            w.nodes,
+            [
+                "nic spoke11-vm",
+                "nic nva1",
+                "nva nva1",
+                "nic nva1",
+                "nic nva2",
+                "nva nva2",
+                "nva nva2",
+                "nic nva2",
+                "nic spoke21-vm"
+            ],
+            "{name}"
+        );
+        assert!(
+            w.encaps[0].starts_with(enc)
+                && w.encaps[0].contains("10.1.2.4")
+                && w.encaps[0].contains("10.2.2.4"),
+            "{:?}",
+            w.encaps
+        );
+        assert_eq!(w.decaps.len(), 1);
+        let w = walk(&t, "spoke21-vm", "10.11.1.4");
+        assert_eq!(
+            (w.verdict.as_str(), w.at.as_str()),
+            ("delivered", "nic spoke11-vm"),
+            "{name}"
+        );
+        assert!(w.encaps[0].starts_with(back), "{:?}", w.encaps);
+    }
+}
+
+#[test]
+fn s10_without_as_override_the_spoke_drops() {
+    let w = walk(
+        &builtin("multi-region-no-as-override"),
+        "spoke11-vm",
+        "10.21.1.4",
+    );
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
+        ("dropped", "nic spoke11-vm", "route-none")
+    );
+}
+
+#[test]
+fn s11_ecmp_splits_flows_and_keeps_each_flow_on_one_nva() {
+    let t = builtin("dual-homed-active-active");
+    let cp = converge(&t, &[]);
+    let world = World::new(&cp);
+    let nic = t.nic_by_name("spoke11-vm").unwrap();
+    let mut counts = std::collections::BTreeMap::new();
+    for sport in 1000..2000u16 {
+        let h = Header {
+            src: "10.11.1.4".parse().unwrap(),
+            dst: "198.51.100.10".parse().unwrap(),
+            proto: PROTO_TCP,
+            sport,
+            dport: 443,
+        };
+        let a = world.walk(nic, Packet::new(h));
+        let b = world.walk(nic, Packet::new(h));
+        assert_eq!(a.hops, b.hops, "a flow always takes the same path");
+        assert_eq!(a.verdict.kind(), "delivered");
+        *counts.entry(a.hops[1].node.clone()).or_insert(0) += 1;
+    }
+    assert_eq!(
+        counts.keys().cloned().collect::<Vec<_>>(),
+        s(&["nic nva1", "nic nva2"])
+    );
+    assert!(counts.values().all(|&c| c > 350), "{counts:?}");
+}
+
+#[test]
+fn s12_failover_moves_traffic_to_the_standby() {
+    let t = builtin("dual-homed-active-passive");
+    for sport in [1000u16, 2000, 3000] {
+        let w = walk_flow(&t, &[], "spoke11-vm", "198.51.100.10", sport);
+        assert!(through(&w, "nva nva1") && !through(&w, "nva nva2"));
+        let w = walk_flow(
+            &t,
+            &["speaker-down nva1"],
+            "spoke11-vm",
+            "198.51.100.10",
+            sport,
+        );
+        assert!(through(&w, "nva nva2") && !through(&w, "nva nva1"));
+        assert_eq!(w.verdict, "delivered");
+    }
+}
+
+#[test]
+fn s13_dual_homed_expressroute() {
+    let w = walk(
+        &builtin("dual-homed-expressroute"),
+        "spoke11-vm",
+        "192.168.1.10",
+    );
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "site onprem")
+    );
+    assert!(through(&w, "nva nva1") || through(&w, "nva nva2"));
+    assert!(w.nodes.iter().any(|n| n.starts_with("gateway ")));
+    let w = walk(
+        &builtin("dual-homed-expressroute-no-override"),
+        "spoke11-vm",
+        "192.168.1.10",
+    );
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
+        ("dropped", "nic spoke11-vm", "route-none")
+    );
+}
+
+#[test]
+fn s14_s15_spoke_to_spoke() {
+    let w = walk(&builtin("spoke-to-spoke-udr"), "spoke11-vm", "10.12.1.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "nic spoke12-vm")
+    );
+    assert_eq!(
+        w.nodes,
+        [
+            "nic spoke11-vm",
+            "nic nva1",
+            "nva nva1",
+            "nic nva1",
+            "nic spoke12-vm"
+        ]
+    );
+    let w = walk(&builtin("spoke-to-spoke-no-udr"), "spoke11-vm", "10.12.1.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
+        ("dropped", "nic spoke11-vm", "route-none")
+    );
+    let w = walk(&builtin("ip-forwarding-off"), "spoke11-vm", "10.12.1.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
+        ("dropped", "nic nva1", "ip-forwarding-disabled")
+    );
+    // R49: without allow-forwarded-traffic on the spoke12 side, nva1's forwarded packet is refused.
+    let src = include_str!("../../topologies/spoke-to-spoke-udr.toml").replace(
+        "vnet = \"spoke12\"\nremote = \"hub1\"\nallow_forwarded_traffic = true",
+        "vnet = \"spoke12\"\nremote = \"hub1\"\nallow_forwarded_traffic = false",
+    );
+    let w = walk(&load(&src), "spoke11-vm", "10.12.1.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
+        ("dropped", "nic nva1", "peering-forwarded-not-allowed")
+    );
+}
+
+#[test]
+fn s18_ipv6_through_the_nva_and_t16() {
+    let t = builtin("dualstack-ipv6");
+    let w = walk(&t, "spoke11-vm", "2001:db8::10");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "internet")
+    );
+    assert_eq!(
+        w.nodes,
+        ["nic spoke11-vm", "nic nva1", "nva nva1", "nic nva1"]
+    );
+    let w = walk(&t, "spoke11-vm", "192.168.1.10");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "site onprem")
+    );
+    // SPEC T16: the app VM's default goes to an NVA whose NIC does not forward.
+    let w = walk(&builtin("spec-t16-ip-forwarding"), "app-vm", "8.8.8.8");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
+        ("dropped", "nic nva1", "ip-forwarding-disabled")
+    );
+    // ... while the NVA itself can still originate traffic.
+    let w = walk(&builtin("spec-t16-ip-forwarding"), "nva1", "8.8.8.8");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "internet")
+    );
+}
