@@ -26,3 +26,4 @@ pub mod control;
 pub mod dataplane;
 pub mod fib;
 pub mod topology;
+pub mod wire;

@@ -23,4 +23,6 @@ mod it {
     mod scenarios;
     /// Packet walks (hop machine) per scenario.
     mod trace;
+    /// Byte-level encapsulation against real captures.
+    mod wire;
 }

@@ -1,0 +1,443 @@
+//! What etherparse does not do: in-place rewrites and encapsulation, on
+//! borrowed bytes, with no allocation beyond the caller's reusable buffer.
+//!
+//! - [`decrement_ttl`]: IPv4 TTL − 1 with the RFC 1624 incremental checksum
+//!   update, or IPv6 hop limit − 1.
+//! - [`vxlan_encap`] / [`vxlan_decap`]: RFC 7348 framing (outer Ethernet,
+//!   IPv4, UDP with a zero checksum, the 8-byte VXLAN header with the I flag,
+//!   then the inner Ethernet frame).
+//! - [`esp_encap`] / [`esp_decap`]: RFC 4303 tunnel mode framing (SPI,
+//!   sequence number, the inner IP datagram, padding to a 4-byte boundary, Pad
+//!   Length, Next Header 4 or 41), raw (IP protocol 50) or inside UDP 4500
+//!   (RFC 3948). There is no real cipher and no ICV: the payload travels in
+//!   clear ("NULL encryption"), which is what a simulator needs to show.
+//!
+//! ```text
+//! VXLAN (RFC 7348 §5)                       ESP (RFC 4303 §2)
+//!  0                   1                   2                   3
+//!  |R|R|R|R|I|R|R|R|   Reserved (24)   |    |   Security Parameters Index (32)  |
+//!  |     VXLAN Network Identifier (24) | Rsv|   |       Sequence Number (32)        |
+//!                                           |  payload … | padding | PadLen | NextHdr |
+//! ```
+//!
+//! Outer headers are IPv4 only (tunnel endpoints in the topology are IPv4).
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// The MAC address the Azure fabric uses on the SDN side (12:34:56:78:9a:bc).
+pub const AZURE_ROUTER_MAC: [u8; 6] = [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc];
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+pub const VXLAN_PORT: u16 = 4789;
+pub const NAT_T_PORT: u16 = 4500;
+const ETH_LEN: usize = 14;
+const IPV4_LEN: usize = 20;
+const UDP_LEN: usize = 8;
+const VXLAN_LEN: usize = 8;
+const ESP_HDR_LEN: usize = 8;
+
+/// Why bytes could not be read or rewritten.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    Truncated,
+    NotIp,
+    BadIpHeader,
+    NotVxlan,
+    NotEsp,
+    BadPadding,
+    TtlExpired,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireError::Truncated => "truncated",
+            WireError::NotIp => "not an IPv4 or IPv6 packet",
+            WireError::BadIpHeader => "malformed IP header",
+            WireError::NotVxlan => "not a VXLAN packet",
+            WireError::NotEsp => "not an ESP packet",
+            WireError::BadPadding => "malformed ESP trailer",
+            WireError::TtlExpired => "TTL expired",
+        })
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// The one's-complement checksum of `data` (RFC 1071).
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [b] = chunks.remainder() {
+        sum += u32::from(*b) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Decrements the TTL (IPv4, updating the header checksum incrementally per
+/// RFC 1624: HC' = ~(~HC + ~m + m')) or the hop limit (IPv6) of the IP packet
+/// at the start of `ip`. Returns the new value; a packet whose TTL would reach
+/// zero is left unchanged and reported as expired.
+pub fn decrement_ttl(ip: &mut [u8]) -> Result<u8, WireError> {
+    let version = ip.first().ok_or(WireError::Truncated)? >> 4;
+    match version {
+        4 => {
+            if ip.len() < IPV4_LEN {
+                return Err(WireError::Truncated);
+            }
+            let ttl = ip[8];
+            if ttl <= 1 {
+                return Err(WireError::TtlExpired);
+            }
+            // The 16-bit word holding TTL and protocol changes from m to m'.
+            let m = u16::from_be_bytes([ip[8], ip[9]]);
+            ip[8] = ttl - 1;
+            let m2 = u16::from_be_bytes([ip[8], ip[9]]);
+            let hc = u16::from_be_bytes([ip[10], ip[11]]);
+            let mut sum = u32::from(!hc) + u32::from(!m) + u32::from(m2);
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            Ok(ttl - 1)
+        }
+        6 => {
+            if ip.len() < 40 {
+                return Err(WireError::Truncated);
+            }
+            let hl = ip[7];
+            if hl <= 1 {
+                return Err(WireError::TtlExpired);
+            }
+            ip[7] = hl - 1;
+            Ok(hl - 1)
+        }
+        _ => Err(WireError::NotIp),
+    }
+}
+
+fn push_eth(out: &mut Vec<u8>, dst: [u8; 6], src: [u8; 6], ethertype: u16) {
+    out.extend_from_slice(&dst);
+    out.extend_from_slice(&src);
+    out.extend_from_slice(&ethertype.to_be_bytes());
+}
+
+/// Appends a 20-byte IPv4 header (no options, DF set, checksum computed).
+fn push_ipv4(
+    out: &mut Vec<u8>,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    ttl: u8,
+    payload_len: usize,
+    id: u16,
+) {
+    let start = out.len();
+    let total = (IPV4_LEN + payload_len) as u16;
+    out.extend_from_slice(&[0x45, 0]);
+    out.extend_from_slice(&total.to_be_bytes());
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&[0x40, 0, ttl, proto, 0, 0]);
+    out.extend_from_slice(&src.octets());
+    out.extend_from_slice(&dst.octets());
+    let c = checksum(&out[start..start + IPV4_LEN]);
+    out[start + 10..start + 12].copy_from_slice(&c.to_be_bytes());
+}
+
+fn push_udp(out: &mut Vec<u8>, sport: u16, dport: u16, payload_len: usize) {
+    out.extend_from_slice(&sport.to_be_bytes());
+    out.extend_from_slice(&dport.to_be_bytes());
+    out.extend_from_slice(&((UDP_LEN + payload_len) as u16).to_be_bytes());
+    // RFC 7348 §5 and RFC 3948 §2.1: the UDP checksum SHOULD be zero.
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// Outer header parameters shared by both tunnel kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outer {
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub ttl: u8,
+    pub ip_id: u16,
+}
+
+/// Writes `inner_frame` (an Ethernet frame without FCS) wrapped in VXLAN into
+/// `out` (cleared first): outer Ethernet + IPv4 + UDP (`sport` → `dport`,
+/// checksum 0) + VXLAN (I flag, `vni`).
+pub fn vxlan_encap(
+    inner_frame: &[u8],
+    o: &Outer,
+    sport: u16,
+    dport: u16,
+    vni: u32,
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    let udp_payload = VXLAN_LEN + inner_frame.len();
+    push_eth(out, o.dst_mac, o.src_mac, ETHERTYPE_IPV4);
+    push_ipv4(out, o.src, o.dst, 17, o.ttl, UDP_LEN + udp_payload, o.ip_id);
+    push_udp(out, sport, dport, udp_payload);
+    out.extend_from_slice(&[0x08, 0, 0, 0]);
+    let v = (vni & 0x00ff_ffff) << 8;
+    out.extend_from_slice(&v.to_be_bytes());
+    out.extend_from_slice(inner_frame);
+}
+
+/// The outer IPv4 header of an Ethernet frame: (header offset, protocol, payload).
+fn outer_ipv4(frame: &[u8]) -> Result<(u8, &[u8]), WireError> {
+    if frame.len() < ETH_LEN + IPV4_LEN {
+        return Err(WireError::Truncated);
+    }
+    if u16::from_be_bytes([frame[12], frame[13]]) != ETHERTYPE_IPV4 {
+        return Err(WireError::NotIp);
+    }
+    let ip = &frame[ETH_LEN..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ip[0] >> 4 != 4 || ihl < IPV4_LEN || total < ihl {
+        return Err(WireError::BadIpHeader);
+    }
+    if ip.len() < total {
+        return Err(WireError::Truncated);
+    }
+    Ok((ip[9], &ip[ihl..total]))
+}
+
+/// The VNI and inner Ethernet frame of a VXLAN packet (Ethernet + IPv4 + UDP
+/// to `port` + VXLAN). The I flag must be set; reserved bits are ignored
+/// (RFC 7348: "MUST be ignored on receipt").
+pub fn vxlan_decap(frame: &[u8], port: u16) -> Result<(u32, &[u8]), WireError> {
+    let (proto, udp) = outer_ipv4(frame)?;
+    if proto != 17 {
+        return Err(WireError::NotVxlan);
+    }
+    if udp.len() < UDP_LEN + VXLAN_LEN {
+        return Err(WireError::Truncated);
+    }
+    if u16::from_be_bytes([udp[2], udp[3]]) != port {
+        return Err(WireError::NotVxlan);
+    }
+    let vx = &udp[UDP_LEN..];
+    if vx[0] & 0x08 == 0 {
+        return Err(WireError::NotVxlan);
+    }
+    let vni = u32::from_be_bytes([vx[4], vx[5], vx[6], vx[7]]) >> 8;
+    Ok((vni, &vx[VXLAN_LEN..]))
+}
+
+/// Writes the IP datagram `inner_ip` in ESP tunnel mode into `out` (cleared
+/// first): outer Ethernet + IPv4 (+ UDP 4500 → 4500 when `udp`) + SPI +
+/// sequence + `inner_ip` + padding (1, 2, 3, … per RFC 4303 §2.4) so that Pad
+/// Length and Next Header end on a 4-byte boundary + Pad Length + Next Header
+/// (4 for IPv4, 41 for IPv6).
+pub fn esp_encap(
+    inner_ip: &[u8],
+    o: &Outer,
+    spi: u32,
+    seq: u32,
+    udp: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let next_header = match inner_ip.first().map(|b| b >> 4) {
+        Some(4) => 4u8,
+        Some(6) => 41u8,
+        _ => return Err(WireError::NotIp),
+    };
+    out.clear();
+    let pad = (4 - (inner_ip.len() + 2) % 4) % 4;
+    let esp_len = ESP_HDR_LEN + inner_ip.len() + pad + 2;
+    push_eth(out, o.dst_mac, o.src_mac, ETHERTYPE_IPV4);
+    if udp {
+        push_ipv4(out, o.src, o.dst, 17, o.ttl, UDP_LEN + esp_len, o.ip_id);
+        push_udp(out, NAT_T_PORT, NAT_T_PORT, esp_len);
+    } else {
+        push_ipv4(out, o.src, o.dst, 50, o.ttl, esp_len, o.ip_id);
+    }
+    out.extend_from_slice(&spi.to_be_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(inner_ip);
+    out.extend((1..=pad as u8).take(pad));
+    out.push(pad as u8);
+    out.push(next_header);
+    Ok(())
+}
+
+/// An ESP packet's SPI, sequence number and inner IP datagram (raw ESP or
+/// ESP in UDP 4500). Padding is checked (1, 2, 3, …) and removed.
+pub fn esp_decap(frame: &[u8]) -> Result<(u32, u32, &[u8]), WireError> {
+    let (proto, payload) = outer_ipv4(frame)?;
+    let esp = match proto {
+        50 => payload,
+        17 => {
+            if payload.len() < UDP_LEN || u16::from_be_bytes([payload[2], payload[3]]) != NAT_T_PORT
+            {
+                return Err(WireError::NotEsp);
+            }
+            &payload[UDP_LEN..]
+        }
+        _ => return Err(WireError::NotEsp),
+    };
+    if esp.len() < ESP_HDR_LEN + 2 {
+        return Err(WireError::Truncated);
+    }
+    let spi = u32::from_be_bytes([esp[0], esp[1], esp[2], esp[3]]);
+    if spi == 0 {
+        // RFC 3948: a zero "SPI" is the non-ESP marker (IKE), not ESP.
+        return Err(WireError::NotEsp);
+    }
+    let seq = u32::from_be_bytes([esp[4], esp[5], esp[6], esp[7]]);
+    let n = esp.len();
+    let pad = usize::from(esp[n - 2]);
+    let next = esp[n - 1];
+    if !matches!(next, 4 | 41) || ESP_HDR_LEN + pad + 2 > n {
+        return Err(WireError::BadPadding);
+    }
+    let pad_start = n - 2 - pad;
+    if esp[pad_start..n - 2]
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| usize::from(b) != i + 1)
+    {
+        return Err(WireError::BadPadding);
+    }
+    Ok((spi, seq, &esp[ESP_HDR_LEN..pad_start]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-built IPv4/UDP packet 10.11.1.4:49152 → 10.21.1.4:53, TTL 64.
+    fn inner_ip() -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0x00, 0x00, 0x20, // version/IHL, TOS, total length 32
+            0x12, 0x34, 0x40, 0x00, // id, DF
+            0x40, 0x11, 0x00, 0x00, // TTL 64, UDP, checksum (filled below)
+            10, 11, 1, 4, // src
+            10, 21, 1, 4, // dst
+            0xc0, 0x00, 0x00, 0x35, 0x00, 0x0c, 0x00, 0x00, // UDP 49152 → 53, len 12
+            b'p', b'i', b'n', b'g',
+        ];
+        let c = checksum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    fn outer() -> Outer {
+        Outer {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: AZURE_ROUTER_MAC,
+            src: Ipv4Addr::new(10, 1, 2, 4),
+            dst: Ipv4Addr::new(10, 2, 2, 4),
+            ttl: 64,
+            ip_id: 7,
+        }
+    }
+
+    #[test]
+    fn checksum_of_a_known_header() {
+        // RFC 1071's example words sum; a header with a valid checksum sums to 0.
+        let p = inner_ip();
+        assert_eq!(checksum(&p[..20]), 0);
+    }
+
+    #[test]
+    fn ttl_decrement_keeps_the_checksum_valid() {
+        let mut p = inner_ip();
+        for expect in (1..64).rev() {
+            assert_eq!(decrement_ttl(&mut p), Ok(expect));
+            assert_eq!(checksum(&p[..20]), 0, "ttl {expect}");
+        }
+        assert_eq!(decrement_ttl(&mut p), Err(WireError::TtlExpired));
+        assert_eq!(p[8], 1);
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 0, 17, 2];
+        v6.resize(40, 0);
+        assert_eq!(decrement_ttl(&mut v6), Ok(1));
+        assert_eq!(decrement_ttl(&mut v6), Err(WireError::TtlExpired));
+        assert_eq!(decrement_ttl(&mut [0x45, 0]), Err(WireError::Truncated));
+        assert_eq!(decrement_ttl(&mut []), Err(WireError::Truncated));
+    }
+
+    #[test]
+    fn vxlan_frame_is_rfc7348() {
+        let mut inner = vec![0u8; 14];
+        inner[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        inner.extend(inner_ip());
+        let mut out = Vec::new();
+        vxlan_encap(&inner, &outer(), 50000, VXLAN_PORT, 10021, &mut out);
+        assert_eq!(out.len(), 14 + 20 + 8 + 8 + inner.len());
+        assert_eq!(&out[0..6], &AZURE_ROUTER_MAC);
+        assert_eq!(&out[12..14], &[0x08, 0x00]);
+        let ip = &out[14..34];
+        assert_eq!(checksum(ip), 0);
+        assert_eq!(ip[9], 17);
+        assert_eq!(&ip[12..16], &[10, 1, 2, 4]);
+        assert_eq!(&ip[16..20], &[10, 2, 2, 4]);
+        assert_eq!(u16::from_be_bytes([ip[2], ip[3]]) as usize, out.len() - 14);
+        let udp = &out[34..42];
+        assert_eq!(
+            udp,
+            &[
+                0xc3,
+                0x50,
+                0x12,
+                0xb5,
+                0x00,
+                (8 + 8 + inner.len()) as u8,
+                0,
+                0
+            ]
+        );
+        assert_eq!(&out[42..50], &[0x08, 0, 0, 0, 0x00, 0x27, 0x25, 0x00]);
+        assert_eq!(&out[50..], &inner[..]);
+        let (vni, got) = vxlan_decap(&out, VXLAN_PORT).unwrap();
+        assert_eq!((vni, got), (10021, &inner[..]));
+        assert_eq!(vxlan_decap(&out, 8472), Err(WireError::NotVxlan));
+        assert_eq!(
+            vxlan_decap(&out[..40], VXLAN_PORT),
+            Err(WireError::Truncated)
+        );
+    }
+
+    #[test]
+    fn esp_frame_is_rfc4303_tunnel_mode() {
+        let inner = inner_ip(); // 32 bytes: 32 + 2 = 34 → 2 bytes of padding
+        let mut out = Vec::new();
+        esp_encap(&inner, &outer(), 0x1001, 1, true, &mut out).unwrap();
+        assert_eq!(out.len(), 14 + 20 + 8 + 8 + 32 + 2 + 2);
+        assert_eq!(out[14 + 9], 17);
+        assert_eq!(&out[34..38], &[0x11, 0x94, 0x11, 0x94]);
+        let esp = &out[42..];
+        assert_eq!(&esp[..8], &[0, 0, 0x10, 0x01, 0, 0, 0, 1]);
+        assert_eq!(&esp[8..40], &inner[..]);
+        assert_eq!(&esp[40..], &[1, 2, 2, 4]);
+        assert_eq!((esp.len() - 8) % 4, 0);
+        assert_eq!(esp_decap(&out).unwrap(), (0x1001, 1, &inner[..]));
+        // Raw ESP: IP protocol 50, no UDP.
+        esp_encap(&inner, &outer(), 0x2001, 9, false, &mut out).unwrap();
+        assert_eq!(out[14 + 9], 50);
+        assert_eq!(esp_decap(&out).unwrap(), (0x2001, 9, &inner[..]));
+        // Every inner length pads to a 4-byte boundary with 1, 2, 3.
+        for extra in 0..4usize {
+            let mut p = inner.clone();
+            p.extend(std::iter::repeat_n(0u8, extra));
+            esp_encap(&p, &outer(), 0x3001, 2, false, &mut out).unwrap();
+            let esp_len = out.len() - 34;
+            assert_eq!(esp_len % 4, 0);
+            assert_eq!(esp_decap(&out).unwrap().2, &p[..]);
+        }
+        // A corrupted pad byte is refused.
+        let n = out.len();
+        out[n - 3] ^= 0xff;
+        assert!(esp_decap(&out).is_err());
+    }
+}
