@@ -127,6 +127,51 @@ pub enum Command {
         #[arg(long = "event", value_name = "EVENT")]
         events: Vec<String>,
     },
+    /// Replays a capture (pcap or pcapng) through the topology: each packet
+    /// enters at the NIC owning its source IP; counters per verdict and reason
+    /// add up to the packets read.
+    Replay {
+        #[arg(long, short)]
+        topology: String,
+        #[arg(long)]
+        pcap: std::path::PathBuf,
+        /// Write pcapng: one interface per NIC crossed, the path as each packet's comment.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Write one JSON line per packet (verdict, place, reason, path).
+        #[arg(long)]
+        traces: Option<std::path::PathBuf>,
+        /// Send every packet from this NIC instead of the one owning its source.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Apply a control-plane event first (repeatable).
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
+    },
+    /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
+    /// destinations (default: from every non-NVA NIC to every VM, site host and
+    /// the Internet test addresses).
+    Gen {
+        #[arg(long, short)]
+        topology: String,
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Sending NIC (repeatable) [default: every NIC not owned by an NVA].
+        #[arg(long)]
+        from: Vec<String>,
+        /// Destination (repeatable) [default: see above].
+        #[arg(long)]
+        dst: Vec<String>,
+        /// Flows per (NIC, destination) pair.
+        #[arg(long, default_value_t = 1)]
+        flows: usize,
+        #[arg(long, default_value = "tcp", value_parser = ["tcp", "udp", "icmp"])]
+        proto: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
     Fib {
         #[arg(long, short)]
@@ -350,6 +395,119 @@ pub fn run(cli: Cli) -> Result<String> {
             } else {
                 Ok(trace_text(&from, &header, &trace))
             }
+        }
+        Some(Command::Replay {
+            topology,
+            pcap,
+            out,
+            traces,
+            from,
+            json,
+            events,
+        }) => {
+            let cp = control_plane(&load(&topology)?, &events)?;
+            let t = &cp.topology;
+            let from = match from {
+                Some(n) => Some(
+                    t.nic_by_name(&n)
+                        .ok_or_else(|| anyhow!("{}: no NIC named `{n}`", t.file))?,
+                ),
+                None => None,
+            };
+            let cap = crate::io::read_capture(&pcap).map_err(|e| anyhow!(e))?;
+            let world = crate::dataplane::World::new(&cp);
+            let mut pcapng = match &out {
+                Some(p) => Some(crate::io::PcapNgOut::create(p).map_err(|e| anyhow!(e))?),
+                None => None,
+            };
+            let mut tr = match &traces {
+                Some(p) => Some(std::io::BufWriter::new(
+                    std::fs::File::create(p).with_context(|| format!("{}", p.display()))?,
+                )),
+                None => None,
+            };
+            let opts = crate::dataplane::replay::Options { from };
+            let counters = crate::dataplane::replay::replay(
+                &world,
+                &cap.frames,
+                opts,
+                pcapng.as_mut(),
+                tr.as_mut(),
+            )
+            .map_err(|e| anyhow!(e))?;
+            if let Some(w) = pcapng {
+                w.finish().map_err(|e| anyhow!(e))?;
+            }
+            if let Some(mut w) = tr {
+                std::io::Write::flush(&mut w)?;
+            }
+            if json {
+                let mut v = serde_json::to_value(&counters)?;
+                v["stopped"] = serde_json::json!(cap.stopped);
+                Ok(serde_json::to_string_pretty(&v)? + "\n")
+            } else {
+                let mut s = format!(
+                    "{}: {} packets read\n  delivered {}\n",
+                    pcap.display(),
+                    counters.read,
+                    counters.delivered
+                );
+                for (at, n) in &counters.delivered_at {
+                    let _ = writeln!(s, "    {at}: {n}");
+                }
+                let _ = writeln!(s, "  dropped {}", counters.dropped);
+                for (r, n) in &counters.drop_reasons {
+                    let _ = writeln!(s, "    {r}: {n}");
+                }
+                let _ = writeln!(s, "  looped {}", counters.looped);
+                if let Some(why) = &cap.stopped {
+                    let _ = writeln!(s, "warning: reading stopped early: {why}");
+                }
+                Ok(s)
+            }
+        }
+        Some(Command::Gen {
+            topology,
+            out,
+            from,
+            dst,
+            flows,
+            proto,
+            seed,
+        }) => {
+            use crate::dataplane::traffic;
+            let t = load(&topology)?;
+            let from: Vec<crate::topology::NicId> = if from.is_empty() {
+                let nva_nics: std::collections::HashSet<_> =
+                    t.nvas.iter().flat_map(|n| n.nics.iter().copied()).collect();
+                (0..t.nics.len())
+                    .map(|i| crate::topology::NicId(i as u32))
+                    .filter(|n| !nva_nics.contains(n))
+                    .collect()
+            } else {
+                from.iter()
+                    .map(|n| {
+                        t.nic_by_name(n)
+                            .ok_or_else(|| anyhow!("{}: no NIC named `{n}`", t.file))
+                    })
+                    .collect::<Result<_>>()?
+            };
+            let dsts: Vec<IpAddr> = if dst.is_empty() {
+                traffic::default_destinations(&t)
+            } else {
+                dst.iter()
+                    .map(|d| {
+                        d.trim()
+                            .parse()
+                            .with_context(|| format!("--dst {d:?} is not an IP address"))
+                    })
+                    .collect::<Result<_>>()?
+            };
+            let p = traffic::proto_number(&proto).ok_or_else(|| anyhow!("--proto {proto}"))?;
+            let fl = traffic::flows(&t, &from, &dsts, flows, p, seed);
+            let frames = traffic::frames(&t, &fl);
+            traffic::write_pcap(&out, &frames).map_err(|e| anyhow!(e))?;
+            Ok(format!("{}: {} packets\n", out.display(), frames.len()))
         }
         Some(Command::Fib { topology, json }) => {
             let cp = control_plane(&load(&topology)?, &[])?;

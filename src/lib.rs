@@ -25,5 +25,6 @@ pub mod cli;
 pub mod control;
 pub mod dataplane;
 pub mod fib;
+pub mod io;
 pub mod topology;
 pub mod wire;

@@ -39,6 +39,9 @@ pub const MAX_STEPS: usize = 512;
 /// TTL of packets the tool originates, and of outer headers added on encap.
 pub const DEFAULT_TTL: u8 = 64;
 
+pub mod replay;
+pub mod traffic;
+
 /// One IP header's worth of flow fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Header {
@@ -99,10 +102,13 @@ pub struct Packet {
 
 impl Packet {
     pub fn new(header: Header) -> Self {
+        Packet::with_ttl(header, DEFAULT_TTL)
+    }
+    pub fn with_ttl(header: Header, ttl: u8) -> Self {
         Packet {
             layers: vec![Layer {
                 header,
-                ttl: DEFAULT_TTL,
+                ttl,
                 encap: None,
             }],
         }
@@ -157,6 +163,14 @@ pub enum DropReason {
     UnknownTunnel,
     /// A site got a packet for an address it does not hold.
     SiteNoRoute,
+    /// Replay: truncated or inconsistent headers.
+    Malformed,
+    /// Replay: not an IP packet (ARP, LLDP, ...).
+    NotIp,
+    /// Replay: a link type vnetplane does not read.
+    UnsupportedLink,
+    /// Replay: no NIC owns the packet's source address (and none was given).
+    NoIngressNic,
 }
 
 impl DropReason {
@@ -178,6 +192,10 @@ impl DropReason {
             DropReason::GatewayNoRoute => "gateway-no-route",
             DropReason::UnknownTunnel => "unknown-tunnel",
             DropReason::SiteNoRoute => "site-no-route",
+            DropReason::Malformed => "malformed",
+            DropReason::NotIp => "not-ip",
+            DropReason::UnsupportedLink => "unsupported-link",
+            DropReason::NoIngressNic => "no-ingress-nic",
         }
     }
 }
@@ -211,6 +229,16 @@ pub struct RouteUsed {
     pub next_hop_ips: Vec<String>,
 }
 
+/// What a hop did to the packet's bytes (for rendering frames).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    pub ttl_decrement: bool,
+    /// Pushed an outer header.
+    pub encap: Option<(Encap, Header)>,
+    /// Popped an outer header.
+    pub decap: Option<Encap>,
+}
+
 /// One step of a walk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Hop {
@@ -226,6 +254,8 @@ pub struct Hop {
     pub encap: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decap: Option<String>,
+    #[serde(skip)]
+    pub effects: Effects,
 }
 
 #[derive(Clone, Debug)]
@@ -258,6 +288,8 @@ pub struct World<'a> {
     owners: HashMap<(VnetId, IpAddr), Owner>,
     nic_nva: Vec<Option<NvaId>>,
     tables: Vec<Table>,
+    /// First NIC (in declaration order) holding each address.
+    by_ip: HashMap<IpAddr, NicId>,
 }
 
 /// A per-flow hash (R18: the fields are UNCONFIRMED; a 5-tuple is modelled).
@@ -313,13 +345,25 @@ impl<'a> World<'a> {
         let tables = (0..t.subnets.len())
             .map(|i| cp.subnet_table(SubnetId(i as u32)))
             .collect();
+        let mut by_ip = HashMap::new();
+        for (i, n) in t.nics.iter().enumerate() {
+            for &ip in &n.ips {
+                by_ip.entry(ip).or_insert(NicId(i as u32));
+            }
+        }
         World {
             cp,
             fibs: FibSet::compile(cp),
             owners,
             nic_nva,
             tables,
+            by_ip,
         }
+    }
+
+    /// The NIC a captured packet enters from: the one holding its source.
+    pub fn nic_for_source(&self, ip: IpAddr) -> Option<NicId> {
+        self.by_ip.get(&ip).copied()
     }
 
     fn t(&self) -> &Topology {
@@ -429,6 +473,7 @@ impl Walk<'_, '_> {
             route: None,
             encap: None,
             decap: None,
+            effects: Effects::default(),
         });
         self.hops.len() - 1
     }
@@ -779,6 +824,7 @@ impl Walk<'_, '_> {
                 };
                 let i = self.hop(at, "nva", format!("decapsulates tunnel {}", tun.name));
                 self.hops[i].decap = Some(describe_encap(enc, &o.header));
+                self.hops[i].effects.decap = Some(enc);
                 self.packet.layers.pop();
                 return Step::Go(at);
             }
@@ -792,6 +838,7 @@ impl Walk<'_, '_> {
         self.packet.outer_mut().ttl -= 1;
         let os = &w.cp.nva_tables[n.idx()];
         let i = self.hop(at, "nva", String::new());
+        self.hops[i].effects.ttl_decrement = true;
         let mut note = String::new();
         let mut encap_note = None;
         let mut dst = o.header.dst;
@@ -849,6 +896,7 @@ impl Walk<'_, '_> {
                     let inner = self.packet.outer().header;
                     let (enc, header) = encapsulate(tun, &inner);
                     encap_note = Some(describe_encap(enc, &header));
+                    self.hops[i].effects.encap = Some((enc, header));
                     note = format!(
                         "OS route {} into tunnel {}: encapsulated; ",
                         e.prefix, tun.name

@@ -441,3 +441,140 @@ mod tests {
         assert!(esp_decap(&out).is_err());
     }
 }
+
+/// The flow fields of a captured frame and where its IP header starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub src: std::net::IpAddr,
+    pub dst: std::net::IpAddr,
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+    pub ttl: u8,
+    /// Offset of the IP header in the frame.
+    pub ip_offset: usize,
+}
+
+/// Why a frame could not be forwarded by its IP header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// Not IPv4 or IPv6 (ARP, LLDP, ...).
+    NotIp(u16),
+    /// Truncated or inconsistent headers (etherparse's words).
+    Malformed(String),
+    /// A link type vnetplane does not read.
+    UnsupportedLink(u32),
+}
+
+/// Where the IP header starts in a frame of link type `link` (Ethernet with
+/// 802.1Q/802.1ad tags, Linux cooked v1/v2, raw IP).
+pub fn ip_offset(link: crate::io::Link, data: &[u8]) -> Result<usize, ParseError> {
+    use crate::io::Link;
+    let short = || ParseError::Malformed("frame shorter than its link-layer header".into());
+    let (mut off, mut ethertype) = match link {
+        Link::Raw => return Ok(0),
+        Link::Ethernet => {
+            if data.len() < ETH_LEN {
+                return Err(short());
+            }
+            (ETH_LEN, u16::from_be_bytes([data[12], data[13]]))
+        }
+        Link::LinuxSll => {
+            if data.len() < 16 {
+                return Err(short());
+            }
+            (16, u16::from_be_bytes([data[14], data[15]]))
+        }
+        Link::LinuxSll2 => {
+            if data.len() < 20 {
+                return Err(short());
+            }
+            (20, u16::from_be_bytes([data[0], data[1]]))
+        }
+        Link::Other(n) => return Err(ParseError::UnsupportedLink(n)),
+    };
+    // VLAN tags (802.1Q, 802.1ad, old QinQ): 4 bytes each.
+    while matches!(ethertype, 0x8100 | 0x88a8 | 0x9100) {
+        if data.len() < off + 4 {
+            return Err(short());
+        }
+        ethertype = u16::from_be_bytes([data[off + 2], data[off + 3]]);
+        off += 4;
+    }
+    match ethertype {
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => Ok(off),
+        other => Err(ParseError::NotIp(other)),
+    }
+}
+
+/// Parses a frame down to its (outermost) IP flow fields with etherparse.
+/// Unknown transport protocols are values, not errors: ports are 0.
+pub fn parse(link: crate::io::Link, data: &[u8]) -> Result<Parsed, ParseError> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let ip_offset = ip_offset(link, data)?;
+    let sliced = SlicedPacket::from_ip(&data[ip_offset..])
+        .map_err(|e| ParseError::Malformed(e.to_string()))?;
+    let (src, dst, proto, ttl) = match &sliced.net {
+        Some(NetSlice::Ipv4(ip)) => {
+            let h = ip.header();
+            (
+                std::net::IpAddr::V4(h.source_addr()),
+                std::net::IpAddr::V4(h.destination_addr()),
+                ip.payload().ip_number.0,
+                h.ttl(),
+            )
+        }
+        Some(NetSlice::Ipv6(ip)) => {
+            let h = ip.header();
+            (
+                std::net::IpAddr::V6(h.source_addr()),
+                std::net::IpAddr::V6(h.destination_addr()),
+                ip.payload().ip_number.0,
+                h.hop_limit(),
+            )
+        }
+        _ => return Err(ParseError::NotIp(0)),
+    };
+    let (sport, dport) = match &sliced.transport {
+        Some(TransportSlice::Tcp(t)) => (t.source_port(), t.destination_port()),
+        Some(TransportSlice::Udp(u)) => (u.source_port(), u.destination_port()),
+        _ => (0, 0),
+    };
+    Ok(Parsed {
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        ttl,
+        ip_offset,
+    })
+}
+
+/// `frame` reduced to Ethernet + IP (tags and cooked headers removed), with the
+/// given MACs: the form vnetplane forwards and captures (VNets are layer 3).
+pub fn normalize(
+    frame: &[u8],
+    ip_offset: usize,
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    out: &mut Vec<u8>,
+) {
+    out.clear();
+    let ip = &frame[ip_offset..];
+    let et = if ip.first().is_some_and(|b| b >> 4 == 6) {
+        ETHERTYPE_IPV6
+    } else {
+        ETHERTYPE_IPV4
+    };
+    push_eth(out, dst_mac, src_mac, et);
+    out.extend_from_slice(ip);
+}
+
+/// Rewrites the MAC addresses of an Ethernet frame in place.
+pub fn set_macs(frame: &mut [u8], dst: [u8; 6], src: [u8; 6]) {
+    if frame.len() >= 12 {
+        frame[0..6].copy_from_slice(&dst);
+        frame[6..12].copy_from_slice(&src);
+    }
+}

@@ -499,3 +499,75 @@ fn trace_command_text_and_json() {
     assert_eq!(code, 1);
     assert!(err.contains("no IPv6 address"), "{err}");
 }
+
+#[test]
+fn gen_and_replay_commands() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-cli-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("in.pcap");
+    let (code, out, err) = run(&[
+        "gen",
+        "-t",
+        "nva-default-loop",
+        "--out",
+        pcap.to_str().unwrap(),
+        "--from",
+        "spoke11-vm",
+        "--dst",
+        "198.51.100.10",
+        "--flows",
+        "5",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("5 packets"), "{out}");
+    let jsonl = dir.join("t.jsonl");
+    let (code, out, err) = run(&[
+        "replay",
+        "-t",
+        "nva-default-loop",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--json",
+        "--traces",
+        jsonl.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["read"].as_u64(), v["looped"].as_u64()),
+        (Some(5), Some(5)),
+        "scenario 2 loops every packet: {out}"
+    );
+    let lines = std::fs::read_to_string(&jsonl).unwrap();
+    assert_eq!(lines.lines().count(), 5);
+    let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(first["verdict"], "loop");
+    assert_eq!(first["path"][0], "nic spoke11-vm");
+    // Text summary, and a clear error for a file that is not a capture.
+    let (code, out, _) = run(&[
+        "replay",
+        "-t",
+        "nva-default-loop-fixed",
+        "--pcap",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("5 packets read") && out.contains("internet: 5"),
+        "{out}"
+    );
+    let bogus = dir.join("bogus.pcap");
+    std::fs::write(&bogus, b"hello, this is not a capture at all").unwrap();
+    let (code, _, err) = run(&[
+        "replay",
+        "-t",
+        "hub-spoke-vng",
+        "--pcap",
+        bogus.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("bogus.pcap") && err.contains("bad pcap header"),
+        "{err}"
+    );
+}

@@ -1,0 +1,185 @@
+//! `gen`: reproducible traffic for a topology. Each flow is a packet from a
+//! NIC's VM to a destination (TCP SYN, UDP datagram or ICMP echo), as an
+//! Ethernet frame (the VM's MAC toward Azure's router MAC) with fixed
+//! timestamps, so the same inputs give the same capture byte for byte.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use etherparse::PacketBuilder;
+use pcap_file::DataLink;
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+
+use super::replay::nic_mac;
+use super::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use crate::fib::tables::Rng;
+use crate::io::{Frame, Link};
+use crate::topology::{NicId, Topology};
+use crate::wire::AZURE_ROUTER_MAC;
+
+/// One generated flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flow {
+    pub from: NicId,
+    pub dst: IpAddr,
+    pub proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// Destinations worth sending to from a topology: every VM NIC's first
+/// address of each family, each site's hosts, and the Internet test addresses
+/// (198.51.100.10, 2001:db8::10).
+pub fn default_destinations(t: &Topology) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = Vec::new();
+    for n in &t.nics {
+        for fam in [true, false] {
+            if let Some(ip) = n.ips.iter().find(|ip| ip.is_ipv4() == fam) {
+                v.push(*ip);
+            }
+        }
+    }
+    for s in &t.sites {
+        v.extend(s.hosts.iter().copied());
+    }
+    v.push("198.51.100.10".parse().expect("const"));
+    if t.vnets
+        .iter()
+        .any(|vn| vn.address_space.iter().any(|p| p.network().is_ipv6()))
+    {
+        v.push("2001:db8::10".parse().expect("const"));
+    }
+    v
+}
+
+/// Flows from each of `from` to each destination of its family, `per_pair`
+/// flows each with seeded source ports, TCP to 443 unless `proto` says otherwise.
+pub fn flows(
+    t: &Topology,
+    from: &[NicId],
+    dsts: &[IpAddr],
+    per_pair: usize,
+    proto: u8,
+    seed: u64,
+) -> Vec<Flow> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::new();
+    for &n in from {
+        let nic = t.nic(n);
+        for &dst in dsts {
+            if nic.ips.contains(&dst) || !nic.ips.iter().any(|ip| ip.is_ipv4() == dst.is_ipv4()) {
+                continue;
+            }
+            for _ in 0..per_pair {
+                let sport = 49152 + (rng.next_u32() % 16384) as u16;
+                let (sport, dport) = match proto {
+                    PROTO_ICMP => (0, 0),
+                    PROTO_UDP => (sport, 53),
+                    _ => (sport, 443),
+                };
+                out.push(Flow {
+                    from: n,
+                    dst,
+                    proto,
+                    sport,
+                    dport,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The frames of `flows`, one per flow, timestamps 1 ms apart from t = 0.
+pub fn frames(t: &Topology, flows: &[Flow]) -> Vec<Frame> {
+    let mut out = Vec::with_capacity(flows.len());
+    for (i, f) in flows.iter().enumerate() {
+        let nic = t.nic(f.from);
+        let Some(src) = nic
+            .ips
+            .iter()
+            .copied()
+            .find(|ip| ip.is_ipv4() == f.dst.is_ipv4())
+        else {
+            continue;
+        };
+        let eth = PacketBuilder::ethernet2(nic_mac(f.from), AZURE_ROUTER_MAC);
+        let payload = b"vnetplane";
+        let mut data = Vec::with_capacity(128);
+        let res = match (src, f.dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                let ip = eth.ipv4(s.octets(), d.octets(), 64);
+                match f.proto {
+                    PROTO_UDP => ip
+                        .udp(f.sport, f.dport)
+                        .write(&mut data, payload)
+                        .map_err(|e| e.to_string()),
+                    PROTO_ICMP => ip
+                        .icmpv4_echo_request(1, i as u16)
+                        .write(&mut data, payload)
+                        .map_err(|e| e.to_string()),
+                    _ => ip
+                        .tcp(f.sport, f.dport, 1, 64240)
+                        .syn()
+                        .write(&mut data, &[])
+                        .map_err(|e| e.to_string()),
+                }
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                let ip = eth.ipv6(s.octets(), d.octets(), 64);
+                match f.proto {
+                    PROTO_UDP => ip
+                        .udp(f.sport, f.dport)
+                        .write(&mut data, payload)
+                        .map_err(|e| e.to_string()),
+                    PROTO_ICMP => ip
+                        .icmpv6_echo_request(1, i as u16)
+                        .write(&mut data, payload)
+                        .map_err(|e| e.to_string()),
+                    _ => ip
+                        .tcp(f.sport, f.dport, 1, 64240)
+                        .syn()
+                        .write(&mut data, &[])
+                        .map_err(|e| e.to_string()),
+                }
+            }
+            _ => continue,
+        };
+        if res.is_ok() {
+            out.push(Frame {
+                number: out.len() + 1,
+                timestamp: Duration::from_millis(i as u64),
+                link: Link::Ethernet,
+                data,
+            });
+        }
+    }
+    out
+}
+
+/// Writes frames as a little-endian, microsecond, Ethernet pcap.
+pub fn write_pcap(path: &Path, frames: &[Frame]) -> Result<(), String> {
+    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let header = PcapHeader {
+        datalink: DataLink::ETHERNET,
+        ..PcapHeader::default()
+    };
+    let mut w = PcapWriter::with_header(std::io::BufWriter::new(file), header)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    for f in frames {
+        w.write_packet(&PcapPacket::new(f.timestamp, f.data.len() as u32, &f.data))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The protocol number for `tcp`, `udp` or `icmp`.
+pub fn proto_number(name: &str) -> Option<u8> {
+    match name {
+        "tcp" => Some(PROTO_TCP),
+        "udp" => Some(PROTO_UDP),
+        "icmp" => Some(PROTO_ICMP),
+        _ => None,
+    }
+}

@@ -1,0 +1,278 @@
+//! Captures in and out: pcap (microsecond or nanosecond, either byte order)
+//! and pcapng (any number of interfaces and sections) read through
+//! `pcap-file`; pcapng written with one interface per capture point and a
+//! comment per packet.
+//!
+//! Reading never panics: a broken header is an error naming the file; a
+//! broken record stops the read and is reported with its packet number, and
+//! the frames before it are kept.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use pcap_file::DataLink;
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
+
+/// Link-layer types vnetplane reads (tcpdump.org LINKTYPE_ values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    Ethernet,
+    /// Raw IPv4 or IPv6 (LINKTYPE_RAW, IPV4, IPV6).
+    Raw,
+    /// Linux cooked capture v1 (16-byte header).
+    LinuxSll,
+    /// Linux cooked capture v2 (20-byte header).
+    LinuxSll2,
+    Other(u32),
+}
+
+impl Link {
+    fn from_datalink(d: DataLink) -> Link {
+        match d {
+            DataLink::ETHERNET => Link::Ethernet,
+            DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => Link::Raw,
+            DataLink::LINUX_SLL => Link::LinuxSll,
+            DataLink::LINUX_SLL2 => Link::LinuxSll2,
+            other => Link::Other(u32::from(other)),
+        }
+    }
+}
+
+/// One captured frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// 1-based position in the file.
+    pub number: usize,
+    pub timestamp: Duration,
+    pub link: Link,
+    pub data: Vec<u8>,
+}
+
+/// What a read produced: the frames, and the error that stopped it early.
+#[derive(Debug)]
+pub struct Capture {
+    pub frames: Vec<Frame>,
+    pub stopped: Option<String>,
+}
+
+/// Reads a pcap or pcapng file (told apart by their magic numbers).
+pub fn read_capture(path: &Path) -> Result<Capture, String> {
+    let name = path.display();
+    let mut f = BufReader::new(File::open(path).map_err(|e| format!("{name}: {e}"))?);
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match f.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return Err(format!("{name}: {e}")),
+        }
+    }
+    if got < 4 {
+        return Err(format!(
+            "{name}: not a capture: {got} bytes, too short for a pcap or pcapng header"
+        ));
+    }
+    let rest = magic.chain(f);
+    if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+        read_pcapng(rest, &name.to_string())
+    } else {
+        read_pcap(rest, &name.to_string())
+    }
+}
+
+fn read_pcap<R: Read>(r: R, name: &str) -> Result<Capture, String> {
+    let mut reader = PcapReader::new(r).map_err(|e| format!("{name}: bad pcap header: {e}"))?;
+    let h = reader.header();
+    if h.version_major != 2 {
+        return Err(format!(
+            "{name}: unsupported pcap version {}.{} (only 2.x exists)",
+            h.version_major, h.version_minor
+        ));
+    }
+    let link = Link::from_datalink(h.datalink);
+    let mut frames = Vec::new();
+    let mut stopped = None;
+    while let Some(p) = reader.next_packet() {
+        match p {
+            Ok(p) => frames.push(Frame {
+                number: frames.len() + 1,
+                timestamp: p.timestamp,
+                link,
+                data: p.data.into_owned(),
+            }),
+            Err(e) => {
+                stopped = Some(format!("{name}: packet {}: {e}", frames.len() + 1));
+                break;
+            }
+        }
+    }
+    Ok(Capture { frames, stopped })
+}
+
+fn read_pcapng<R: Read>(r: R, name: &str) -> Result<Capture, String> {
+    let mut reader =
+        PcapNgReader::new(r).map_err(|e| format!("{name}: bad pcapng section header: {e}"))?;
+    let mut links: Vec<Link> = Vec::new();
+    let mut frames = Vec::new();
+    let mut stopped = None;
+    while let Some(b) = reader.next_block() {
+        let block = match b {
+            Ok(b) => b,
+            Err(e) => {
+                stopped = Some(format!("{name}: after packet {}: {e}", frames.len()));
+                break;
+            }
+        };
+        let (iface, ts, data) = match block {
+            Block::SectionHeader(_) => {
+                links.clear();
+                continue;
+            }
+            Block::InterfaceDescription(idb) => {
+                links.push(Link::from_datalink(idb.linktype));
+                continue;
+            }
+            Block::EnhancedPacket(epb) => (
+                epb.interface_id as usize,
+                epb.timestamp,
+                epb.data.into_owned(),
+            ),
+            Block::SimplePacket(spb) => (0, Duration::ZERO, spb.data.into_owned()),
+            Block::Packet(pb) => (
+                usize::from(pb.interface_id),
+                Duration::from_micros(pb.timestamp),
+                pb.data.into_owned(),
+            ),
+            _ => continue,
+        };
+        let Some(&link) = links.get(iface) else {
+            stopped = Some(format!(
+                "{name}: packet {}: interface {iface} was never described (no IDB)",
+                frames.len() + 1
+            ));
+            break;
+        };
+        frames.push(Frame {
+            number: frames.len() + 1,
+            timestamp: ts,
+            link,
+            data,
+        });
+    }
+    Ok(Capture { frames, stopped })
+}
+
+/// A pcapng writer with one interface (an Ethernet capture point) per name.
+pub struct PcapNgOut<W: Write> {
+    writer: PcapNgWriter<W>,
+    interfaces: Vec<String>,
+}
+
+impl PcapNgOut<BufWriter<File>> {
+    pub fn create(path: &Path) -> Result<Self, String> {
+        let f = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        PcapNgOut::new(BufWriter::new(f)).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+impl<W: Write> PcapNgOut<W> {
+    pub fn new(w: W) -> Result<Self, String> {
+        Ok(PcapNgOut {
+            writer: PcapNgWriter::new(w).map_err(|e| e.to_string())?,
+            interfaces: Vec::new(),
+        })
+    }
+
+    /// The interface id for a capture point, describing it on first use.
+    fn interface(&mut self, name: &str) -> Result<u32, String> {
+        if let Some(i) = self.interfaces.iter().position(|n| n == name) {
+            return Ok(i as u32);
+        }
+        let idb = InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0,
+            options: vec![
+                InterfaceDescriptionOption::IfName(Cow::Owned(name.to_string())),
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
+        };
+        self.writer
+            .write_pcapng_block(idb)
+            .map_err(|e| e.to_string())?;
+        self.interfaces.push(name.to_string());
+        Ok((self.interfaces.len() - 1) as u32)
+    }
+
+    /// Writes one Ethernet frame on interface `name`, with a comment and the
+    /// direction (1 = inbound, 2 = outbound) in the EPB flags.
+    pub fn write(
+        &mut self,
+        name: &str,
+        ts: Duration,
+        frame: &[u8],
+        comment: &str,
+        outbound: bool,
+    ) -> Result<(), String> {
+        let id = self.interface(name)?;
+        let epb = EnhancedPacketBlock {
+            interface_id: id,
+            timestamp: ts,
+            original_len: frame.len() as u32,
+            data: Cow::Borrowed(frame),
+            options: vec![
+                EnhancedPacketOption::Comment(Cow::Borrowed(comment)),
+                EnhancedPacketOption::Flags(if outbound { 2 } else { 1 }),
+            ],
+        };
+        self.writer
+            .write_pcapng_block(epb)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<W, String> {
+        let mut w = self.writer.into_inner();
+        w.flush().map_err(|e| e.to_string())?;
+        Ok(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pcapng_round_trip() {
+        let mut out = PcapNgOut::new(Vec::new()).unwrap();
+        out.write(
+            "nic a",
+            Duration::from_micros(5),
+            &[1, 2, 3, 4],
+            "hop 1",
+            true,
+        )
+        .unwrap();
+        out.write("nic b", Duration::from_micros(6), &[5, 6], "hop 2", false)
+            .unwrap();
+        out.write("nic a", Duration::from_micros(7), &[7], "hop 3", true)
+            .unwrap();
+        let bytes = out.finish().unwrap();
+        let dir = std::env::temp_dir().join(format!("vnetplane-io-{}.pcapng", std::process::id()));
+        std::fs::write(&dir, &bytes).unwrap();
+        let c = read_capture(&dir).unwrap();
+        assert!(c.stopped.is_none());
+        assert_eq!(c.frames.len(), 3);
+        assert_eq!(c.frames[1].data, vec![5, 6]);
+        assert_eq!(c.frames[2].timestamp, Duration::from_micros(7));
+        let _ = std::fs::remove_file(dir);
+    }
+}

@@ -1,0 +1,258 @@
+//! Captures through the topology: every packet accounted for, on generated
+//! scenario traffic and on every third-party capture; the written pcapng read
+//! back (and dissected by tshark where it is installed).
+
+use std::path::{Path, PathBuf};
+
+use vnetplane::dataplane::{World, replay, traffic};
+use vnetplane::io::{self, PcapNgOut};
+
+use super::util::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("vnetplane-replay-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn scenario_pcaps_are_reproducible_and_balanced() {
+    for (name, _) in vnetplane::topology::BUILTIN {
+        if *name == "example" {
+            continue;
+        }
+        let t = builtin(name);
+        let nva_nics: std::collections::HashSet<_> =
+            t.nvas.iter().flat_map(|n| n.nics.iter().copied()).collect();
+        let from: Vec<_> = (0..t.nics.len())
+            .map(|i| vnetplane::topology::NicId(i as u32))
+            .filter(|n| !nva_nics.contains(n))
+            .collect();
+        let frames = traffic::frames(
+            &t,
+            &traffic::flows(
+                &t,
+                &from,
+                &traffic::default_destinations(&t),
+                1,
+                vnetplane::dataplane::PROTO_TCP,
+                1,
+            ),
+        );
+        let p = tmp(&format!("{name}.pcap"));
+        traffic::write_pcap(&p, &frames).unwrap();
+        let shipped = root().join(format!("pcaps/{name}.pcap"));
+        assert_eq!(
+            std::fs::read(&p).unwrap(),
+            std::fs::read(&shipped).unwrap(),
+            "{name}: pcaps/{name}.pcap is stale; regenerate with `vnetplane gen`"
+        );
+        let cap = io::read_capture(&shipped).unwrap();
+        assert!(cap.stopped.is_none());
+        let cp = converge(&t, &[]);
+        let world = World::new(&cp);
+        let c = replay::replay::<Vec<u8>, Vec<u8>>(
+            &world,
+            &cap.frames,
+            replay::Options::default(),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.read, frames.len());
+        assert!(c.balanced(), "{name}: {c:?}");
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn scenario_outcomes_in_replay() {
+    // Scenario 7 loops, scenario 8 delivers everything, scenario 15 drops at nva1.
+    let run = |name: &str| {
+        let t = builtin(name);
+        let cp = converge(&t, &[]);
+        let world = World::new(&cp);
+        let cap = io::read_capture(&root().join(format!("pcaps/{name}.pcap"))).unwrap();
+        replay::replay::<Vec<u8>, Vec<u8>>(
+            &world,
+            &cap.frames,
+            replay::Options::default(),
+            None,
+            None,
+        )
+        .unwrap()
+    };
+    assert!(run("multi-region-loop").looped > 0);
+    let c = run("multi-region-vxlan");
+    assert_eq!((c.dropped, c.looped), (0, 0), "{c:?}");
+    assert_eq!(c.delivered_at.get("nic spoke21-vm"), Some(&3));
+    let c = run("ip-forwarding-off");
+    assert!(
+        c.drop_reasons
+            .get("ip-forwarding-disabled")
+            .is_some_and(|&n| n > 0),
+        "{c:?}"
+    );
+}
+
+#[test]
+fn every_external_capture_is_accounted_for() {
+    let dir = root().join("tests/fixtures/external-pcaps");
+    let t = builtin("multi-region-vxlan");
+    let cp = converge(&t, &[]);
+    let world = World::new(&cp);
+    let mut files = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        files += 1;
+        match io::read_capture(&p) {
+            Err(msg) => assert!(msg.contains(&p.display().to_string()), "{msg}"),
+            Ok(cap) => {
+                // Send everything from a NIC so foreign addresses still walk.
+                let from = t.nic_by_name("spoke11-vm");
+                let mut out = PcapNgOut::new(Vec::new()).unwrap();
+                let mut traces: Vec<u8> = Vec::new();
+                let c = replay::replay(
+                    &world,
+                    &cap.frames,
+                    replay::Options { from },
+                    Some(&mut out),
+                    Some(&mut traces),
+                )
+                .unwrap();
+                assert_eq!(c.read, cap.frames.len(), "{}", p.display());
+                assert!(c.balanced(), "{}: {c:?}", p.display());
+                assert_eq!(String::from_utf8(traces).unwrap().lines().count(), c.read);
+                out.finish().unwrap();
+            }
+        }
+    }
+    assert!(
+        files >= 40,
+        "expected the third-party captures, found {files}"
+    );
+    // The files libpcap's suite rejects are refused or stop early with a message.
+    for bad in [
+        "libpcap--pcap-invalid-version-1.pcap",
+        "libpcap--pcapng-truncated-shb.pcapng",
+        "libpcap--pcapng-block-len-not-mult4.pcapng",
+        "libpcap--pcapng-packet-before-idb.pcapng",
+    ] {
+        match io::read_capture(&dir.join(bad)) {
+            Err(msg) => assert!(msg.contains(bad), "{msg}"),
+            Ok(cap) => assert!(
+                cap.stopped.is_some() && cap.frames.is_empty(),
+                "{bad}: {:?}",
+                cap.stopped
+            ),
+        }
+    }
+}
+
+fn tshark(file: &Path, fields: &[&str], filter: &str) -> Option<String> {
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.arg("-r")
+        .arg(file)
+        .arg("-Y")
+        .arg(filter)
+        .arg("-T")
+        .arg("fields");
+    for f in fields {
+        cmd.arg("-e").arg(f);
+    }
+    match cmd.output() {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
+        Ok(o) => panic!("tshark failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => {
+            assert!(
+                std::env::var_os("VNETPLANE_REQUIRE_TSHARK").is_none(),
+                "tshark is required here (VNETPLANE_REQUIRE_TSHARK) but not installed"
+            );
+            eprintln!(
+                "\n*** SKIPPED: tshark is not installed; the Wireshark dissection checks did not run ***\n"
+            );
+            None
+        }
+    }
+}
+
+fn replay_to_pcapng(name: &str, from: &str, dst: &str) -> PathBuf {
+    let t = builtin(name);
+    let cp = converge(&t, &[]);
+    let world = World::new(&cp);
+    let nic = t.nic_by_name(from).unwrap();
+    let frames = traffic::frames(
+        &t,
+        &traffic::flows(
+            &t,
+            &[nic],
+            &[dst.parse().unwrap()],
+            2,
+            vnetplane::dataplane::PROTO_TCP,
+            3,
+        ),
+    );
+    let out_path = tmp(&format!("{name}.pcapng"));
+    let mut out = PcapNgOut::create(&out_path).unwrap();
+    let c = replay::replay::<_, Vec<u8>>(
+        &world,
+        &frames,
+        replay::Options::default(),
+        Some(&mut out),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.delivered, 2);
+    out.finish().unwrap();
+    // Our own reader agrees on the frames written: one per NIC crossing.
+    assert_eq!(io::read_capture(&out_path).unwrap().frames.len(), 2 * 6);
+    out_path
+}
+
+#[test]
+fn wireshark_sees_vxlan_and_esp_at_nva1() {
+    let p = replay_to_pcapng("multi-region-vxlan", "spoke11-vm", "10.21.1.4");
+    if let Some(out) = tshark(
+        &p,
+        &["frame.interface_name", "vxlan.vni", "ip.src", "ip.dst"],
+        "vxlan",
+    ) {
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("nva1\t")).collect();
+        assert!(!lines.is_empty(), "no VXLAN at nva1: {out}");
+        for l in lines {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f[1], "10021", "{l}");
+            assert_eq!(f[2], "10.1.2.4,10.11.1.4", "outer then inner source: {l}");
+            assert_eq!(
+                f[3], "10.2.2.4,10.21.1.4",
+                "outer then inner destination: {l}"
+            );
+        }
+    }
+    let p = replay_to_pcapng("multi-region-ipsec", "spoke11-vm", "10.21.1.4");
+    if let Some(out) = tshark(
+        &p,
+        &[
+            "frame.interface_name",
+            "esp.spi",
+            "esp.sequence",
+            "udp.dstport",
+        ],
+        "esp",
+    ) {
+        let lines: Vec<&str> = out.lines().filter(|l| l.starts_with("nva1\t")).collect();
+        assert!(!lines.is_empty(), "no ESP at nva1: {out}");
+        let seqs: Vec<&str> = lines
+            .iter()
+            .map(|l| l.split('\t').nth(2).unwrap())
+            .collect();
+        assert_eq!(seqs, ["1", "2"], "sequence numbers per tunnel: {out}");
+        for l in lines {
+            let f: Vec<&str> = l.split('\t').collect();
+            assert_eq!(f[1], "0x00001001", "{l}");
+            assert_eq!(f[3], "4500", "ESP in UDP 4500: {l}");
+        }
+    }
+}
