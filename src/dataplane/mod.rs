@@ -38,6 +38,8 @@ pub const PROTO_ESP: u8 = 50;
 pub const MAX_STEPS: usize = 512;
 /// TTL of packets the tool originates, and of outer headers added on encap.
 pub const DEFAULT_TTL: u8 = 64;
+/// IP datagram length of packets the tool originates (a TCP SYN with options).
+pub const DEFAULT_LEN: usize = 60;
 
 pub mod replay;
 pub mod traffic;
@@ -89,6 +91,8 @@ pub struct Layer {
     pub ttl: u8,
     /// Set on outer layers: how this layer wraps the one below.
     pub encap: Option<Encap>,
+    /// Length of this layer's IP datagram in bytes (for MTU checks, R55).
+    pub len: usize,
 }
 
 /// A packet's headers without TTLs (loop detection compares these).
@@ -105,11 +109,16 @@ impl Packet {
         Packet::with_ttl(header, DEFAULT_TTL)
     }
     pub fn with_ttl(header: Header, ttl: u8) -> Self {
+        Packet::sized(header, ttl, DEFAULT_LEN)
+    }
+    /// A packet whose IP datagram is `len` bytes long.
+    pub fn sized(header: Header, ttl: u8, len: usize) -> Self {
         Packet {
             layers: vec![Layer {
                 header,
                 ttl,
                 encap: None,
+                len,
             }],
         }
     }
@@ -163,6 +172,8 @@ pub enum DropReason {
     UnknownTunnel,
     /// A site got a packet for an address it does not hold.
     SiteNoRoute,
+    /// The packet no longer fits the tunnel's MTU after encapsulation (R55).
+    MtuExceeded,
     /// Replay: truncated or inconsistent headers.
     Malformed,
     /// Replay: not an IP packet (ARP, LLDP, ...).
@@ -192,6 +203,7 @@ impl DropReason {
             DropReason::GatewayNoRoute => "gateway-no-route",
             DropReason::UnknownTunnel => "unknown-tunnel",
             DropReason::SiteNoRoute => "site-no-route",
+            DropReason::MtuExceeded => "mtu-exceeded",
             DropReason::Malformed => "malformed",
             DropReason::NotIp => "not-ip",
             DropReason::UnsupportedLink => "unsupported-link",
@@ -894,7 +906,16 @@ impl Walk<'_, '_> {
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
                     let inner = self.packet.outer().header;
+                    let inner_len = self.packet.outer().len;
                     let (enc, header) = encapsulate(tun, &inner);
+                    let len = encapsulated_len(enc, inner_len);
+                    if len > usize::from(tun.mtu) {
+                        self.hops[i].decision = format!(
+                            "{note}OS route {} into tunnel {}: {len} bytes after encapsulation exceed the tunnel MTU {} (R55)",
+                            e.prefix, tun.name, tun.mtu
+                        );
+                        return self.drop_at(at, DropReason::MtuExceeded);
+                    }
                     encap_note = Some(describe_encap(enc, &header));
                     self.hops[i].effects.encap = Some((enc, header));
                     note = format!(
@@ -905,6 +926,7 @@ impl Walk<'_, '_> {
                         header,
                         ttl: DEFAULT_TTL,
                         encap: Some(enc),
+                        len,
                     });
                     dst = header.dst;
                 }
@@ -1035,6 +1057,19 @@ pub fn encapsulate(t: &Tunnel, inner: &Header) -> (Encap, Header) {
                 dport: 0,
             },
         ),
+    }
+}
+
+/// The outer IP datagram's length around an inner one of `inner` bytes:
+/// VXLAN adds 50 bytes in all (R53: inner Ethernet 14 + VXLAN 8 + UDP 8 + IP
+/// 20); ESP adds IP 20 (+ UDP 8) + SPI/sequence 8 + padding to 4 bytes + 2.
+pub fn encapsulated_len(e: Encap, inner: usize) -> usize {
+    match e {
+        Encap::Vxlan { .. } => inner + 14 + 8 + 8 + 20,
+        Encap::Esp { udp, .. } => {
+            let pad = (4 - (inner + 2) % 4) % 4;
+            20 + if udp { 8 } else { 0 } + 8 + inner + pad + 2
+        }
     }
 }
 

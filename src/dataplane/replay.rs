@@ -122,15 +122,16 @@ pub fn replay<W: Write, T: Write>(
                         sport: p.sport,
                         dport: p.dport,
                     };
-                    let tr = world.walk(nic, Packet::with_ttl(h, p.ttl.max(1)));
+                    wire::normalize(
+                        &f.data,
+                        p.ip_offset,
+                        AZURE_ROUTER_MAC,
+                        nic_mac(nic),
+                        &mut buf,
+                    );
+                    let packet = packet_of(&buf, h, p.ttl);
+                    let tr = world.walk(nic, packet);
                     if let Some(out) = pcapng.as_deref_mut() {
-                        wire::normalize(
-                            &f.data,
-                            p.ip_offset,
-                            AZURE_ROUTER_MAC,
-                            nic_mac(nic),
-                            &mut buf,
-                        );
                         render(world, &tr, f, &mut buf, &mut tmp, &mut seq, out)?;
                     }
                     (tr.verdict.clone(), Some(tr))
@@ -159,6 +160,70 @@ pub fn replay<W: Write, T: Write>(
         }
     }
     Ok(c)
+}
+
+/// The packet a captured frame carries: a VXLAN packet (UDP 4789) or an ESP
+/// packet whose payload is readable (vnetplane's own NULL-cipher tunnels)
+/// becomes two layers, so the tunnel's far end can decapsulate it; anything
+/// else (including really encrypted ESP) is one layer, forwarded by its IP
+/// header. `frame` is the normalized (Ethernet + IP) frame.
+pub fn packet_of(frame: &[u8], outer: Header, ttl: u8) -> Packet {
+    let outer_len = frame.len().saturating_sub(14);
+    let one = Packet::sized(outer, ttl.max(1), outer_len);
+    let inner = if outer.proto == super::PROTO_UDP && outer.dport == wire::VXLAN_PORT {
+        wire::vxlan_decap(frame, wire::VXLAN_PORT)
+            .ok()
+            .and_then(|(vni, inner)| {
+                wire::parse(crate::io::Link::Ethernet, inner)
+                    .ok()
+                    .map(|p| (Encap::Vxlan { vni }, p, inner.len().saturating_sub(14)))
+            })
+    } else if outer.proto == super::PROTO_ESP
+        || (outer.proto == super::PROTO_UDP && outer.dport == wire::NAT_T_PORT)
+    {
+        wire::esp_decap(frame).ok().and_then(|(spi, _, inner)| {
+            wire::parse(crate::io::Link::Raw, inner).ok().map(|p| {
+                (
+                    Encap::Esp {
+                        spi,
+                        udp: outer.proto == super::PROTO_UDP,
+                    },
+                    p,
+                    inner.len(),
+                )
+            })
+        })
+    } else {
+        None
+    };
+    match inner {
+        None => one,
+        Some((encap, p, inner_len)) => {
+            let ih = Header {
+                src: p.src,
+                dst: p.dst,
+                proto: p.proto,
+                sport: p.sport,
+                dport: p.dport,
+            };
+            Packet {
+                layers: vec![
+                    super::Layer {
+                        header: ih,
+                        ttl: p.ttl.max(1),
+                        encap: None,
+                        len: inner_len,
+                    },
+                    super::Layer {
+                        header: outer,
+                        ttl: ttl.max(1),
+                        encap: Some(encap),
+                        len: outer_len,
+                    },
+                ],
+            }
+        }
+    }
 }
 
 /// Applies each hop's effects to the frame and captures it at every NIC.

@@ -256,3 +256,87 @@ fn wireshark_sees_vxlan_and_esp_at_nva1() {
         }
     }
 }
+
+fn frame(src: &str, dst: &str, payload: usize) -> Vec<u8> {
+    let (s, d): (std::net::Ipv4Addr, std::net::Ipv4Addr) =
+        (src.parse().unwrap(), dst.parse().unwrap());
+    let mut v = Vec::new();
+    etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], vnetplane::wire::AZURE_ROUTER_MAC)
+        .ipv4(s.octets(), d.octets(), 64)
+        .tcp(40000, 443, 1, 1000)
+        .write(&mut v, &vec![0u8; payload])
+        .unwrap();
+    v
+}
+
+fn replay_frames(name: &str, frames: Vec<Vec<u8>>) -> (replay::Counters, Vec<String>) {
+    let t = builtin(name);
+    let cp = converge(&t, &[]);
+    let world = World::new(&cp);
+    let fs: Vec<io::Frame> = frames
+        .into_iter()
+        .enumerate()
+        .map(|(i, data)| io::Frame {
+            number: i + 1,
+            timestamp: std::time::Duration::ZERO,
+            link: io::Link::Ethernet,
+            data,
+        })
+        .collect();
+    let mut traces: Vec<u8> = Vec::new();
+    let c = replay::replay::<Vec<u8>, Vec<u8>>(
+        &world,
+        &fs,
+        replay::Options::default(),
+        None,
+        Some(&mut traces),
+    )
+    .unwrap();
+    (
+        c,
+        String::from_utf8(traces)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect(),
+    )
+}
+
+#[test]
+fn r55_packets_too_big_for_the_tunnel_are_dropped() {
+    // 1,480-byte IP datagrams + 50 bytes of VXLAN exceed the 1,500-byte MTU.
+    let (c, lines) = replay_frames(
+        "multi-region-vxlan",
+        vec![
+            frame("10.11.1.4", "10.21.1.4", 1440),
+            frame("10.11.1.4", "10.21.1.4", 1400),
+        ],
+    );
+    assert_eq!(c.drop_reasons.get("mtu-exceeded"), Some(&1), "{lines:?}");
+    assert_eq!(c.delivered, 1);
+    assert!(lines[0].contains("\"at\":\"nva nva1\""), "{}", lines[0]);
+}
+
+#[test]
+fn captured_tunnel_packets_are_decapsulated_by_their_far_end() {
+    // A VXLAN packet from nva2 to nva1 carrying spoke21-vm → spoke11-vm.
+    let inner = frame("10.21.1.4", "10.11.1.4", 10);
+    let outer = vnetplane::wire::Outer {
+        src_mac: [2, 0, 0, 0, 0, 2],
+        dst_mac: vnetplane::wire::AZURE_ROUTER_MAC,
+        src: "10.2.2.4".parse().unwrap(),
+        dst: "10.1.2.4".parse().unwrap(),
+        ttl: 64,
+        ip_id: 1,
+    };
+    let mut vx = Vec::new();
+    vnetplane::wire::vxlan_encap(&inner, &outer, 50001, 4789, 10021, &mut vx);
+    let (c, lines) = replay_frames("multi-region-vxlan", vec![vx]);
+    assert_eq!(c.delivered_at.get("nic spoke11-vm"), Some(&1), "{lines:?}");
+    assert!(lines[0].contains("nva nva1"));
+    // The wrong VNI matches no tunnel.
+    let mut bad = Vec::new();
+    vnetplane::wire::vxlan_encap(&inner, &outer, 50001, 4789, 999, &mut bad);
+    let (c, _) = replay_frames("multi-region-vxlan", vec![bad]);
+    assert_eq!(c.drop_reasons.get("unknown-tunnel"), Some(&1));
+}
