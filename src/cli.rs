@@ -106,7 +106,7 @@ pub enum Command {
     Trace {
         #[arg(long, short)]
         topology: String,
-        /// The sending NIC.
+        /// The sending NIC, or an on-premises site (its first host is the source).
         #[arg(long)]
         from: String,
         /// Destination IP address.
@@ -343,14 +343,24 @@ pub fn run(cli: Cli) -> Result<String> {
         }) => {
             let cp = control_plane(&load(&topology)?, &events)?;
             let t = &cp.topology;
-            let nic = t.nic_by_name(&from).ok_or_else(|| {
-                let names: Vec<&str> = t.nics.iter().map(|n| n.name.as_str()).collect();
-                anyhow!(
-                    "{}: no NIC named `{from}` (NICs: {})",
-                    t.file,
-                    names.join(", ")
-                )
-            })?;
+            let start = match (
+                t.nic_by_name(&from),
+                t.sites.iter().position(|s| s.name == from),
+            ) {
+                (Some(n), _) => crate::dataplane::Start::Nic(n),
+                (None, Some(si)) => {
+                    crate::dataplane::Start::Site(crate::topology::SiteId(si as u32))
+                }
+                (None, None) => {
+                    let mut names: Vec<&str> = t.nics.iter().map(|n| n.name.as_str()).collect();
+                    names.extend(t.sites.iter().map(|s| s.name.as_str()));
+                    bail!(
+                        "{}: no NIC or site named `{from}` (known: {})",
+                        t.file,
+                        names.join(", ")
+                    );
+                }
+            };
             let dst: IpAddr = dst
                 .trim()
                 .parse()
@@ -360,18 +370,23 @@ pub fn run(cli: Cli) -> Result<String> {
                     .trim()
                     .parse()
                     .with_context(|| format!("--src {s:?} is not an IP address"))?,
-                None => t
-                    .nic(nic)
-                    .ips
-                    .iter()
-                    .copied()
-                    .find(|ip| ip.is_ipv4() == dst.is_ipv4())
-                    .ok_or_else(|| {
-                        anyhow!(
-                            "nic {from} has no {} address; give --src",
-                            if dst.is_ipv4() { "IPv4" } else { "IPv6" }
-                        )
-                    })?,
+                None => {
+                    let own: Vec<IpAddr> = match start {
+                        crate::dataplane::Start::Nic(n) => t.nic(n).ips.clone(),
+                        crate::dataplane::Start::Site(si) => {
+                            let s = &t.sites[si.idx()];
+                            s.hosts.iter().copied().chain(s.cpe).collect()
+                        }
+                    };
+                    own.into_iter()
+                        .find(|ip| ip.is_ipv4() == dst.is_ipv4())
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "{from} has no {} address; give --src",
+                                if dst.is_ipv4() { "IPv4" } else { "IPv6" }
+                            )
+                        })?
+                }
             };
             if src.is_ipv4() != dst.is_ipv4() {
                 bail!("--src {src} and --dst {dst} are of different address families");
@@ -389,7 +404,7 @@ pub fn run(cli: Cli) -> Result<String> {
                 dport,
             };
             let world = crate::dataplane::World::new(&cp);
-            let trace = world.walk(nic, crate::dataplane::Packet::new(header));
+            let trace = world.walk_from(start, crate::dataplane::Packet::new(header));
             if json {
                 Ok(serde_json::to_string_pretty(&trace_json(&trace))? + "\n")
             } else {

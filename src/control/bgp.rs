@@ -189,7 +189,10 @@ impl Loser {
         match self {
             Loser::Pending => "not yet selected".into(),
             Loser::SameNextHop => "same next hop as the best path".into(),
-            Loser::RoutingPreference => "routing preference (R31)".into(),
+            Loser::RoutingPreference => {
+                "routing preference (R31; at a site: routes learned inside its tunnels first)"
+                    .into()
+            }
             Loser::Weight => "lower connection weight (R39)".into(),
             Loser::LongerAsPath { len, best } => format!("longer AS path ({len} > {best}, R28)"),
             Loser::EarlierSession => "equal path from an earlier session preferred".into(),
@@ -980,7 +983,14 @@ fn select(
             continue;
         };
         let weight = s.weight;
+        // A site prefers what it learns inside its own tunnels (the overlay, as
+        // operators configure with local-pref) over what Azure's edge tells it.
+        let site_overlay =
+            matches!(me, Node::Site(_)) && s.cfg(t, me).is_some_and(|c| c.over.is_some());
         let class_of = |p: &Path| -> u32 {
+            if let Node::Site(_) = me {
+                return u32::from(!site_overlay);
+            }
             // Route Server routing preference (R31) between gateway and NVA paths.
             let Node::RouteServer(r) = me else { return 0 };
             let er = matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_))

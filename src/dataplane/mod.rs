@@ -180,7 +180,7 @@ pub enum DropReason {
     NotIp,
     /// Replay: a link type vnetplane does not read.
     UnsupportedLink,
-    /// Replay: no NIC owns the packet's source address (and none was given).
+    /// Replay: no NIC or site holds the packet's source address (and no NIC was given).
     NoIngressNic,
 }
 
@@ -281,8 +281,14 @@ enum At {
     NicOut(NicId),
     NicIn(NicId),
     Nva(NvaId),
+    /// A gateway sending toward its sites.
     Gateway(GatewayId),
+    /// A site receiving.
     Site(SiteId),
+    /// A site sending into Azure (its routers' choice of gateway or tunnel).
+    SiteOut(SiteId),
+    /// A gateway forwarding traffic from its sites with the GatewaySubnet's routes (R40).
+    GatewayIn(GatewayId),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -387,8 +393,8 @@ impl<'a> World<'a> {
         match at {
             At::NicOut(n) | At::NicIn(n) => format!("nic {}", t.nic(n).name),
             At::Nva(n) => format!("nva {}", t.nvas[n.idx()].name),
-            At::Gateway(g) => format!("gateway {}", t.gateway(g).name),
-            At::Site(s) => format!("site {}", t.sites[s.idx()].name),
+            At::Gateway(g) | At::GatewayIn(g) => format!("gateway {}", t.gateway(g).name),
+            At::Site(s) | At::SiteOut(s) => format!("site {}", t.sites[s.idx()].name),
         }
     }
 
@@ -407,7 +413,15 @@ impl<'a> World<'a> {
     }
 
     /// R49 and access checks on a peering crossing.
-    fn peering_check(&self, from: VnetId, pid: PeeringId, h: &Header) -> Option<DropReason> {
+    /// `by_gateway`: the packet is forwarded by an Azure gateway, which needs
+    /// no allow-forwarded-traffic (R49).
+    fn peering_check(
+        &self,
+        from: VnetId,
+        pid: PeeringId,
+        h: &Header,
+        by_gateway: bool,
+    ) -> Option<DropReason> {
         let t = self.t();
         let p = &t.peerings[pid.idx()];
         let back = t
@@ -424,7 +438,8 @@ impl<'a> World<'a> {
             .address_space
             .iter()
             .any(|r| r.contains(&h.src));
-        if forwarded && !(p.allow_forwarded_traffic && back.allow_forwarded_traffic) {
+        if forwarded && !by_gateway && !(p.allow_forwarded_traffic && back.allow_forwarded_traffic)
+        {
             return Some(DropReason::PeeringForwardedNotAllowed);
         }
         None
@@ -446,18 +461,43 @@ impl<'a> World<'a> {
 
     /// Walks a packet sent by the VM of NIC `from`.
     pub fn walk(&self, from: NicId, packet: Packet) -> Trace {
+        self.walk_from(Start::Nic(from), packet)
+    }
+
+    /// Walks a packet from a NIC's VM or from an on-premises site.
+    pub fn walk_from(&self, start: Start, packet: Packet) -> Trace {
         let mut w = Walk {
             world: self,
             hops: Vec::new(),
             seen: HashMap::new(),
             packet,
         };
-        let verdict = w.run(At::NicOut(from));
+        let at = match start {
+            Start::Nic(n) => At::NicOut(n),
+            Start::Site(s) => At::SiteOut(s),
+        };
+        let verdict = w.run(at);
         Trace {
             hops: w.hops,
             verdict,
         }
     }
+
+    /// The site a captured packet comes from: the one holding its source.
+    pub fn site_for_source(&self, ip: IpAddr) -> Option<SiteId> {
+        self.t()
+            .sites
+            .iter()
+            .position(|s| s.cpe == Some(ip) || s.prefixes.iter().any(|p| p.contains(&ip)))
+            .map(|i| SiteId(i as u32))
+    }
+}
+
+/// Where a walk starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    Nic(NicId),
+    Site(SiteId),
 }
 
 struct Walk<'w, 'a> {
@@ -525,6 +565,8 @@ impl Walk<'_, '_> {
                 At::Nva(n) => self.nva(n),
                 At::Gateway(g) => self.gateway(g),
                 At::Site(s) => self.site(s),
+                At::SiteOut(s) => self.site_out(s),
+                At::GatewayIn(g) => self.gateway_in(g),
             };
             match step {
                 Step::Go(next) => at = next,
@@ -546,15 +588,161 @@ impl Walk<'_, '_> {
     }
 
     fn nic_out(&mut self, n: NicId) -> Step {
+        let nic = self.world.t().nic(n);
+        self.sdn_out(At::NicOut(n), "nic-egress", nic.subnet, nic.vnet, Some(n))
+    }
+
+    /// A gateway forwards what its sites send with the GatewaySubnet's
+    /// effective routes (R40); the allow-forwarded-traffic check does not
+    /// apply to traffic a gateway forwards (R49).
+    fn gateway_in(&mut self, g: GatewayId) -> Step {
         let w = self.world;
         let t = w.t();
-        let nic = t.nic(n);
-        let h = self.packet.outer().header;
-        let at = At::NicOut(n);
-        if !nic.ip_forwarding && !nic.ips.contains(&h.src) {
+        let at = At::GatewayIn(g);
+        if w.cp.conditions.down_speakers.contains(&Node::Gateway(g)) {
+            self.hop(at, "gateway-in", "the gateway is down".into());
+            return self.drop_at(at, DropReason::GatewayDown);
+        }
+        let vnet = t.gateway(g).vnet;
+        let Some(subnet) = t.subnet_by_path(&format!("{}/GatewaySubnet", t.vnet(vnet).name)) else {
             self.hop(
                 at,
-                "nic-egress",
+                "gateway-in",
+                "the gateway's VNet has no GatewaySubnet".into(),
+            );
+            return self.drop_at(at, DropReason::NoRoute);
+        };
+        self.sdn_out(at, "gateway-in", subnet, vnet, None)
+    }
+
+    /// A site's routers: into a tunnel when BGP inside it taught the route,
+    /// else to the gateway that taught it (or whose VNet holds the
+    /// destination, for static VPN connections).
+    fn site_out(&mut self, s: SiteId) -> Step {
+        let w = self.world;
+        let t = w.t();
+        let site = &t.sites[s.idx()];
+        let at = At::SiteOut(s);
+        let me = Node::Site(s);
+        let bgp = &w.cp.bgp;
+        for depth in 0..3 {
+            let dst = self.packet.outer().header.dst;
+            let best = bgp
+                .best_of(me)
+                .filter(|(p, _)| p.contains(&dst))
+                .max_by_key(|(p, _)| p.prefix_len());
+            let mut choice: Option<(String, Step)> = None;
+            if let Some((prefix, set)) = best
+                && let Some(path) = set.first()
+                && let Some(si) = path.session
+            {
+                let sess = &bgp.sessions[si];
+                let peer = sess.other(me);
+                let cfg = if sess.a == me { sess.cfg_a } else { sess.cfg_b };
+                let over = cfg.and_then(|i| site.bgp.get(i)).and_then(|c| c.over);
+                match (peer, over) {
+                    (Node::Nva(_), Some(k)) if depth == 0 => {
+                        let Some(tun) = site.tunnels.get(k) else {
+                            break;
+                        };
+                        let inner = self.packet.outer().header;
+                        let (enc, header) = encapsulate(tun, &inner);
+                        let len = encapsulated_len(enc, self.packet.outer().len);
+                        let i = self.hop(
+                            at,
+                            "site-out",
+                            format!(
+                                "BGP route {prefix} from {} into tunnel {}: encapsulated",
+                                peer.name(t),
+                                tun.name
+                            ),
+                        );
+                        self.hops[i].encap = Some(describe_encap(enc, &header));
+                        self.hops[i].effects.encap = Some((enc, header));
+                        self.packet.layers.push(Layer {
+                            header,
+                            ttl: DEFAULT_TTL,
+                            encap: Some(enc),
+                            len,
+                        });
+                        continue;
+                    }
+                    (Node::Gateway(g), _) => {
+                        choice = Some((
+                            format!("BGP route {prefix} from gateway {}", t.gateway(g).name),
+                            Step::Go(At::GatewayIn(g)),
+                        ));
+                    }
+                    (Node::Msee(_), _) => {
+                        if let Some(g) = t.gateways.iter().position(|g| {
+                            effective::gateway_next_hops(g).contains(&path.next_hop)
+                                || g.ips.contains(&path.next_hop)
+                        }) {
+                            choice = Some((
+                                format!(
+                                    "BGP route {prefix} over ExpressRoute to gateway {}",
+                                    t.gateways[g].name
+                                ),
+                                Step::Go(At::GatewayIn(GatewayId(g as u32))),
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if choice.is_none() {
+                // Static connections: the gateway whose VNet (or transit spokes) holds dst.
+                let served = site.connections.iter().find(|c| {
+                    crate::control::bgp::served_vnets(t, t.gateway(c.gateway).vnet)
+                        .iter()
+                        .any(|v| t.vnet(*v).address_space.iter().any(|p| p.contains(&dst)))
+                });
+                if let Some(c) = served {
+                    choice = Some((
+                        format!("connection to gateway {}", t.gateway(c.gateway).name),
+                        Step::Go(At::GatewayIn(c.gateway)),
+                    ));
+                }
+            }
+            return match choice {
+                Some((why, step)) => {
+                    self.hop(at, "site-out", why);
+                    step
+                }
+                None => {
+                    self.hop(
+                        at,
+                        "site-out",
+                        format!("the site has no route toward {dst}"),
+                    );
+                    self.drop_at(at, DropReason::SiteNoRoute)
+                }
+            };
+        }
+        self.hop(at, "site-out", "tunnels nest too deep".into());
+        self.drop_at(at, DropReason::SiteNoRoute)
+    }
+
+    /// One SDN decision with a subnet's compiled table: a NIC's egress (with
+    /// the anti-spoofing check of `nic`) or a gateway's forwarding.
+    fn sdn_out(
+        &mut self,
+        at: At,
+        kind: &'static str,
+        subnet: SubnetId,
+        vnet: VnetId,
+        nic: Option<NicId>,
+    ) -> Step {
+        let w = self.world;
+        let t = w.t();
+        let h = self.packet.outer().header;
+        if let Some(n) = nic
+            && !t.nic(n).ip_forwarding
+            && !t.nic(n).ips.contains(&h.src)
+        {
+            self.hop(
+                at,
+                kind,
                 "source is not the NIC's own address and IP forwarding is off (R44)".into(),
             );
             return self.drop_at(at, DropReason::SpoofedSource);
@@ -562,22 +750,21 @@ impl Walk<'_, '_> {
         if effective::PLATFORM_IPS.contains(&h.dst) {
             self.hop(
                 at,
-                "nic-egress",
+                kind,
                 "platform address: answered by the host (R19)".into(),
             );
             return Step::Done(Verdict::Delivered {
                 at: format!("platform {}", h.dst),
             });
         }
-        let fib = &w.fibs.by_subnet[nic.subnet.idx()];
+        let fib = &w.fibs.by_subnet[subnet.idx()];
         let action = fib.lookup(h.dst).cloned();
-        let i = self.hop(at, "nic-egress", String::new());
-        self.hops[i].route = w.route_used(nic.subnet, h.dst);
+        let i = self.hop(at, kind, String::new());
+        self.hops[i].route = w.route_used(subnet, h.dst);
         let Some(action) = action else {
             self.hops[i].decision = "no route matches".into();
             return self.drop_at(at, DropReason::NoRoute);
         };
-        let vnet = nic.vnet;
         let pick = |ips: &[IpAddr]| -> Option<IpAddr> {
             if ips.is_empty() {
                 None
@@ -595,7 +782,7 @@ impl Walk<'_, '_> {
             },
             NextHopType::VNetPeering | NextHopType::VNetGlobalPeering => {
                 match w.owner_peered(vnet, h.dst) {
-                    Some((_, o, pid)) => match w.peering_check(vnet, pid, &h) {
+                    Some((_, o, pid)) => match w.peering_check(vnet, pid, &h, nic.is_none()) {
                         Some(r) => (
                             format!("peering {} refuses it", t.peerings[pid.idx()].name),
                             self.drop_at(at, r),
@@ -633,7 +820,7 @@ impl Walk<'_, '_> {
                         &format!("next hop {ip}{ecmp}, delivered unchanged (R43)"),
                     )
                 } else if let Some((_, o, pid)) = w.owner_peered(vnet, ip) {
-                    match w.peering_check(vnet, pid, &h) {
+                    match w.peering_check(vnet, pid, &h, nic.is_none()) {
                         Some(r) => (
                             format!(
                                 "next hop {ip} across peering {}, refused",

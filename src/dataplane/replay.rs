@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{DropReason, Encap, Header, Packet, Trace, Verdict, World};
+use super::{DropReason, Encap, Header, Packet, Start, Trace, Verdict, World};
 use crate::io::{Frame, PcapNgOut};
 use crate::topology::NicId;
 use crate::wire::{self, AZURE_ROUTER_MAC, Outer, ParseError};
@@ -76,6 +76,15 @@ pub struct Options {
     pub from: Option<NicId>,
 }
 
+/// Where a captured packet enters: the given NIC, else the NIC holding its
+/// source, else the site holding it.
+fn start_of(world: &World<'_>, opts: Options, src: std::net::IpAddr) -> Option<Start> {
+    opts.from
+        .or_else(|| world.nic_for_source(src))
+        .map(Start::Nic)
+        .or_else(|| world.site_for_source(src).map(Start::Site))
+}
+
 /// Replays `frames`; writes captures to `pcapng` and traces to `traces`
 /// when given. Returns the counters.
 pub fn replay<W: Write, T: Write>(
@@ -106,7 +115,7 @@ pub fn replay<W: Write, T: Write>(
                     None,
                 )
             }
-            Ok(p) => match opts.from.or_else(|| world.nic_for_source(p.src)) {
+            Ok(p) => match start_of(world, opts, p.src) {
                 None => (
                     Verdict::Dropped {
                         at: "capture".into(),
@@ -114,7 +123,7 @@ pub fn replay<W: Write, T: Write>(
                     },
                     None,
                 ),
-                Some(nic) => {
+                Some(start) => {
                     let h = Header {
                         src: p.src,
                         dst: p.dst,
@@ -122,15 +131,13 @@ pub fn replay<W: Write, T: Write>(
                         sport: p.sport,
                         dport: p.dport,
                     };
-                    wire::normalize(
-                        &f.data,
-                        p.ip_offset,
-                        AZURE_ROUTER_MAC,
-                        nic_mac(nic),
-                        &mut buf,
-                    );
+                    let src_mac = match start {
+                        Start::Nic(nic) => nic_mac(nic),
+                        Start::Site(_) => AZURE_ROUTER_MAC,
+                    };
+                    wire::normalize(&f.data, p.ip_offset, AZURE_ROUTER_MAC, src_mac, &mut buf);
                     let packet = packet_of(&buf, h, p.ttl);
-                    let tr = world.walk(nic, packet);
+                    let tr = world.walk_from(start, packet);
                     if let Some(out) = pcapng.as_deref_mut() {
                         render(world, &tr, f, &mut buf, &mut tmp, &mut seq, out)?;
                     }

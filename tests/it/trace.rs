@@ -388,3 +388,96 @@ fn s18_ipv6_through_the_nva_and_t16() {
         ("delivered", "internet")
     );
 }
+
+fn walk_site(t: &Topology, site: &str, dst: &str) -> Walked {
+    let cp = converge(t, &[]);
+    let world = World::new(&cp);
+    let si =
+        vnetplane::topology::SiteId(t.sites.iter().position(|s| s.name == site).unwrap() as u32);
+    let dst: std::net::IpAddr = dst.parse().unwrap();
+    let src = t.sites[si.idx()].hosts[0];
+    let tr = world.walk_from(
+        vnetplane::dataplane::Start::Site(si),
+        Packet::new(Header {
+            src,
+            dst,
+            proto: PROTO_TCP,
+            sport: 40000,
+            dport: 22,
+        }),
+    );
+    let reason = match &tr.verdict {
+        Verdict::Dropped { reason, .. } => reason.code().to_string(),
+        _ => String::new(),
+    };
+    Walked {
+        verdict: tr.verdict.kind().to_string(),
+        at: tr.verdict.at().to_string(),
+        reason,
+        nodes: tr
+            .hops
+            .iter()
+            .map(|h| format!("{} {}", h.node, h.kind))
+            .collect(),
+        encaps: tr.hops.iter().filter_map(|h| h.encap.clone()).collect(),
+        decaps: tr.hops.iter().filter_map(|h| h.decap.clone()).collect(),
+        loop_route: String::new(),
+    }
+}
+
+#[test]
+fn r40_traffic_from_on_premises_uses_the_gateway_subnet_routes() {
+    // Scenario 1: straight over the peering to the spoke.
+    let w = walk_site(&builtin("hub-spoke-vng"), "onprem", "10.11.1.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "nic spoke11-vm")
+    );
+    assert_eq!(
+        w.nodes,
+        [
+            "site onprem site-out",
+            "gateway gw-hub1 gateway-in",
+            "nic spoke11-vm nic-ingress"
+        ]
+    );
+    // Scenario 4 (no GatewaySubnet UDR): the return path bypasses nva1 (R40, R50: asymmetric).
+    let w = walk_site(&builtin("onprem-bypasses-nva"), "onprem", "10.11.1.4");
+    assert!(
+        !w.nodes.iter().any(|n| n.starts_with("nva ")),
+        "{:?}",
+        w.nodes
+    );
+    // Scenario 5: the GatewaySubnet UDR sends it through nva1: symmetric.
+    let w = walk_site(&builtin("onprem-via-nva-udr"), "onprem", "10.11.1.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "nic spoke11-vm")
+    );
+    assert!(
+        w.nodes.contains(&"nva nva1 nva".to_string()),
+        "{:?}",
+        w.nodes
+    );
+    // Scenario 6 / SPEC T12 return: the CPE encapsulates toward nva1, the ER
+    // gateway delivers the outer packet locally, nva1 decapsulates.
+    let w = walk_site(&builtin("onprem-overlay"), "onprem", "10.11.1.4");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "nic spoke11-vm")
+    );
+    assert_eq!(w.encaps.len(), 1);
+    assert!(
+        w.encaps[0].contains("192.168.255.1") && w.encaps[0].contains("10.1.2.4"),
+        "{:?}",
+        w.encaps
+    );
+    assert_eq!(w.decaps.len(), 1);
+    assert!(w.nodes.contains(&"gateway gw-hub1 gateway-in".to_string()));
+    // Nothing for an address Azure does not hold.
+    let w = walk_site(&builtin("hub-spoke-vng"), "onprem", "10.99.0.1");
+    assert_eq!(
+        (w.verdict.as_str(), w.reason.as_str()),
+        ("dropped", "site-no-route")
+    );
+}
