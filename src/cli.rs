@@ -158,7 +158,7 @@ pub enum Command {
         topology: String,
         #[arg(long)]
         out: std::path::PathBuf,
-        /// Sending NIC (repeatable) [default: every NIC not owned by an NVA].
+        /// Sending NIC or site (repeatable) [default: every NIC not owned by an NVA, and every site with hosts].
         #[arg(long)]
         from: Vec<String>,
         /// Destination (repeatable) [default: see above].
@@ -492,19 +492,19 @@ pub fn run(cli: Cli) -> Result<String> {
         }) => {
             use crate::dataplane::traffic;
             let t = load(&topology)?;
-            let from: Vec<crate::topology::NicId> = if from.is_empty() {
-                let nva_nics: std::collections::HashSet<_> =
-                    t.nvas.iter().flat_map(|n| n.nics.iter().copied()).collect();
-                (0..t.nics.len())
-                    .map(|i| crate::topology::NicId(i as u32))
-                    .filter(|n| !nva_nics.contains(n))
-                    .collect()
+            let from: Vec<crate::dataplane::Start> = if from.is_empty() {
+                traffic::default_senders(&t)
             } else {
                 from.iter()
-                    .map(|n| {
-                        t.nic_by_name(n)
-                            .ok_or_else(|| anyhow!("{}: no NIC named `{n}`", t.file))
-                    })
+                    .map(
+                        |n| match (t.nic_by_name(n), t.sites.iter().position(|s| &s.name == n)) {
+                            (Some(nic), _) => Ok(crate::dataplane::Start::Nic(nic)),
+                            (None, Some(si)) => Ok(crate::dataplane::Start::Site(
+                                crate::topology::SiteId(si as u32),
+                            )),
+                            (None, None) => Err(anyhow!("{}: no NIC or site named `{n}`", t.file)),
+                        },
+                    )
                     .collect::<Result<_>>()?
             };
             let dsts: Vec<IpAddr> = if dst.is_empty() {

@@ -12,16 +12,16 @@ use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 
 use super::replay::nic_mac;
-use super::{PROTO_ICMP, PROTO_TCP, PROTO_UDP};
+use super::{PROTO_ICMP, PROTO_TCP, PROTO_UDP, Start};
 use crate::fib::tables::Rng;
 use crate::io::{Frame, Link};
-use crate::topology::{NicId, Topology};
+use crate::topology::Topology;
 use crate::wire::AZURE_ROUTER_MAC;
 
 /// One generated flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Flow {
-    pub from: NicId,
+    pub from: Start,
     pub dst: IpAddr,
     pub proto: u8,
     pub sport: u16,
@@ -53,11 +53,39 @@ pub fn default_destinations(t: &Topology) -> Vec<IpAddr> {
     v
 }
 
+/// The addresses a sender may use: a NIC's IPs, or a site's hosts and CPE.
+fn sources(t: &Topology, from: Start) -> Vec<IpAddr> {
+    match from {
+        Start::Nic(n) => t.nic(n).ips.clone(),
+        Start::Site(s) => {
+            let site = &t.sites[s.idx()];
+            site.hosts.iter().copied().chain(site.cpe).collect()
+        }
+    }
+}
+
+/// Every NIC not owned by an NVA, then every site with hosts.
+pub fn default_senders(t: &Topology) -> Vec<Start> {
+    let nva_nics: std::collections::HashSet<_> =
+        t.nvas.iter().flat_map(|n| n.nics.iter().copied()).collect();
+    let mut v: Vec<Start> = (0..t.nics.len())
+        .map(|i| crate::topology::NicId(i as u32))
+        .filter(|n| !nva_nics.contains(n))
+        .map(Start::Nic)
+        .collect();
+    v.extend(
+        (0..t.sites.len())
+            .filter(|&i| !t.sites[i].hosts.is_empty())
+            .map(|i| Start::Site(crate::topology::SiteId(i as u32))),
+    );
+    v
+}
+
 /// Flows from each of `from` to each destination of its family, `per_pair`
 /// flows each with seeded source ports, TCP to 443 unless `proto` says otherwise.
 pub fn flows(
     t: &Topology,
-    from: &[NicId],
+    from: &[Start],
     dsts: &[IpAddr],
     per_pair: usize,
     proto: u8,
@@ -66,10 +94,15 @@ pub fn flows(
     let mut rng = Rng(seed);
     let mut out = Vec::new();
     for &n in from {
-        let nic = t.nic(n);
+        let own = sources(t, n);
         for &dst in dsts {
-            if nic.ips.contains(&dst) || !nic.ips.iter().any(|ip| ip.is_ipv4() == dst.is_ipv4()) {
+            if own.contains(&dst) || !own.iter().any(|ip| ip.is_ipv4() == dst.is_ipv4()) {
                 continue;
+            }
+            if let Start::Site(s) = n
+                && t.sites[s.idx()].prefixes.iter().any(|p| p.contains(&dst))
+            {
+                continue; // on-premises to on-premises never touches Azure
             }
             for _ in 0..per_pair {
                 let sport = 49152 + (rng.next_u32() % 16384) as u16;
@@ -95,16 +128,17 @@ pub fn flows(
 pub fn frames(t: &Topology, flows: &[Flow]) -> Vec<Frame> {
     let mut out = Vec::with_capacity(flows.len());
     for (i, f) in flows.iter().enumerate() {
-        let nic = t.nic(f.from);
-        let Some(src) = nic
-            .ips
-            .iter()
-            .copied()
+        let Some(src) = sources(t, f.from)
+            .into_iter()
             .find(|ip| ip.is_ipv4() == f.dst.is_ipv4())
         else {
             continue;
         };
-        let eth = PacketBuilder::ethernet2(nic_mac(f.from), AZURE_ROUTER_MAC);
+        let mac = match f.from {
+            Start::Nic(n) => nic_mac(n),
+            Start::Site(_) => AZURE_ROUTER_MAC,
+        };
+        let eth = PacketBuilder::ethernet2(mac, AZURE_ROUTER_MAC);
         let payload = b"vnetplane";
         let mut data = Vec::with_capacity(128);
         let res = match (src, f.dst) {

@@ -24,12 +24,7 @@ fn scenario_pcaps_are_reproducible_and_balanced() {
             continue;
         }
         let t = builtin(name);
-        let nva_nics: std::collections::HashSet<_> =
-            t.nvas.iter().flat_map(|n| n.nics.iter().copied()).collect();
-        let from: Vec<_> = (0..t.nics.len())
-            .map(|i| vnetplane::topology::NicId(i as u32))
-            .filter(|n| !nva_nics.contains(n))
-            .collect();
+        let from = traffic::default_senders(&t);
         let frames = traffic::frames(
             &t,
             &traffic::flows(
@@ -187,7 +182,7 @@ fn replay_to_pcapng(name: &str, from: &str, dst: &str) -> PathBuf {
         &t,
         &traffic::flows(
             &t,
-            &[nic],
+            &[vnetplane::dataplane::Start::Nic(nic)],
             &[dst.parse().unwrap()],
             2,
             vnetplane::dataplane::PROTO_TCP,
