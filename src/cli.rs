@@ -988,6 +988,49 @@ fn show(t: &Topology) -> Result<String> {
     if t.nics.is_empty() {
         bail!("{}: the topology has no NICs", t.file);
     }
+    // Generated traffic (every sender to every destination) through the hop machine.
+    let world = crate::dataplane::World::new(&cp);
+    let senders = crate::dataplane::traffic::default_senders(t);
+    let dsts = crate::dataplane::traffic::default_destinations(t);
+    let flows =
+        crate::dataplane::traffic::flows(t, &senders, &dsts, 1, crate::dataplane::PROTO_TCP, 1);
+    let frames = crate::dataplane::traffic::frames(t, &flows);
+    let mut traces: Vec<u8> = Vec::new();
+    let c = crate::dataplane::replay::replay::<Vec<u8>, Vec<u8>>(
+        &world,
+        &frames,
+        Default::default(),
+        None,
+        Some(&mut traces),
+    )
+    .map_err(|e| anyhow!(e))?;
+    let _ = writeln!(
+        out,
+        "\ngenerated traffic: {} packets (every sender to every destination): {} delivered, {} dropped, {} looped",
+        c.read, c.delivered, c.dropped, c.looped
+    );
+    for line in String::from_utf8_lossy(&traces).lines() {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            let path: Vec<&str> = v["path"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str())
+                .collect();
+            let reason = v["reason"]
+                .as_str()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  #{:<3} {} at {}{reason}: {}",
+                v["packet"],
+                v["verdict"].as_str().unwrap_or("?"),
+                v["at"].as_str().unwrap_or("?"),
+                path.join(" → ")
+            );
+        }
+    }
     Ok(out)
 }
 
