@@ -249,6 +249,8 @@ pub struct Effects {
     pub encap: Option<(Encap, Header)>,
     /// Popped an outer header.
     pub decap: Option<Encap>,
+    /// The outer packet is fragmented to this MTU from here on (R55).
+    pub fragment: Option<u16>,
 }
 
 /// One step of a walk.
@@ -1096,14 +1098,24 @@ impl Walk<'_, '_> {
                     let inner_len = self.packet.outer().len;
                     let (enc, header) = encapsulate(tun, &inner);
                     let len = encapsulated_len(enc, inner_len);
+                    let mut frag_note = String::new();
                     if len > usize::from(tun.mtu) {
-                        self.hops[i].decision = format!(
-                            "{note}OS route {} into tunnel {}: {len} bytes after encapsulation exceed the tunnel MTU {} (R55)",
-                            e.prefix, tun.name, tun.mtu
+                        if !tun.fragment {
+                            self.hops[i].decision = format!(
+                                "{note}OS route {} into tunnel {}: {len} bytes after encapsulation exceed the tunnel MTU {} (R55)",
+                                e.prefix, tun.name, tun.mtu
+                            );
+                            return self.drop_at(at, DropReason::MtuExceeded);
+                        }
+                        let per = ((usize::from(tun.mtu) - 20) / 8) * 8;
+                        frag_note = format!(
+                            ", fragmented into {} outer packets (MTU {}, R55)",
+                            (len - 20).div_ceil(per.max(8)),
+                            tun.mtu
                         );
-                        return self.drop_at(at, DropReason::MtuExceeded);
+                        self.hops[i].effects.fragment = Some(tun.mtu);
                     }
-                    encap_note = Some(describe_encap(enc, &header));
+                    encap_note = Some(describe_encap(enc, &header) + &frag_note);
                     self.hops[i].effects.encap = Some((enc, header));
                     note = format!(
                         "OS route {} into tunnel {}: encapsulated; ",

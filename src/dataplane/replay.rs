@@ -251,8 +251,17 @@ fn render<W: Write>(
         tr.verdict.kind(),
         tr.verdict.at()
     );
+    // Set while the outer packet travels fragmented (R55), until decapsulation.
+    let mut fragment: Option<u16> = None;
+    let mut pieces: Vec<Vec<u8>> = Vec::new();
     for (i, hop) in tr.hops.iter().enumerate() {
         let e = &hop.effects;
+        if e.decap.is_some() {
+            fragment = None;
+        }
+        if let Some(mtu) = e.fragment {
+            fragment = Some(mtu);
+        }
         if let Some(enc) = e.decap {
             match enc {
                 Encap::Vxlan { .. } => {
@@ -330,7 +339,25 @@ fn render<W: Write>(
                 hop.decision
             );
             let ts = f.timestamp + Duration::from_nanos(i as u64);
-            out.write(&t.nic(n).name, ts, cur, &comment, outbound)?;
+            match fragment {
+                // The far end reassembles before decapsulating; on the wire in
+                // between, the outer packet travels as fragments.
+                Some(mtu) => {
+                    pieces.clear();
+                    wire::fragment_ipv4(cur, usize::from(mtu), &mut pieces)
+                        .map_err(|e| format!("packet {}: {e}", f.number))?;
+                    for (k, p) in pieces.iter().enumerate() {
+                        out.write(
+                            &t.nic(n).name,
+                            ts,
+                            p,
+                            &format!("{comment} [fragment {}/{}]", k + 1, pieces.len()),
+                            outbound,
+                        )?;
+                    }
+                }
+                _ => out.write(&t.nic(n).name, ts, cur, &comment, outbound)?,
+            }
         }
     }
     Ok(())

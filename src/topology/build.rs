@@ -961,6 +961,14 @@ impl<'a, 'b> Builder<'a, 'b> {
             }
             let local = self.ip(&r.local, &obj, "local");
             let remote = self.ip(&r.remote, &obj, "remote");
+            let fragment = r.fragment.as_ref().is_some_and(|f| *f.get_ref());
+            if let Some(f) = &r.fragment
+                && *f.get_ref()
+                && r.kind.get_ref().eq_ignore_ascii_case("vxlan")
+            {
+                let loc = self.sink.loc(&f.span());
+                self.sink.warn(loc, &obj, Some("fragment"), "RFC 7348: VXLAN tunnel endpoints MUST NOT fragment; the outer packets will be fragmented anyway (R53, R55)");
+            }
             let mtu = match &r.mtu {
                 Some(m) => self
                     .int(m, 576, 9000, &obj, "mtu")
@@ -1062,6 +1070,7 @@ impl<'a, 'b> Builder<'a, 'b> {
                     local,
                     remote,
                     mtu,
+                    fragment,
                     loc: self.loc(&t.span()),
                 });
             }

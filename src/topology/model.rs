@@ -302,6 +302,8 @@ pub struct Tunnel {
     pub local: IpAddr,
     pub remote: IpAddr,
     pub mtu: u16,
+    /// Fragment the outer packet when it exceeds `mtu` instead of dropping it (R55).
+    pub fragment: bool,
     pub loc: Loc,
 }
 

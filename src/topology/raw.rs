@@ -239,6 +239,8 @@ pub(crate) struct RawTunnel {
     pub encap: Option<S<String>>,
     #[serde(default)]
     pub mtu: Option<S<i64>>,
+    #[serde(default)]
+    pub fragment: Option<S<bool>>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -578,3 +578,87 @@ pub fn set_macs(frame: &mut [u8], dst: [u8; 6], src: [u8; 6]) {
         frame[6..12].copy_from_slice(&src);
     }
 }
+
+/// Splits the IPv4 packet of an Ethernet frame into fragments whose IP
+/// datagrams fit `mtu` (RFC 791: payload in multiples of 8 bytes, MF on all but
+/// the last, DF cleared, checksums recomputed). A packet that fits is returned
+/// whole. Appends frames to `out`.
+pub fn fragment_ipv4(frame: &[u8], mtu: usize, out: &mut Vec<Vec<u8>>) -> Result<(), WireError> {
+    if frame.len() < ETH_LEN + IPV4_LEN {
+        return Err(WireError::Truncated);
+    }
+    let ip = &frame[ETH_LEN..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    if ip[0] >> 4 != 4 || ihl < IPV4_LEN || ip.len() < ihl {
+        return Err(WireError::BadIpHeader);
+    }
+    if ip.len() <= mtu {
+        out.push(frame.to_vec());
+        return Ok(());
+    }
+    let chunk = (mtu.saturating_sub(ihl) / 8) * 8;
+    if chunk == 0 {
+        return Err(WireError::BadIpHeader);
+    }
+    let payload = &ip[ihl..];
+    let base_off = usize::from(u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff) * 8;
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + chunk).min(payload.len());
+        let last = end == payload.len();
+        let mut f = Vec::with_capacity(ETH_LEN + ihl + (end - off));
+        f.extend_from_slice(&frame[..ETH_LEN]);
+        f.extend_from_slice(&ip[..ihl]);
+        f.extend_from_slice(&payload[off..end]);
+        let h = &mut f[ETH_LEN..];
+        h[2..4].copy_from_slice(&((ihl + end - off) as u16).to_be_bytes());
+        let frag = ((base_off + off) / 8) as u16 | if last { 0 } else { 0x2000 };
+        h[6..8].copy_from_slice(&frag.to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum(&h[..ihl]);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        out.push(f);
+        off = end;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod fragment_tests {
+    use super::*;
+
+    #[test]
+    fn fragments_rebuild_the_packet() {
+        let o = Outer {
+            src_mac: [2, 0, 0, 0, 0, 1],
+            dst_mac: AZURE_ROUTER_MAC,
+            src: Ipv4Addr::new(10, 1, 2, 4),
+            dst: Ipv4Addr::new(10, 2, 2, 4),
+            ttl: 64,
+            ip_id: 9,
+        };
+        let inner = vec![0x45u8; 1480];
+        let mut frame = Vec::new();
+        vxlan_encap(&inner, &o, 50000, VXLAN_PORT, 7, &mut frame);
+        let mut out = Vec::new();
+        fragment_ipv4(&frame, 1500, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        let mut payload = Vec::new();
+        for (i, f) in out.iter().enumerate() {
+            let ip = &f[14..];
+            assert!(ip.len() <= 1500);
+            assert_eq!(checksum(&ip[..20]), 0);
+            let fo = u16::from_be_bytes([ip[6], ip[7]]);
+            assert_eq!(fo & 0x2000 != 0, i == 0, "MF on all but the last");
+            assert_eq!(usize::from(fo & 0x1fff) * 8, payload.len());
+            payload.extend_from_slice(&ip[20..]);
+        }
+        assert_eq!(&payload[..], &frame[34..]);
+        let mut whole = Vec::new();
+        fragment_ipv4(&frame[..200], 1500, &mut whole).unwrap_or(());
+        let mut small = Vec::new();
+        vxlan_encap(&inner[..100], &o, 50000, VXLAN_PORT, 7, &mut frame);
+        fragment_ipv4(&frame, 1500, &mut small).unwrap();
+        assert_eq!(small, vec![frame.clone()]);
+    }
+}

@@ -335,3 +335,54 @@ fn captured_tunnel_packets_are_decapsulated_by_their_far_end() {
     let (c, _) = replay_frames("multi-region-vxlan", vec![bad]);
     assert_eq!(c.drop_reasons.get("unknown-tunnel"), Some(&1));
 }
+
+#[test]
+fn r55_fragmentation_when_the_tunnel_asks_for_it() {
+    let src = include_str!("../../topologies/multi-region-ipsec.toml").replacen(
+        "  spi_out = 0x1001\n",
+        "  spi_out = 0x1001\n  fragment = true\n",
+        1,
+    );
+    let t = load(&src);
+    let cp = converge(&t, &[]);
+    let world = World::new(&cp);
+    let fs = vec![io::Frame {
+        number: 1,
+        timestamp: std::time::Duration::ZERO,
+        link: io::Link::Ethernet,
+        data: frame("10.11.1.4", "10.21.1.4", 1440),
+    }];
+    let mut out = PcapNgOut::new(Vec::new()).unwrap();
+    let c = replay::replay::<Vec<u8>, Vec<u8>>(
+        &world,
+        &fs,
+        replay::Options::default(),
+        Some(&mut out),
+        None,
+    )
+    .unwrap();
+    assert_eq!(c.delivered_at.get("nic spoke21-vm"), Some(&1), "{c:?}");
+    let bytes = out.finish().unwrap();
+    let p = tmp("frag.pcapng");
+    std::fs::write(&p, bytes).unwrap();
+    let cap = io::read_capture(&p).unwrap();
+    // spoke11 out, nva1 in, nva1 out ×2 fragments, nva2 in ×2, nva2 out, spoke21 in.
+    assert_eq!(cap.frames.len(), 8);
+    let frags: Vec<&io::Frame> = cap
+        .frames
+        .iter()
+        .filter(|f| {
+            f.data.len() > 34 && (u16::from_be_bytes([f.data[20], f.data[21]]) & 0x3fff) != 0
+        })
+        .collect();
+    assert_eq!(
+        frags.len(),
+        4,
+        "two fragments seen at each end of the tunnel"
+    );
+    for f in frags {
+        assert!(f.data.len() - 14 <= 1500);
+        assert_eq!(vnetplane::wire::checksum(&f.data[14..34]), 0);
+    }
+    let _ = std::fs::remove_file(p);
+}
