@@ -37,6 +37,14 @@ fn walk_flow(t: &Topology, events: &[&str], from: &str, dst: &str, sport: u16) -
             dport: 443,
         }),
     );
+    walked(&tr, |h| h.node.clone())
+}
+
+/// The facts tests compare about a walk; `label` names each hop.
+fn walked(
+    tr: &vnetplane::dataplane::Trace,
+    label: impl Fn(&vnetplane::dataplane::Hop) -> String,
+) -> Walked {
     let (reason, loop_route) = match &tr.verdict {
         Verdict::Dropped { reason, .. } => (reason.code().to_string(), String::new()),
         Verdict::Loop { route, .. } => ("loop".to_string(), route.clone()),
@@ -46,7 +54,7 @@ fn walk_flow(t: &Topology, events: &[&str], from: &str, dst: &str, sport: u16) -
         verdict: tr.verdict.kind().to_string(),
         at: tr.verdict.at().to_string(),
         reason,
-        nodes: tr.hops.iter().map(|h| h.node.clone()).collect(),
+        nodes: tr.hops.iter().map(label).collect(),
         encaps: tr.hops.iter().filter_map(|h| h.encap.clone()).collect(),
         decaps: tr.hops.iter().filter_map(|h| h.decap.clone()).collect(),
         loop_route,
@@ -406,23 +414,7 @@ fn walk_site(t: &Topology, site: &str, dst: &str) -> Walked {
             dport: 22,
         }),
     );
-    let reason = match &tr.verdict {
-        Verdict::Dropped { reason, .. } => reason.code().to_string(),
-        _ => String::new(),
-    };
-    Walked {
-        verdict: tr.verdict.kind().to_string(),
-        at: tr.verdict.at().to_string(),
-        reason,
-        nodes: tr
-            .hops
-            .iter()
-            .map(|h| format!("{} {}", h.node, h.kind))
-            .collect(),
-        encaps: tr.hops.iter().filter_map(|h| h.encap.clone()).collect(),
-        decaps: tr.hops.iter().filter_map(|h| h.decap.clone()).collect(),
-        loop_route: String::new(),
-    }
+    walked(&tr, |h| format!("{} {}", h.node, h.kind))
 }
 
 #[test]
