@@ -7,6 +7,10 @@
 //! - `bgp/converge/8x1000+500`: the control-plane issue's scale case: a Route
 //!   Server with 8 NVA peers × 1,000 routes and 500 peered VNets using it.
 //!
+//! - `verify/hub-spoke-50`: `verify` on 50 spokes (every sender × every
+//!   destination class); `vnetplane verify -t <500-spoke file>` times the
+//!   large case (`cargo run --release --example gen_topology -- 500`).
+//!
 //! Run: `cargo bench --bench effective`
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -55,5 +59,15 @@ fn bgp(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, effective, bgp);
+fn verify(c: &mut Criterion) {
+    let mut g = c.benchmark_group("verify");
+    g.sample_size(10);
+    let t = topology::load_str("gen.toml", &generate::hub_spoke(50, 2, 100)).expect("loads");
+    g.bench_function("hub-spoke-50", |b| {
+        b.iter(|| black_box(vnetplane::verify::verify(&t, &[]).expect("verifies").walks))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, effective, bgp, verify);
 criterion_main!(benches);

@@ -172,6 +172,24 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Every destination class from every sender: loops, black holes between
+    /// declared endpoints, failed assertions (violations; exit status 1) and
+    /// warnings (asymmetry, undeclared drops, control-plane).
+    Verify {
+        #[arg(long, short)]
+        topology: String,
+        #[arg(long)]
+        json: bool,
+        /// Write one packet per violation as a pcap that `replay` reproduces.
+        #[arg(long, value_name = "OUT.pcap")]
+        counterexamples: Option<std::path::PathBuf>,
+        /// Also check under failures: each-nva, each-session, or NAME,NAME,...
+        #[arg(long, value_name = "SPEC")]
+        fail: Option<String>,
+        /// Warnings fail the run too.
+        #[arg(long)]
+        strict: bool,
+    },
     /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
     Fib {
         #[arg(long, short)]
@@ -204,6 +222,25 @@ pub enum BenchCommand {
     },
 }
 
+/// `verify` found violations: print the report, exit 1.
+#[derive(Debug)]
+pub struct VerifyFailed(pub String);
+
+impl std::fmt::Display for VerifyFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("verification failed")
+    }
+}
+
+impl std::error::Error for VerifyFailed {}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(out: &str) {
+    use std::io::Write;
+    let mut so = std::io::stdout().lock();
+    let _ = so.write_all(out.as_bytes()).and_then(|_| so.flush());
+}
+
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -219,11 +256,15 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(out) => {
-            print!("{out}");
+            emit(&out);
             ExitCode::SUCCESS
         }
         Err(e) => {
             // Topology diagnostics already say `file:line:col: error: ...`.
+            if let Some(VerifyFailed(out)) = e.downcast_ref::<VerifyFailed>() {
+                emit(out);
+                return ExitCode::FAILURE;
+            }
             match e.downcast_ref::<topology::LoadError>() {
                 Some(le) => eprintln!("{le}"),
                 None => eprintln!("error: {e:#}"),
@@ -523,6 +564,87 @@ pub fn run(cli: Cli) -> Result<String> {
             let frames = traffic::frames(&t, &fl);
             traffic::write_pcap(&out, &frames).map_err(|e| anyhow!(e))?;
             Ok(format!("{}: {} packets\n", out.display(), frames.len()))
+        }
+        Some(Command::Verify {
+            topology,
+            json,
+            counterexamples,
+            fail,
+            strict,
+        }) => {
+            let t = load(&topology)?;
+            let failures = match &fail {
+                Some(spec) => crate::verify::parse_failures(&t, spec).map_err(|e| anyhow!(e))?,
+                None => Vec::new(),
+            };
+            let t0 = std::time::Instant::now();
+            let report = crate::verify::verify(&t, &failures).map_err(|e| anyhow!(e))?;
+            let secs = t0.elapsed().as_secs_f64();
+            if let Some(path) = &counterexamples {
+                let flows: Vec<crate::dataplane::traffic::Flow> = report
+                    .violations()
+                    .filter_map(|f| f.counterexample)
+                    .map(|c| crate::dataplane::traffic::Flow {
+                        from: c.from,
+                        dst: c.header.dst,
+                        proto: c.header.proto,
+                        sport: c.header.sport,
+                        dport: c.header.dport,
+                    })
+                    .collect();
+                let frames = crate::dataplane::traffic::frames(&t, &flows);
+                crate::dataplane::traffic::write_pcap(path, &frames).map_err(|e| anyhow!(e))?;
+            }
+            let violations = report.violations().count();
+            let warnings = report.warnings().count();
+            let out = if json {
+                let v = serde_json::json!({
+                    "classes": report.classes,
+                    "senders": report.senders,
+                    "walks": report.walks,
+                    "seconds": secs,
+                    "violations": report.violations().collect::<Vec<_>>(),
+                    "warnings": report.warnings().collect::<Vec<_>>(),
+                });
+                serde_json::to_string_pretty(&v)? + "\n"
+            } else {
+                let mut s = format!(
+                    "{}: {} destination classes × {} senders: {} walks in {:.2} s\n",
+                    t.file, report.classes, report.senders, report.walks, secs
+                );
+                for (title, grade) in [
+                    ("violations", crate::verify::Grade::Violation),
+                    ("warnings", crate::verify::Grade::Warning),
+                ] {
+                    let list: Vec<_> = report
+                        .findings
+                        .iter()
+                        .filter(|f| f.grade == grade)
+                        .collect();
+                    let _ = writeln!(s, "{} {title}", list.len());
+                    for f in list {
+                        let under = f
+                            .failure
+                            .as_ref()
+                            .map(|x| format!(" [under: {x}]"))
+                            .unwrap_or_default();
+                        let what = if f.dst.is_empty() {
+                            f.from.clone()
+                        } else {
+                            format!("{} → {}", f.from, f.dst)
+                        };
+                        let _ = writeln!(s, "  {} {what}{under}: {}", f.kind, f.detail);
+                        if !f.path.is_empty() {
+                            let _ = writeln!(s, "      path: {}", f.path.join(" → "));
+                        }
+                    }
+                }
+                s
+            };
+            if violations > 0 || (strict && warnings > 0) {
+                return Err(anyhow::Error::new(VerifyFailed(out)));
+            }
+            Ok(out)
         }
         Some(Command::Fib { topology, json }) => {
             let cp = control_plane(&load(&topology)?, &[])?;

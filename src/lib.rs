@@ -27,4 +27,5 @@ pub mod dataplane;
 pub mod fib;
 pub mod io;
 pub mod topology;
+pub mod verify;
 pub mod wire;

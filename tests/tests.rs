@@ -25,6 +25,8 @@ mod it {
     mod scenarios;
     /// Packet walks (hop machine) per scenario.
     mod trace;
+    /// verify: loops, black holes, waypoints, failures, counterexamples.
+    mod verify;
     /// Byte-level encapsulation against real captures.
     mod wire;
 }

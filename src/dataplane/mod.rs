@@ -95,8 +95,9 @@ pub struct Layer {
     pub len: usize,
 }
 
-/// A packet's headers without TTLs (loop detection compares these).
-type HeadersKey = Vec<(Header, Option<Encap>)>;
+/// A packet's headers without TTLs (loop detection compares these): the
+/// outermost header and encapsulation, the depth, and the original header.
+type HeadersKey = (Header, Option<Encap>, usize, Header);
 
 /// A packet: `layers[0]` is the original, the last is the outermost.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,7 +133,8 @@ impl Packet {
     }
     /// The headers without TTLs: what loop detection compares.
     fn key(&self) -> HeadersKey {
-        self.layers.iter().map(|l| (l.header, l.encap)).collect()
+        let o = self.outer();
+        (o.header, o.encap, self.layers.len(), self.layers[0].header)
     }
 }
 
@@ -310,6 +312,10 @@ pub struct World<'a> {
     tables: Vec<Table>,
     /// First NIC (in declaration order) holding each address.
     by_ip: HashMap<IpAddr, NicId>,
+    /// Every owner of each address, in any VNet.
+    owners_by_ip: HashMap<IpAddr, Vec<(VnetId, Owner)>>,
+    /// Connected peerings: (vnet, remote) → the direction stored on `vnet`.
+    connected: HashMap<(VnetId, VnetId), PeeringId>,
 }
 
 /// A per-flow hash (R18: the fields are UNCONFIRMED; a 5-tuple is modelled).
@@ -371,6 +377,20 @@ impl<'a> World<'a> {
                 by_ip.entry(ip).or_insert(NicId(i as u32));
             }
         }
+        let mut owners_by_ip: HashMap<IpAddr, Vec<(VnetId, Owner)>> = HashMap::new();
+        for (&(v, ip), &o) in &owners {
+            owners_by_ip.entry(ip).or_default().push((v, o));
+        }
+        for list in owners_by_ip.values_mut() {
+            list.sort_by_key(|(v, _)| *v);
+        }
+        let mut connected = HashMap::new();
+        for (i, _) in t.vnets.iter().enumerate() {
+            let v = VnetId(i as u32);
+            for pid in t.connected_peerings(v) {
+                connected.insert((v, t.peerings[pid.idx()].remote), pid);
+            }
+        }
         World {
             cp,
             fibs: FibSet::compile(cp),
@@ -378,6 +398,8 @@ impl<'a> World<'a> {
             nic_nva,
             tables,
             by_ip,
+            owners_by_ip,
+            connected,
         }
     }
 
@@ -407,10 +429,10 @@ impl<'a> World<'a> {
     }
 
     fn owner_peered(&self, vnet: VnetId, ip: IpAddr) -> Option<(VnetId, Owner, PeeringId)> {
-        let t = self.t();
-        t.connected_peerings(vnet).find_map(|pid| {
-            let remote = t.peerings[pid.idx()].remote;
-            self.owners.get(&(remote, ip)).map(|o| (remote, *o, pid))
+        self.owners_by_ip.get(&ip)?.iter().find_map(|&(remote, o)| {
+            self.connected
+                .get(&(vnet, remote))
+                .map(|&pid| (remote, o, pid))
         })
     }
 
@@ -468,11 +490,18 @@ impl<'a> World<'a> {
 
     /// Walks a packet from a NIC's VM or from an on-premises site.
     pub fn walk_from(&self, start: Start, packet: Packet) -> Trace {
+        self.walk_opts(start, packet, true)
+    }
+
+    /// The same, naming the route of each SDN hop only when `explain` (verify
+    /// walks without, and re-walks a finding's packet with).
+    pub fn walk_opts(&self, start: Start, packet: Packet, explain: bool) -> Trace {
         let mut w = Walk {
             world: self,
             hops: Vec::new(),
-            seen: HashMap::new(),
+            seen: Vec::new(),
             packet,
+            explain,
         };
         let at = match start {
             Start::Nic(n) => At::NicOut(n),
@@ -505,9 +534,12 @@ pub enum Start {
 struct Walk<'w, 'a> {
     world: &'w World<'a>,
     hops: Vec<Hop>,
-    /// (location, headers) → index of the hop where it was first seen.
-    seen: HashMap<(At, HeadersKey), usize>,
+    /// (location, headers) and the index of the hop where first seen; walks
+    /// are short, so a vector beats a hash map.
+    seen: Vec<((At, HeadersKey), usize)>,
     packet: Packet,
+    /// Name the route of each SDN hop (costs a table walk per hop).
+    explain: bool,
 }
 
 enum Step {
@@ -535,7 +567,7 @@ impl Walk<'_, '_> {
     fn run(&mut self, mut at: At) -> Verdict {
         for _ in 0..MAX_STEPS {
             let key = (at, self.packet.key());
-            if let Some(&first) = self.seen.get(&key) {
+            if let Some(&(_, first)) = self.seen.iter().find(|(k, _)| *k == key) {
                 let cycle: Vec<String> = self.hops[first..]
                     .iter()
                     .map(|h| format!("{} ({})", h.node, h.kind))
@@ -560,7 +592,7 @@ impl Walk<'_, '_> {
                     route,
                 };
             }
-            self.seen.insert(key, self.hops.len());
+            self.seen.push((key, self.hops.len()));
             let step = match at {
                 At::NicOut(n) => self.nic_out(n),
                 At::NicIn(n) => self.nic_in(n),
@@ -762,7 +794,9 @@ impl Walk<'_, '_> {
         let fib = &w.fibs.by_subnet[subnet.idx()];
         let action = fib.lookup(h.dst).cloned();
         let i = self.hop(at, kind, String::new());
-        self.hops[i].route = w.route_used(subnet, h.dst);
+        if self.explain {
+            self.hops[i].route = w.route_used(subnet, h.dst);
+        }
         let Some(action) = action else {
             self.hops[i].decision = "no route matches".into();
             return self.drop_at(at, DropReason::NoRoute);

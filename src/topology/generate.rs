@@ -50,6 +50,13 @@ name = "rs"
 vnet = "hub"
 ips = ["10.0.1.4", "10.0.1.5"]
 
+[[nva]]
+name = "nva"
+nics = ["nva"]
+  [[nva.route]]
+  prefix = "0.0.0.0/0"
+  via = "10.0.2.1"
+
 [[route_table]]
 name = "rt-spokes"
   [[route_table.route]]

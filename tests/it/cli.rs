@@ -571,3 +571,50 @@ fn gen_and_replay_commands() {
         "{err}"
     );
 }
+
+#[test]
+fn verify_command_exit_status_json_and_counterexamples() {
+    let (code, out, _) = run(&["verify", "-t", "multi-region-vxlan"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 violations"), "{out}");
+    let pcap = std::env::temp_dir().join(format!("vnetplane-ce-{}.pcap", std::process::id()));
+    let (code, out, _) = run(&[
+        "verify",
+        "-t",
+        "onprem-bypasses-nva",
+        "--json",
+        "--counterexamples",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "violations fail the run");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let w = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "waypoint")
+        .unwrap();
+    for key in ["kind", "from", "dst", "path"] {
+        assert!(!w[key].is_null(), "{key}");
+    }
+    assert!(v["warnings"].is_array());
+    // The counterexample capture replays to the same story.
+    let (code, out, _) = run(&[
+        "replay",
+        "-t",
+        "onprem-bypasses-nva",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        c["read"].as_u64(),
+        Some(v["violations"].as_array().unwrap().len() as u64)
+    );
+    let _ = std::fs::remove_file(pcap);
+    // --strict fails on warnings too.
+    let (code, _, _) = run(&["verify", "-t", "multi-region-vxlan", "--strict"]);
+    assert_eq!(code, 1);
+}
