@@ -396,13 +396,13 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                 }
                 Verdict::Dropped { at, reason } => {
                     let decl = declared(t, dst);
-                    let between = match (from, &decl) {
-                        (Start::Nic(_), Declared::Nic(_) | Declared::Site | Declared::Internet) => {
-                            true
-                        }
-                        (Start::Site(_), Declared::Nic(_)) => true,
-                        _ => false,
-                    };
+                    let between = matches!(
+                        (from, &decl),
+                        (
+                            Start::Nic(_),
+                            Declared::Nic(_) | Declared::Site | Declared::Internet
+                        ) | (Start::Site(_), Declared::Nic(_))
+                    );
                     if between && !expected_drops.contains(&(name.clone(), dst)) {
                         report.findings.push(Finding {
                             grade: Grade::Violation,
