@@ -496,22 +496,70 @@ impl<'a> World<'a> {
     /// The same, naming the route of each SDN hop only when `explain` (verify
     /// walks without, and re-walks a finding's packet with).
     pub fn walk_opts(&self, start: Start, packet: Packet, explain: bool) -> Trace {
+        self.walk_forced(start, packet, explain, Vec::new()).0
+    }
+
+    /// A walk with the first multi-way (ECMP, load balancer) choices forced;
+    /// returns the trace and the (options, chosen) of every such decision.
+    pub fn walk_forced(
+        &self,
+        start: Start,
+        packet: Packet,
+        explain: bool,
+        forced: Vec<usize>,
+    ) -> (Trace, Vec<(usize, usize)>) {
         let mut w = Walk {
             world: self,
             hops: Vec::new(),
             seen: Vec::new(),
             packet,
             explain,
+            forced,
+            decisions: Vec::new(),
         };
         let at = match start {
             Start::Nic(n) => At::NicOut(n),
             Start::Site(s) => At::SiteOut(s),
         };
         let verdict = w.run(at);
-        Trace {
-            hops: w.hops,
-            verdict,
+        (
+            Trace {
+                hops: w.hops,
+                verdict,
+            },
+            w.decisions,
+        )
+    }
+
+    /// Every ECMP / load-balancer branch of a packet's walk (at most `limit`):
+    /// a depth-first enumeration of the choices at each multi-way decision.
+    pub fn walk_branches(
+        &self,
+        start: Start,
+        packet: &Packet,
+        explain: bool,
+        limit: usize,
+    ) -> Vec<Trace> {
+        let mut out = Vec::new();
+        let mut stack: Vec<Vec<usize>> = vec![Vec::new()];
+        while let Some(forced) = stack.pop() {
+            if out.len() >= limit {
+                break;
+            }
+            let depth = forced.len();
+            let (tr, decisions) = self.walk_forced(start, packet.clone(), explain, forced);
+            // Branch on every decision not forced by this walk.
+            for j in (depth..decisions.len()).rev() {
+                let (n, chosen) = decisions[j];
+                for alt in (0..n).filter(|&a| a != chosen) {
+                    let mut f: Vec<usize> = decisions[..j].iter().map(|d| d.1).collect();
+                    f.push(alt);
+                    stack.push(f);
+                }
+            }
+            out.push(tr);
         }
+        out
     }
 
     /// The site a captured packet comes from: the one holding its source.
@@ -540,6 +588,11 @@ struct Walk<'w, 'a> {
     packet: Packet,
     /// Name the route of each SDN hop (costs a table walk per hop).
     explain: bool,
+    /// ECMP / load-balancer choices to force, in decision order (the rest
+    /// follow the flow hash).
+    forced: Vec<usize>,
+    /// (options, chosen) at each multi-way decision met.
+    decisions: Vec<(usize, usize)>,
 }
 
 enum Step {
@@ -801,16 +854,9 @@ impl Walk<'_, '_> {
             self.hops[i].decision = "no route matches".into();
             return self.drop_at(at, DropReason::NoRoute);
         };
-        let pick = |ips: &[IpAddr]| -> Option<IpAddr> {
-            if ips.is_empty() {
-                None
-            } else {
-                Some(ips[(flow_hash(&h) % ips.len() as u64) as usize])
-            }
-        };
         let (decision, next): (String, Step) = match action.next_hop_type {
             NextHopType::VnetLocal => match w.owner_in(vnet, h.dst) {
-                Some((_, o)) => self.to_owner(at, o, "local delivery in the VNet"),
+                Some((_, o)) => self.deliver_to(at, o, "local delivery in the VNet"),
                 None => (
                     "no NIC owns the destination in the VNet (R51)".into(),
                     self.drop_at(at, DropReason::NoOwner),
@@ -823,7 +869,7 @@ impl Walk<'_, '_> {
                             format!("peering {} refuses it", t.peerings[pid.idx()].name),
                             self.drop_at(at, r),
                         ),
-                        None => self.to_owner(
+                        None => self.deliver_to(
                             at,
                             o,
                             &format!("over peering {}", t.peerings[pid.idx()].name),
@@ -836,7 +882,9 @@ impl Walk<'_, '_> {
                 }
             }
             NextHopType::VirtualAppliance | NextHopType::VirtualNetworkGateway => {
-                let Some(ip) = pick(&action.ips) else {
+                let pick = (!action.ips.is_empty())
+                    .then(|| action.ips[self.choose(action.ips.len(), flow_hash(&h))]);
+                let Some(ip) = pick else {
                     return self.finish_drop(
                         i,
                         "the route has no next-hop address",
@@ -850,7 +898,7 @@ impl Walk<'_, '_> {
                     String::new()
                 };
                 if let Some((_, o)) = w.owner_in(vnet, ip) {
-                    self.to_owner(
+                    self.deliver_to(
                         at,
                         o,
                         &format!("next hop {ip}{ecmp}, delivered unchanged (R43)"),
@@ -864,7 +912,7 @@ impl Walk<'_, '_> {
                             ),
                             self.drop_at(at, r),
                         ),
-                        None => self.to_owner(
+                        None => self.deliver_to(
                             at,
                             o,
                             &format!(
@@ -910,12 +958,27 @@ impl Walk<'_, '_> {
         next
     }
 
+    /// A multi-way choice: forced while forced choices remain, else by hash.
+    fn choose(&mut self, n: usize, hash: u64) -> usize {
+        let k = self.decisions.len();
+        let c = self
+            .forced
+            .get(k)
+            .copied()
+            .filter(|&c| c < n)
+            .unwrap_or((hash % n.max(1) as u64) as usize);
+        if n > 1 {
+            self.decisions.push((n, c));
+        }
+        c
+    }
+
     fn finish_drop(&mut self, i: usize, why: &str, at: At, r: DropReason) -> Step {
         self.hops[i].decision = why.to_string();
         self.drop_at(at, r)
     }
 
-    fn to_owner(&self, at: At, o: Owner, how: &str) -> (String, Step) {
+    fn deliver_to(&mut self, at: At, o: Owner, how: &str) -> (String, Step) {
         let t = self.world.t();
         match o {
             Owner::Nic(n) => (
@@ -931,7 +994,7 @@ impl Walk<'_, '_> {
                     );
                 }
                 let b = lb.backends
-                    [(flow_hash(&self.packet.outer().header) % lb.backends.len() as u64) as usize];
+                    [self.choose(lb.backends.len(), flow_hash(&self.packet.outer().header))];
                 (
                     format!(
                         "{how} → load balancer {} → backend nic {}",

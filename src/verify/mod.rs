@@ -31,6 +31,8 @@ use crate::topology::*;
 /// The public test addresses standing for "the Internet" (SCENARIOS.md).
 pub const INTERNET_V4: &str = "198.51.100.10";
 pub const INTERNET_V6: &str = "2001:db8::10";
+/// ECMP / load-balancer branches walked per (sender, destination) at most.
+pub const MAX_BRANCHES: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -366,68 +368,76 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                 sport: 49152,
                 dport: 443,
             };
-            let mut tr = world.walk_opts(*from, Packet::new(header), false);
-            report.walks += 1;
+            // Every ECMP / load-balancer branch (R18), up to MAX_BRANCHES.
+            let packet = Packet::new(header);
+            let mut branches = world.walk_branches(*from, &packet, false, MAX_BRANCHES);
+            if branches
+                .iter()
+                .any(|tr| matches!(tr.verdict, Verdict::Loop { .. }))
+            {
+                // Name the route that closes the loop.
+                branches = world.walk_branches(*from, &packet, true, MAX_BRANCHES);
+            }
             let ce = Some(Counterexample {
                 from: *from,
                 header,
             });
-            if matches!(tr.verdict, Verdict::Loop { .. }) {
-                // Name the route that closes the loop.
-                tr = world.walk_from(*from, Packet::new(header));
-            }
-            match &tr.verdict {
-                Verdict::Loop { at, cycle, route } => {
-                    loops
-                        .entry((at.clone(), route.clone()))
-                        .or_insert_with(|| Finding {
-                            grade: Grade::Violation,
-                            kind: "loop",
-                            from: name.clone(),
-                            dst: dst.to_string(),
-                            path: path(&tr),
-                            detail: format!(
-                                "loop at {at}: {}; the route that sends it back: {route}",
-                                cycle.join(" → ")
-                            ),
-                            failure: failure.clone(),
-                            counterexample: ce,
-                        });
-                }
-                Verdict::Dropped { at, reason } => {
-                    let decl = declared(t, dst);
-                    let between = matches!(
-                        (from, &decl),
-                        (
-                            Start::Nic(_),
-                            Declared::Nic(_) | Declared::Site | Declared::Internet
-                        ) | (Start::Site(_), Declared::Nic(_))
-                    );
-                    if between && !expected_drops.contains(&(name.clone(), dst)) {
-                        report.findings.push(Finding {
-                            grade: Grade::Violation,
-                            kind: "black-hole",
-                            from: name.clone(),
-                            dst: dst.to_string(),
-                            path: path(&tr),
-                            detail: format!("dropped at {at}: {}", reason.code()),
-                            failure: failure.clone(),
-                            counterexample: ce,
-                        });
-                    } else if !between {
-                        *undeclared
-                            .entry((name.clone(), reason.code().to_string()))
-                            .or_default() += 1;
+            for (b, tr) in branches.iter().enumerate() {
+                report.walks += 1;
+                match &tr.verdict {
+                    Verdict::Loop { at, cycle, route } => {
+                        loops
+                            .entry((at.clone(), route.clone()))
+                            .or_insert_with(|| Finding {
+                                grade: Grade::Violation,
+                                kind: "loop",
+                                from: name.clone(),
+                                dst: dst.to_string(),
+                                path: path(tr),
+                                detail: format!(
+                                    "loop at {at}: {}; the route that sends it back: {route}",
+                                    cycle.join(" → ")
+                                ),
+                                failure: failure.clone(),
+                                counterexample: ce,
+                            });
                     }
-                }
-                Verdict::Delivered { .. } => {
-                    // R50 is about VMs talking through NVAs, not to them.
-                    let vm = |n: NicId| !t.nvas.iter().any(|v| v.nics.contains(&n));
-                    if let (Declared::Nic(d), Start::Nic(s)) = (declared(t, dst), from)
-                        && vm(d)
-                        && vm(*s)
-                    {
-                        paths.insert((name.clone(), dst), (src, nvas_on(&tr)));
+                    Verdict::Dropped { at, reason } => {
+                        let decl = declared(t, dst);
+                        let between = matches!(
+                            (from, &decl),
+                            (
+                                Start::Nic(_),
+                                Declared::Nic(_) | Declared::Site | Declared::Internet
+                            ) | (Start::Site(_), Declared::Nic(_))
+                        );
+                        if between && !expected_drops.contains(&(name.clone(), dst)) {
+                            report.findings.push(Finding {
+                                grade: Grade::Violation,
+                                kind: "black-hole",
+                                from: name.clone(),
+                                dst: dst.to_string(),
+                                path: path(tr),
+                                detail: format!("dropped at {at}: {}", reason.code()),
+                                failure: failure.clone(),
+                                counterexample: ce,
+                            });
+                        } else if !between {
+                            *undeclared
+                                .entry((name.clone(), reason.code().to_string()))
+                                .or_default() += 1;
+                        }
+                    }
+                    Verdict::Delivered { .. } => {
+                        // R50 is about VMs talking through NVAs, not to them.
+                        let vm = |n: NicId| !t.nvas.iter().any(|v| v.nics.contains(&n));
+                        if let (Declared::Nic(d), Start::Nic(s)) = (declared(t, dst), from)
+                            && vm(d)
+                            && vm(*s)
+                            && b == 0
+                        {
+                            paths.insert((name.clone(), dst), (src, nvas_on(tr)));
+                        }
                     }
                 }
             }

@@ -157,3 +157,54 @@ fn counterexamples_replay_to_the_same_verdicts() {
         }
     }
 }
+
+#[test]
+fn every_ecmp_branch_is_walked() {
+    let t = builtin("dual-homed-active-active");
+    let cp = converge(&t, &[]);
+    let world = World::new(&cp);
+    let nic = t.nic_by_name("spoke11-vm").unwrap();
+    let h = vnetplane::dataplane::Header {
+        src: "10.11.1.4".parse().unwrap(),
+        dst: "198.51.100.10".parse().unwrap(),
+        proto: 6,
+        sport: 1,
+        dport: 443,
+    };
+    let branches = world.walk_branches(
+        vnetplane::dataplane::Start::Nic(nic),
+        &vnetplane::dataplane::Packet::new(h),
+        false,
+        16,
+    );
+    let nvas: std::collections::BTreeSet<String> =
+        branches.iter().map(|tr| tr.hops[1].node.clone()).collect();
+    assert_eq!(
+        nvas.into_iter().collect::<Vec<_>>(),
+        ["nic nva1", "nic nva2"]
+    );
+    assert!(branches.iter().all(|tr| tr.verdict.kind() == "delivered"));
+    // A single-path walk has one branch.
+    let t = builtin("hub-spoke-vng");
+    let cp = converge(&t, &[]);
+    let world = World::new(&cp);
+    let nic = t.nic_by_name("hub1-vm").unwrap();
+    let h = vnetplane::dataplane::Header {
+        src: "10.1.3.4".parse().unwrap(),
+        dst: "10.11.1.4".parse().unwrap(),
+        proto: 6,
+        sport: 1,
+        dport: 443,
+    };
+    assert_eq!(
+        world
+            .walk_branches(
+                vnetplane::dataplane::Start::Nic(nic),
+                &vnetplane::dataplane::Packet::new(h),
+                false,
+                16
+            )
+            .len(),
+        1
+    );
+}
