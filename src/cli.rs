@@ -22,7 +22,8 @@ use crate::topology::{self, Severity, SubnetId, Topology};
     about = "Models how Azure virtual networks forward traffic: effective routes per NIC, next hops, and (soon) packets",
     long_about = "Models how Azure virtual networks forward traffic.\n\n\
         With no command, loads the embedded default topology (hub-spoke-vng) and shows\n\
-        every NIC's effective routes and a few next-hop decisions.\n\n\
+        every NIC's effective routes, a few next-hop decisions, and generated traffic\n\
+        (every sender to every destination) replayed through it.\n\n\
         --topology takes a TOML file, or the name of a built-in topology (see `vnetplane topologies`)."
 )]
 pub struct Cli {
@@ -32,7 +33,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Summary of a topology: objects, warnings, every NIC's effective routes.
+    /// Summary of a topology: objects, warnings, every NIC's effective routes,
+    /// and generated traffic replayed through it.
     Show {
         /// Topology file or built-in name [default: hub-spoke-vng].
         #[arg(long, short)]
