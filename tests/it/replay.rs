@@ -386,3 +386,53 @@ fn r55_fragmentation_when_the_tunnel_asks_for_it() {
     }
     let _ = std::fs::remove_file(p);
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes on every link type, and mutated real frames: never a
+        /// panic, every frame counted once.
+        #[test]
+        fn random_frames_are_accounted_for(
+            frames in prop::collection::vec((0u8..5, prop::collection::vec(any::<u8>(), 0..120)), 1..20),
+            flips in prop::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        ) {
+            let t = builtin("multi-region-vxlan");
+            let cp = converge(&t, &[]);
+            let world = World::new(&cp);
+            let mut fs: Vec<io::Frame> = frames
+                .into_iter()
+                .enumerate()
+                .map(|(i, (l, data))| {
+                    let link = match l {
+                        0 => io::Link::Ethernet,
+                        1 => io::Link::Raw,
+                        2 => io::Link::LinuxSll,
+                        3 => io::Link::LinuxSll2,
+                        _ => io::Link::Other(147),
+                    };
+                    io::Frame { number: i + 1, timestamp: std::time::Duration::ZERO, link, data }
+                })
+                .collect();
+            // A valid VXLAN frame with a few bytes flipped.
+            let mut vx = Vec::new();
+            let inner = frame("10.21.1.4", "10.11.1.4", 10);
+            let outer = vnetplane::wire::Outer { src_mac: [2, 0, 0, 0, 0, 2], dst_mac: vnetplane::wire::AZURE_ROUTER_MAC, src: "10.2.2.4".parse().unwrap(), dst: "10.1.2.4".parse().unwrap(), ttl: 64, ip_id: 1 };
+            vnetplane::wire::vxlan_encap(&inner, &outer, 50001, 4789, 10021, &mut vx);
+            for (pos, b) in flips {
+                let n = vx.len();
+                vx[pos % n] ^= b;
+            }
+            fs.push(io::Frame { number: fs.len() + 1, timestamp: std::time::Duration::ZERO, link: io::Link::Ethernet, data: vx });
+            let mut out = PcapNgOut::new(Vec::new()).unwrap();
+            let c = replay::replay::<Vec<u8>, Vec<u8>>(&world, &fs, replay::Options::default(), Some(&mut out), None);
+            let c = c.map_err(|e| TestCaseError::fail(e))?;
+            prop_assert_eq!(c.read, fs.len());
+            prop_assert!(c.balanced());
+        }
+    }
+}
