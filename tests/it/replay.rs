@@ -430,7 +430,7 @@ mod hostile {
             fs.push(io::Frame { number: fs.len() + 1, timestamp: std::time::Duration::ZERO, link: io::Link::Ethernet, data: vx });
             let mut out = PcapNgOut::new(Vec::new()).unwrap();
             let c = replay::replay::<Vec<u8>, Vec<u8>>(&world, &fs, replay::Options::default(), Some(&mut out), None);
-            let c = c.map_err(|e| TestCaseError::fail(e))?;
+            let c = c.map_err(TestCaseError::fail)?;
             prop_assert_eq!(c.read, fs.len());
             prop_assert!(c.balanced());
         }
