@@ -280,7 +280,7 @@ enum Declared {
     Undeclared,
 }
 
-fn declared_slow(t: &Topology, ip: IpAddr) -> Declared {
+fn classify(t: &Topology, ip: IpAddr) -> Declared {
     if let Some(i) = t.nics.iter().position(|n| n.ips.contains(&ip)) {
         return Declared::Nic(NicId(i as u32));
     }
@@ -347,9 +347,8 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
         .collect();
     // What each destination is, looked up once.
     let kinds: std::collections::HashMap<IpAddr, Declared> =
-        dsts.iter().map(|&d| (d, declared_slow(t, d))).collect();
-    let declared =
-        |_: &Topology, ip: IpAddr| kinds.get(&ip).copied().unwrap_or(Declared::Undeclared);
+        dsts.iter().map(|&d| (d, classify(t, d))).collect();
+    let declared = |ip: IpAddr| kinds.get(&ip).copied().unwrap_or(Declared::Undeclared);
     let mut loops: BTreeMap<(String, String), Finding> = BTreeMap::new();
     let mut undeclared: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut paths: BTreeMap<(String, IpAddr), (IpAddr, BTreeSet<String>)> = BTreeMap::new();
@@ -403,7 +402,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                             });
                     }
                     Verdict::Dropped { at, reason } => {
-                        let decl = declared(t, dst);
+                        let decl = declared(dst);
                         let between = matches!(
                             (from, &decl),
                             (
@@ -431,7 +430,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                     Verdict::Delivered { .. } => {
                         // R50 is about VMs talking through NVAs, not to them.
                         let vm = |n: NicId| !t.nvas.iter().any(|v| v.nics.contains(&n));
-                        if let (Declared::Nic(d), Start::Nic(s)) = (declared(t, dst), from)
+                        if let (Declared::Nic(d), Start::Nic(s)) = (declared(dst), from)
                             && vm(d)
                             && vm(*s)
                             && b == 0
@@ -459,7 +458,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
         }
         // R50: asymmetric paths through NVAs between NIC pairs.
         for ((from, dst), (src, there)) in &paths {
-            let back_from = match declared(t, *dst) {
+            let back_from = match declared(*dst) {
                 Declared::Nic(n) => format!("nic {}", t.nic(n).name),
                 _ => continue,
             };

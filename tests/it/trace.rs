@@ -1,8 +1,8 @@
 //! Packet walks through the hop machine, scenario by scenario, against the
 //! expected outcomes of SCENARIOS.md and SPEC.md.
 
-use vnetplane::dataplane::{Header, PROTO_TCP, Packet, Verdict, World};
-use vnetplane::topology::Topology;
+use vnetplane::dataplane::{Header, PROTO_TCP, Packet, Start, Trace, Verdict, World};
+use vnetplane::topology::{SiteId, Topology};
 
 use super::util::*;
 
@@ -16,9 +16,7 @@ struct Walked {
     loop_route: String,
 }
 
-fn walk_flow(t: &Topology, events: &[&str], from: &str, dst: &str, sport: u16) -> Walked {
-    let cp = converge(t, events);
-    let world = World::new(&cp);
+fn walk_flow(t: &Topology, events: &[&str], from: &str, dst: &str, sport: u16) -> Trace {
     let nic = t.nic_by_name(from).unwrap();
     let dst: std::net::IpAddr = dst.parse().unwrap();
     let src = *t
@@ -27,24 +25,32 @@ fn walk_flow(t: &Topology, events: &[&str], from: &str, dst: &str, sport: u16) -
         .iter()
         .find(|ip| ip.is_ipv4() == dst.is_ipv4())
         .unwrap();
-    let tr = world.walk(
-        nic,
-        Packet::new(Header {
+    walk_start(
+        t,
+        events,
+        Start::Nic(nic),
+        Header {
             src,
             dst,
             proto: PROTO_TCP,
             sport,
             dport: 443,
-        }),
-    );
-    walked(&tr, |h| h.node.clone())
+        },
+    )
+}
+
+/// One walk after `events`.
+fn walk_start(t: &Topology, events: &[&str], start: Start, header: Header) -> Trace {
+    let cp = converge(t, events);
+    World::new(&cp).walk_from(start, Packet::new(header))
+}
+
+fn walk_flow_summary(t: &Topology, events: &[&str], from: &str, dst: &str, sport: u16) -> Walked {
+    walked(&walk_flow(t, events, from, dst, sport), |h| h.node.clone())
 }
 
 /// The facts tests compare about a walk; `label` names each hop.
-fn walked(
-    tr: &vnetplane::dataplane::Trace,
-    label: impl Fn(&vnetplane::dataplane::Hop) -> String,
-) -> Walked {
+fn walked(tr: &Trace, label: impl Fn(&vnetplane::dataplane::Hop) -> String) -> Walked {
     let (reason, loop_route) = match &tr.verdict {
         Verdict::Dropped { reason, .. } => (reason.code().to_string(), String::new()),
         Verdict::Loop { route, .. } => ("loop".to_string(), route.clone()),
@@ -62,7 +68,7 @@ fn walked(
 }
 
 fn walk(t: &Topology, from: &str, dst: &str) -> Walked {
-    walk_flow(t, &[], from, dst, 49152)
+    walk_flow_summary(t, &[], from, dst, 49152)
 }
 
 fn through(w: &Walked, node: &str) -> bool {
@@ -289,9 +295,9 @@ fn s11_ecmp_splits_flows_and_keeps_each_flow_on_one_nva() {
 fn s12_failover_moves_traffic_to_the_standby() {
     let t = builtin("dual-homed-active-passive");
     for sport in [1000u16, 2000, 3000] {
-        let w = walk_flow(&t, &[], "spoke11-vm", "198.51.100.10", sport);
+        let w = walk_flow_summary(&t, &[], "spoke11-vm", "198.51.100.10", sport);
         assert!(through(&w, "nva nva1") && !through(&w, "nva nva2"));
-        let w = walk_flow(
+        let w = walk_flow_summary(
             &t,
             &["speaker-down nva1"],
             "spoke11-vm",
@@ -398,23 +404,17 @@ fn s18_ipv6_through_the_nva_and_t16() {
 }
 
 fn walk_site(t: &Topology, site: &str, dst: &str) -> Walked {
-    let cp = converge(t, &[]);
-    let world = World::new(&cp);
-    let si =
-        vnetplane::topology::SiteId(t.sites.iter().position(|s| s.name == site).unwrap() as u32);
-    let dst: std::net::IpAddr = dst.parse().unwrap();
-    let src = t.sites[si.idx()].hosts[0];
-    let tr = world.walk_from(
-        vnetplane::dataplane::Start::Site(si),
-        Packet::new(Header {
-            src,
-            dst,
-            proto: PROTO_TCP,
-            sport: 40000,
-            dport: 22,
-        }),
-    );
-    walked(&tr, |h| format!("{} {}", h.node, h.kind))
+    let si = SiteId(t.sites.iter().position(|s| s.name == site).unwrap() as u32);
+    let header = Header {
+        src: t.sites[si.idx()].hosts[0],
+        dst: dst.parse().unwrap(),
+        proto: PROTO_TCP,
+        sport: 40000,
+        dport: 22,
+    };
+    walked(&walk_start(t, &[], Start::Site(si), header), |h| {
+        format!("{} {}", h.node, h.kind)
+    })
 }
 
 #[test]
