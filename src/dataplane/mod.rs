@@ -18,10 +18,12 @@
 //! This is the symbolic (header-level) walk used by `trace` and, later, by
 //! `verify` and the frame pipeline.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use arrayvec::ArrayVec;
+use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 use crate::control::ControlPlane;
@@ -36,6 +38,8 @@ pub const PROTO_UDP: u8 = 17;
 pub const PROTO_ESP: u8 = 50;
 /// Walks longer than this many steps are reported as a loop by hop limit.
 pub const MAX_STEPS: usize = 512;
+/// Most IP headers a packet carries (the original plus nested tunnels).
+pub const MAX_LAYERS: usize = 8;
 /// TTL of packets the tool originates, and of outer headers added on encap.
 pub const DEFAULT_TTL: u8 = 64;
 /// IP datagram length of packets the tool originates (a TCP SYN with options).
@@ -100,9 +104,10 @@ pub struct Layer {
 type HeadersKey = (Header, Option<Encap>, usize, Header);
 
 /// A packet: `layers[0]` is the original, the last is the outermost.
+/// Held inline (no allocation): at most [`MAX_LAYERS`] headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
-    pub layers: Vec<Layer>,
+    pub layers: ArrayVec<Layer, MAX_LAYERS>,
 }
 
 impl Packet {
@@ -114,14 +119,14 @@ impl Packet {
     }
     /// A packet whose IP datagram is `len` bytes long.
     pub fn sized(header: Header, ttl: u8, len: usize) -> Self {
-        Packet {
-            layers: vec![Layer {
-                header,
-                ttl,
-                encap: None,
-                len,
-            }],
-        }
+        let mut layers = ArrayVec::new();
+        layers.push(Layer {
+            header,
+            ttl,
+            encap: None,
+            len,
+        });
+        Packet { layers }
     }
     pub fn outer(&self) -> &Layer {
         self.layers.last().expect("a packet has at least one layer")
@@ -258,9 +263,13 @@ pub struct Effects {
 /// One step of a walk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Hop {
+    /// Where the hop happened (the node's name is [`World::name`]).
+    #[serde(skip)]
+    pub at: At,
+    /// The node's name; empty in walks that record no text.
     pub node: String,
     pub kind: &'static str,
-    /// The outermost header as this hop saw it.
+    /// The outermost header as this hop saw it (text walks only).
     pub packet: String,
     pub ttl: u8,
     pub decision: String,
@@ -280,8 +289,48 @@ pub struct Trace {
     pub verdict: Verdict,
 }
 
+/// Where a walk ended, without text: what the forwarding pipeline counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Place {
+    At(At),
+    Internet,
+    ServiceEndpoint,
+    /// A platform address answered by the host (R19).
+    Platform(IpAddr),
+    RouteServer(RouteServerId),
+    /// Before any walk: the frame could not be read or has no sender.
+    Capture,
+}
+
+/// How a walk ended, without text (see [`Verdict`] for the explained form).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-enum At {
+pub enum Outcome {
+    Delivered(Place),
+    Dropped(Place, DropReason),
+    /// The location where the packet came back; `first`: the hop where the
+    /// cycle starts (`None`: the hop limit ran out).
+    Loop { at: At, first: Option<usize> },
+}
+
+impl Outcome {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Delivered(_) => "delivered",
+            Outcome::Dropped(..) => "dropped",
+            Outcome::Loop { .. } => "loop",
+        }
+    }
+    pub fn place(&self) -> Place {
+        match *self {
+            Outcome::Delivered(p) | Outcome::Dropped(p, _) => p,
+            Outcome::Loop { at, .. } => Place::At(at),
+        }
+    }
+}
+
+/// A location of the walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum At {
     NicOut(NicId),
     NicIn(NicId),
     Nva(NvaId),
@@ -303,10 +352,17 @@ enum Owner {
     RouteServer(RouteServerId),
 }
 
-/// What the walker needs, built once per control-plane snapshot.
-pub struct World<'a> {
-    pub cp: &'a ControlPlane,
+/// What the walker needs, built once per control-plane snapshot. It owns
+/// (shares) its control plane, so a snapshot can be handed to other threads.
+pub struct World {
+    pub cp: Arc<ControlPlane>,
     pub fibs: FibSet,
+    /// Node names ("nic x", "nva y", ...), by kind and index.
+    names: Names,
+    /// Each gateway's VNet's GatewaySubnet (R40).
+    gateway_subnet: Vec<Option<SubnetId>>,
+    /// Each NVA's own addresses (its NICs' private and public IPs).
+    nva_ips: Vec<Vec<IpAddr>>,
     owners: HashMap<(VnetId, IpAddr), Owner>,
     nic_nva: Vec<Option<NvaId>>,
     tables: Vec<Table>,
@@ -337,10 +393,31 @@ pub fn flow_hash(h: &Header) -> u64 {
     x
 }
 
-impl<'a> World<'a> {
-    pub fn new(cp: &'a ControlPlane) -> Self {
+#[derive(Default)]
+struct Names {
+    nic: Vec<String>,
+    nva: Vec<String>,
+    gateway: Vec<String>,
+    site: Vec<String>,
+    route_server: Vec<String>,
+}
+
+impl World {
+    /// Builds the world of a control plane (cloned; see [`World::from_arc`]).
+    pub fn new(cp: &ControlPlane) -> Self {
+        World::from_arc(Arc::new(cp.clone()))
+    }
+
+    /// Builds the world of a shared control plane, compiling every table.
+    pub fn from_arc(cp: Arc<ControlPlane>) -> Self {
+        let fibs = FibSet::compile(&cp);
+        World::with_fibs(cp, fibs)
+    }
+
+    /// Builds the world of a control plane whose tables are already compiled.
+    pub fn with_fibs(cp: Arc<ControlPlane>, fibs: FibSet) -> Self {
         let t = &cp.topology;
-        let mut owners = HashMap::new();
+        let mut owners = HashMap::default();
         for (i, n) in t.nics.iter().enumerate() {
             for &ip in &n.ips {
                 owners.insert((n.vnet, ip), Owner::Nic(NicId(i as u32)));
@@ -371,35 +448,68 @@ impl<'a> World<'a> {
         let tables = (0..t.subnets.len())
             .map(|i| cp.subnet_table(SubnetId(i as u32)))
             .collect();
-        let mut by_ip = HashMap::new();
+        let mut by_ip = HashMap::default();
         for (i, n) in t.nics.iter().enumerate() {
             for &ip in &n.ips {
                 by_ip.entry(ip).or_insert(NicId(i as u32));
             }
         }
-        let mut owners_by_ip: HashMap<IpAddr, Vec<(VnetId, Owner)>> = HashMap::new();
+        let mut owners_by_ip: HashMap<IpAddr, Vec<(VnetId, Owner)>> = HashMap::default();
         for (&(v, ip), &o) in &owners {
             owners_by_ip.entry(ip).or_default().push((v, o));
         }
         for list in owners_by_ip.values_mut() {
             list.sort_by_key(|(v, _)| *v);
         }
-        let mut connected = HashMap::new();
+        let mut connected = HashMap::default();
         for (i, _) in t.vnets.iter().enumerate() {
             let v = VnetId(i as u32);
             for pid in t.connected_peerings(v) {
                 connected.insert((v, t.peerings[pid.idx()].remote), pid);
             }
         }
+        let names = Names {
+            nic: t.nics.iter().map(|n| format!("nic {}", n.name)).collect(),
+            nva: t.nvas.iter().map(|n| format!("nva {}", n.name)).collect(),
+            gateway: t
+                .gateways
+                .iter()
+                .map(|g| format!("gateway {}", g.name))
+                .collect(),
+            site: t.sites.iter().map(|s| format!("site {}", s.name)).collect(),
+            route_server: t
+                .route_servers
+                .iter()
+                .map(|r| format!("route_server {}", r.name))
+                .collect(),
+        };
+        let gateway_subnet = t
+            .gateways
+            .iter()
+            .map(|g| t.subnet_by_path(&format!("{}/GatewaySubnet", t.vnet(g.vnet).name)))
+            .collect();
+        let nva_ips = t
+            .nvas
+            .iter()
+            .map(|nva| {
+                nva.nics
+                    .iter()
+                    .flat_map(|&x| t.nic(x).ips.iter().copied().chain(t.nic(x).public_ip))
+                    .collect()
+            })
+            .collect();
         World {
-            cp,
-            fibs: FibSet::compile(cp),
+            fibs,
+            names,
+            gateway_subnet,
+            nva_ips,
             owners,
             nic_nva,
             tables,
             by_ip,
             owners_by_ip,
             connected,
+            cp,
         }
     }
 
@@ -412,13 +522,27 @@ impl<'a> World<'a> {
         &self.cp.topology
     }
 
-    fn name(&self, at: At) -> String {
-        let t = self.t();
+    /// A location's node name: `nic x`, `nva y`, `gateway z`, `site s`.
+    pub fn name(&self, at: At) -> &str {
+        let n = &self.names;
         match at {
-            At::NicOut(n) | At::NicIn(n) => format!("nic {}", t.nic(n).name),
-            At::Nva(n) => format!("nva {}", t.nvas[n.idx()].name),
-            At::Gateway(g) | At::GatewayIn(g) => format!("gateway {}", t.gateway(g).name),
-            At::Site(s) | At::SiteOut(s) => format!("site {}", t.sites[s.idx()].name),
+            At::NicOut(x) | At::NicIn(x) => &n.nic[x.idx()],
+            At::Nva(x) => &n.nva[x.idx()],
+            At::Gateway(x) | At::GatewayIn(x) => &n.gateway[x.idx()],
+            At::Site(x) | At::SiteOut(x) => &n.site[x.idx()],
+        }
+    }
+
+    /// Where a walk ended, as verdicts and counters name it.
+    pub fn place_name(&self, p: Place) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
+        match p {
+            Place::At(at) => Cow::Borrowed(self.name(at)),
+            Place::Internet => Cow::Borrowed("internet"),
+            Place::ServiceEndpoint => Cow::Borrowed("service-endpoint"),
+            Place::Platform(ip) => Cow::Owned(format!("platform {ip}")),
+            Place::RouteServer(r) => Cow::Borrowed(&self.names.route_server[r.idx()]),
+            Place::Capture => Cow::Borrowed("capture"),
         }
     }
 
@@ -508,27 +632,110 @@ impl<'a> World<'a> {
         explain: bool,
         forced: Vec<usize>,
     ) -> (Trace, Vec<(usize, usize)>) {
+        let mut buf = WalkBuf {
+            packet,
+            forced,
+            ..WalkBuf::default()
+        };
+        let outcome = self.run(start, &mut buf, true, explain);
+        let verdict = self.verdict(outcome, &buf.hops);
+        (
+            Trace {
+                hops: buf.hops,
+                verdict,
+            },
+            buf.decisions,
+        )
+    }
+
+    /// The forwarding fast path: walks `buf.packet` from `start` recording
+    /// hops without text (node names, decisions and routes stay empty; `at`,
+    /// `kind`, `ttl` and `effects` are set) in buffers reused from walk to
+    /// walk: once they have grown, a walk allocates nothing.
+    pub fn forward(&self, start: Start, buf: &mut WalkBuf) -> Outcome {
+        buf.forced.clear();
+        self.run(start, buf, false, false)
+    }
+
+    /// The same, recording text as [`World::walk_from`] does (for pcapng
+    /// comments), still in reused buffers.
+    pub fn forward_explained(&self, start: Start, buf: &mut WalkBuf) -> Outcome {
+        buf.forced.clear();
+        self.run(start, buf, true, false)
+    }
+
+    fn run(&self, start: Start, buf: &mut WalkBuf, text: bool, explain: bool) -> Outcome {
+        buf.hops.clear();
+        buf.seen.clear();
+        buf.decisions.clear();
         let mut w = Walk {
             world: self,
-            hops: Vec::new(),
-            seen: Vec::new(),
-            packet,
+            hops: std::mem::take(&mut buf.hops),
+            seen: std::mem::take(&mut buf.seen),
+            packet: std::mem::replace(&mut buf.packet, Packet { layers: ArrayVec::new() }),
+            text,
             explain,
-            forced,
-            decisions: Vec::new(),
+            forced: std::mem::take(&mut buf.forced),
+            decisions: std::mem::take(&mut buf.decisions),
         };
         let at = match start {
             Start::Nic(n) => At::NicOut(n),
             Start::Site(s) => At::SiteOut(s),
         };
-        let verdict = w.run(at);
-        (
-            Trace {
-                hops: w.hops,
-                verdict,
+        let outcome = w.run(at);
+        buf.hops = w.hops;
+        buf.seen = w.seen;
+        buf.packet = w.packet;
+        buf.forced = w.forced;
+        buf.decisions = w.decisions;
+        outcome
+    }
+
+    /// The explained verdict of an outcome, given the walk's hops.
+    pub fn verdict(&self, o: Outcome, hops: &[Hop]) -> Verdict {
+        match o {
+            Outcome::Delivered(p) => Verdict::Delivered {
+                at: self.place_name(p).into_owned(),
             },
-            w.decisions,
-        )
+            Outcome::Dropped(p, reason) => Verdict::Dropped {
+                at: self.place_name(p).into_owned(),
+                reason,
+            },
+            Outcome::Loop { at, first: None } => Verdict::Loop {
+                at: self.name(at).to_string(),
+                cycle: Vec::new(),
+                route: format!("hop limit ({MAX_STEPS} steps)"),
+            },
+            Outcome::Loop {
+                at,
+                first: Some(first),
+            } => {
+                let cyc = hops.get(first..).unwrap_or_default();
+                let cycle = cyc
+                    .iter()
+                    .map(|h| format!("{} ({})", self.name(h.at), h.kind))
+                    .collect();
+                let route = cyc
+                    .iter()
+                    .rev()
+                    .find_map(|h| h.route.as_ref())
+                    .map(|r| {
+                        format!(
+                            "{} {} → {} {}",
+                            r.source,
+                            r.prefix,
+                            r.next_hop_type,
+                            r.next_hop_ips.join(", ")
+                        )
+                    })
+                    .unwrap_or_default();
+                Verdict::Loop {
+                    at: self.name(at).to_string(),
+                    cycle,
+                    route,
+                }
+            }
+        }
     }
 
     /// Every ECMP / load-balancer branch of a packet's walk (at most `limit`):
@@ -579,13 +786,38 @@ pub enum Start {
     Site(SiteId),
 }
 
-struct Walk<'w, 'a> {
-    world: &'w World<'a>,
+/// A walk's reusable buffers: the packet to walk (changed in place by
+/// encapsulation, TTL), the hops recorded, and the walker's scratch space.
+#[derive(Clone, Debug)]
+pub struct WalkBuf {
+    pub packet: Packet,
+    pub hops: Vec<Hop>,
+    seen: Vec<((At, HeadersKey), usize)>,
+    forced: Vec<usize>,
+    decisions: Vec<(usize, usize)>,
+}
+
+impl Default for WalkBuf {
+    fn default() -> Self {
+        WalkBuf {
+            packet: Packet { layers: ArrayVec::new() },
+            hops: Vec::with_capacity(16),
+            seen: Vec::with_capacity(16),
+            forced: Vec::new(),
+            decisions: Vec::new(),
+        }
+    }
+}
+
+struct Walk<'w> {
+    world: &'w World,
     hops: Vec<Hop>,
     /// (location, headers) and the index of the hop where first seen; walks
     /// are short, so a vector beats a hash map.
     seen: Vec<((At, HeadersKey), usize)>,
     packet: Packet,
+    /// Record node names, packets and decisions as text.
+    text: bool,
     /// Name the route of each SDN hop (costs a table walk per hop).
     explain: bool,
     /// ECMP / load-balancer choices to force, in decision order (the rest
@@ -597,16 +829,30 @@ struct Walk<'w, 'a> {
 
 enum Step {
     Go(At),
-    Done(Verdict),
+    Done(Outcome),
 }
 
-impl Walk<'_, '_> {
+/// Text for the trace, built only when the walk records text: the fast path
+/// never formats.
+macro_rules! say {
+    ($w:expr, $($arg:tt)*) => {
+        if $w.text { format!($($arg)*) } else { String::new() }
+    };
+}
+
+impl Walk<'_> {
     fn hop(&mut self, at: At, kind: &'static str, decision: String) -> usize {
         let o = self.packet.outer();
+        let (node, packet) = if self.text {
+            (self.world.name(at).to_string(), o.header.to_string())
+        } else {
+            (String::new(), String::new())
+        };
         self.hops.push(Hop {
-            node: self.world.name(at),
+            at,
+            node,
             kind,
-            packet: o.header.to_string(),
+            packet,
             ttl: o.ttl,
             decision,
             route: None,
@@ -617,32 +863,19 @@ impl Walk<'_, '_> {
         self.hops.len() - 1
     }
 
-    fn run(&mut self, mut at: At) -> Verdict {
+    /// Pushes an outer header; false when the packet already has
+    /// [`MAX_LAYERS`] headers.
+    fn push_layer(&mut self, l: Layer) -> bool {
+        self.packet.layers.try_push(l).is_ok()
+    }
+
+    fn run(&mut self, mut at: At) -> Outcome {
         for _ in 0..MAX_STEPS {
             let key = (at, self.packet.key());
             if let Some(&(_, first)) = self.seen.iter().find(|(k, _)| *k == key) {
-                let cycle: Vec<String> = self.hops[first..]
-                    .iter()
-                    .map(|h| format!("{} ({})", h.node, h.kind))
-                    .collect();
-                let route = self.hops[first..]
-                    .iter()
-                    .rev()
-                    .find_map(|h| h.route.as_ref())
-                    .map(|r| {
-                        format!(
-                            "{} {} → {} {}",
-                            r.source,
-                            r.prefix,
-                            r.next_hop_type,
-                            r.next_hop_ips.join(", ")
-                        )
-                    })
-                    .unwrap_or_default();
-                return Verdict::Loop {
-                    at: self.world.name(at),
-                    cycle,
-                    route,
+                return Outcome::Loop {
+                    at,
+                    first: Some(first),
                 };
             }
             self.seen.push((key, self.hops.len()));
@@ -660,18 +893,11 @@ impl Walk<'_, '_> {
                 Step::Done(v) => return v,
             }
         }
-        Verdict::Loop {
-            at: self.world.name(at),
-            cycle: Vec::new(),
-            route: format!("hop limit ({MAX_STEPS} steps)"),
-        }
+        Outcome::Loop { at, first: None }
     }
 
     fn drop_at(&self, at: At, reason: DropReason) -> Step {
-        Step::Done(Verdict::Dropped {
-            at: self.world.name(at),
-            reason,
-        })
+        Step::Done(Outcome::Dropped(Place::At(at), reason))
     }
 
     fn nic_out(&mut self, n: NicId) -> Step {
@@ -687,15 +913,15 @@ impl Walk<'_, '_> {
         let t = w.t();
         let at = At::GatewayIn(g);
         if w.cp.conditions.down_speakers.contains(&Node::Gateway(g)) {
-            self.hop(at, "gateway-in", "the gateway is down".into());
+            self.hop(at, "gateway-in", say!(self, "the gateway is down"));
             return self.drop_at(at, DropReason::GatewayDown);
         }
         let vnet = t.gateway(g).vnet;
-        let Some(subnet) = t.subnet_by_path(&format!("{}/GatewaySubnet", t.vnet(vnet).name)) else {
+        let Some(subnet) = w.gateway_subnet[g.idx()] else {
             self.hop(
                 at,
                 "gateway-in",
-                "the gateway's VNet has no GatewaySubnet".into(),
+                say!(self, "the gateway's VNet has no GatewaySubnet"),
             );
             return self.drop_at(at, DropReason::NoRoute);
         };
@@ -738,25 +964,27 @@ impl Walk<'_, '_> {
                         let i = self.hop(
                             at,
                             "site-out",
-                            format!(
+                            say!(self, 
                                 "BGP route {prefix} from {} into tunnel {}: encapsulated",
                                 peer.name(t),
                                 tun.name
                             ),
                         );
-                        self.hops[i].encap = Some(describe_encap(enc, &header));
+                        self.hops[i].encap = self.text.then(|| describe_encap(enc, &header));
                         self.hops[i].effects.encap = Some((enc, header));
-                        self.packet.layers.push(Layer {
+                        if !self.push_layer(Layer {
                             header,
                             ttl: DEFAULT_TTL,
                             encap: Some(enc),
                             len,
-                        });
+                        }) {
+                            break;
+                        }
                         continue;
                     }
                     (Node::Gateway(g), _) => {
                         choice = Some((
-                            format!("BGP route {prefix} from gateway {}", t.gateway(g).name),
+                            say!(self, "BGP route {prefix} from gateway {}", t.gateway(g).name),
                             Step::Go(At::GatewayIn(g)),
                         ));
                     }
@@ -766,7 +994,7 @@ impl Walk<'_, '_> {
                                 || g.ips.contains(&path.next_hop)
                         }) {
                             choice = Some((
-                                format!(
+                                say!(self, 
                                     "BGP route {prefix} over ExpressRoute to gateway {}",
                                     t.gateways[g].name
                                 ),
@@ -786,7 +1014,7 @@ impl Walk<'_, '_> {
                 });
                 if let Some(c) = served {
                     choice = Some((
-                        format!("connection to gateway {}", t.gateway(c.gateway).name),
+                        say!(self, "connection to gateway {}", t.gateway(c.gateway).name),
                         Step::Go(At::GatewayIn(c.gateway)),
                     ));
                 }
@@ -800,13 +1028,13 @@ impl Walk<'_, '_> {
                     self.hop(
                         at,
                         "site-out",
-                        format!("the site has no route toward {dst}"),
+                        say!(self, "the site has no route toward {dst}"),
                     );
                     self.drop_at(at, DropReason::SiteNoRoute)
                 }
             };
         }
-        self.hop(at, "site-out", "tunnels nest too deep".into());
+        self.hop(at, "site-out", say!(self, "tunnels nest too deep"));
         self.drop_at(at, DropReason::SiteNoRoute)
     }
 
@@ -830,7 +1058,7 @@ impl Walk<'_, '_> {
             self.hop(
                 at,
                 kind,
-                "source is not the NIC's own address and IP forwarding is off (R44)".into(),
+                say!(self, "source is not the NIC's own address and IP forwarding is off (R44)"),
             );
             return self.drop_at(at, DropReason::SpoofedSource);
         }
@@ -838,27 +1066,25 @@ impl Walk<'_, '_> {
             self.hop(
                 at,
                 kind,
-                "platform address: answered by the host (R19)".into(),
+                say!(self, "platform address: answered by the host (R19)"),
             );
-            return Step::Done(Verdict::Delivered {
-                at: format!("platform {}", h.dst),
-            });
+            return Step::Done(Outcome::Delivered(Place::Platform(h.dst)));
         }
         let fib = &w.fibs.by_subnet[subnet.idx()];
-        let action = fib.lookup(h.dst).cloned();
+        let action = fib.lookup(h.dst);
         let i = self.hop(at, kind, String::new());
         if self.explain {
             self.hops[i].route = w.route_used(subnet, h.dst);
         }
         let Some(action) = action else {
-            self.hops[i].decision = "no route matches".into();
+            self.hops[i].decision = say!(self, "no route matches");
             return self.drop_at(at, DropReason::NoRoute);
         };
         let (decision, next): (String, Step) = match action.next_hop_type {
             NextHopType::VnetLocal => match w.owner_in(vnet, h.dst) {
                 Some((_, o)) => self.deliver_to(at, o, "local delivery in the VNet"),
                 None => (
-                    "no NIC owns the destination in the VNet (R51)".into(),
+                    say!(self, "no NIC owns the destination in the VNet (R51)"),
                     self.drop_at(at, DropReason::NoOwner),
                 ),
             },
@@ -866,17 +1092,17 @@ impl Walk<'_, '_> {
                 match w.owner_peered(vnet, h.dst) {
                     Some((_, o, pid)) => match w.peering_check(vnet, pid, &h, nic.is_none()) {
                         Some(r) => (
-                            format!("peering {} refuses it", t.peerings[pid.idx()].name),
+                            say!(self, "peering {} refuses it", t.peerings[pid.idx()].name),
                             self.drop_at(at, r),
                         ),
                         None => self.deliver_to(
                             at,
                             o,
-                            &format!("over peering {}", t.peerings[pid.idx()].name),
+                            &say!(self, "over peering {}", t.peerings[pid.idx()].name),
                         ),
                     },
                     None => (
-                        "no NIC owns the destination in the peered VNet (R51)".into(),
+                        say!(self, "no NIC owns the destination in the peered VNet (R51)"),
                         self.drop_at(at, DropReason::NoOwner),
                     ),
                 }
@@ -893,7 +1119,7 @@ impl Walk<'_, '_> {
                     );
                 };
                 let ecmp = if action.ips.len() > 1 {
-                    format!(" (ECMP: flow hash picks {ip} of {})", action.ips.len())
+                    say!(self, " (ECMP: flow hash picks {ip} of {})", action.ips.len())
                 } else {
                     String::new()
                 };
@@ -901,12 +1127,12 @@ impl Walk<'_, '_> {
                     self.deliver_to(
                         at,
                         o,
-                        &format!("next hop {ip}{ecmp}, delivered unchanged (R43)"),
+                        &say!(self, "next hop {ip}{ecmp}, delivered unchanged (R43)"),
                     )
                 } else if let Some((_, o, pid)) = w.owner_peered(vnet, ip) {
                     match w.peering_check(vnet, pid, &h, nic.is_none()) {
                         Some(r) => (
-                            format!(
+                            say!(self, 
                                 "next hop {ip} across peering {}, refused",
                                 t.peerings[pid.idx()].name
                             ),
@@ -915,7 +1141,7 @@ impl Walk<'_, '_> {
                         None => self.deliver_to(
                             at,
                             o,
-                            &format!(
+                            &say!(self, 
                                 "next hop {ip}{ecmp} across peering {}",
                                 t.peerings[pid.idx()].name
                             ),
@@ -927,30 +1153,26 @@ impl Walk<'_, '_> {
                     .position(|g| effective::gateway_next_hops(g).contains(&ip))
                 {
                     (
-                        format!("to gateway {}{ecmp}", t.gateways[g].name),
+                        say!(self, "to gateway {}{ecmp}", t.gateways[g].name),
                         Step::Go(At::Gateway(GatewayId(g as u32))),
                     )
                 } else {
                     (
-                        format!("no NIC, load balancer or gateway owns next hop {ip} (R51)"),
+                        say!(self, "no NIC, load balancer or gateway owns next hop {ip} (R51)"),
                         self.drop_at(at, DropReason::NoOwner),
                     )
                 }
             }
             NextHopType::Internet => (
-                "leaves for the Internet".into(),
-                Step::Done(Verdict::Delivered {
-                    at: "internet".into(),
-                }),
+                say!(self, "leaves for the Internet"),
+                Step::Done(Outcome::Delivered(Place::Internet)),
             ),
             NextHopType::VirtualNetworkServiceEndpoint => (
-                "to the Azure service over its endpoint".into(),
-                Step::Done(Verdict::Delivered {
-                    at: "service-endpoint".into(),
-                }),
+                say!(self, "to the Azure service over its endpoint"),
+                Step::Done(Outcome::Delivered(Place::ServiceEndpoint)),
             ),
             NextHopType::None => (
-                "next hop type None: dropped".into(),
+                say!(self, "next hop type None: dropped"),
                 self.drop_at(at, DropReason::RouteNone),
             ),
         };
@@ -982,21 +1204,21 @@ impl Walk<'_, '_> {
         let t = self.world.t();
         match o {
             Owner::Nic(n) => (
-                format!("{how} → nic {}", t.nic(n).name),
+                say!(self, "{how} → nic {}", t.nic(n).name),
                 Step::Go(At::NicIn(n)),
             ),
             Owner::LoadBalancer(l) => {
                 let lb = &t.load_balancers[l.idx()];
                 if lb.backends.is_empty() {
                     return (
-                        format!("{how} → load balancer {} has no backends", lb.name),
+                        say!(self, "{how} → load balancer {} has no backends", lb.name),
                         self.drop_at(at, DropReason::NoOwner),
                     );
                 }
                 let b = lb.backends
                     [self.choose(lb.backends.len(), flow_hash(&self.packet.outer().header))];
                 (
-                    format!(
+                    say!(self, 
                         "{how} → load balancer {} → backend nic {}",
                         lb.name,
                         t.nic(b).name
@@ -1008,14 +1230,12 @@ impl Walk<'_, '_> {
                 let gw = t.gateway(g);
                 if gw.ips.contains(&self.packet.outer().header.dst) {
                     (
-                        format!("{how} → gateway {} itself", gw.name),
-                        Step::Done(Verdict::Delivered {
-                            at: format!("gateway {}", gw.name),
-                        }),
+                        say!(self, "{how} → gateway {} itself", gw.name),
+                        Step::Done(Outcome::Delivered(Place::At(At::Gateway(g)))),
                     )
                 } else {
                     (
-                        format!("{how} → gateway {}", gw.name),
+                        say!(self, "{how} → gateway {}", gw.name),
                         Step::Go(At::Gateway(g)),
                     )
                 }
@@ -1024,14 +1244,12 @@ impl Walk<'_, '_> {
                 let rs = &t.route_servers[r.idx()];
                 if rs.ips.contains(&self.packet.outer().header.dst) {
                     (
-                        format!("{how} → route server {}", rs.name),
-                        Step::Done(Verdict::Delivered {
-                            at: format!("route_server {}", rs.name),
-                        }),
+                        say!(self, "{how} → route server {}", rs.name),
+                        Step::Done(Outcome::Delivered(Place::RouteServer(r))),
                     )
                 } else {
                     (
-                        format!(
+                        say!(self, 
                             "{how} → route server {}, which is not in the data path (R22)",
                             rs.name
                         ),
@@ -1051,16 +1269,16 @@ impl Walk<'_, '_> {
         if nic.ips.contains(&dst) {
             return match nva {
                 Some(v) => {
-                    self.hop(at, "nic-ingress", "addressed to the NIC → NVA OS".into());
+                    self.hop(at, "nic-ingress", say!(self, "addressed to the NIC → NVA OS"));
                     Step::Go(At::Nva(v))
                 }
                 None => {
                     self.hop(
                         at,
                         "nic-ingress",
-                        "addressed to the NIC: delivered to the VM".into(),
+                        say!(self, "addressed to the NIC: delivered to the VM"),
                     );
-                    Step::Done(Verdict::Delivered { at: w.name(at) })
+                    Step::Done(Outcome::Delivered(Place::At(at)))
                 }
             };
         }
@@ -1068,7 +1286,7 @@ impl Walk<'_, '_> {
             self.hop(
                 at,
                 "nic-ingress",
-                "not addressed to the NIC and IP forwarding is off (R44)".into(),
+                say!(self, "not addressed to the NIC and IP forwarding is off (R44)"),
             );
             return self.drop_at(at, DropReason::IpForwardingDisabled);
         }
@@ -1077,7 +1295,7 @@ impl Walk<'_, '_> {
                 self.hop(
                     at,
                     "nic-ingress",
-                    "not addressed to the NIC, IP forwarding on → NVA OS".into(),
+                    say!(self, "not addressed to the NIC, IP forwarding on → NVA OS"),
                 );
                 Step::Go(At::Nva(v))
             }
@@ -1085,7 +1303,7 @@ impl Walk<'_, '_> {
                 self.hop(
                     at,
                     "nic-ingress",
-                    "IP forwarding on, but the VM is not a router".into(),
+                    say!(self, "IP forwarding on, but the VM is not a router"),
                 );
                 self.drop_at(at, DropReason::NotARouter)
             }
@@ -1098,16 +1316,11 @@ impl Walk<'_, '_> {
         let nva = &t.nvas[n.idx()];
         let at = At::Nva(n);
         if w.cp.conditions.down_speakers.contains(&Node::Nva(n)) {
-            self.hop(at, "nva", "the NVA is down".into());
+            self.hop(at, "nva", say!(self, "the NVA is down"));
             return self.drop_at(at, DropReason::NvaDown);
         }
-        let own: Vec<IpAddr> = nva
-            .nics
-            .iter()
-            .flat_map(|&x| t.nic(x).ips.iter().copied().chain(t.nic(x).public_ip))
-            .collect();
         let o = *self.packet.outer();
-        if own.contains(&o.header.dst) {
+        if w.nva_ips[n.idx()].contains(&o.header.dst) {
             if let Some(enc) = o.encap {
                 let tun = nva.tunnels.iter().find(|k| {
                     k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)
@@ -1116,21 +1329,21 @@ impl Walk<'_, '_> {
                     self.hop(
                         at,
                         "nva",
-                        format!("tunnel traffic from {} matches no tunnel", o.header.src),
+                        say!(self, "tunnel traffic from {} matches no tunnel", o.header.src),
                     );
                     return self.drop_at(at, DropReason::UnknownTunnel);
                 };
-                let i = self.hop(at, "nva", format!("decapsulates tunnel {}", tun.name));
-                self.hops[i].decap = Some(describe_encap(enc, &o.header));
+                let i = self.hop(at, "nva", say!(self, "decapsulates tunnel {}", tun.name));
+                self.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
                 self.hops[i].effects.decap = Some(enc);
                 self.packet.layers.pop();
                 return Step::Go(at);
             }
-            self.hop(at, "nva", "addressed to the NVA itself".into());
-            return Step::Done(Verdict::Delivered { at: w.name(at) });
+            self.hop(at, "nva", say!(self, "addressed to the NVA itself"));
+            return Step::Done(Outcome::Delivered(Place::At(at)));
         }
         if o.ttl <= 1 {
-            self.hop(at, "nva", "TTL expired: the NVA sends Time Exceeded".into());
+            self.hop(at, "nva", say!(self, "TTL expired: the NVA sends Time Exceeded"));
             return self.drop_at(at, DropReason::TtlExceeded);
         }
         self.packet.outer_mut().ttl -= 1;
@@ -1149,17 +1362,17 @@ impl Walk<'_, '_> {
                 os.lookup_underlay(dst)
             };
             let Some(e) = found else {
-                self.hops[i].decision = format!("{note}no OS route for {dst}");
+                self.hops[i].decision = say!(self, "{note}no OS route for {dst}");
                 return self.drop_at(at, DropReason::NvaNoRoute);
             };
             match &e.next_hop {
                 OsNextHop::Blackhole => {
-                    self.hops[i].decision = format!("{note}OS route {} is a blackhole", e.prefix);
+                    self.hops[i].decision = say!(self, "{note}OS route {} is a blackhole", e.prefix);
                     return self.drop_at(at, DropReason::NvaBlackhole);
                 }
                 OsNextHop::Nic(x) => {
                     self.hops[i].decision =
-                        format!("{note}OS route {} out of nic {}", e.prefix, t.nic(*x).name);
+                        say!(self, "{note}OS route {} out of nic {}", e.prefix, t.nic(*x).name);
                     self.hops[i].encap = encap_note;
                     return Step::Go(At::NicOut(*x));
                 }
@@ -1176,10 +1389,10 @@ impl Walk<'_, '_> {
                         })
                         .or(nva.nics.first().copied());
                     let Some(x) = egress else {
-                        self.hops[i].decision = "the NVA has no NIC".into();
+                        self.hops[i].decision = say!(self, "the NVA has no NIC");
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
-                    self.hops[i].decision = format!(
+                    self.hops[i].decision = say!(self, 
                         "{note}OS route {} via {ip} out of nic {} (the NIC routes by its own table, R42)",
                         e.prefix,
                         t.nic(x).name
@@ -1198,37 +1411,39 @@ impl Walk<'_, '_> {
                     let mut frag_note = String::new();
                     if len > usize::from(tun.mtu) {
                         if !tun.fragment {
-                            self.hops[i].decision = format!(
+                            self.hops[i].decision = say!(self, 
                                 "{note}OS route {} into tunnel {}: {len} bytes after encapsulation exceed the tunnel MTU {} (R55)",
                                 e.prefix, tun.name, tun.mtu
                             );
                             return self.drop_at(at, DropReason::MtuExceeded);
                         }
                         let per = ((usize::from(tun.mtu) - 20) / 8) * 8;
-                        frag_note = format!(
+                        frag_note = say!(self, 
                             ", fragmented into {} outer packets (MTU {}, R55)",
                             (len - 20).div_ceil(per.max(8)),
                             tun.mtu
                         );
                         self.hops[i].effects.fragment = Some(tun.mtu);
                     }
-                    encap_note = Some(describe_encap(enc, &header) + &frag_note);
+                    encap_note = self.text.then(|| describe_encap(enc, &header) + &frag_note);
                     self.hops[i].effects.encap = Some((enc, header));
-                    note = format!(
+                    note = say!(self, 
                         "OS route {} into tunnel {}: encapsulated; ",
                         e.prefix, tun.name
                     );
-                    self.packet.layers.push(Layer {
+                    if !self.push_layer(Layer {
                         header,
                         ttl: DEFAULT_TTL,
                         encap: Some(enc),
                         len,
-                    });
+                    }) {
+                        break;
+                    }
                     dst = header.dst;
                 }
             }
         }
-        self.hops[i].decision = format!("{note}tunnels nest too deep");
+        self.hops[i].decision = say!(self, "{note}tunnels nest too deep");
         self.drop_at(at, DropReason::NvaNoRoute)
     }
 
@@ -1237,7 +1452,7 @@ impl Walk<'_, '_> {
         let t = w.t();
         let at = At::Gateway(g);
         if w.cp.conditions.down_speakers.contains(&Node::Gateway(g)) {
-            self.hop(at, "gateway", "the gateway is down".into());
+            self.hop(at, "gateway", say!(self, "the gateway is down"));
             return self.drop_at(at, DropReason::GatewayDown);
         }
         let dst = self.packet.outer().header.dst;
@@ -1248,11 +1463,11 @@ impl Walk<'_, '_> {
         match site {
             Some((si, s)) => {
                 let kind = t.gateway(g).kind.as_str();
-                self.hop(at, "gateway", format!("to site {} over {kind}", s.name));
+                self.hop(at, "gateway", say!(self, "to site {} over {kind}", s.name));
                 Step::Go(At::Site(SiteId(si as u32)))
             }
             None => {
-                self.hop(at, "gateway", format!("no connected site holds {dst}"));
+                self.hop(at, "gateway", say!(self, "no connected site holds {dst}"));
                 self.drop_at(at, DropReason::GatewayNoRoute)
             }
         }
@@ -1273,25 +1488,25 @@ impl Walk<'_, '_> {
                 self.hop(
                     at,
                     "site",
-                    "tunnel traffic matches no tunnel of the CPE".into(),
+                    say!(self, "tunnel traffic matches no tunnel of the CPE"),
                 );
                 return self.drop_at(at, DropReason::UnknownTunnel);
             };
             let i = self.hop(
                 at,
                 "site",
-                format!("the CPE decapsulates tunnel {}", tun.name),
+                say!(self, "the CPE decapsulates tunnel {}", tun.name),
             );
-            self.hops[i].decap = Some(describe_encap(enc, &o.header));
+            self.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
             self.packet.layers.pop();
             return Step::Go(at);
         }
         let dst = o.header.dst;
         if site.prefixes.iter().any(|p| p.contains(&dst)) || site.cpe == Some(dst) {
-            self.hop(at, "site", format!("delivered on premises to {dst}"));
-            return Step::Done(Verdict::Delivered { at: w.name(at) });
+            self.hop(at, "site", say!(self, "delivered on premises to {dst}"));
+            return Step::Done(Outcome::Delivered(Place::At(at)));
         }
-        self.hop(at, "site", format!("the site does not hold {dst}"));
+        self.hop(at, "site", say!(self, "the site does not hold {dst}"));
         self.drop_at(at, DropReason::SiteNoRoute)
     }
 }

@@ -78,7 +78,7 @@ pub struct Options {
 
 /// Where a captured packet enters: the given NIC, else the NIC holding its
 /// source, else the site holding it.
-fn start_of(world: &World<'_>, opts: Options, src: std::net::IpAddr) -> Option<Start> {
+fn start_of(world: &World, opts: Options, src: std::net::IpAddr) -> Option<Start> {
     opts.from
         .or_else(|| world.nic_for_source(src))
         .map(Start::Nic)
@@ -88,7 +88,7 @@ fn start_of(world: &World<'_>, opts: Options, src: std::net::IpAddr) -> Option<S
 /// Replays `frames`; writes captures to `pcapng` and traces to `traces`
 /// when given. Returns the counters.
 pub fn replay<W: Write, T: Write>(
-    world: &World<'_>,
+    world: &World,
     frames: &[Frame],
     opts: Options,
     mut pcapng: Option<&mut PcapNgOut<W>>,
@@ -213,29 +213,21 @@ pub fn packet_of(frame: &[u8], outer: Header, ttl: u8) -> Packet {
                 sport: p.sport,
                 dport: p.dport,
             };
-            Packet {
-                layers: vec![
-                    super::Layer {
-                        header: ih,
-                        ttl: p.ttl.max(1),
-                        encap: None,
-                        len: inner_len,
-                    },
-                    super::Layer {
-                        header: outer,
-                        ttl: ttl.max(1),
-                        encap: Some(encap),
-                        len: outer_len,
-                    },
-                ],
-            }
+            let mut packet = Packet::sized(ih, p.ttl.max(1), inner_len);
+            packet.layers.push(super::Layer {
+                header: outer,
+                ttl: ttl.max(1),
+                encap: Some(encap),
+                len: outer_len,
+            });
+            packet
         }
     }
 }
 
 /// Applies each hop's effects to the frame and captures it at every NIC.
 fn render<W: Write>(
-    world: &World<'_>,
+    world: &World,
     tr: &Trace,
     f: &Frame,
     cur: &mut Vec<u8>,
