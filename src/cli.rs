@@ -151,6 +151,22 @@ pub enum Command {
         /// Apply a control-plane event first (repeatable).
         #[arg(long = "event", value_name = "EVENT")]
         events: Vec<String>,
+        /// Events during the replay: a file of `at packet N EVENT` / `at 2.5s
+        /// EVENT` lines, or `-` to read events from standard input while
+        /// running (one per line, applied as they arrive).
+        #[arg(long = "events", value_name = "FILE|-")]
+        events_file: Option<String>,
+        /// Packets between an event's immediate effect (a failed NVA or
+        /// tunnel stops forwarding) and the reconverged tables; packets
+        /// caught in between are dropped as `converging`.
+        #[arg(long, default_value_t = 0, value_name = "PACKETS")]
+        convergence_delay: usize,
+        /// Worker threads [default: one per core].
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Packets per batch handed to a worker.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
     },
     /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
     /// destinations (default: from every non-NVA NIC to every VM, site host and
@@ -199,10 +215,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Benchmarks.
+    /// Benchmarks: `bench lpm` (lookups against the treebitmap fork), or the
+    /// forwarding pipeline with generated traffic through a topology.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        what: BenchCommand,
+        what: Option<BenchCommand>,
+        #[command(flatten)]
+        pipeline: crate::pipeline::bench::Args,
     },
     /// List the built-in topologies (one per scenario).
     Topologies,
@@ -462,8 +482,14 @@ pub fn run(cli: Cli) -> Result<String> {
             from,
             json,
             events,
+            events_file,
+            convergence_delay,
+            workers,
+            batch,
         }) => {
-            let cp = control_plane(&load(&topology)?, &events)?;
+            let base = load(&topology)?;
+            let parsed = parse_events(&events)?;
+            let cp = control::converge(&base, &parsed).map_err(|e| anyhow!("{}: {e}", base.file))?;
             let t = &cp.topology;
             let from = match from {
                 Some(n) => Some(
@@ -473,7 +499,9 @@ pub fn run(cli: Cli) -> Result<String> {
                 None => None,
             };
             let cap = crate::io::read_capture(&pcap).map_err(|e| anyhow!(e))?;
-            let world = crate::dataplane::World::new(&cp);
+            let world = std::sync::Arc::new(crate::dataplane::World::from_arc(
+                std::sync::Arc::new(cp),
+            ));
             let mut pcapng = match &out {
                 Some(p) => Some(crate::io::PcapNgOut::create(p).map_err(|e| anyhow!(e))?),
                 None => None,
@@ -484,15 +512,42 @@ pub fn run(cli: Cli) -> Result<String> {
                 )),
                 None => None,
             };
-            let opts = crate::dataplane::replay::Options { from };
-            let counters = crate::dataplane::replay::replay(
-                &world,
+            let (scheduled, live) = match events_file.as_deref() {
+                None => (Vec::new(), None),
+                Some("-") => (Vec::new(), Some(crate::pipeline::stdin_events())),
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).with_context(|| path.to_string())?;
+                    let s = crate::pipeline::events::parse(&text, path).map_err(|e| anyhow!(e))?;
+                    let ts: Vec<_> = cap.frames.iter().map(|f| f.timestamp).collect();
+                    (crate::pipeline::events::resolve(&s, &ts), None)
+                }
+            };
+            let run = crate::pipeline::Run {
+                world: world.clone(),
+                control: Some(crate::pipeline::Control {
+                    base,
+                    events: parsed,
+                }),
+                scheduled,
+                live,
+                stop: None,
+                opts: crate::pipeline::Options {
+                    workers: workers.unwrap_or_else(crate::pipeline::default_workers),
+                    batch,
+                    from,
+                    convergence_delay,
+                },
+            };
+            let report = crate::pipeline::run(
                 &cap.frames,
-                opts,
-                pcapng.as_mut(),
-                tr.as_mut(),
+                run,
+                crate::pipeline::Outputs {
+                    pcapng: pcapng.as_mut(),
+                    traces: tr.as_mut(),
+                },
             )
             .map_err(|e| anyhow!(e))?;
+            let counters = &report.counters;
             if let Some(w) = pcapng {
                 w.finish().map_err(|e| anyhow!(e))?;
             }
@@ -500,8 +555,10 @@ pub fn run(cli: Cli) -> Result<String> {
                 std::io::Write::flush(&mut w)?;
             }
             if json {
-                let mut v = serde_json::to_value(&counters)?;
+                let mut v = serde_json::to_value(counters)?;
                 v["stopped"] = serde_json::json!(cap.stopped);
+                v["workers"] = serde_json::json!(report.workers.len());
+                v["versions"] = serde_json::to_value(&report.versions)?;
                 Ok(serde_json::to_string_pretty(&v)? + "\n")
             } else {
                 let mut s = format!(
@@ -518,6 +575,22 @@ pub fn run(cli: Cli) -> Result<String> {
                     let _ = writeln!(s, "    {r}: {n}");
                 }
                 let _ = writeln!(s, "  looped {}", counters.looped);
+                for v in &report.versions {
+                    let from = v
+                        .from_packet
+                        .map(|i| format!("from packet {}", i + 1))
+                        .unwrap_or_else(|| "live".into());
+                    let _ = writeln!(
+                        s,
+                        "  table version {} ({}, {from}): {}; {} of {} tables compiled in {:.1} ms",
+                        v.version,
+                        v.kind,
+                        v.events.join(", "),
+                        v.tables_compiled,
+                        v.tables,
+                        v.build_ms
+                    );
+                }
                 if let Some(why) = &cap.stopped {
                     let _ = writeln!(s, "warning: reading stopped early: {why}");
                 }
@@ -686,7 +759,12 @@ pub fn run(cli: Cli) -> Result<String> {
             }
         }
         Some(Command::Bench {
-            what: BenchCommand::Lpm { json, quick, table },
+            what: None,
+            pipeline,
+        }) => crate::pipeline::bench::command(pipeline),
+        Some(Command::Bench {
+            what: Some(BenchCommand::Lpm { json, quick, table }),
+            ..
         }) => {
             let opts = if quick {
                 crate::fib::bench::Options::quick()
@@ -717,11 +795,14 @@ pub fn run(cli: Cli) -> Result<String> {
 }
 
 fn control_plane(t: &Topology, events: &[String]) -> Result<ControlPlane> {
-    let parsed: Vec<Event> = events
+    Ok(control::converge(t, &parse_events(events)?)?)
+}
+
+fn parse_events(events: &[String]) -> Result<Vec<Event>> {
+    Ok(events
         .iter()
         .map(|e| Event::parse(e))
-        .collect::<Result<_, _>>()?;
-    Ok(control::converge(t, &parsed)?)
+        .collect::<Result<_, _>>()?)
 }
 
 fn pick_subnet(t: &Topology, nic: Option<&str>, subnet: Option<&str>) -> Result<SubnetId> {
@@ -1113,7 +1194,7 @@ fn show(t: &Topology) -> Result<String> {
         bail!("{}: the topology has no NICs", t.file);
     }
     // Generated traffic (every sender to every destination) through the hop machine.
-    let world = crate::dataplane::World::new(&cp);
+    let world = std::sync::Arc::new(crate::dataplane::World::new(&cp));
     let senders = crate::dataplane::traffic::default_senders(t);
     let dsts = crate::dataplane::traffic::default_destinations(t);
     let flows =

@@ -26,6 +26,7 @@ pub mod control;
 pub mod dataplane;
 pub mod fib;
 pub mod io;
+pub mod pipeline;
 pub mod topology;
 pub mod verify;
 pub mod wire;

@@ -255,6 +255,9 @@ impl Session {
 pub struct Conditions {
     pub down_speakers: BTreeSet<Node>,
     pub down_sessions: BTreeSet<(Node, Node)>,
+    /// Overlay tunnels that are down: (owner NVA or site, index into its
+    /// `tunnels`), both ends. BGP sessions over them are down too.
+    pub down_tunnels: BTreeSet<(Node, usize)>,
     /// Prefixes a speaker advertises on all its sessions in addition to its configuration.
     pub advertised: BTreeMap<Node, BTreeSet<IpNet>>,
     /// Prefixes a speaker no longer originates.
@@ -514,7 +517,43 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
             }
         }
     }
+    // A session over a tunnel that is down is down.
+    for s in &mut out {
+        if s.state != SessionState::Up {
+            continue;
+        }
+        for (me, cfg) in [(s.a, s.cfg_a), (s.b, s.cfg_b)] {
+            let over = cfg.and_then(|i| match me {
+                Node::Nva(n) => t.nvas[n.idx()].bgp.get(i).and_then(|c| c.over),
+                Node::Site(x) => t.sites[x.idx()].bgp.get(i).and_then(|c| c.over),
+                _ => None,
+            });
+            if let Some(k) = over
+                && cond.down_tunnels.contains(&(me, k))
+            {
+                s.state = SessionState::Down(format!(
+                    "tunnel {} of {} is down",
+                    tunnel_name(t, me, k),
+                    me.name(t)
+                ));
+                break;
+            }
+        }
+    }
     (out, warnings)
+}
+
+/// The tunnels of an NVA or a site.
+pub fn tunnels_of(t: &Topology, n: Node) -> &[Tunnel] {
+    match n {
+        Node::Nva(x) => &t.nvas[x.idx()].tunnels,
+        Node::Site(x) => &t.sites[x.idx()].tunnels,
+        _ => &[],
+    }
+}
+
+fn tunnel_name(t: &Topology, n: Node, k: usize) -> &str {
+    tunnels_of(t, n).get(k).map_or("?", |x| x.name.as_str())
 }
 
 fn speaker_name(t: &Topology, s: Speaker) -> String {

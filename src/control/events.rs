@@ -7,6 +7,7 @@
 //! ```text
 //! speaker-down NAME            speaker-up NAME
 //! session-down A B             session-up A B
+//! tunnel-down OWNER TUNNEL      tunnel-up OWNER TUNNEL
 //! advertise SPEAKER PREFIX     withdraw SPEAKER PREFIX
 //! udr-add TABLE ROUTE PREFIX NEXT_HOP_TYPE [NEXT_HOP_IP]
 //! udr-remove TABLE ROUTE
@@ -26,6 +27,9 @@ pub enum Event {
     SpeakerUp(String),
     SessionDown(String, String),
     SessionUp(String, String),
+    /// An overlay tunnel of an NVA or site (and its far end) goes down.
+    TunnelDown(String, String),
+    TunnelUp(String, String),
     Advertise {
         speaker: String,
         prefix: IpNet,
@@ -83,6 +87,8 @@ impl Event {
             ["speaker-up", n] => Event::SpeakerUp(n.to_string()),
             ["session-down", a, b] => Event::SessionDown(a.to_string(), b.to_string()),
             ["session-up", a, b] => Event::SessionUp(a.to_string(), b.to_string()),
+            ["tunnel-down", a, b] => Event::TunnelDown(a.to_string(), b.to_string()),
+            ["tunnel-up", a, b] => Event::TunnelUp(a.to_string(), b.to_string()),
             ["advertise", s, p] => Event::Advertise {
                 speaker: s.to_string(),
                 prefix: net(p)?,
@@ -133,7 +139,7 @@ impl Event {
             },
             _ => {
                 return Err(err(
-                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE",
+                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE",
                 ));
             }
         })
@@ -147,6 +153,8 @@ impl fmt::Display for Event {
             Event::SpeakerUp(n) => write!(f, "speaker-up {n}"),
             Event::SessionDown(a, b) => write!(f, "session-down {a} {b}"),
             Event::SessionUp(a, b) => write!(f, "session-up {a} {b}"),
+            Event::TunnelDown(a, b) => write!(f, "tunnel-down {a} {b}"),
+            Event::TunnelUp(a, b) => write!(f, "tunnel-up {a} {b}"),
             Event::Advertise { speaker, prefix } => write!(f, "advertise {speaker} {prefix}"),
             Event::Withdraw { speaker, prefix } => write!(f, "withdraw {speaker} {prefix}"),
             Event::UdrAdd {
@@ -174,7 +182,19 @@ impl fmt::Display for Event {
 pub fn apply(t: &Topology, events: &[Event]) -> Result<(Topology, Conditions), EventError> {
     let mut topo = t.clone();
     let mut c = Conditions::default();
+    apply_onto(&mut topo, &mut c, events)?;
+    Ok((topo, c))
+}
+
+/// Applies more events on top of a state [`apply`] returned (the running
+/// control plane keeps this state instead of a growing event list).
+pub fn apply_onto(
+    topo: &mut Topology,
+    c: &mut Conditions,
+    events: &[Event],
+) -> Result<(), EventError> {
     for e in events {
+        let t = &*topo;
         let err = |m: String| EventError {
             event: e.to_string(),
             message: m,
@@ -195,6 +215,16 @@ pub fn apply(t: &Topology, events: &[Event]) -> Result<(Topology, Conditions), E
                 let (a, b) = (node(a)?, node(b)?);
                 c.down_sessions.remove(&(a, b));
                 c.down_sessions.remove(&(b, a));
+            }
+            Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {
+                let ends = tunnel_ends(t, node(owner)?, name).map_err(err)?;
+                for end in ends {
+                    if matches!(e, Event::TunnelDown(..)) {
+                        c.down_tunnels.insert(end);
+                    } else {
+                        c.down_tunnels.remove(&end);
+                    }
+                }
             }
             Event::Advertise { speaker, prefix } => {
                 let n = node(speaker)?;
@@ -249,7 +279,27 @@ pub fn apply(t: &Topology, events: &[Event]) -> Result<(Topology, Conditions), E
             }
         }
     }
-    Ok((topo, c))
+    Ok(())
+}
+
+/// A tunnel of an NVA or site and its far end (the tunnel of another NVA or
+/// site whose endpoints are the same, swapped), as (owner, index) pairs.
+pub fn tunnel_ends(t: &Topology, owner: Node, name: &str) -> Result<Vec<(Node, usize)>, String> {
+    let own = super::bgp::tunnels_of(t, owner);
+    let k = own
+        .iter()
+        .position(|x| x.name == name)
+        .ok_or_else(|| format!("{} has no tunnel named `{name}`", owner.name(t)))?;
+    let (local, remote) = (own[k].local, own[k].remote);
+    let mut ends = vec![(owner, k)];
+    for n in super::bgp::all_nodes(t) {
+        for (i, x) in super::bgp::tunnels_of(t, n).iter().enumerate() {
+            if x.local == remote && x.remote == local {
+                ends.push((n, i));
+            }
+        }
+    }
+    Ok(ends)
 }
 
 #[cfg(test)]
@@ -263,6 +313,8 @@ mod tests {
             "speaker-up nva1",
             "session-down nva1 rs-hub1",
             "session-up nva1 rs-hub1",
+            "tunnel-down nva1 vx-nva2",
+            "tunnel-up nva1 vx-nva2",
             "advertise nva1 10.50.0.0/16",
             "withdraw nva1 0.0.0.0/0",
             "udr-add rt-nva r1 0.0.0.0/0 Internet",

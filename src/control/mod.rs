@@ -42,6 +42,11 @@ pub struct ControlPlane {
 /// Converges `t` after `events` (in order). Pure: same inputs, same output.
 pub fn converge(t: &Topology, events: &[Event]) -> Result<ControlPlane, EventError> {
     let (topology, conditions) = events::apply(t, events)?;
+    Ok(converge_state(topology, conditions))
+}
+
+/// Converges a topology (route-table events applied) under conditions.
+pub fn converge_state(topology: Topology, conditions: Conditions) -> ControlPlane {
     let bgp = bgp::converge(&topology, &conditions);
     let injections = bgp_injections(&topology, &bgp, &conditions);
     let nva_tables: Vec<nva::OsTable> = (0..topology.nvas.len())
@@ -49,14 +54,14 @@ pub fn converge(t: &Topology, events: &[Event]) -> Result<ControlPlane, EventErr
         .collect();
     let mut warnings = bgp.warnings.clone();
     warnings.extend(nva_tables.iter().flat_map(|n| n.warnings.iter().cloned()));
-    Ok(ControlPlane {
+    ControlPlane {
         topology,
         conditions,
         bgp,
         injections,
         nva_tables,
         warnings,
-    })
+    }
 }
 
 impl ControlPlane {

@@ -181,6 +181,11 @@ pub enum DropReason {
     SiteNoRoute,
     /// The packet no longer fits the tunnel's MTU after encapsulation (R55).
     MtuExceeded,
+    /// The overlay tunnel is down (tunnel-down event).
+    TunnelDown,
+    /// Caught by a change: the node or tunnel failed and the tables do not
+    /// show it yet (between a failure and the reconverged snapshot).
+    Converging,
     /// Replay: truncated or inconsistent headers.
     Malformed,
     /// Replay: not an IP packet (ARP, LLDP, ...).
@@ -192,6 +197,33 @@ pub enum DropReason {
 }
 
 impl DropReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [DropReason; 23] = [
+        DropReason::NoRoute,
+        DropReason::RouteNone,
+        DropReason::NoOwner,
+        DropReason::IpForwardingDisabled,
+        DropReason::SpoofedSource,
+        DropReason::NotARouter,
+        DropReason::TtlExceeded,
+        DropReason::PeeringForwardedNotAllowed,
+        DropReason::PeeringAccessDisabled,
+        DropReason::NvaNoRoute,
+        DropReason::NvaBlackhole,
+        DropReason::NvaDown,
+        DropReason::GatewayDown,
+        DropReason::GatewayNoRoute,
+        DropReason::UnknownTunnel,
+        DropReason::SiteNoRoute,
+        DropReason::MtuExceeded,
+        DropReason::TunnelDown,
+        DropReason::Converging,
+        DropReason::Malformed,
+        DropReason::NotIp,
+        DropReason::UnsupportedLink,
+        DropReason::NoIngressNic,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             DropReason::NoRoute => "no-route",
@@ -211,6 +243,8 @@ impl DropReason {
             DropReason::UnknownTunnel => "unknown-tunnel",
             DropReason::SiteNoRoute => "site-no-route",
             DropReason::MtuExceeded => "mtu-exceeded",
+            DropReason::TunnelDown => "tunnel-down",
+            DropReason::Converging => "converging",
             DropReason::Malformed => "malformed",
             DropReason::NotIp => "not-ip",
             DropReason::UnsupportedLink => "unsupported-link",
@@ -637,7 +671,7 @@ impl World {
             forced,
             ..WalkBuf::default()
         };
-        let outcome = self.run(start, &mut buf, true, explain);
+        let outcome = self.run(start, &mut buf, &NO_PENDING, true, explain);
         let verdict = self.verdict(outcome, &buf.hops);
         (
             Trace {
@@ -653,23 +687,37 @@ impl World {
     /// `kind`, `ttl` and `effects` are set) in buffers reused from walk to
     /// walk: once they have grown, a walk allocates nothing.
     pub fn forward(&self, start: Start, buf: &mut WalkBuf) -> Outcome {
-        buf.forced.clear();
-        self.run(start, buf, false, false)
+        self.forward_with(start, buf, &NO_PENDING, false)
     }
 
-    /// The same, recording text as [`World::walk_from`] does (for pcapng
-    /// comments), still in reused buffers.
-    pub fn forward_explained(&self, start: Start, buf: &mut WalkBuf) -> Outcome {
+    /// The fast path with failures the tables do not show yet; with `text`,
+    /// hops record text as [`World::walk_from`] does (for pcapng comments),
+    /// still in reused buffers.
+    pub fn forward_with(
+        &self,
+        start: Start,
+        buf: &mut WalkBuf,
+        pending: &Pending,
+        text: bool,
+    ) -> Outcome {
         buf.forced.clear();
-        self.run(start, buf, true, false)
+        self.run(start, buf, pending, text, false)
     }
 
-    fn run(&self, start: Start, buf: &mut WalkBuf, text: bool, explain: bool) -> Outcome {
+    fn run(
+        &self,
+        start: Start,
+        buf: &mut WalkBuf,
+        pending: &Pending,
+        text: bool,
+        explain: bool,
+    ) -> Outcome {
         buf.hops.clear();
         buf.seen.clear();
         buf.decisions.clear();
         let mut w = Walk {
             world: self,
+            pending,
             hops: std::mem::take(&mut buf.hops),
             seen: std::mem::take(&mut buf.seen),
             packet: std::mem::replace(&mut buf.packet, Packet { layers: ArrayVec::new() }),
@@ -779,6 +827,27 @@ impl World {
     }
 }
 
+/// Failures the dataplane already suffers while its tables still show the
+/// state before them: what an event does at once, before reconvergence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Speakers (NVAs, gateways) that stopped forwarding.
+    pub speakers: Vec<Node>,
+    /// Tunnels that stopped: (owner NVA or site, index into its tunnels).
+    pub tunnels: Vec<(Node, usize)>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.speakers.is_empty() && self.tunnels.is_empty()
+    }
+}
+
+static NO_PENDING: Pending = Pending {
+    speakers: Vec::new(),
+    tunnels: Vec::new(),
+};
+
 /// Where a walk starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -811,6 +880,7 @@ impl Default for WalkBuf {
 
 struct Walk<'w> {
     world: &'w World,
+    pending: &'w Pending,
     hops: Vec<Hop>,
     /// (location, headers) and the index of the hop where first seen; walks
     /// are short, so a vector beats a hash map.
@@ -863,6 +933,32 @@ impl Walk<'_> {
         self.hops.len() - 1
     }
 
+    /// Why a speaker does not forward: down in the tables, or failed and
+    /// not reconverged yet.
+    fn speaker_fails(&self, n: Node) -> Option<DropReason> {
+        if self.world.cp.conditions.down_speakers.contains(&n) {
+            Some(match n {
+                Node::Gateway(_) => DropReason::GatewayDown,
+                _ => DropReason::NvaDown,
+            })
+        } else if self.pending.speakers.contains(&n) {
+            Some(DropReason::Converging)
+        } else {
+            None
+        }
+    }
+
+    /// Why a tunnel carries nothing: down, or failed and not reconverged yet.
+    fn tunnel_fails(&self, owner: Node, k: usize) -> Option<DropReason> {
+        if self.world.cp.conditions.down_tunnels.contains(&(owner, k)) {
+            Some(DropReason::TunnelDown)
+        } else if self.pending.tunnels.contains(&(owner, k)) {
+            Some(DropReason::Converging)
+        } else {
+            None
+        }
+    }
+
     /// Pushes an outer header; false when the packet already has
     /// [`MAX_LAYERS`] headers.
     fn push_layer(&mut self, l: Layer) -> bool {
@@ -912,9 +1008,9 @@ impl Walk<'_> {
         let w = self.world;
         let t = w.t();
         let at = At::GatewayIn(g);
-        if w.cp.conditions.down_speakers.contains(&Node::Gateway(g)) {
+        if let Some(r) = self.speaker_fails(Node::Gateway(g)) {
             self.hop(at, "gateway-in", say!(self, "the gateway is down"));
-            return self.drop_at(at, DropReason::GatewayDown);
+            return self.drop_at(at, r);
         }
         let vnet = t.gateway(g).vnet;
         let Some(subnet) = w.gateway_subnet[g.idx()] else {
@@ -958,6 +1054,14 @@ impl Walk<'_> {
                         let Some(tun) = site.tunnels.get(k) else {
                             break;
                         };
+                        if let Some(r) = self.tunnel_fails(me, k) {
+                            self.hop(
+                                at,
+                                "site-out",
+                                say!(self, "BGP route {prefix} into tunnel {}, which is down", tun.name),
+                            );
+                            return self.drop_at(at, r);
+                        }
                         let inner = self.packet.outer().header;
                         let (enc, header) = encapsulate(tun, &inner);
                         let len = encapsulated_len(enc, self.packet.outer().len);
@@ -1315,17 +1419,21 @@ impl Walk<'_> {
         let t = w.t();
         let nva = &t.nvas[n.idx()];
         let at = At::Nva(n);
-        if w.cp.conditions.down_speakers.contains(&Node::Nva(n)) {
+        if let Some(r) = self.speaker_fails(Node::Nva(n)) {
             self.hop(at, "nva", say!(self, "the NVA is down"));
-            return self.drop_at(at, DropReason::NvaDown);
+            return self.drop_at(at, r);
         }
         let o = *self.packet.outer();
         if w.nva_ips[n.idx()].contains(&o.header.dst) {
             if let Some(enc) = o.encap {
-                let tun = nva.tunnels.iter().find(|k| {
+                let k = nva.tunnels.iter().position(|k| {
                     k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)
                 });
-                let Some(tun) = tun else {
+                if let Some(r) = k.and_then(|k| self.tunnel_fails(Node::Nva(n), k)) {
+                    self.hop(at, "nva", say!(self, "tunnel traffic on a tunnel that is down"));
+                    return self.drop_at(at, r);
+                }
+                let Some(tun) = k.map(|k| &nva.tunnels[k]) else {
                     self.hop(
                         at,
                         "nva",
@@ -1404,6 +1512,11 @@ impl Walk<'_> {
                     let Some(tun) = nva.tunnels.get(*k) else {
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
+                    if let Some(r) = self.tunnel_fails(Node::Nva(n), *k) {
+                        self.hops[i].decision =
+                            say!(self, "{note}OS route {} into tunnel {}, which is down", e.prefix, tun.name);
+                        return self.drop_at(at, r);
+                    }
                     let inner = self.packet.outer().header;
                     let inner_len = self.packet.outer().len;
                     let (enc, header) = encapsulate(tun, &inner);
@@ -1451,9 +1564,9 @@ impl Walk<'_> {
         let w = self.world;
         let t = w.t();
         let at = At::Gateway(g);
-        if w.cp.conditions.down_speakers.contains(&Node::Gateway(g)) {
+        if let Some(r) = self.speaker_fails(Node::Gateway(g)) {
             self.hop(at, "gateway", say!(self, "the gateway is down"));
-            return self.drop_at(at, DropReason::GatewayDown);
+            return self.drop_at(at, r);
         }
         let dst = self.packet.outer().header.dst;
         let site = t.sites.iter().enumerate().find(|(_, s)| {
@@ -1481,10 +1594,14 @@ impl Walk<'_> {
         if let Some(enc) = o.encap
             && site.cpe == Some(o.header.dst)
         {
-            let tun = site.tunnels.iter().find(|k| {
+            let k = site.tunnels.iter().position(|k| {
                 k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)
             });
-            let Some(tun) = tun else {
+            if let Some(r) = k.and_then(|k| self.tunnel_fails(Node::Site(s), k)) {
+                self.hop(at, "site", say!(self, "tunnel traffic on a tunnel that is down"));
+                return self.drop_at(at, r);
+            }
+            let Some(tun) = k.map(|k| &site.tunnels[k]) else {
                 self.hop(
                     at,
                     "site",

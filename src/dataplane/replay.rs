@@ -4,16 +4,17 @@
 //! pcapng with one interface per NIC and the path as each packet's comment.
 //! Every frame read ends in exactly one counter.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{DropReason, Encap, Header, Packet, Start, Trace, Verdict, World};
+use super::{Encap, Header, Outcome, Packet, Start, World};
 use crate::io::{Frame, PcapNgOut};
 use crate::topology::NicId;
-use crate::wire::{self, AZURE_ROUTER_MAC, Outer, ParseError};
+use crate::wire::{self, AZURE_ROUTER_MAC, Outer};
 
 /// A NIC's (locally administered) MAC address.
 pub fn nic_mac(n: NicId) -> [u8; 6] {
@@ -35,23 +36,6 @@ pub struct Counters {
 }
 
 impl Counters {
-    fn count(&mut self, v: &Verdict) {
-        match v {
-            Verdict::Delivered { at } => {
-                self.delivered += 1;
-                *self.delivered_at.entry(at.clone()).or_default() += 1;
-            }
-            Verdict::Dropped { reason, .. } => {
-                self.dropped += 1;
-                *self
-                    .drop_reasons
-                    .entry(reason.code().to_string())
-                    .or_default() += 1;
-            }
-            Verdict::Loop { .. } => self.looped += 1,
-        }
-    }
-
     /// Every frame read is delivered, dropped or looped.
     pub fn balanced(&self) -> bool {
         self.read == self.delivered + self.dropped + self.looped
@@ -59,14 +43,57 @@ impl Counters {
 }
 
 /// One line of the `--traces` JSONL file.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct TraceLine<'a> {
     pub packet: usize,
     pub verdict: &'static str,
     pub at: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
-    pub path: Vec<&'a str>,
+    /// The version of the tables the packet's walk used (0: the starting
+    /// tables; each control-plane publication adds one).
+    pub table_version: u32,
+    pub path: Path<'a>,
+}
+
+/// A walk's node names, serialized as a list without building one.
+#[derive(Clone, Copy)]
+pub struct Path<'a> {
+    world: &'a World,
+    hops: &'a [super::Hop],
+}
+
+impl Serialize for Path<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.hops.iter().map(|h| self.world.name(h.at)))
+    }
+}
+
+/// Appends one JSONL trace line.
+pub fn write_trace_line(
+    out: &mut Vec<u8>,
+    world: &World,
+    number: usize,
+    o: Outcome,
+    hops: &[super::Hop],
+    version: Option<u32>,
+) -> Result<(), String> {
+    let at = world.place_name(o.place());
+    let line = TraceLine {
+        packet: number,
+        verdict: o.kind(),
+        at: &at,
+        reason: match o {
+            Outcome::Dropped(_, r) => Some(r.code()),
+            Outcome::Loop { .. } => Some("loop"),
+            Outcome::Delivered(_) => None,
+        },
+        table_version: version.unwrap_or(0),
+        path: Path { world, hops },
+    };
+    serde_json::to_writer(&mut *out, &line).map_err(|e| e.to_string())?;
+    out.push(b'\n');
+    Ok(())
 }
 
 /// Options of a replay.
@@ -78,95 +105,42 @@ pub struct Options {
 
 /// Where a captured packet enters: the given NIC, else the NIC holding its
 /// source, else the site holding it.
-fn start_of(world: &World, opts: Options, src: std::net::IpAddr) -> Option<Start> {
-    opts.from
-        .or_else(|| world.nic_for_source(src))
+pub fn start_of(world: &World, from: Option<NicId>, src: std::net::IpAddr) -> Option<Start> {
+    from.or_else(|| world.nic_for_source(src))
         .map(Start::Nic)
         .or_else(|| world.site_for_source(src).map(Start::Site))
 }
 
-/// Replays `frames`; writes captures to `pcapng` and traces to `traces`
-/// when given. Returns the counters.
-pub fn replay<W: Write, T: Write>(
-    world: &World,
+/// Whether a packet may carry a tunnel vnetplane reads (VXLAN, ESP).
+pub fn may_be_tunnel(h: &Header) -> bool {
+    (h.proto == super::PROTO_UDP && (h.dport == wire::VXLAN_PORT || h.dport == wire::NAT_T_PORT))
+        || h.proto == super::PROTO_ESP
+}
+
+/// Replays `frames` on one worker (see [`crate::pipeline`] for more);
+/// writes captures to `pcapng` and traces to `traces` when given. Returns
+/// the counters.
+pub fn replay<W: Write + Send, T: Write + Send>(
+    world: &Arc<World>,
     frames: &[Frame],
     opts: Options,
-    mut pcapng: Option<&mut PcapNgOut<W>>,
-    mut traces: Option<&mut T>,
+    pcapng: Option<&mut PcapNgOut<W>>,
+    traces: Option<&mut T>,
 ) -> Result<Counters, String> {
-    let mut c = Counters::default();
-    let mut seq: HashMap<u32, u32> = HashMap::new();
-    let mut buf = Vec::with_capacity(2048);
-    let mut tmp = Vec::with_capacity(2048);
-    for f in frames {
-        c.read += 1;
-        let verdict_and_trace: (Verdict, Option<Trace>) = match wire::parse(f.link, &f.data) {
-            Err(e) => {
-                let reason = match e {
-                    ParseError::NotIp(_) => DropReason::NotIp,
-                    ParseError::Malformed(_) => DropReason::Malformed,
-                    ParseError::UnsupportedLink(_) => DropReason::UnsupportedLink,
-                };
-                (
-                    Verdict::Dropped {
-                        at: "capture".into(),
-                        reason,
-                    },
-                    None,
-                )
-            }
-            Ok(p) => match start_of(world, opts, p.src) {
-                None => (
-                    Verdict::Dropped {
-                        at: "capture".into(),
-                        reason: DropReason::NoIngressNic,
-                    },
-                    None,
-                ),
-                Some(start) => {
-                    let h = Header {
-                        src: p.src,
-                        dst: p.dst,
-                        proto: p.proto,
-                        sport: p.sport,
-                        dport: p.dport,
-                    };
-                    let src_mac = match start {
-                        Start::Nic(nic) => nic_mac(nic),
-                        Start::Site(_) => AZURE_ROUTER_MAC,
-                    };
-                    wire::normalize(&f.data, p.ip_offset, AZURE_ROUTER_MAC, src_mac, &mut buf);
-                    let packet = packet_of(&buf, h, p.ttl);
-                    let tr = world.walk_from(start, packet);
-                    if let Some(out) = pcapng.as_deref_mut() {
-                        render(world, &tr, f, &mut buf, &mut tmp, &mut seq, out)?;
-                    }
-                    (tr.verdict.clone(), Some(tr))
-                }
-            },
-        };
-        let (v, tr) = verdict_and_trace;
-        c.count(&v);
-        if let Some(t) = traces.as_deref_mut() {
-            let line = TraceLine {
-                packet: f.number,
-                verdict: v.kind(),
-                at: v.at(),
-                reason: match &v {
-                    Verdict::Dropped { reason, .. } => Some(reason.code()),
-                    Verdict::Loop { .. } => Some("loop"),
-                    Verdict::Delivered { .. } => None,
-                },
-                path: tr
-                    .as_ref()
-                    .map(|t| t.hops.iter().map(|h| h.node.as_str()).collect())
-                    .unwrap_or_default(),
-            };
-            serde_json::to_writer(&mut *t, &line).map_err(|e| e.to_string())?;
-            t.write_all(b"\n").map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(c)
+    let run = crate::pipeline::Run {
+        world: world.clone(),
+        control: None,
+        scheduled: Vec::new(),
+        live: None,
+        stop: None,
+        opts: crate::pipeline::Options {
+            workers: 1,
+            from: opts.from,
+            ..Default::default()
+        },
+    };
+    let r = crate::pipeline::run(frames, run, crate::pipeline::Outputs { pcapng, traces })?;
+    Ok(r.counters)
 }
 
 /// The packet a captured frame carries: a VXLAN packet (UDP 4789) or an ESP
@@ -225,28 +199,34 @@ pub fn packet_of(frame: &[u8], outer: Header, ttl: u8) -> Packet {
     }
 }
 
+/// Where a frame is captured: (NIC, timestamp, Ethernet frame, comment, outbound).
+pub type CaptureSink<'s> =
+    dyn FnMut(NicId, Duration, &[u8], &str, bool) -> Result<(), String> + 's;
+
 /// Applies each hop's effects to the frame and captures it at every NIC.
-fn render<W: Write>(
+/// ESP sequence numbers are the packet's number in the capture: increasing
+/// per SA, and the same however packets are spread over workers.
+#[allow(clippy::too_many_arguments)]
+pub fn render(
     world: &World,
-    tr: &Trace,
+    hops: &[super::Hop],
+    outcome: Outcome,
     f: &Frame,
     cur: &mut Vec<u8>,
     tmp: &mut Vec<u8>,
-    seq: &mut HashMap<u32, u32>,
-    out: &mut PcapNgOut<W>,
+    pieces: &mut Vec<Vec<u8>>,
+    out: &mut CaptureSink<'_>,
 ) -> Result<(), String> {
-    let t = &world.cp.topology;
-    let path: Vec<&str> = tr.hops.iter().map(|h| h.node.as_str()).collect();
+    let path: Vec<&str> = hops.iter().map(|h| world.name(h.at)).collect();
     let summary = format!(
         "{} → {}: {}",
         path.join(" → "),
-        tr.verdict.kind(),
-        tr.verdict.at()
+        outcome.kind(),
+        world.place_name(outcome.place())
     );
     // Set while the outer packet travels fragmented (R55), until decapsulation.
     let mut fragment: Option<u16> = None;
-    let mut pieces: Vec<Vec<u8>> = Vec::new();
-    for (i, hop) in tr.hops.iter().enumerate() {
+    for (i, hop) in hops.iter().enumerate() {
         let e = &hop.effects;
         if e.decap.is_some() {
             fragment = None;
@@ -299,24 +279,19 @@ fn render<W: Write>(
                     wire::vxlan_encap(cur, &o, outer.sport, outer.dport, vni, tmp)
                 }
                 Encap::Esp { spi, udp } => {
-                    let s = seq.entry(spi).or_insert(0);
-                    *s = s.wrapping_add(1).max(1);
-                    wire::esp_encap(&cur[14..], &o, spi, *s, udp, tmp)
+                    let seq = (f.number as u32).max(1);
+                    wire::esp_encap(&cur[14..], &o, spi, seq, udp, tmp)
                         .map_err(|e| format!("packet {}: {e}", f.number))?;
                 }
             }
             std::mem::swap(cur, tmp);
         }
-        let nic = match hop.kind {
-            "nic-egress" | "nic-ingress" => t
-                .nics
-                .iter()
-                .position(|n| format!("nic {}", n.name) == hop.node)
-                .map(|i| NicId(i as u32)),
+        let nic = match hop.at {
+            super::At::NicOut(n) | super::At::NicIn(n) => Some(n),
             _ => None,
         };
         if let Some(n) = nic {
-            let outbound = hop.kind == "nic-egress";
+            let outbound = matches!(hop.at, super::At::NicOut(_));
             if outbound {
                 wire::set_macs(cur, AZURE_ROUTER_MAC, nic_mac(n));
             } else {
@@ -325,8 +300,8 @@ fn render<W: Write>(
             let comment = format!(
                 "hop {}/{} {} ({}): {} | {summary}",
                 i + 1,
-                tr.hops.len(),
-                hop.node,
+                hops.len(),
+                world.name(hop.at),
                 hop.kind,
                 hop.decision
             );
@@ -336,11 +311,11 @@ fn render<W: Write>(
                 // between, the outer packet travels as fragments.
                 Some(mtu) => {
                     pieces.clear();
-                    wire::fragment_ipv4(cur, usize::from(mtu), &mut pieces)
+                    wire::fragment_ipv4(cur, usize::from(mtu), pieces)
                         .map_err(|e| format!("packet {}: {e}", f.number))?;
                     for (k, p) in pieces.iter().enumerate() {
-                        out.write(
-                            &t.nic(n).name,
+                        out(
+                            n,
                             ts,
                             p,
                             &format!("{comment} [fragment {}/{}]", k + 1, pieces.len()),
@@ -348,7 +323,7 @@ fn render<W: Write>(
                         )?;
                     }
                 }
-                _ => out.write(&t.nic(n).name, ts, cur, &comment, outbound)?,
+                _ => out(n, ts, cur, &comment, outbound)?,
             }
         }
     }

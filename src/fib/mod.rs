@@ -224,27 +224,43 @@ pub struct FibSet {
 impl FibSet {
     /// Compiles every subnet's effective routes; identical route sets compile once.
     pub fn compile(cp: &ControlPlane) -> FibSet {
-        let mut cache: HashMap<Vec<(IpNet, NicAction)>, Arc<Fib<NicAction>>> = HashMap::new();
+        FibSet::compile_reusing(cp, None).0
+    }
+
+    /// The same after a change: a route set that `prev` already compiled is
+    /// shared, not rebuilt. Also returns how many tables were compiled.
+    pub fn compile_reusing(cp: &ControlPlane, prev: Option<&FibSet>) -> (FibSet, usize) {
+        type Cache = HashMap<Vec<(IpNet, NicAction)>, Arc<Fib<NicAction>>>;
+        let mut old: Cache = HashMap::new();
+        for f in prev.map(|p| p.by_subnet.as_slice()).unwrap_or_default() {
+            old.entry(f.routes().to_vec()).or_insert_with(|| f.clone());
+        }
+        let mut cache: Cache = HashMap::new();
         let mut by_subnet = Vec::with_capacity(cp.topology.subnets.len());
         let mut bytes = 0;
+        let mut compiled = 0;
         for i in 0..cp.topology.subnets.len() {
             let mut routes = nic_routes(&cp.subnet_table(SubnetId(i as u32)));
             routes.sort();
             let fib = cache
                 .entry(routes)
                 .or_insert_with_key(|routes| {
-                    let f = Arc::new(Fib::build(routes.iter().cloned()));
+                    let f = old.get(routes).cloned().unwrap_or_else(|| {
+                        compiled += 1;
+                        Arc::new(Fib::build(routes.iter().cloned()))
+                    });
                     bytes += f.trie_bytes();
                     f
                 })
                 .clone();
             by_subnet.push(fib);
         }
-        FibSet {
+        let set = FibSet {
             distinct: cache.len(),
             by_subnet,
             bytes,
-        }
+        };
+        (set, compiled)
     }
 
     pub fn for_nic(&self, cp: &ControlPlane, nic: NicId) -> &Arc<Fib<NicAction>> {

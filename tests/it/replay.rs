@@ -47,7 +47,7 @@ fn scenario_pcaps_are_reproducible_and_balanced() {
         let cap = io::read_capture(&shipped).unwrap();
         assert!(cap.stopped.is_none());
         let cp = converge(&t, &[]);
-        let world = World::new(&cp);
+        let world = std::sync::Arc::new(World::new(&cp));
         let c = replay::replay::<Vec<u8>, Vec<u8>>(
             &world,
             &cap.frames,
@@ -68,7 +68,7 @@ fn scenario_outcomes_in_replay() {
     let run = |name: &str| {
         let t = builtin(name);
         let cp = converge(&t, &[]);
-        let world = World::new(&cp);
+        let world = std::sync::Arc::new(World::new(&cp));
         let cap = io::read_capture(&root().join(format!("pcaps/{name}.pcap"))).unwrap();
         replay::replay::<Vec<u8>, Vec<u8>>(
             &world,
@@ -97,7 +97,7 @@ fn every_external_capture_is_accounted_for() {
     let dir = root().join("tests/fixtures/external-pcaps");
     let t = builtin("multi-region-vxlan");
     let cp = converge(&t, &[]);
-    let world = World::new(&cp);
+    let world = std::sync::Arc::new(World::new(&cp));
     let mut files = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
@@ -176,7 +176,7 @@ fn tshark(file: &Path, fields: &[&str], filter: &str) -> Option<String> {
 fn replay_to_pcapng(name: &str, from: &str, dst: &str) -> PathBuf {
     let t = builtin(name);
     let cp = converge(&t, &[]);
-    let world = World::new(&cp);
+    let world = std::sync::Arc::new(World::new(&cp));
     let nic = t.nic_by_name(from).unwrap();
     let frames = traffic::frames(
         &t,
@@ -267,7 +267,7 @@ fn frame(src: &str, dst: &str, payload: usize) -> Vec<u8> {
 fn replay_frames(name: &str, frames: Vec<Vec<u8>>) -> (replay::Counters, Vec<String>) {
     let t = builtin(name);
     let cp = converge(&t, &[]);
-    let world = World::new(&cp);
+    let world = std::sync::Arc::new(World::new(&cp));
     let fs: Vec<io::Frame> = frames
         .into_iter()
         .enumerate()
@@ -345,7 +345,7 @@ fn r55_fragmentation_when_the_tunnel_asks_for_it() {
     );
     let t = load(&src);
     let cp = converge(&t, &[]);
-    let world = World::new(&cp);
+    let world = std::sync::Arc::new(World::new(&cp));
     let fs = vec![io::Frame {
         number: 1,
         timestamp: std::time::Duration::ZERO,
@@ -403,7 +403,7 @@ mod hostile {
         ) {
             let t = builtin("multi-region-vxlan");
             let cp = converge(&t, &[]);
-            let world = World::new(&cp);
+            let world = std::sync::Arc::new(World::new(&cp));
             let mut fs: Vec<io::Frame> = frames
                 .into_iter()
                 .enumerate()

@@ -135,7 +135,7 @@ fn counterexamples_replay_to_the_same_verdicts() {
         let frames = traffic::frames(&t, &flows);
         assert_eq!(frames.len(), ces.len());
         let cp = converge(&t, &[]);
-        let world = World::new(&cp);
+        let world = std::sync::Arc::new(World::new(&cp));
         let mut traces: Vec<u8> = Vec::new();
         let c = replay::replay::<Vec<u8>, Vec<u8>>(
             &world,

@@ -1,0 +1,673 @@
+//! `vnetplane bench`: generated traffic through the pipeline.
+//!
+//! Without `--topology`, the standard cases run: **one-hop** (VM → VM in one
+//! VNet: one SDN decision), **vxlan** (`multi-region-vxlan` spoke11 →
+//! spoke21: nine hops, VXLAN encap and decap) and **mixed** (the default
+//! topology, every sender to every destination). Each case runs on 1 worker
+//! and on every core, forwarding only, then with JSONL traces and pcapng
+//! written, then with route-update churn streaming in. Rates are medians of
+//! `--repeat` runs; the machine is recorded in the output.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+
+use super::{Control, Options, Outputs, Report, Run};
+use crate::control::{self, events::Event};
+use crate::dataplane::{Start, World};
+use crate::fib::{Fib, tables::Rng};
+use crate::io::{Frame, Link, PcapNgOut};
+use crate::topology::{self, Topology};
+
+/// Frame size of generated packets without FCS (64 bytes on the wire).
+pub const FRAME_LEN: usize = 60;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Args {
+    /// Topology to send traffic through [default: the standard cases].
+    #[arg(long, short)]
+    pub topology: Option<String>,
+    /// Sending NIC [default: every sender of the topology].
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Destination address [default: every destination of the topology].
+    #[arg(long)]
+    pub dst: Option<IpAddr>,
+    /// Workers to measure, comma-separated [default: 1 and every core].
+    #[arg(long, value_delimiter = ',')]
+    pub workers: Vec<usize>,
+    /// Packets per run [default: 2,000,000; 300,000 with --quick].
+    #[arg(long)]
+    pub packets: Option<usize>,
+    /// Distinct flows in the generated traffic.
+    #[arg(long, default_value_t = 4096)]
+    pub flows: usize,
+    /// Route updates per second streamed to the control plane during the
+    /// churn run [default: 100,000].
+    #[arg(long, value_name = "UPDATES/S")]
+    pub churn: Option<u64>,
+    /// Runs per measurement (the median is reported) [default: 5; 2 with --quick].
+    #[arg(long)]
+    pub repeat: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+    /// A short run (well under a minute).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Machine {
+    pub cpu: String,
+    pub cores: usize,
+    pub os: String,
+}
+
+impl Machine {
+    pub fn here() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Machine {
+            cpu,
+            cores: super::default_workers(),
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        }
+    }
+}
+
+/// One measurement.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub case: String,
+    /// `forward`, `traces+pcapng` or `churn`.
+    pub mode: &'static str,
+    pub workers: usize,
+    pub packets: usize,
+    pub mpps: f64,
+    pub gbps: f64,
+    pub ns_per_packet: f64,
+    pub hops_per_packet: f64,
+    /// Per worker: packets / its busy time.
+    pub mpps_per_worker: Vec<f64>,
+    /// Rate relative to 1 worker × workers (scaling), forward mode.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<f64>,
+    /// Churn: updates offered per second, control-plane versions published,
+    /// the rate relative to the forward run, the longest publication →
+    /// adoption delay seen by a worker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<ChurnFigures>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ChurnFigures {
+    pub updates_per_s: u64,
+    pub updates_sent: u64,
+    pub versions: usize,
+    pub rate_vs_forward: f64,
+    pub max_update_latency_ms: f64,
+}
+
+/// Absorbing a batch of route changes.
+#[derive(Clone, Debug, Serialize)]
+pub struct Absorb {
+    /// FIB: a table of this many routes rebuilt with every route changed.
+    pub fib_routes: usize,
+    pub fib_ms: f64,
+    pub fib_routes_per_s: f64,
+    /// Control plane: this many advertisements by one NVA through a Route
+    /// Server, reconverged and compiled into every NIC's table.
+    pub bgp_routes: usize,
+    pub bgp_ms: f64,
+    pub bgp_routes_per_s: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub machine: Machine,
+    pub command: String,
+    pub rows: Vec<Row>,
+    pub absorb: Option<Absorb>,
+    /// The first row's figures, for scripts: workers, packets, mpps,
+    /// ns_per_packet, hops_per_packet.
+    pub workers: usize,
+    pub packets: usize,
+    pub mpps: f64,
+    pub ns_per_packet: f64,
+    pub hops_per_packet: f64,
+}
+
+/// A traffic case: a topology and its frames.
+pub struct Case {
+    pub name: String,
+    pub topology: Topology,
+    pub frames: Vec<Frame>,
+}
+
+/// 64-byte UDP frames (60 without FCS) for `flows` flows from `senders`
+/// to `dsts`, cycled to `packets`.
+pub fn frames(
+    t: &Topology,
+    senders: &[Start],
+    dsts: &[IpAddr],
+    flows: usize,
+    packets: usize,
+) -> Vec<Frame> {
+    let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
+    for s in senders {
+        let Some(src) = source_ip(t, *s) else { continue };
+        for &d in dsts {
+            if d.is_ipv4() == src.is_ipv4() && d != src {
+                pairs.push((src, d));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let mut proto: Vec<Vec<u8>> = Vec::new();
+    for k in 0..flows.max(pairs.len()) {
+        let (s, d) = pairs[k % pairs.len()];
+        let sport = 1024 + (k / pairs.len()) as u16 % 60000;
+        proto.push(udp_frame(s, d, sport, 4000));
+    }
+    (0..packets)
+        .map(|i| Frame {
+            number: i + 1,
+            timestamp: Duration::from_nanos(i as u64 * 100),
+            link: Link::Ethernet,
+            data: proto[i % proto.len()].clone(),
+        })
+        .collect()
+}
+
+fn source_ip(t: &Topology, s: Start) -> Option<IpAddr> {
+    match s {
+        Start::Nic(n) => t.nic(n).ips.iter().copied().find(|ip| ip.is_ipv4()),
+        Start::Site(x) => {
+            let site = &t.sites[x.idx()];
+            site.hosts.first().copied().or(site.cpe)
+        }
+    }
+}
+
+fn udp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut out = Vec::with_capacity(FRAME_LEN);
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) else {
+        let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) else {
+            return out;
+        };
+        let b = b.ipv6(s.octets(), d.octets(), 64).udp(sport, dport);
+        let _ = b.write(&mut out, &[0u8; 8]);
+        return out;
+    };
+    let b = b.ipv4(s.octets(), d.octets(), 64).udp(sport, dport);
+    let payload = [0u8; FRAME_LEN - 14 - 20 - 8];
+    let _ = b.write(&mut out, &payload);
+    out
+}
+
+/// The standard cases.
+pub fn standard_cases(flows: usize, packets: usize) -> Result<Vec<Case>> {
+    let mut out = Vec::new();
+    // One SDN hop: two VMs in one VNet (a generated spoke with two NICs).
+    let t = topology::load_str(
+        &topology::generate::hub_spoke(1, 2, 0),
+        "generated:hub-spoke-1x2",
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let a = t.nics.iter().position(|n| n.name == "s0-vm0");
+    let b = t.nics.iter().position(|n| n.name == "s0-vm1");
+    let (Some(a), Some(b)) = (a, b) else {
+        bail!("internal: the generated spoke lacks s0-vm0/s0-vm1");
+    };
+    let dst = t.nics[b].ips[0];
+    let f = frames(
+        &t,
+        &[Start::Nic(crate::topology::NicId(a as u32))],
+        &[dst],
+        flows,
+        packets,
+    );
+    out.push(Case {
+        name: "one-hop".into(),
+        topology: t,
+        frames: f,
+    });
+    let t = topology::load_builtin("multi-region-vxlan")
+        .ok_or_else(|| anyhow!("no built-in multi-region-vxlan"))?
+        .map_err(|e| anyhow!("{e}"))?;
+    let from = t
+        .nic_by_name("spoke11-vm")
+        .ok_or_else(|| anyhow!("no spoke11-vm"))?;
+    let f = frames(
+        &t,
+        &[Start::Nic(from)],
+        &["10.21.1.4".parse()?],
+        flows,
+        packets,
+    );
+    out.push(Case {
+        name: "vxlan".into(),
+        topology: t,
+        frames: f,
+    });
+    let t =
+        topology::load_builtin(topology::DEFAULT_TOPOLOGY)
+        .ok_or_else(|| anyhow!("no default topology"))?
+        .map_err(|e| anyhow!("{e}"))?;
+    let f = all_pairs(&t, flows, packets);
+    out.push(Case {
+        name: "mixed".into(),
+        topology: t,
+        frames: f,
+    });
+    Ok(out)
+}
+
+fn all_pairs(t: &Topology, flows: usize, packets: usize) -> Vec<Frame> {
+    let senders = crate::dataplane::traffic::default_senders(t);
+    let dsts = crate::dataplane::traffic::default_destinations(t);
+    frames(t, &senders, &dsts, flows, packets)
+}
+
+/// Route updates for churn: advertise/withdraw of /24s in 100.127.0.0/16 by
+/// the first NVA with a BGP session, else UDR adds/removes on the first
+/// route table.
+pub fn churn_events(t: &Topology, n: usize) -> Result<Vec<Event>> {
+    let prefix = |i: usize| -> ipnet::IpNet {
+        format!("100.127.{}.0/24", i % 256).parse().expect("valid prefix")
+    };
+    if let Some(nva) = t.nvas.iter().find(|n| !n.bgp.is_empty()) {
+        return Ok((0..n)
+            .map(|i| {
+                if (i / 256) % 2 == 0 {
+                    Event::Advertise {
+                        speaker: nva.name.clone(),
+                        prefix: prefix(i),
+                    }
+                } else {
+                    Event::Withdraw {
+                        speaker: nva.name.clone(),
+                        prefix: prefix(i),
+                    }
+                }
+            })
+            .collect());
+    }
+    if let Some(rt) = t.route_tables.first() {
+        return Ok((0..n)
+            .map(|i| {
+                if (i / 256) % 2 == 0 {
+                    Event::UdrAdd {
+                        table: rt.name.clone(),
+                        route: format!("churn-{}", i % 256),
+                        prefix: prefix(i),
+                        next_hop: crate::topology::UdrNextHop::None,
+                    }
+                } else {
+                    Event::UdrRemove {
+                        table: rt.name.clone(),
+                        route: format!("churn-{}", i % 256),
+                    }
+                }
+            })
+            .collect());
+    }
+    bail!(
+        "{}: no NVA with BGP and no route table: nothing to churn",
+        t.file
+    )
+}
+
+/// One run of `frames` on `workers` workers; `outputs`: write traces and
+/// pcapng (to memory); `churn`: updates per second streamed meanwhile.
+pub fn run_once(
+    world: &Arc<World>,
+    t: &Topology,
+    frames: &[Frame],
+    workers: usize,
+    outputs: bool,
+    churn: Option<u64>,
+) -> Result<(Report, u64)> {
+    let opts = Options {
+        workers,
+        ..Options::default()
+    };
+    let (live_tx, live_rx) = crossbeam_channel::unbounded();
+    let done = Arc::new(AtomicBool::new(false));
+    let feeder = churn.map(|rate| {
+        let evs = churn_events(t, 4096);
+        let done = done.clone();
+        let tx = live_tx.clone();
+        std::thread::spawn(move || -> Result<u64> {
+            let evs = evs?;
+            let start = Instant::now();
+            let mut sent = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                // Send what is due at `rate`, in slices of 1 ms.
+                let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+                while sent < due {
+                    if tx.send(evs[sent as usize % evs.len()].clone()).is_err() {
+                        return Ok(sent);
+                    }
+                    sent += 1;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(sent)
+        })
+    });
+    drop(live_tx);
+    let run = Run {
+        world: world.clone(),
+        control: churn.map(|_| Control {
+            base: t.clone(),
+            events: Vec::new(),
+        }),
+        scheduled: Vec::new(),
+        live: churn.map(|_| live_rx),
+        stop: None,
+        opts,
+    };
+    let report = if outputs {
+        let mut pcap = PcapNgOut::new(Vec::with_capacity(64 << 20)).map_err(|e| anyhow!(e))?;
+        let mut traces: Vec<u8> = Vec::with_capacity(64 << 20);
+        let r = super::run(
+            frames,
+            run,
+            Outputs {
+                pcapng: Some(&mut pcap),
+                traces: Some(&mut traces),
+            },
+        );
+        r.map_err(|e| anyhow!(e))?
+    } else {
+        super::run(frames, run, Outputs::none()).map_err(|e| anyhow!(e))?
+    };
+    done.store(true, Ordering::Relaxed);
+    let sent = match feeder {
+        Some(h) => h.join().map_err(|_| anyhow!("churn feeder panicked"))??,
+        None => 0,
+    };
+    if !report.counters.balanced() {
+        bail!("internal: counters do not add up: {:?}", report.counters);
+    }
+    Ok((report, sent))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn row(
+    case: &str,
+    mode: &'static str,
+    workers: usize,
+    runs: &[(Report, u64)],
+) -> Row {
+    // The median run by rate.
+    let mut by: Vec<&(Report, u64)> = runs.iter().collect();
+    by.sort_by(|a, b| a.0.elapsed.cmp(&b.0.elapsed));
+    let (r, _) = by[by.len() / 2];
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    let packets = r.read;
+    let bytes: u64 = r.workers.iter().map(|w| w.bytes + 4 * w.packets).sum();
+    Row {
+        case: case.to_string(),
+        mode,
+        workers,
+        packets,
+        mpps: packets as f64 / secs / 1e6,
+        gbps: bytes as f64 * 8.0 / secs / 1e9,
+        ns_per_packet: secs * 1e9 / packets.max(1) as f64,
+        hops_per_packet: r.hops() as f64 / packets.max(1) as f64,
+        mpps_per_worker: r
+            .workers
+            .iter()
+            .map(|w| w.packets as f64 / w.busy.as_secs_f64().max(1e-9) / 1e6)
+            .collect(),
+        scaling: None,
+        churn: None,
+    }
+}
+
+/// Runs the benchmark.
+pub fn bench(a: &Args) -> Result<BenchReport> {
+    let packets = a
+        .packets
+        .unwrap_or(if a.quick { 300_000 } else { 2_000_000 });
+    let repeat = a.repeat.unwrap_or(if a.quick { 2 } else { 5 }).max(1);
+    let cores = super::default_workers();
+    let mut workers = a.workers.clone();
+    if workers.is_empty() {
+        workers = vec![1];
+        if cores > 1 {
+            workers.push(cores);
+        }
+    }
+    let churn = a.churn.unwrap_or(100_000);
+    let cases = match &a.topology {
+        None => standard_cases(a.flows, packets)?,
+        Some(name) => {
+            let t = topology::load_path_or_builtin(name).map_err(|e| anyhow!("{e}"))?;
+            let f = match (&a.from, a.dst) {
+                (None, None) => all_pairs(&t, a.flows, packets),
+                (from, dst) => {
+                    let senders = match from {
+                        Some(n) => vec![Start::Nic(
+                            t.nic_by_name(n)
+                                .ok_or_else(|| anyhow!("{}: no NIC named `{n}`", t.file))?,
+                        )],
+                        None => crate::dataplane::traffic::default_senders(&t),
+                    };
+                    let dsts = match dst {
+                        Some(d) => vec![d],
+                        None => crate::dataplane::traffic::default_destinations(&t),
+                    };
+                    frames(&t, &senders, &dsts, a.flows, packets)
+                }
+            };
+            vec![Case {
+                name: name.clone(),
+                topology: t,
+                frames: f,
+            }]
+        }
+    };
+    let mut rows = Vec::new();
+    for c in &cases {
+        if c.frames.is_empty() {
+            bail!("{}: no traffic to generate", c.name);
+        }
+        let cp = control::converge(&c.topology, &[]).context("converge")?;
+        let world = Arc::new(World::from_arc(Arc::new(cp)));
+        // Warm-up.
+        run_once(&world, &c.topology, &c.frames[..c.frames.len().min(50_000)], 1, false, None)?;
+        let mut one = None;
+        for &w in &workers {
+            let runs: Vec<_> = (0..repeat)
+                .map(|_| run_once(&world, &c.topology, &c.frames, w, false, None))
+                .collect::<Result<_>>()?;
+            let mut r = row(&c.name, "forward", w, &runs);
+            if w == 1 {
+                one = Some(r.mpps);
+            }
+            r.scaling = one.map(|o| r.mpps / (o * w as f64));
+            rows.push(r);
+        }
+        // Outputs: a tenth of the packets (pcapng holds every NIC crossing).
+        let n = (c.frames.len() / 10).max(1);
+        for &w in &workers {
+            let runs: Vec<_> = (0..repeat.min(3))
+                .map(|_| run_once(&world, &c.topology, &c.frames[..n], w, true, None))
+                .collect::<Result<_>>()?;
+            rows.push(row(&c.name, "traces+pcapng", w, &runs));
+        }
+        // Churn, on every core.
+        if churn > 0 && churn_events(&c.topology, 1).is_ok() {
+            let w = *workers.iter().max().unwrap_or(&1);
+            let base = rows
+                .iter()
+                .find(|r| r.case == c.name && r.mode == "forward" && r.workers == w)
+                .map_or(0.0, |r| r.mpps);
+            let runs: Vec<_> = (0..repeat.min(3))
+                .map(|_| run_once(&world, &c.topology, &c.frames, w, false, Some(churn)))
+                .collect::<Result<_>>()?;
+            let mut r = row(&c.name, "churn", w, &runs);
+            let versions = runs.iter().map(|(r, _)| r.versions.len()).max().unwrap_or(0);
+            let sent = runs.iter().map(|(_, s)| *s).max().unwrap_or(0);
+            let lat = runs
+                .iter()
+                .map(|(r, _)| r.max_update_latency().as_secs_f64() * 1e3)
+                .collect();
+            r.churn = Some(ChurnFigures {
+                updates_per_s: churn,
+                updates_sent: sent,
+                versions,
+                rate_vs_forward: if base > 0.0 { r.mpps / base } else { 0.0 },
+                max_update_latency_ms: median(lat),
+            });
+            rows.push(r);
+        }
+    }
+    let absorb = Some(absorb(if a.quick { 200_000 } else { 1_000_000 }, if a.quick { 2_000 } else { 20_000 })?);
+    let first = rows.first().cloned();
+    Ok(BenchReport {
+        machine: Machine::here(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        workers: first.as_ref().map_or(0, |r| r.workers),
+        packets: first.as_ref().map_or(0, |r| r.packets),
+        mpps: first.as_ref().map_or(0.0, |r| r.mpps),
+        ns_per_packet: first.as_ref().map_or(0.0, |r| r.ns_per_packet),
+        hops_per_packet: first.as_ref().map_or(0.0, |r| r.hops_per_packet),
+        rows,
+        absorb,
+    })
+}
+
+/// A batch of route changes: the FIB rebuilt with `fib_routes` changed
+/// routes, and `bgp_routes` advertisements reconverged and compiled.
+pub fn absorb(fib_routes: usize, bgp_routes: usize) -> Result<Absorb> {
+    let mut rng = Rng(7);
+    let routes: Vec<(ipnet::IpNet, u32)> = (0..fib_routes)
+        .map(|i| {
+            let len = 16 + (rng.next_u32() % 9) as u8;
+            let a = rng.next_u32() & (u32::MAX << (32 - len));
+            let net = ipnet::Ipv4Net::new(a.into(), len).expect("valid length");
+            (ipnet::IpNet::V4(net), i as u32)
+        })
+        .collect();
+    let t0 = Instant::now();
+    let fib = Fib::build(routes);
+    let fib_s = t0.elapsed().as_secs_f64();
+    std::hint::black_box(fib.len());
+    // BGP: one NVA advertises `bgp_routes` prefixes to the Route Server of
+    // a hub with 10 spokes; reconverge + compile every table.
+    let t = topology::load_str(
+        &topology::generate::route_server_scale(1, 0, 10),
+        "generated:route-server",
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let nva = t
+        .nvas
+        .iter()
+        .find(|n| !n.bgp.is_empty())
+        .ok_or_else(|| anyhow!("internal: no BGP NVA"))?
+        .name
+        .clone();
+    let evs: Vec<Event> = (0..bgp_routes)
+        .map(|i| Event::Advertise {
+            speaker: nva.clone(),
+            prefix: format!("{}.{}.{}.0/24", 100 + (i >> 16), (i >> 8) & 255, i & 255)
+                .parse()
+                .expect("valid prefix"),
+        })
+        .collect();
+    let t0 = Instant::now();
+    let cp = control::converge(&t, &evs).map_err(|e| anyhow!("{e}"))?;
+    let set = crate::fib::FibSet::compile(&cp);
+    let bgp_s = t0.elapsed().as_secs_f64();
+    std::hint::black_box(set.distinct);
+    Ok(Absorb {
+        fib_routes,
+        fib_ms: fib_s * 1e3,
+        fib_routes_per_s: fib_routes as f64 / fib_s.max(1e-9),
+        bgp_routes,
+        bgp_ms: bgp_s * 1e3,
+        bgp_routes_per_s: bgp_routes as f64 / bgp_s.max(1e-9),
+    })
+}
+
+/// The text form.
+pub fn text(r: &BenchReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = format!(
+        "machine: {} ({} cores, {})\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        r.machine.cpu, r.machine.cores, r.machine.os
+    );
+    for x in &r.rows {
+        let per: Vec<String> = x.mpps_per_worker.iter().map(|m| format!("{m:.2}")).collect();
+        let churn = x.churn.as_ref().map_or(String::new(), |c| {
+            format!(
+                "{} updates/s offered, {} sent, {} versions, {:.0}% of forward rate, max update latency {:.2} ms",
+                c.updates_per_s,
+                c.updates_sent,
+                c.versions,
+                c.rate_vs_forward * 100.0,
+                c.max_update_latency_ms
+            )
+        });
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {} | {} | {} |",
+            x.case,
+            x.mode,
+            x.workers,
+            x.packets,
+            x.mpps,
+            x.gbps,
+            x.ns_per_packet,
+            x.hops_per_packet,
+            per.join(" / "),
+            x.scaling.map_or(String::new(), |v| format!("{v:.2}")),
+            churn
+        );
+    }
+    if let Some(a) = &r.absorb {
+        let _ = writeln!(
+            s,
+            "\nroute changes absorbed: FIB rebuild of {} routes in {:.0} ms ({:.2} M routes/s); {} BGP advertisements through a Route Server, reconverged and compiled, in {:.0} ms ({:.3} M routes/s)",
+            a.fib_routes,
+            a.fib_ms,
+            a.fib_routes_per_s / 1e6,
+            a.bgp_routes,
+            a.bgp_ms,
+            a.bgp_routes_per_s / 1e6
+        );
+    }
+    s
+}
+
+/// `vnetplane bench [pipeline options]`.
+pub fn command(a: Args) -> Result<String> {
+    let r = bench(&a)?;
+    if a.json {
+        Ok(serde_json::to_string_pretty(&r)? + "\n")
+    } else {
+        Ok(text(&r))
+    }
+}

@@ -1,0 +1,926 @@
+//! The forwarding pipeline: a reader, N workers, a control plane and a
+//! writer, connected by crossbeam channels.
+//!
+//! ```text
+//!  frames ─▶ reader ──flow hash──▶ worker 0 ─┐            (batches of indices)
+//!              │                 ▶ worker 1 ─┼─▶ writer ─▶ pcapng, JSONL (input order)
+//!              │                 ▶ …        ─┘
+//!              └─ scheduled events ─▶ control ──snapshots──▶ every worker
+//!                   stdin events ───▶ (reconverge, recompile changed tables)
+//! ```
+//!
+//! - The reader hashes each frame's 5-tuple (a flow always lands on the same
+//!   worker) and hands index batches out; batch buffers come back through a
+//!   free list, so a steady run allocates nothing per packet.
+//! - A worker owns its walk buffers, counters and output buffers; it walks
+//!   packets with [`World::forward_with`] (no text, no allocation, no lock)
+//!   unless pcapng output wants the decisions as comments.
+//! - The control plane reconverges on events and publishes an
+//!   `Arc<Snapshot>` to every worker's channel. A worker switches snapshot
+//!   only between batches, so a packet's whole walk sees one snapshot, whose
+//!   version its trace names. A scheduled event cuts the batches: packets
+//!   before it use the old snapshot, packets from it on the new one, on any
+//!   number of workers.
+//! - An event's immediate effect (a failed NVA or tunnel stops forwarding)
+//!   can be published before reconvergence ([`Options::convergence_delay`]):
+//!   packets caught between the two are dropped as `converging`.
+//! - The writer restores input order: each worker's batches arrive in order,
+//!   so the next packet is always at the head of one worker's queue.
+
+pub mod bench;
+pub mod events;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
+use serde::Serialize;
+
+use crate::control::bgp::Node;
+use crate::control::events::{self as cevents, Event};
+use crate::control::{self, ControlPlane};
+use crate::dataplane::replay::{self, Counters, nic_mac};
+use crate::dataplane::{
+    DropReason, Header, Outcome, Packet, Pending, Place, Start, World, WalkBuf,
+};
+use crate::fib::FibSet;
+use crate::io::{Frame, PcapNgOut};
+use crate::topology::{NicId, Topology};
+use crate::wire::{self, AZURE_ROUTER_MAC, ParseError};
+
+/// Pipeline settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Worker threads (at least 1).
+    pub workers: usize,
+    /// Packets per batch handed to a worker.
+    pub batch: usize,
+    /// Send every packet from this NIC instead of the one owning its source.
+    pub from: Option<NicId>,
+    /// Packets between a scheduled event's immediate effect (failed NVAs
+    /// and tunnels stop forwarding) and the reconverged tables; 0 applies
+    /// both at once.
+    pub convergence_delay: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            workers: default_workers(),
+            batch: 256,
+            from: None,
+            convergence_delay: 0,
+        }
+    }
+}
+
+/// One worker per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What every worker reads: a converged control plane, compiled.
+pub struct Snapshot {
+    /// 0 for the starting tables, +1 per publication.
+    pub version: u32,
+    pub world: Arc<World>,
+    /// Failures in effect that the tables do not show yet.
+    pub pending: Pending,
+    /// Scheduled steps included (workers wait for the step a batch needs).
+    step: usize,
+    published: Instant,
+}
+
+/// One publication of the control plane.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionInfo {
+    pub version: u32,
+    /// Events applied since the previous version.
+    pub events: Vec<String>,
+    /// `pending` (immediate effect only) or `converged`.
+    pub kind: &'static str,
+    /// 0-based index of the first packet it applies to, for scheduled events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_packet: Option<usize>,
+    /// Tables compiled for this version (the rest were reused).
+    pub tables_compiled: usize,
+    pub tables: usize,
+    /// Reconvergence + compilation time.
+    pub build_ms: f64,
+}
+
+/// Per-worker figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WorkerStats {
+    pub packets: u64,
+    /// Hops walked (decisions).
+    pub hops: u64,
+    /// IP bytes forwarded in (the frames' lengths).
+    pub bytes: u64,
+    /// Time spent on batches.
+    pub busy: Duration,
+    /// Snapshots adopted.
+    pub snapshots: u32,
+    /// Longest time between a snapshot's publication and its adoption.
+    pub max_update_latency: Duration,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub counters: Counters,
+    pub workers: Vec<WorkerStats>,
+    pub versions: Vec<VersionInfo>,
+    /// Frames read; equals `counters.read` (also when stopped early).
+    pub read: usize,
+    /// Wall time of forwarding (reader start to the last worker's end).
+    pub elapsed: Duration,
+    pub stopped_early: bool,
+}
+
+impl Report {
+    pub fn hops(&self) -> u64 {
+        self.workers.iter().map(|w| w.hops).sum()
+    }
+    pub fn max_update_latency(&self) -> Duration {
+        self.workers
+            .iter()
+            .map(|w| w.max_update_latency)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// The control plane the pipeline starts from and reconverges.
+pub struct Control {
+    /// The topology before any event.
+    pub base: Topology,
+    /// Events already applied to the starting tables.
+    pub events: Vec<Event>,
+}
+
+/// Outputs wanted; the writers get frames and lines in input order.
+pub struct Outputs<'o, W: Write, T: Write> {
+    pub pcapng: Option<&'o mut PcapNgOut<W>>,
+    pub traces: Option<&'o mut T>,
+}
+
+impl Outputs<'_, Vec<u8>, Vec<u8>> {
+    /// No output: counters only.
+    pub fn none() -> Self {
+        Outputs {
+            pcapng: None,
+            traces: None,
+        }
+    }
+}
+
+/// Everything a run needs besides the frames.
+pub struct Run<'r> {
+    pub world: Arc<World>,
+    /// Needed when events come (scheduled or live).
+    pub control: Option<Control>,
+    /// Scheduled events (0-based frame index, event), sorted by index.
+    pub scheduled: Vec<(usize, Event)>,
+    /// Events arriving while running (e.g. read from standard input).
+    pub live: Option<Receiver<Event>>,
+    /// Set to stop reading: frames already handed out are still forwarded
+    /// and written, the rest are not read.
+    pub stop: Option<&'r AtomicBool>,
+    pub opts: Options,
+}
+
+/// A batch of frame indices for one worker, with its outputs.
+#[derive(Default)]
+struct Batch {
+    worker: usize,
+    /// Scheduled steps the batch's snapshot must include.
+    step: usize,
+    idx: Vec<u32>,
+    out: BatchOut,
+}
+
+/// Outputs of a batch: per packet, where its JSONL line and frames end.
+#[derive(Default)]
+struct BatchOut {
+    ends: Vec<(usize, usize)>,
+    jsonl: Vec<u8>,
+    recs: Vec<Rec>,
+    bytes: Vec<u8>,
+}
+
+impl BatchOut {
+    fn clear(&mut self) {
+        self.ends.clear();
+        self.jsonl.clear();
+        self.recs.clear();
+        self.bytes.clear();
+    }
+}
+
+/// One captured frame: data and comment are ranges of the batch's bytes.
+struct Rec {
+    nic: NicId,
+    ts: Duration,
+    data: Range<usize>,
+    comment: Range<usize>,
+    outbound: bool,
+}
+
+enum Ctl {
+    /// A scheduled step: its events, whether it is the pending-only half.
+    Step {
+        step: usize,
+        events: Vec<Event>,
+        pending_only: bool,
+        from_packet: usize,
+    },
+}
+
+/// Runs `frames` through the pipeline. Every frame read ends in exactly
+/// one counter; with outputs, they are written in input order, identical
+/// for any number of workers.
+pub fn run<W: Write + Send, T: Write + Send>(
+    frames: &[Frame],
+    mut r: Run<'_>,
+    outputs: Outputs<'_, W, T>,
+) -> Result<Report, String> {
+    let opts = r.opts;
+    let nw = opts.workers.max(1);
+    let batch = opts.batch.max(1);
+    if (!r.scheduled.is_empty() || r.live.is_some()) && r.control.is_none() {
+        return Err("events need the topology to reconverge (internal: no control)".into());
+    }
+    let want_traces = outputs.traces.is_some();
+    let want_pcapng = outputs.pcapng.is_some();
+    let want_out = want_traces || want_pcapng;
+    let first = Arc::new(Snapshot {
+        version: 0,
+        world: r.world.clone(),
+        pending: Pending::default(),
+        step: 0,
+        published: Instant::now(),
+    });
+    let (free_tx, free_rx) = unbounded::<Batch>();
+    let (done_tx, done_rx) = unbounded::<Batch>();
+    let (ctl_tx, ctl_rx) = unbounded::<Ctl>();
+    let mut work_txs = Vec::new();
+    let mut work_rxs = Vec::new();
+    let mut upd_txs = Vec::new();
+    let mut upd_rxs = Vec::new();
+    for _ in 0..nw {
+        let (t, rx) = bounded::<Batch>(16);
+        work_txs.push(t);
+        work_rxs.push(rx);
+        let (t, rx) = unbounded::<Arc<Snapshot>>();
+        upd_txs.push(t);
+        upd_rxs.push(rx);
+    }
+    let live = r.live.take();
+    let control = r.control.take();
+    let stop = r.stop;
+    let start = Instant::now();
+    let (stats, versions, read, stopped) = std::thread::scope(|sc| -> Result<_, String> {
+        // Control plane.
+        let ctl_handle = control.map(|c| {
+            let upd = upd_txs.clone();
+            let prev = r.world.clone();
+            sc.spawn(move || control_loop(c, prev, ctl_rx, live, upd))
+        });
+        drop(upd_txs);
+        // Workers.
+        let mut handles = Vec::new();
+        for (i, (rx, upd)) in work_rxs.into_iter().zip(upd_rxs).enumerate() {
+            let first = first.clone();
+            let done = want_out.then(|| done_tx.clone());
+            let free = free_tx.clone();
+            handles.push(sc.spawn(move || {
+                worker(
+                    i,
+                    frames,
+                    first,
+                    rx,
+                    upd,
+                    done,
+                    free,
+                    opts.from,
+                    want_traces,
+                    want_pcapng,
+                )
+            }));
+        }
+        drop(done_tx);
+        // Writer.
+        let writer = want_out.then(|| {
+            let free = free_tx.clone();
+            let world = r.world.clone();
+            let Outputs { pcapng, traces } = outputs;
+            sc.spawn(move || write_loop(nw, done_rx, free, &world, pcapng, traces))
+        });
+        drop(free_tx);
+        // Reader.
+        let mut cur: Vec<Batch> = (0..nw).map(|_| Batch::default()).collect();
+        for (i, b) in cur.iter_mut().enumerate() {
+            b.worker = i;
+        }
+        let mut step = 0;
+        let mut sched = r.scheduled.iter().peekable();
+        let mut delayed: VecDeque<(usize, Vec<Event>)> = VecDeque::new();
+        let mut read = 0;
+        let mut stopped = false;
+        let send = |b: &mut Batch, step: usize| -> Result<(), String> {
+            if b.idx.is_empty() {
+                return Ok(());
+            }
+            let w = b.worker;
+            let mut next = free_rx.try_recv().unwrap_or_default();
+            next.worker = w;
+            next.idx.clear();
+            next.out.clear();
+            let mut full = std::mem::replace(b, next);
+            full.step = step;
+            work_txs[w]
+                .send(full)
+                .map_err(|_| "a worker stopped early".to_string())
+        };
+        for (i, f) in frames.iter().enumerate() {
+            if i % batch == 0 && stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                stopped = true;
+                break;
+            }
+            // Scheduled steps due before this frame: cut every batch, then
+            // every later batch needs the new snapshot.
+            let due_delayed = delayed.front().is_some_and(|(at, _)| *at <= i);
+            let due_sched = sched.peek().is_some_and(|(at, _)| *at <= i);
+            if due_delayed || due_sched {
+                for b in cur.iter_mut() {
+                    send(b, step)?;
+                }
+                while delayed.front().is_some_and(|(at, _)| *at <= i) {
+                    let (_, evs) = delayed.pop_front().unwrap_or_default();
+                    step += 1;
+                    send_ctl(&ctl_tx, step, evs, false, i)?;
+                }
+                let mut evs = Vec::new();
+                while let Some((_, e)) = sched.next_if(|(at, _)| *at <= i) {
+                    evs.push(e.clone());
+                }
+                if !evs.is_empty() {
+                    step += 1;
+                    if opts.convergence_delay > 0 {
+                        send_ctl(&ctl_tx, step, evs.clone(), true, i)?;
+                        delayed.push_back((i + opts.convergence_delay, evs));
+                    } else {
+                        send_ctl(&ctl_tx, step, evs, false, i)?;
+                    }
+                }
+            }
+            let w = (dispatch_hash(f) % nw as u64) as usize;
+            let b = &mut cur[w];
+            b.idx.push(i as u32);
+            if b.idx.len() >= batch {
+                send(b, step)?;
+            }
+            read += 1;
+        }
+        for b in cur.iter_mut() {
+            send(b, step)?;
+        }
+        drop(work_txs);
+        drop(ctl_tx);
+        let mut stats = Vec::new();
+        for h in handles {
+            stats.push(h.join().map_err(|_| "a worker panicked".to_string())??);
+        }
+        if let Some(wr) = writer {
+            wr.join().map_err(|_| "the writer panicked".to_string())??;
+        }
+        let versions = match ctl_handle {
+            Some(h) => h.join().map_err(|_| "the control plane panicked".to_string())??,
+            None => Vec::new(),
+        };
+        Ok((stats, versions, read, stopped))
+    })?;
+    let elapsed = start.elapsed();
+    let mut counters = Counters::default();
+    let mut workers = Vec::new();
+    for (c, s) in stats {
+        c.merge_into(&mut counters, &r.world);
+        workers.push(s);
+    }
+    counters.read = read;
+    Ok(Report {
+        counters,
+        workers,
+        versions,
+        read,
+        elapsed,
+        stopped_early: stopped,
+    })
+}
+
+fn send_ctl(
+    tx: &Sender<Ctl>,
+    step: usize,
+    events: Vec<Event>,
+    pending_only: bool,
+    from_packet: usize,
+) -> Result<(), String> {
+    tx.send(Ctl::Step {
+        step,
+        events,
+        pending_only,
+        from_packet,
+    })
+    .map_err(|_| "the control plane stopped early".to_string())
+}
+
+/// The 5-tuple hash the reader spreads flows with (a light header peek;
+/// frames it cannot read go to worker 0).
+fn dispatch_hash(f: &Frame) -> u64 {
+    let Ok(off) = wire::ip_offset(f.link, &f.data) else {
+        return 0;
+    };
+    let ip = &f.data[off..];
+    let (src, dst, proto, l4): (u128, u128, u8, usize) = match ip.first().map(|b| b >> 4) {
+        Some(4) if ip.len() >= 20 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let s = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+            let d = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+            (u128::from(s), u128::from(d), ip[9], ihl)
+        }
+        Some(6) if ip.len() >= 40 => {
+            let mut s = [0u8; 16];
+            let mut d = [0u8; 16];
+            s.copy_from_slice(&ip[8..24]);
+            d.copy_from_slice(&ip[24..40]);
+            (u128::from_be_bytes(s), u128::from_be_bytes(d), ip[6], 40)
+        }
+        _ => return 0,
+    };
+    let ports = match (proto, ip.get(l4..l4 + 4)) {
+        (6 | 17, Some(p)) => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        _ => 0,
+    };
+    let mut x = src ^ dst.rotate_left(64) ^ (u128::from(proto) << 32 | u128::from(ports));
+    x ^= x >> 64;
+    (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16
+}
+
+/// The control plane beside the workers: reconverges on each step or live
+/// event and publishes the new snapshot to every worker.
+fn control_loop(
+    c: Control,
+    mut world: Arc<World>,
+    steps: Receiver<Ctl>,
+    live: Option<Receiver<Event>>,
+    workers: Vec<Sender<Arc<Snapshot>>>,
+) -> Result<Vec<VersionInfo>, String> {
+    // The state events build on (not a growing list of events).
+    let (mut topo, mut cond) = cevents::apply(&c.base, &c.events).map_err(|e| e.to_string())?;
+    let mut versions = Vec::new();
+    let mut version = 0u32;
+    let mut step = 0usize;
+    let mut live = live;
+    let publish = |s: Snapshot| {
+        let s = Arc::new(s);
+        for w in &workers {
+            // A worker that finished no longer listens: nothing to do.
+            let _ = w.send(s.clone());
+        }
+    };
+    loop {
+        // Next input: a scheduled step or live events (coalesced).
+        let (evs, pending_only, from_packet, new_step) = {
+            let msg = match &live {
+                Some(l) => crossbeam_channel::select! {
+                    recv(steps) -> m => m.ok().map(Ok),
+                    recv(l) -> e => match e {
+                        Ok(e) => Some(Err(e)),
+                        Err(_) => { live = None; continue; }
+                    },
+                },
+                None => steps.recv().ok().map(Ok),
+            };
+            match msg {
+                None => break,
+                Some(Ok(Ctl::Step {
+                    step: s,
+                    events,
+                    pending_only,
+                    from_packet,
+                })) => (events, pending_only, Some(from_packet), s),
+                Some(Err(e)) => {
+                    let mut evs = vec![e];
+                    if let Some(l) = &live {
+                        loop {
+                            match l.try_recv() {
+                                Ok(e) => evs.push(e),
+                                Err(TryRecvError::Empty) => break,
+                                Err(TryRecvError::Disconnected) => {
+                                    live = None;
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    (evs, false, None, step)
+                }
+            }
+        };
+        let t0 = Instant::now();
+        let (mut new_topo, mut new_cond) = (topo.clone(), cond.clone());
+        if let Err(e) = cevents::apply_onto(&mut new_topo, &mut new_cond, &evs) {
+            if from_packet.is_some() {
+                return Err(e.to_string());
+            }
+            // A live event that does not apply (unknown name, ...): report, skip.
+            eprintln!("{e}");
+            continue;
+        }
+        let names: Vec<String> = evs.iter().map(ToString::to_string).collect();
+        let is_live = from_packet.is_none();
+        // The immediate effect first (live events always; scheduled ones
+        // when a convergence delay asks for it).
+        let pending = newly_failed(&world.cp, &new_cond);
+        if (pending_only || is_live) && !pending.is_empty() {
+            version += 1;
+            if !is_live {
+                step = new_step;
+            }
+            versions.push(VersionInfo {
+                version,
+                events: names.clone(),
+                kind: "pending",
+                from_packet,
+                tables_compiled: 0,
+                tables: world.fibs.distinct,
+                build_ms: 0.0,
+            });
+            publish(Snapshot {
+                version,
+                world: world.clone(),
+                pending: pending.clone(),
+                step,
+                published: Instant::now(),
+            });
+        }
+        if pending_only {
+            // The reconverged half comes as its own step.
+            continue;
+        }
+        topo = new_topo;
+        cond = new_cond;
+        let cp = control::converge_state(topo.clone(), cond.clone());
+        let (fibs, compiled) = FibSet::compile_reusing(&cp, Some(&world.fibs));
+        world = Arc::new(World::with_fibs(Arc::new(cp), fibs));
+        version += 1;
+        if !is_live {
+            step = new_step;
+        }
+        versions.push(VersionInfo {
+            version,
+            events: names,
+            kind: "converged",
+            from_packet,
+            tables_compiled: compiled,
+            tables: world.fibs.distinct,
+            build_ms: t0.elapsed().as_secs_f64() * 1e3,
+        });
+        publish(Snapshot {
+            version,
+            world: world.clone(),
+            pending: Pending::default(),
+            step,
+            published: Instant::now(),
+        });
+    }
+    Ok(versions)
+}
+
+/// Speakers and tunnels down in `after` that the tables of `before` still use.
+fn newly_failed(before: &ControlPlane, after: &control::bgp::Conditions) -> Pending {
+    let was = &before.conditions;
+    Pending {
+        speakers: after
+            .down_speakers
+            .iter()
+            .filter(|n| !was.down_speakers.contains(n) && matches!(n, Node::Nva(_) | Node::Gateway(_)))
+            .copied()
+            .collect(),
+        tunnels: after
+            .down_tunnels
+            .iter()
+            .filter(|t| !was.down_tunnels.contains(t))
+            .copied()
+            .collect(),
+    }
+}
+
+/// A worker's counters: arrays and small maps keyed by value, no strings.
+#[derive(Default)]
+struct FastCounters {
+    delivered: BTreeMap<Place, usize>,
+    drops: [usize; 32],
+    looped: usize,
+}
+
+impl FastCounters {
+    fn count(&mut self, o: Outcome) {
+        match o {
+            Outcome::Delivered(p) => {
+                if let Some(n) = self.delivered.get_mut(&p) {
+                    *n += 1;
+                } else {
+                    self.delivered.insert(p, 1);
+                }
+            }
+            Outcome::Dropped(_, r) => self.drops[r as usize] += 1,
+            Outcome::Loop { .. } => self.looped += 1,
+        }
+    }
+
+    fn merge_into(&self, c: &mut Counters, world: &World) {
+        for (p, n) in &self.delivered {
+            c.delivered += n;
+            *c.delivered_at
+                .entry(world.place_name(*p).into_owned())
+                .or_default() += n;
+        }
+        for r in DropReason::ALL {
+            let n = self.drops[r as usize];
+            if n > 0 {
+                c.dropped += n;
+                *c.drop_reasons.entry(r.code().to_string()).or_default() += n;
+            }
+        }
+        c.looped += self.looped;
+    }
+}
+
+/// A worker's reusable state.
+struct Lane {
+    buf: WalkBuf,
+    frame: Vec<u8>,
+    tmp: Vec<u8>,
+    pieces: Vec<Vec<u8>>,
+    counters: FastCounters,
+    stats: WorkerStats,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    me: usize,
+    frames: &[Frame],
+    mut snap: Arc<Snapshot>,
+    rx: Receiver<Batch>,
+    updates: Receiver<Arc<Snapshot>>,
+    done: Option<Sender<Batch>>,
+    free: Sender<Batch>,
+    from: Option<NicId>,
+    traces: bool,
+    pcapng: bool,
+) -> Result<(FastCounters, WorkerStats), String> {
+    let _ = me;
+    let mut lane = Lane {
+        buf: WalkBuf::default(),
+        frame: Vec::with_capacity(2048),
+        tmp: Vec::with_capacity(2048),
+        pieces: Vec::new(),
+        counters: FastCounters::default(),
+        stats: WorkerStats::default(),
+    };
+    let adopt = |snap: &mut Arc<Snapshot>, s: Arc<Snapshot>, stats: &mut WorkerStats| {
+        stats.max_update_latency = stats.max_update_latency.max(s.published.elapsed());
+        stats.snapshots += 1;
+        *snap = s;
+    };
+    while let Ok(mut b) = rx.recv() {
+        let t0 = Instant::now();
+        // Between batches: take the newest snapshot, and wait for the one
+        // this batch needs (a scheduled event before its first packet).
+        while let Ok(s) = updates.try_recv() {
+            adopt(&mut snap, s, &mut lane.stats);
+        }
+        while snap.step < b.step {
+            match updates.recv() {
+                Ok(s) => adopt(&mut snap, s, &mut lane.stats),
+                Err(_) => return Err("the control plane stopped before publishing".into()),
+            }
+        }
+        for k in 0..b.idx.len() {
+            let f = &frames[b.idx[k] as usize];
+            lane.one(&snap, f, from, traces, pcapng, &mut b.out)?;
+        }
+        lane.stats.busy += t0.elapsed();
+        match &done {
+            Some(d) => d
+                .send(b)
+                .map_err(|_| "the writer stopped early".to_string())?,
+            None => {
+                let _ = free.send(b);
+            }
+        }
+    }
+    Ok((lane.counters, lane.stats))
+}
+
+impl Lane {
+    /// Forwards one frame and records its outputs.
+    fn one(
+        &mut self,
+        snap: &Snapshot,
+        f: &Frame,
+        from: Option<NicId>,
+        traces: bool,
+        pcapng: bool,
+        out: &mut BatchOut,
+    ) -> Result<(), String> {
+        let world = &*snap.world;
+        self.stats.packets += 1;
+        self.stats.bytes += f.data.len() as u64;
+        let outcome = match wire::parse(f.link, &f.data) {
+            Err(e) => {
+                self.buf.hops.clear();
+                let reason = match e {
+                    ParseError::NotIp(_) => DropReason::NotIp,
+                    ParseError::Malformed(_) => DropReason::Malformed,
+                    ParseError::UnsupportedLink(_) => DropReason::UnsupportedLink,
+                };
+                Outcome::Dropped(Place::Capture, reason)
+            }
+            Ok(p) => match replay::start_of(world, from, p.src) {
+                None => {
+                    self.buf.hops.clear();
+                    Outcome::Dropped(Place::Capture, DropReason::NoIngressNic)
+                }
+                Some(start) => {
+                    let h = Header {
+                        src: p.src,
+                        dst: p.dst,
+                        proto: p.proto,
+                        sport: p.sport,
+                        dport: p.dport,
+                    };
+                    let tunnel = replay::may_be_tunnel(&h);
+                    if pcapng || tunnel {
+                        let src_mac = match start {
+                            Start::Nic(nic) => nic_mac(nic),
+                            Start::Site(_) => AZURE_ROUTER_MAC,
+                        };
+                        wire::normalize(&f.data, p.ip_offset, AZURE_ROUTER_MAC, src_mac, &mut self.frame);
+                    }
+                    self.buf.packet = if tunnel {
+                        replay::packet_of(&self.frame, h, p.ttl)
+                    } else {
+                        Packet::sized(h, p.ttl.max(1), f.data.len() - p.ip_offset)
+                    };
+                    let o = world.forward_with(start, &mut self.buf, &snap.pending, pcapng);
+                    self.stats.hops += self.buf.hops.len() as u64;
+                    o
+                }
+            },
+        };
+        self.counters.count(outcome);
+        if traces {
+            replay::write_trace_line(
+                &mut out.jsonl,
+                world,
+                f.number,
+                outcome,
+                &self.buf.hops,
+                Some(snap.version),
+            )?;
+        }
+        if pcapng && !self.buf.hops.is_empty() {
+            let BatchOut { recs, bytes, .. } = out;
+            let mut sink = |nic: NicId, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
+                let d0 = bytes.len();
+                bytes.extend_from_slice(data);
+                let c0 = bytes.len();
+                bytes.extend_from_slice(comment.as_bytes());
+                recs.push(Rec {
+                    nic,
+                    ts,
+                    data: d0..c0,
+                    comment: c0..bytes.len(),
+                    outbound,
+                });
+                Ok(())
+            };
+            replay::render(
+                world,
+                &self.buf.hops,
+                outcome,
+                f,
+                &mut self.frame,
+                &mut self.tmp,
+                &mut self.pieces,
+                &mut sink,
+            )?;
+        }
+        out.ends.push((out.jsonl.len(), out.recs.len()));
+        Ok(())
+    }
+}
+
+/// Restores input order: the next packet is at the head of one worker's
+/// queue (each worker's batches arrive in order), or not arrived yet.
+fn write_loop<W: Write, T: Write>(
+    nw: usize,
+    done: Receiver<Batch>,
+    free: Sender<Batch>,
+    world: &World,
+    mut pcapng: Option<&mut PcapNgOut<W>>,
+    mut traces: Option<&mut T>,
+) -> Result<(), String> {
+    // Per worker: batches waiting, and the position in the front batch.
+    let mut queues: Vec<VecDeque<Batch>> = (0..nw).map(|_| VecDeque::new()).collect();
+    let mut pos = vec![0usize; nw];
+    let mut next: u32 = 0;
+    let t = &world.cp.topology;
+    loop {
+        let mut progressed = false;
+        for w in 0..nw {
+            while let Some(b) = queues[w].front() {
+                let k = pos[w];
+                if b.idx[k] != next {
+                    break;
+                }
+                let (j0, r0) = if k == 0 { (0, 0) } else { b.out.ends[k - 1] };
+                let (j1, r1) = b.out.ends[k];
+                if let Some(tr) = traces.as_deref_mut() {
+                    tr.write_all(&b.out.jsonl[j0..j1]).map_err(|e| e.to_string())?;
+                }
+                if let Some(out) = pcapng.as_deref_mut() {
+                    for r in &b.out.recs[r0..r1] {
+                        let comment = std::str::from_utf8(&b.out.bytes[r.comment.clone()])
+                            .unwrap_or_default();
+                        out.write(
+                            &t.nic(r.nic).name,
+                            r.ts,
+                            &b.out.bytes[r.data.clone()],
+                            comment,
+                            r.outbound,
+                        )?;
+                    }
+                }
+                next += 1;
+                progressed = true;
+                pos[w] += 1;
+                if pos[w] == b.idx.len() {
+                    pos[w] = 0;
+                    if let Some(b) = queues[w].pop_front() {
+                        let _ = free.send(b);
+                    }
+                }
+            }
+        }
+        if progressed {
+            continue;
+        }
+        match done.recv() {
+            Ok(b) => {
+                let w = b.worker;
+                queues[w].push_back(b);
+            }
+            Err(_) => break,
+        }
+    }
+    if queues.iter().any(|q| !q.is_empty()) {
+        return Err(format!(
+            "internal: packets left unwritten after packet index {next}"
+        ));
+    }
+    Ok(())
+}
+
+/// Events read from standard input while running, one per line (blank
+/// lines and `#` comments skipped; a line that does not parse is reported
+/// on standard error and skipped).
+pub fn stdin_events() -> Receiver<Event> {
+    let (tx, rx) = unbounded();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for (i, line) in std::io::stdin().lock().lines().enumerate() {
+            let Ok(line) = line else { break };
+            let l = line.split('#').next().unwrap_or("").trim();
+            if l.is_empty() {
+                continue;
+            }
+            match Event::parse(l) {
+                Ok(e) => {
+                    if tx.send(e).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => eprintln!("stdin:{}: {e}", i + 1),
+            }
+        }
+    });
+    rx
+}
