@@ -489,7 +489,8 @@ pub fn run(cli: Cli) -> Result<String> {
         }) => {
             let base = load(&topology)?;
             let parsed = parse_events(&events)?;
-            let cp = control::converge(&base, &parsed).map_err(|e| anyhow!("{}: {e}", base.file))?;
+            let cp =
+                control::converge(&base, &parsed).map_err(|e| anyhow!("{}: {e}", base.file))?;
             let t = &cp.topology;
             let from = match from {
                 Some(n) => Some(
@@ -499,9 +500,8 @@ pub fn run(cli: Cli) -> Result<String> {
                 None => None,
             };
             let cap = crate::io::read_capture(&pcap).map_err(|e| anyhow!(e))?;
-            let world = std::sync::Arc::new(crate::dataplane::World::from_arc(
-                std::sync::Arc::new(cp),
-            ));
+            let world =
+                std::sync::Arc::new(crate::dataplane::World::from_arc(std::sync::Arc::new(cp)));
             let mut pcapng = match &out {
                 Some(p) => Some(crate::io::PcapNgOut::create(p).map_err(|e| anyhow!(e))?),
                 None => None,

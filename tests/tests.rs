@@ -17,6 +17,8 @@ mod it {
     mod fib;
     /// Wrong and hostile topology files: located errors, never a panic.
     mod malformed;
+    /// The worker pipeline: order, failover, live updates, stop.
+    mod pipeline;
     /// Captures through topologies: accounting, pcapng output, tshark.
     mod replay;
     /// Rules R3–R5, R9, R10, R15, R16, R19, R39 on small inline topologies.

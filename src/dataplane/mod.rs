@@ -343,7 +343,10 @@ pub enum Outcome {
     Dropped(Place, DropReason),
     /// The location where the packet came back; `first`: the hop where the
     /// cycle starts (`None`: the hop limit ran out).
-    Loop { at: At, first: Option<usize> },
+    Loop {
+        at: At,
+        first: Option<usize>,
+    },
 }
 
 impl Outcome {
@@ -720,7 +723,12 @@ impl World {
             pending,
             hops: std::mem::take(&mut buf.hops),
             seen: std::mem::take(&mut buf.seen),
-            packet: std::mem::replace(&mut buf.packet, Packet { layers: ArrayVec::new() }),
+            packet: std::mem::replace(
+                &mut buf.packet,
+                Packet {
+                    layers: ArrayVec::new(),
+                },
+            ),
             text,
             explain,
             forced: std::mem::take(&mut buf.forced),
@@ -869,7 +877,9 @@ pub struct WalkBuf {
 impl Default for WalkBuf {
     fn default() -> Self {
         WalkBuf {
-            packet: Packet { layers: ArrayVec::new() },
+            packet: Packet {
+                layers: ArrayVec::new(),
+            },
             hops: Vec::with_capacity(16),
             seen: Vec::with_capacity(16),
             forced: Vec::new(),
@@ -1058,7 +1068,11 @@ impl Walk<'_> {
                             self.hop(
                                 at,
                                 "site-out",
-                                say!(self, "BGP route {prefix} into tunnel {}, which is down", tun.name),
+                                say!(
+                                    self,
+                                    "BGP route {prefix} into tunnel {}, which is down",
+                                    tun.name
+                                ),
                             );
                             return self.drop_at(at, r);
                         }
@@ -1068,7 +1082,8 @@ impl Walk<'_> {
                         let i = self.hop(
                             at,
                             "site-out",
-                            say!(self, 
+                            say!(
+                                self,
                                 "BGP route {prefix} from {} into tunnel {}: encapsulated",
                                 peer.name(t),
                                 tun.name
@@ -1088,7 +1103,11 @@ impl Walk<'_> {
                     }
                     (Node::Gateway(g), _) => {
                         choice = Some((
-                            say!(self, "BGP route {prefix} from gateway {}", t.gateway(g).name),
+                            say!(
+                                self,
+                                "BGP route {prefix} from gateway {}",
+                                t.gateway(g).name
+                            ),
                             Step::Go(At::GatewayIn(g)),
                         ));
                     }
@@ -1098,7 +1117,8 @@ impl Walk<'_> {
                                 || g.ips.contains(&path.next_hop)
                         }) {
                             choice = Some((
-                                say!(self, 
+                                say!(
+                                    self,
                                     "BGP route {prefix} over ExpressRoute to gateway {}",
                                     t.gateways[g].name
                                 ),
@@ -1162,7 +1182,10 @@ impl Walk<'_> {
             self.hop(
                 at,
                 kind,
-                say!(self, "source is not the NIC's own address and IP forwarding is off (R44)"),
+                say!(
+                    self,
+                    "source is not the NIC's own address and IP forwarding is off (R44)"
+                ),
             );
             return self.drop_at(at, DropReason::SpoofedSource);
         }
@@ -1223,7 +1246,11 @@ impl Walk<'_> {
                     );
                 };
                 let ecmp = if action.ips.len() > 1 {
-                    say!(self, " (ECMP: flow hash picks {ip} of {})", action.ips.len())
+                    say!(
+                        self,
+                        " (ECMP: flow hash picks {ip} of {})",
+                        action.ips.len()
+                    )
                 } else {
                     String::new()
                 };
@@ -1236,7 +1263,8 @@ impl Walk<'_> {
                 } else if let Some((_, o, pid)) = w.owner_peered(vnet, ip) {
                     match w.peering_check(vnet, pid, &h, nic.is_none()) {
                         Some(r) => (
-                            say!(self, 
+                            say!(
+                                self,
                                 "next hop {ip} across peering {}, refused",
                                 t.peerings[pid.idx()].name
                             ),
@@ -1245,7 +1273,8 @@ impl Walk<'_> {
                         None => self.deliver_to(
                             at,
                             o,
-                            &say!(self, 
+                            &say!(
+                                self,
                                 "next hop {ip}{ecmp} across peering {}",
                                 t.peerings[pid.idx()].name
                             ),
@@ -1262,7 +1291,10 @@ impl Walk<'_> {
                     )
                 } else {
                     (
-                        say!(self, "no NIC, load balancer or gateway owns next hop {ip} (R51)"),
+                        say!(
+                            self,
+                            "no NIC, load balancer or gateway owns next hop {ip} (R51)"
+                        ),
                         self.drop_at(at, DropReason::NoOwner),
                     )
                 }
@@ -1322,7 +1354,8 @@ impl Walk<'_> {
                 let b = lb.backends
                     [self.choose(lb.backends.len(), flow_hash(&self.packet.outer().header))];
                 (
-                    say!(self, 
+                    say!(
+                        self,
                         "{how} → load balancer {} → backend nic {}",
                         lb.name,
                         t.nic(b).name
@@ -1353,7 +1386,8 @@ impl Walk<'_> {
                     )
                 } else {
                     (
-                        say!(self, 
+                        say!(
+                            self,
                             "{how} → route server {}, which is not in the data path (R22)",
                             rs.name
                         ),
@@ -1373,7 +1407,11 @@ impl Walk<'_> {
         if nic.ips.contains(&dst) {
             return match nva {
                 Some(v) => {
-                    self.hop(at, "nic-ingress", say!(self, "addressed to the NIC → NVA OS"));
+                    self.hop(
+                        at,
+                        "nic-ingress",
+                        say!(self, "addressed to the NIC → NVA OS"),
+                    );
                     Step::Go(At::Nva(v))
                 }
                 None => {
@@ -1390,7 +1428,10 @@ impl Walk<'_> {
             self.hop(
                 at,
                 "nic-ingress",
-                say!(self, "not addressed to the NIC and IP forwarding is off (R44)"),
+                say!(
+                    self,
+                    "not addressed to the NIC and IP forwarding is off (R44)"
+                ),
             );
             return self.drop_at(at, DropReason::IpForwardingDisabled);
         }
@@ -1430,14 +1471,22 @@ impl Walk<'_> {
                     k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)
                 });
                 if let Some(r) = k.and_then(|k| self.tunnel_fails(Node::Nva(n), k)) {
-                    self.hop(at, "nva", say!(self, "tunnel traffic on a tunnel that is down"));
+                    self.hop(
+                        at,
+                        "nva",
+                        say!(self, "tunnel traffic on a tunnel that is down"),
+                    );
                     return self.drop_at(at, r);
                 }
                 let Some(tun) = k.map(|k| &nva.tunnels[k]) else {
                     self.hop(
                         at,
                         "nva",
-                        say!(self, "tunnel traffic from {} matches no tunnel", o.header.src),
+                        say!(
+                            self,
+                            "tunnel traffic from {} matches no tunnel",
+                            o.header.src
+                        ),
                     );
                     return self.drop_at(at, DropReason::UnknownTunnel);
                 };
@@ -1451,7 +1500,11 @@ impl Walk<'_> {
             return Step::Done(Outcome::Delivered(Place::At(at)));
         }
         if o.ttl <= 1 {
-            self.hop(at, "nva", say!(self, "TTL expired: the NVA sends Time Exceeded"));
+            self.hop(
+                at,
+                "nva",
+                say!(self, "TTL expired: the NVA sends Time Exceeded"),
+            );
             return self.drop_at(at, DropReason::TtlExceeded);
         }
         self.packet.outer_mut().ttl -= 1;
@@ -1475,12 +1528,17 @@ impl Walk<'_> {
             };
             match &e.next_hop {
                 OsNextHop::Blackhole => {
-                    self.hops[i].decision = say!(self, "{note}OS route {} is a blackhole", e.prefix);
+                    self.hops[i].decision =
+                        say!(self, "{note}OS route {} is a blackhole", e.prefix);
                     return self.drop_at(at, DropReason::NvaBlackhole);
                 }
                 OsNextHop::Nic(x) => {
-                    self.hops[i].decision =
-                        say!(self, "{note}OS route {} out of nic {}", e.prefix, t.nic(*x).name);
+                    self.hops[i].decision = say!(
+                        self,
+                        "{note}OS route {} out of nic {}",
+                        e.prefix,
+                        t.nic(*x).name
+                    );
                     self.hops[i].encap = encap_note;
                     return Step::Go(At::NicOut(*x));
                 }
@@ -1500,7 +1558,8 @@ impl Walk<'_> {
                         self.hops[i].decision = say!(self, "the NVA has no NIC");
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
-                    self.hops[i].decision = say!(self, 
+                    self.hops[i].decision = say!(
+                        self,
                         "{note}OS route {} via {ip} out of nic {} (the NIC routes by its own table, R42)",
                         e.prefix,
                         t.nic(x).name
@@ -1513,8 +1572,12 @@ impl Walk<'_> {
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
                     if let Some(r) = self.tunnel_fails(Node::Nva(n), *k) {
-                        self.hops[i].decision =
-                            say!(self, "{note}OS route {} into tunnel {}, which is down", e.prefix, tun.name);
+                        self.hops[i].decision = say!(
+                            self,
+                            "{note}OS route {} into tunnel {}, which is down",
+                            e.prefix,
+                            tun.name
+                        );
                         return self.drop_at(at, r);
                     }
                     let inner = self.packet.outer().header;
@@ -1524,14 +1587,18 @@ impl Walk<'_> {
                     let mut frag_note = String::new();
                     if len > usize::from(tun.mtu) {
                         if !tun.fragment {
-                            self.hops[i].decision = say!(self, 
+                            self.hops[i].decision = say!(
+                                self,
                                 "{note}OS route {} into tunnel {}: {len} bytes after encapsulation exceed the tunnel MTU {} (R55)",
-                                e.prefix, tun.name, tun.mtu
+                                e.prefix,
+                                tun.name,
+                                tun.mtu
                             );
                             return self.drop_at(at, DropReason::MtuExceeded);
                         }
                         let per = ((usize::from(tun.mtu) - 20) / 8) * 8;
-                        frag_note = say!(self, 
+                        frag_note = say!(
+                            self,
                             ", fragmented into {} outer packets (MTU {}, R55)",
                             (len - 20).div_ceil(per.max(8)),
                             tun.mtu
@@ -1540,9 +1607,11 @@ impl Walk<'_> {
                     }
                     encap_note = self.text.then(|| describe_encap(enc, &header) + &frag_note);
                     self.hops[i].effects.encap = Some((enc, header));
-                    note = say!(self, 
+                    note = say!(
+                        self,
                         "OS route {} into tunnel {}: encapsulated; ",
-                        e.prefix, tun.name
+                        e.prefix,
+                        tun.name
                     );
                     if !self.push_layer(Layer {
                         header,
@@ -1598,7 +1667,11 @@ impl Walk<'_> {
                 k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)
             });
             if let Some(r) = k.and_then(|k| self.tunnel_fails(Node::Site(s), k)) {
-                self.hop(at, "site", say!(self, "tunnel traffic on a tunnel that is down"));
+                self.hop(
+                    at,
+                    "site",
+                    say!(self, "tunnel traffic on a tunnel that is down"),
+                );
                 return self.drop_at(at, r);
             }
             let Some(tun) = k.map(|k| &site.tunnels[k]) else {

@@ -200,8 +200,7 @@ pub fn packet_of(frame: &[u8], outer: Header, ttl: u8) -> Packet {
 }
 
 /// Where a frame is captured: (NIC, timestamp, Ethernet frame, comment, outbound).
-pub type CaptureSink<'s> =
-    dyn FnMut(NicId, Duration, &[u8], &str, bool) -> Result<(), String> + 's;
+pub type CaptureSink<'s> = dyn FnMut(NicId, Duration, &[u8], &str, bool) -> Result<(), String> + 's;
 
 /// Applies each hop's effects to the frame and captures it at every NIC.
 /// ESP sequence numbers are the packet's number in the capture: increasing

@@ -166,7 +166,9 @@ pub fn frames(
 ) -> Vec<Frame> {
     let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
     for s in senders {
-        let Some(src) = source_ip(t, *s) else { continue };
+        let Some(src) = source_ip(t, *s) else {
+            continue;
+        };
         for &d in dsts {
             if d.is_ipv4() == src.is_ipv4() && d != src {
                 pairs.push((src, d));
@@ -224,14 +226,14 @@ pub fn standard_cases(flows: usize, packets: usize) -> Result<Vec<Case>> {
     let mut out = Vec::new();
     // One SDN hop: two VMs in one VNet (a generated spoke with two NICs).
     let t = topology::load_str(
-        &topology::generate::hub_spoke(1, 2, 0),
         "generated:hub-spoke-1x2",
+        &topology::generate::hub_spoke(1, 2, 0),
     )
     .map_err(|e| anyhow!("{e}"))?;
-    let a = t.nics.iter().position(|n| n.name == "s0-vm0");
-    let b = t.nics.iter().position(|n| n.name == "s0-vm1");
+    let a = t.nics.iter().position(|n| n.name == "spoke0-vm0");
+    let b = t.nics.iter().position(|n| n.name == "spoke0-vm1");
     let (Some(a), Some(b)) = (a, b) else {
-        bail!("internal: the generated spoke lacks s0-vm0/s0-vm1");
+        bail!("internal: the generated spoke lacks spoke0-vm0/spoke0-vm1");
     };
     let dst = t.nics[b].ips[0];
     let f = frames(
@@ -264,8 +266,7 @@ pub fn standard_cases(flows: usize, packets: usize) -> Result<Vec<Case>> {
         topology: t,
         frames: f,
     });
-    let t =
-        topology::load_builtin(topology::DEFAULT_TOPOLOGY)
+    let t = topology::load_builtin(topology::DEFAULT_TOPOLOGY)
         .ok_or_else(|| anyhow!("no default topology"))?
         .map_err(|e| anyhow!("{e}"))?;
     let f = all_pairs(&t, flows, packets);
@@ -288,7 +289,9 @@ fn all_pairs(t: &Topology, flows: usize, packets: usize) -> Vec<Frame> {
 /// route table.
 pub fn churn_events(t: &Topology, n: usize) -> Result<Vec<Event>> {
     let prefix = |i: usize| -> ipnet::IpNet {
-        format!("100.127.{}.0/24", i % 256).parse().expect("valid prefix")
+        format!("100.127.{}.0/24", i % 256)
+            .parse()
+            .expect("valid prefix")
     };
     if let Some(nva) = t.nvas.iter().find(|n| !n.bgp.is_empty()) {
         return Ok((0..n)
@@ -413,15 +416,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn row(
-    case: &str,
-    mode: &'static str,
-    workers: usize,
-    runs: &[(Report, u64)],
-) -> Row {
+fn row(case: &str, mode: &'static str, workers: usize, runs: &[(Report, u64)]) -> Row {
     // The median run by rate.
     let mut by: Vec<&(Report, u64)> = runs.iter().collect();
-    by.sort_by(|a, b| a.0.elapsed.cmp(&b.0.elapsed));
+    by.sort_by_key(|a| a.0.elapsed);
     let (r, _) = by[by.len() / 2];
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     let packets = r.read;
@@ -496,7 +494,14 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
         let cp = control::converge(&c.topology, &[]).context("converge")?;
         let world = Arc::new(World::from_arc(Arc::new(cp)));
         // Warm-up.
-        run_once(&world, &c.topology, &c.frames[..c.frames.len().min(50_000)], 1, false, None)?;
+        run_once(
+            &world,
+            &c.topology,
+            &c.frames[..c.frames.len().min(50_000)],
+            1,
+            false,
+            None,
+        )?;
         let mut one = None;
         for &w in &workers {
             let runs: Vec<_> = (0..repeat)
@@ -528,7 +533,11 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                 .map(|_| run_once(&world, &c.topology, &c.frames, w, false, Some(churn)))
                 .collect::<Result<_>>()?;
             let mut r = row(&c.name, "churn", w, &runs);
-            let versions = runs.iter().map(|(r, _)| r.versions.len()).max().unwrap_or(0);
+            let versions = runs
+                .iter()
+                .map(|(r, _)| r.versions.len())
+                .max()
+                .unwrap_or(0);
             let sent = runs.iter().map(|(_, s)| *s).max().unwrap_or(0);
             let lat = runs
                 .iter()
@@ -544,7 +553,10 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             rows.push(r);
         }
     }
-    let absorb = Some(absorb(if a.quick { 200_000 } else { 1_000_000 }, if a.quick { 2_000 } else { 20_000 })?);
+    let absorb = Some(absorb(
+        if a.quick { 200_000 } else { 1_000_000 },
+        if a.quick { 2_000 } else { 20_000 },
+    )?);
     let first = rows.first().cloned();
     Ok(BenchReport {
         machine: Machine::here(),
@@ -578,8 +590,8 @@ pub fn absorb(fib_routes: usize, bgp_routes: usize) -> Result<Absorb> {
     // BGP: one NVA advertises `bgp_routes` prefixes to the Route Server of
     // a hub with 10 spokes; reconverge + compile every table.
     let t = topology::load_str(
-        &topology::generate::route_server_scale(1, 0, 10),
         "generated:route-server",
+        &topology::generate::route_server_scale(1, 0, 10),
     )
     .map_err(|e| anyhow!("{e}"))?;
     let nva = t
@@ -620,7 +632,11 @@ pub fn text(r: &BenchReport) -> String {
         r.machine.cpu, r.machine.cores, r.machine.os
     );
     for x in &r.rows {
-        let per: Vec<String> = x.mpps_per_worker.iter().map(|m| format!("{m:.2}")).collect();
+        let per: Vec<String> = x
+            .mpps_per_worker
+            .iter()
+            .map(|m| format!("{m:.2}"))
+            .collect();
         let churn = x.churn.as_ref().map_or(String::new(), |c| {
             format!(
                 "{} updates/s offered, {} sent, {} versions, {:.0}% of forward rate, max update latency {:.2} ms",

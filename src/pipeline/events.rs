@@ -44,7 +44,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Scheduled>, String> {
         let at = |m: String| format!("{file}:{}: {m}", i + 1);
         let rest = line
             .strip_prefix("at ")
-            .ok_or_else(|| at(format!("expected `at packet N EVENT` or `at TIME EVENT`, found `{line}`")))?
+            .ok_or_else(|| {
+                at(format!(
+                    "expected `at packet N EVENT` or `at TIME EVENT`, found `{line}`"
+                ))
+            })?
             .trim_start();
         let (trigger, event) = if let Some(r) = rest.strip_prefix("packet ") {
             let r = r.trim_start();

@@ -45,7 +45,7 @@ use crate::control::events::{self as cevents, Event};
 use crate::control::{self, ControlPlane};
 use crate::dataplane::replay::{self, Counters, nic_mac};
 use crate::dataplane::{
-    DropReason, Header, Outcome, Packet, Pending, Place, Start, World, WalkBuf,
+    DropReason, Header, Outcome, Packet, Pending, Place, Start, WalkBuf, World,
 };
 use crate::fib::FibSet;
 use crate::io::{Frame, PcapNgOut};
@@ -400,7 +400,9 @@ pub fn run<W: Write + Send, T: Write + Send>(
             wr.join().map_err(|_| "the writer panicked".to_string())??;
         }
         let versions = match ctl_handle {
-            Some(h) => h.join().map_err(|_| "the control plane panicked".to_string())??,
+            Some(h) => h
+                .join()
+                .map_err(|_| "the control plane panicked".to_string())??,
             None => Vec::new(),
         };
         Ok((stats, versions, read, stopped))
@@ -609,7 +611,9 @@ fn newly_failed(before: &ControlPlane, after: &control::bgp::Conditions) -> Pend
         speakers: after
             .down_speakers
             .iter()
-            .filter(|n| !was.down_speakers.contains(n) && matches!(n, Node::Nva(_) | Node::Gateway(_)))
+            .filter(|n| {
+                !was.down_speakers.contains(n) && matches!(n, Node::Nva(_) | Node::Gateway(_))
+            })
             .copied()
             .collect(),
         tunnels: after
@@ -699,16 +703,26 @@ fn worker(
         stats.snapshots += 1;
         *snap = s;
     };
+    let mut later: VecDeque<Arc<Snapshot>> = VecDeque::new();
     while let Ok(mut b) = rx.recv() {
         let t0 = Instant::now();
-        // Between batches: take the newest snapshot, and wait for the one
-        // this batch needs (a scheduled event before its first packet).
+        // Between batches: take the newest snapshot this batch may use (one
+        // for a later scheduled step waits), and wait for the one it needs
+        // (a scheduled event before its first packet).
         while let Ok(s) = updates.try_recv() {
-            adopt(&mut snap, s, &mut lane.stats);
+            later.push_back(s);
         }
-        while snap.step < b.step {
+        loop {
+            while later.front().is_some_and(|s| s.step <= b.step) {
+                if let Some(s) = later.pop_front() {
+                    adopt(&mut snap, s, &mut lane.stats);
+                }
+            }
+            if snap.step >= b.step {
+                break;
+            }
             match updates.recv() {
-                Ok(s) => adopt(&mut snap, s, &mut lane.stats),
+                Ok(s) => later.push_back(s),
                 Err(_) => return Err("the control plane stopped before publishing".into()),
             }
         }
@@ -772,7 +786,13 @@ impl Lane {
                             Start::Nic(nic) => nic_mac(nic),
                             Start::Site(_) => AZURE_ROUTER_MAC,
                         };
-                        wire::normalize(&f.data, p.ip_offset, AZURE_ROUTER_MAC, src_mac, &mut self.frame);
+                        wire::normalize(
+                            &f.data,
+                            p.ip_offset,
+                            AZURE_ROUTER_MAC,
+                            src_mac,
+                            &mut self.frame,
+                        );
                     }
                     self.buf.packet = if tunnel {
                         replay::packet_of(&self.frame, h, p.ttl)
@@ -798,20 +818,21 @@ impl Lane {
         }
         if pcapng && !self.buf.hops.is_empty() {
             let BatchOut { recs, bytes, .. } = out;
-            let mut sink = |nic: NicId, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
-                let d0 = bytes.len();
-                bytes.extend_from_slice(data);
-                let c0 = bytes.len();
-                bytes.extend_from_slice(comment.as_bytes());
-                recs.push(Rec {
-                    nic,
-                    ts,
-                    data: d0..c0,
-                    comment: c0..bytes.len(),
-                    outbound,
-                });
-                Ok(())
-            };
+            let mut sink =
+                |nic: NicId, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
+                    let d0 = bytes.len();
+                    bytes.extend_from_slice(data);
+                    let c0 = bytes.len();
+                    bytes.extend_from_slice(comment.as_bytes());
+                    recs.push(Rec {
+                        nic,
+                        ts,
+                        data: d0..c0,
+                        comment: c0..bytes.len(),
+                        outbound,
+                    });
+                    Ok(())
+                };
             replay::render(
                 world,
                 &self.buf.hops,
@@ -854,7 +875,8 @@ fn write_loop<W: Write, T: Write>(
                 let (j0, r0) = if k == 0 { (0, 0) } else { b.out.ends[k - 1] };
                 let (j1, r1) = b.out.ends[k];
                 if let Some(tr) = traces.as_deref_mut() {
-                    tr.write_all(&b.out.jsonl[j0..j1]).map_err(|e| e.to_string())?;
+                    tr.write_all(&b.out.jsonl[j0..j1])
+                        .map_err(|e| e.to_string())?;
                 }
                 if let Some(out) = pcapng.as_deref_mut() {
                     for r in &b.out.recs[r0..r1] {

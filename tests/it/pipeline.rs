@@ -1,0 +1,476 @@
+//! The worker pipeline (issue "Pipeline"): identical output for any number of
+//! workers, failover replays with exact counts (SCENARIOS 12 and 8), every
+//! packet consistent with one table version under live updates, and a stop
+//! with packets in flight that loses none.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::Value;
+
+use super::util::{builtin, converge};
+use vnetplane::control::events::Event;
+use vnetplane::dataplane::{Start, World};
+use vnetplane::io::{self, Frame, PcapNgOut};
+use vnetplane::pipeline::{self, Control, Options, Outputs, Report, Run, bench, events};
+use vnetplane::topology::Topology;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `frames` with `workers` workers and scheduled events; returns the
+/// report, the JSONL traces and the pcapng bytes.
+fn run(
+    t: &Topology,
+    frames: &[Frame],
+    workers: usize,
+    scheduled: Vec<(usize, Event)>,
+    delay: usize,
+) -> (Report, Vec<Value>, Vec<u8>) {
+    let world = Arc::new(World::new(&converge(t, &[])));
+    let mut pcap = PcapNgOut::new(Vec::new()).unwrap();
+    let mut traces: Vec<u8> = Vec::new();
+    let r = pipeline::run(
+        frames,
+        Run {
+            world,
+            control: Some(Control {
+                base: t.clone(),
+                events: Vec::new(),
+            }),
+            scheduled,
+            live: None,
+            stop: None,
+            opts: Options {
+                workers,
+                batch: 7, // small batches: many switches between workers
+                from: None,
+                convergence_delay: delay,
+            },
+        },
+        Outputs {
+            pcapng: Some(&mut pcap),
+            traces: Some(&mut traces),
+        },
+    )
+    .unwrap();
+    let lines = String::from_utf8(traces)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (r, lines, pcap.finish().unwrap())
+}
+
+#[test]
+fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("pcaps")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) != Some("pcap") {
+            continue;
+        }
+        let name = p.file_stem().unwrap().to_str().unwrap().to_string();
+        let t = builtin(&name);
+        let frames = io::read_capture(&p).unwrap().frames;
+        // Repeat the capture so that every worker gets many batches.
+        let many: Vec<Frame> = (0..40)
+            .flat_map(|_| frames.iter().cloned())
+            .enumerate()
+            .map(|(i, mut f)| {
+                f.number = i + 1;
+                f
+            })
+            .collect();
+        let (r1, t1, p1) = run(&t, &many, 1, Vec::new(), 0);
+        assert!(r1.counters.balanced(), "{name}");
+        assert_eq!(r1.read, many.len());
+        assert_eq!(t1.len(), many.len(), "{name}: one trace line per packet");
+        for w in [2, 4] {
+            let (rw, tw, pw) = run(&t, &many, w, Vec::new(), 0);
+            assert_eq!(rw.counters, r1.counters, "{name}: counters, {w} workers");
+            assert_eq!(tw, t1, "{name}: traces, {w} workers");
+            assert!(pw == p1, "{name}: pcapng bytes differ with {w} workers");
+            assert_eq!(rw.workers.len(), w);
+        }
+        n += 1;
+    }
+    assert!(n >= 20, "only {n} scenario pcaps");
+}
+
+/// Packets of one flow always reach the same worker, and the work spreads.
+#[test]
+fn flows_are_pinned_and_spread() {
+    let t = builtin("hub-spoke-vng");
+    let frames = bench_frames(&t, "spoke11-vm", "10.1.3.4", 64, 6400);
+    let (r, _, _) = run(&t, &frames, 2, Vec::new(), 0);
+    let per: Vec<u64> = r.workers.iter().map(|w| w.packets).collect();
+    assert_eq!(per.iter().sum::<u64>(), 6400);
+    assert!(per.iter().all(|&p| p > 1000), "spread: {per:?}");
+    // 64 flows of 100 packets each: a worker's count is a multiple of 100.
+    assert!(per.iter().all(|p| p % 100 == 0), "pinned: {per:?}");
+}
+
+fn bench_frames(t: &Topology, from: &str, dst: &str, flows: usize, packets: usize) -> Vec<Frame> {
+    let n = t.nic_by_name(from).unwrap();
+    bench::frames(t, &[Start::Nic(n)], &[dst.parse().unwrap()], flows, packets)
+}
+
+fn count(lines: &[Value], range: std::ops::Range<usize>, f: impl Fn(&Value) -> bool) -> usize {
+    lines[range].iter().filter(|l| f(l)).count()
+}
+
+fn via(l: &Value, node: &str) -> bool {
+    l["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x.as_str() == Some(node))
+}
+
+/// Scenario 12: all traffic via nva1 until it fails; then via nva2.
+#[test]
+fn failover_dual_homed_active_passive() {
+    let t = builtin("dual-homed-active-passive");
+    let frames = bench_frames(&t, "spoke11-vm", "198.51.100.10", 16, 1000);
+    let sched = events::parse("at packet 501 speaker-down nva1\n", "ev").unwrap();
+    let ts: Vec<_> = frames.iter().map(|f| f.timestamp).collect();
+    let sched = events::resolve(&sched, &ts);
+    for workers in [1, 2, 4] {
+        let (r, lines, _) = run(&t, &frames, workers, sched.clone(), 0);
+        assert_eq!(r.counters.delivered, 1000, "{workers}: {:?}", r.counters);
+        assert_eq!(count(&lines, 0..500, |l| via(l, "nva nva1")), 500);
+        assert_eq!(count(&lines, 500..1000, |l| via(l, "nva nva2")), 500);
+        assert_eq!(count(&lines, 500..1000, |l| via(l, "nva nva1")), 0);
+        assert!(lines[..500].iter().all(|l| l["table_version"] == 0));
+        assert!(lines[500..].iter().all(|l| l["table_version"] == 1));
+        assert_eq!(r.versions.len(), 1);
+        assert_eq!(r.versions[0].from_packet, Some(500));
+    }
+    // With 100 packets between the failure and the new tables: those 100
+    // still go to nva1 and are dropped as `converging`; none vanish.
+    let (r, lines, _) = run(&t, &frames, 2, sched, 100);
+    assert_eq!(r.counters.read, 1000);
+    assert_eq!(r.counters.delivered, 900);
+    assert_eq!(r.counters.drop_reasons.get("converging"), Some(&100));
+    assert!(r.counters.balanced());
+    assert_eq!(count(&lines, 0..500, |l| via(l, "nva nva1")), 500);
+    assert_eq!(
+        count(&lines, 500..600, |l| l["reason"] == "converging"
+            && l["at"] == "nva nva1"
+            && l["table_version"] == 1),
+        100
+    );
+    assert_eq!(
+        count(&lines, 600..1000, |l| via(l, "nva nva2")
+            && l["table_version"] == 2),
+        400
+    );
+    let kinds: Vec<&str> = r.versions.iter().map(|v| v.kind).collect();
+    assert_eq!(kinds, ["pending", "converged"]);
+}
+
+/// Scenario 8: the VXLAN overlay carries spoke11 → spoke21 until the tunnel
+/// goes down; then the BGP routes learned over it vanish and spoke11's own
+/// table drops the traffic (10.0.0.0/8 → None).
+#[test]
+fn failover_multi_region_vxlan_tunnel_down() {
+    let t = builtin("multi-region-vxlan");
+    let frames = bench_frames(&t, "spoke11-vm", "10.21.1.4", 16, 1000);
+    let ts: Vec<_> = frames.iter().map(|f| f.timestamp).collect();
+    let sched = events::resolve(
+        &events::parse("at packet 401 tunnel-down nva1 vx-nva2\n", "ev").unwrap(),
+        &ts,
+    );
+    for (workers, delay) in [(1, 0), (2, 0), (4, 0), (2, 50)] {
+        let (r, lines, _) = run(&t, &frames, workers, sched.clone(), delay);
+        let c = &r.counters;
+        assert!(c.balanced());
+        assert_eq!(
+            count(&lines, 0..400, |l| l["verdict"] == "delivered"
+                && l["at"] == "nic spoke21-vm"
+                && via(l, "nva nva2")),
+            400
+        );
+        assert_eq!(c.delivered, 400, "{workers}/{delay}: {c:?}");
+        assert_eq!(
+            c.drop_reasons.get("converging").copied().unwrap_or(0),
+            delay,
+            "{workers}/{delay}: {c:?}"
+        );
+        assert_eq!(
+            c.drop_reasons.get("route-none").copied().unwrap_or(0),
+            600 - delay
+        );
+        assert!(
+            lines[400 + delay..]
+                .iter()
+                .all(|l| l["reason"] == "route-none" && l["at"] == "nic spoke11-vm")
+        );
+    }
+}
+
+/// Live updates while packets flow: every packet's walk equals the walk
+/// under exactly the table version its trace names (no half-applied table).
+#[test]
+fn every_packet_sees_one_whole_table_version() {
+    let t = builtin("dual-homed-active-passive");
+    let frames = bench_frames(&t, "spoke11-vm", "198.51.100.10", 32, 60_000);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let world = Arc::new(World::new(&converge(&t, &[])));
+    let feeder = std::thread::spawn(move || {
+        for i in 0..40 {
+            let e = if i % 2 == 0 {
+                "speaker-down nva1"
+            } else {
+                "speaker-up nva1"
+            };
+            tx.send(Event::parse(e).unwrap()).unwrap();
+            std::thread::sleep(std::time::Duration::from_micros(300));
+        }
+    });
+    let mut traces = Vec::new();
+    let r = pipeline::run(
+        &frames,
+        Run {
+            world,
+            control: Some(Control {
+                base: t.clone(),
+                events: Vec::new(),
+            }),
+            scheduled: Vec::new(),
+            live: Some(rx),
+            stop: None,
+            opts: Options {
+                workers: 2,
+                batch: 16,
+                from: None,
+                convergence_delay: 0,
+            },
+        },
+        Outputs::<Vec<u8>, Vec<u8>> {
+            pcapng: None,
+            traces: Some(&mut traces),
+        },
+    )
+    .unwrap();
+    feeder.join().unwrap();
+    assert!(r.counters.balanced());
+    // The events in effect at each version, and (for a `pending` version:
+    // the failure in effect before the tables show it) the events pending.
+    let mut in_effect: Vec<(Vec<String>, Vec<String>)> = vec![(Vec::new(), Vec::new())];
+    for v in &r.versions {
+        let mut e = in_effect.last().unwrap().0.clone();
+        if v.kind == "converged" {
+            e.extend(v.events.iter().cloned());
+            in_effect.push((e, Vec::new()));
+        } else {
+            in_effect.push((e, v.events.clone()));
+        }
+    }
+    // Reference: one packet through a fresh one-worker run under exactly
+    // those tables (a pending failure as a scheduled event whose
+    // reconvergence comes one packet later).
+    let expect: Vec<Value> = in_effect
+        .iter()
+        .map(|(evs, pending)| {
+            let evs: Vec<Event> = evs.iter().map(|e| Event::parse(e).unwrap()).collect();
+            let w = Arc::new(World::new(&vnetplane::control::converge(&t, &evs).unwrap()));
+            let mut out = Vec::new();
+            pipeline::run(
+                &frames[..1],
+                Run {
+                    world: w,
+                    control: Some(Control {
+                        base: t.clone(),
+                        events: evs,
+                    }),
+                    scheduled: pending
+                        .iter()
+                        .map(|e| (0, Event::parse(e).unwrap()))
+                        .collect(),
+                    live: None,
+                    stop: None,
+                    opts: Options {
+                        workers: 1,
+                        convergence_delay: 1,
+                        ..Options::default()
+                    },
+                },
+                Outputs::<Vec<u8>, Vec<u8>> {
+                    pcapng: None,
+                    traces: Some(&mut out),
+                },
+            )
+            .unwrap();
+            let mut v: Value = serde_json::from_slice(&out).unwrap();
+            v["table_version"] = Value::Null;
+            v
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for l in String::from_utf8(traces).unwrap().lines() {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        let version = v["table_version"].as_u64().unwrap() as usize;
+        seen.insert(version);
+        v["table_version"] = Value::Null;
+        v["packet"] = Value::from(1);
+        assert_eq!(v, expect[version], "a packet under version {version}");
+    }
+    // Live events were applied while running (how many is timing).
+    assert!(!r.versions.is_empty(), "no live update was applied");
+    assert!(
+        seen.len() >= 2 || r.versions.len() == 1,
+        "versions seen: {seen:?}"
+    );
+}
+
+/// Stopping with batches queued: every packet handed out is forwarded and
+/// written, in order; nothing after the stop is read.
+#[test]
+fn stop_with_packets_in_flight_loses_none() {
+    let t = builtin("multi-region-vxlan");
+    let frames = bench_frames(&t, "spoke11-vm", "10.21.1.4", 64, 200_000);
+    let stop = AtomicBool::new(false);
+    let world = Arc::new(World::new(&converge(&t, &[])));
+    let mut traces = Vec::new();
+    let r = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            stop.store(true, Ordering::Relaxed);
+        });
+        pipeline::run(
+            &frames,
+            Run {
+                world,
+                control: None,
+                scheduled: Vec::new(),
+                live: None,
+                stop: Some(&stop),
+                opts: Options {
+                    workers: 2,
+                    batch: 64,
+                    from: None,
+                    convergence_delay: 0,
+                },
+            },
+            Outputs::<Vec<u8>, Vec<u8>> {
+                pcapng: None,
+                traces: Some(&mut traces),
+            },
+        )
+        .unwrap()
+    });
+    assert!(r.stopped_early, "the run ended before the stop");
+    assert!(r.read < frames.len());
+    assert!(r.counters.balanced());
+    assert_eq!(r.counters.read, r.read);
+    let numbers: Vec<u64> = String::from_utf8(traces)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["packet"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(numbers.len(), r.read);
+    assert!(numbers.iter().enumerate().all(|(i, &n)| n == i as u64 + 1));
+}
+
+#[test]
+fn bench_quick_json_has_the_fields() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args([
+            "bench",
+            "--topology",
+            "multi-region-vxlan",
+            "--from",
+            "spoke11-vm",
+            "--dst",
+            "10.21.1.4",
+            "--packets",
+            "20000",
+            "--repeat",
+            "1",
+            "--workers",
+            "1,2",
+            "--churn",
+            "20000",
+            "--quick",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "workers",
+        "packets",
+        "mpps",
+        "ns_per_packet",
+        "hops_per_packet",
+    ] {
+        assert!(v[k].is_number(), "{k}: {v}");
+    }
+    assert_eq!(v["hops_per_packet"], 9.0, "the VXLAN path is nine hops");
+    assert!(v["machine"]["cores"].as_u64().unwrap() >= 1);
+    let modes: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["mode"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            "forward",
+            "forward",
+            "traces+pcapng",
+            "traces+pcapng",
+            "churn"
+        ]
+    );
+}
+
+#[test]
+fn replay_cli_with_events_file_and_workers() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ev = dir.join("events.txt");
+    std::fs::write(&ev, "# nva1 fails\nat packet 2 speaker-down nva1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(["replay", "-t", "dual-homed-active-passive", "--pcap"])
+        .arg(root().join("pcaps/dual-homed-active-passive.pcap"))
+        .args(["--workers", "2", "--json", "--events"])
+        .arg(&ev)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["workers"], 2);
+    assert_eq!(v["versions"][0]["events"][0], "speaker-down nva1");
+    assert_eq!(v["versions"][0]["from_packet"], 1);
+    // A wrong events file names the file and line.
+    std::fs::write(&ev, "\nat soon speaker-down nva1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(["replay", "-t", "dual-homed-active-passive", "--pcap"])
+        .arg(root().join("pcaps/dual-homed-active-passive.pcap"))
+        .arg("--events")
+        .arg(&ev)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("events.txt:2:"), "{err}");
+}
