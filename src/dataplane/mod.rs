@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::control::ControlPlane;
 use crate::control::bgp::Node;
 use crate::control::effective::{self, NextHopType, Table};
-use crate::fib::FibSet;
+use crate::fib::{Fib, FibSet};
 use crate::topology::*;
 
 pub const PROTO_ICMP: u8 = 1;
@@ -400,6 +400,9 @@ pub struct World {
     gateway_subnet: Vec<Option<SubnetId>>,
     /// Each NVA's own addresses (its NICs' private and public IPs).
     nva_ips: Vec<Vec<IpAddr>>,
+    /// Each NVA's OS table compiled: (all routes, underlay routes without
+    /// tunnel routes), values index its entries.
+    nva_fibs: Vec<(Fib<u32>, Fib<u32>)>,
     owners: HashMap<(VnetId, IpAddr), Owner>,
     nic_nva: Vec<Option<NvaId>>,
     tables: Vec<Table>,
@@ -535,9 +538,33 @@ impl World {
                     .collect()
             })
             .collect();
+        let nva_fibs = cp
+            .nva_tables
+            .iter()
+            .map(|os| {
+                // The OS lookup: per prefix the first entry, if active; the
+                // underlay lookup: the last active non-tunnel entry.
+                let mut all = Vec::new();
+                let mut prev = None;
+                for (i, e) in os.entries.iter().enumerate() {
+                    if prev != Some(e.prefix) && e.active {
+                        all.push((e.prefix, i as u32));
+                    }
+                    prev = Some(e.prefix);
+                }
+                let under = os
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.active && !matches!(e.next_hop, OsNextHop::Tunnel(_)))
+                    .map(|(i, e)| (e.prefix, i as u32));
+                (Fib::build(all), Fib::build(under))
+            })
+            .collect();
         World {
             fibs,
             names,
+            nva_fibs,
             gateway_subnet,
             nva_ips,
             owners,
@@ -718,32 +745,18 @@ impl World {
         buf.hops.clear();
         buf.seen.clear();
         buf.decisions.clear();
-        let mut w = Walk {
-            world: self,
-            pending,
-            hops: std::mem::take(&mut buf.hops),
-            seen: std::mem::take(&mut buf.seen),
-            packet: std::mem::replace(
-                &mut buf.packet,
-                Packet {
-                    layers: ArrayVec::new(),
-                },
-            ),
-            text,
-            explain,
-            forced: std::mem::take(&mut buf.forced),
-            decisions: std::mem::take(&mut buf.decisions),
-        };
         let at = match start {
             Start::Nic(n) => At::NicOut(n),
             Start::Site(s) => At::SiteOut(s),
         };
+        let mut w = Walk {
+            world: self,
+            pending,
+            b: buf,
+            text,
+            explain,
+        };
         let outcome = w.run(at);
-        buf.hops = w.hops;
-        buf.seen = w.seen;
-        buf.packet = w.packet;
-        buf.forced = w.forced;
-        buf.decisions = w.decisions;
         outcome
     }
 
@@ -869,8 +882,13 @@ pub enum Start {
 pub struct WalkBuf {
     pub packet: Packet,
     pub hops: Vec<Hop>,
+    /// (location, headers) and the index of the hop where first seen; walks
+    /// are short, so a vector beats a hash map.
     seen: Vec<((At, HeadersKey), usize)>,
+    /// ECMP / load-balancer choices to force, in decision order (the rest
+    /// follow the flow hash).
     forced: Vec<usize>,
+    /// (options, chosen) at each multi-way decision met.
     decisions: Vec<(usize, usize)>,
 }
 
@@ -891,20 +909,12 @@ impl Default for WalkBuf {
 struct Walk<'w> {
     world: &'w World,
     pending: &'w Pending,
-    hops: Vec<Hop>,
-    /// (location, headers) and the index of the hop where first seen; walks
-    /// are short, so a vector beats a hash map.
-    seen: Vec<((At, HeadersKey), usize)>,
-    packet: Packet,
+    /// The packet, the hops, and scratch space.
+    b: &'w mut WalkBuf,
     /// Record node names, packets and decisions as text.
     text: bool,
     /// Name the route of each SDN hop (costs a table walk per hop).
     explain: bool,
-    /// ECMP / load-balancer choices to force, in decision order (the rest
-    /// follow the flow hash).
-    forced: Vec<usize>,
-    /// (options, chosen) at each multi-way decision met.
-    decisions: Vec<(usize, usize)>,
 }
 
 enum Step {
@@ -922,13 +932,13 @@ macro_rules! say {
 
 impl Walk<'_> {
     fn hop(&mut self, at: At, kind: &'static str, decision: String) -> usize {
-        let o = self.packet.outer();
+        let o = self.b.packet.outer();
         let (node, packet) = if self.text {
             (self.world.name(at).to_string(), o.header.to_string())
         } else {
             (String::new(), String::new())
         };
-        self.hops.push(Hop {
+        self.b.hops.push(Hop {
             at,
             node,
             kind,
@@ -940,7 +950,7 @@ impl Walk<'_> {
             decap: None,
             effects: Effects::default(),
         });
-        self.hops.len() - 1
+        self.b.hops.len() - 1
     }
 
     /// Why a speaker does not forward: down in the tables, or failed and
@@ -972,19 +982,19 @@ impl Walk<'_> {
     /// Pushes an outer header; false when the packet already has
     /// [`MAX_LAYERS`] headers.
     fn push_layer(&mut self, l: Layer) -> bool {
-        self.packet.layers.try_push(l).is_ok()
+        self.b.packet.layers.try_push(l).is_ok()
     }
 
     fn run(&mut self, mut at: At) -> Outcome {
         for _ in 0..MAX_STEPS {
-            let key = (at, self.packet.key());
-            if let Some(&(_, first)) = self.seen.iter().find(|(k, _)| *k == key) {
+            let key = (at, self.b.packet.key());
+            if let Some(&(_, first)) = self.b.seen.iter().find(|(k, _)| *k == key) {
                 return Outcome::Loop {
                     at,
                     first: Some(first),
                 };
             }
-            self.seen.push((key, self.hops.len()));
+            self.b.seen.push((key, self.b.hops.len()));
             let step = match at {
                 At::NicOut(n) => self.nic_out(n),
                 At::NicIn(n) => self.nic_in(n),
@@ -1045,7 +1055,7 @@ impl Walk<'_> {
         let me = Node::Site(s);
         let bgp = &w.cp.bgp;
         for depth in 0..3 {
-            let dst = self.packet.outer().header.dst;
+            let dst = self.b.packet.outer().header.dst;
             let best = bgp
                 .best_of(me)
                 .filter(|(p, _)| p.contains(&dst))
@@ -1076,9 +1086,9 @@ impl Walk<'_> {
                             );
                             return self.drop_at(at, r);
                         }
-                        let inner = self.packet.outer().header;
+                        let inner = self.b.packet.outer().header;
                         let (enc, header) = encapsulate(tun, &inner);
-                        let len = encapsulated_len(enc, self.packet.outer().len);
+                        let len = encapsulated_len(enc, self.b.packet.outer().len);
                         let i = self.hop(
                             at,
                             "site-out",
@@ -1089,8 +1099,8 @@ impl Walk<'_> {
                                 tun.name
                             ),
                         );
-                        self.hops[i].encap = self.text.then(|| describe_encap(enc, &header));
-                        self.hops[i].effects.encap = Some((enc, header));
+                        self.b.hops[i].encap = self.text.then(|| describe_encap(enc, &header));
+                        self.b.hops[i].effects.encap = Some((enc, header));
                         if !self.push_layer(Layer {
                             header,
                             ttl: DEFAULT_TTL,
@@ -1174,7 +1184,7 @@ impl Walk<'_> {
     ) -> Step {
         let w = self.world;
         let t = w.t();
-        let h = self.packet.outer().header;
+        let h = self.b.packet.outer().header;
         if let Some(n) = nic
             && !t.nic(n).ip_forwarding
             && !t.nic(n).ips.contains(&h.src)
@@ -1201,10 +1211,10 @@ impl Walk<'_> {
         let action = fib.lookup(h.dst);
         let i = self.hop(at, kind, String::new());
         if self.explain {
-            self.hops[i].route = w.route_used(subnet, h.dst);
+            self.b.hops[i].route = w.route_used(subnet, h.dst);
         }
         let Some(action) = action else {
-            self.hops[i].decision = say!(self, "no route matches");
+            self.b.hops[i].decision = say!(self, "no route matches");
             return self.drop_at(at, DropReason::NoRoute);
         };
         let (decision, next): (String, Step) = match action.next_hop_type {
@@ -1312,27 +1322,28 @@ impl Walk<'_> {
                 self.drop_at(at, DropReason::RouteNone),
             ),
         };
-        self.hops[i].decision = decision;
+        self.b.hops[i].decision = decision;
         next
     }
 
     /// A multi-way choice: forced while forced choices remain, else by hash.
     fn choose(&mut self, n: usize, hash: u64) -> usize {
-        let k = self.decisions.len();
+        let k = self.b.decisions.len();
         let c = self
+            .b
             .forced
             .get(k)
             .copied()
             .filter(|&c| c < n)
             .unwrap_or((hash % n.max(1) as u64) as usize);
         if n > 1 {
-            self.decisions.push((n, c));
+            self.b.decisions.push((n, c));
         }
         c
     }
 
     fn finish_drop(&mut self, i: usize, why: &str, at: At, r: DropReason) -> Step {
-        self.hops[i].decision = why.to_string();
+        self.b.hops[i].decision = why.to_string();
         self.drop_at(at, r)
     }
 
@@ -1352,7 +1363,7 @@ impl Walk<'_> {
                     );
                 }
                 let b = lb.backends
-                    [self.choose(lb.backends.len(), flow_hash(&self.packet.outer().header))];
+                    [self.choose(lb.backends.len(), flow_hash(&self.b.packet.outer().header))];
                 (
                     say!(
                         self,
@@ -1365,7 +1376,7 @@ impl Walk<'_> {
             }
             Owner::Gateway(g) => {
                 let gw = t.gateway(g);
-                if gw.ips.contains(&self.packet.outer().header.dst) {
+                if gw.ips.contains(&self.b.packet.outer().header.dst) {
                     (
                         say!(self, "{how} → gateway {} itself", gw.name),
                         Step::Done(Outcome::Delivered(Place::At(At::Gateway(g)))),
@@ -1379,7 +1390,7 @@ impl Walk<'_> {
             }
             Owner::RouteServer(r) => {
                 let rs = &t.route_servers[r.idx()];
-                if rs.ips.contains(&self.packet.outer().header.dst) {
+                if rs.ips.contains(&self.b.packet.outer().header.dst) {
                     (
                         say!(self, "{how} → route server {}", rs.name),
                         Step::Done(Outcome::Delivered(Place::RouteServer(r))),
@@ -1402,7 +1413,7 @@ impl Walk<'_> {
         let w = self.world;
         let nic = w.t().nic(n);
         let at = At::NicIn(n);
-        let dst = self.packet.outer().header.dst;
+        let dst = self.b.packet.outer().header.dst;
         let nva = w.nic_nva[n.idx()];
         if nic.ips.contains(&dst) {
             return match nva {
@@ -1464,7 +1475,7 @@ impl Walk<'_> {
             self.hop(at, "nva", say!(self, "the NVA is down"));
             return self.drop_at(at, r);
         }
-        let o = *self.packet.outer();
+        let o = *self.b.packet.outer();
         if w.nva_ips[n.idx()].contains(&o.header.dst) {
             if let Some(enc) = o.encap {
                 let k = nva.tunnels.iter().position(|k| {
@@ -1491,9 +1502,9 @@ impl Walk<'_> {
                     return self.drop_at(at, DropReason::UnknownTunnel);
                 };
                 let i = self.hop(at, "nva", say!(self, "decapsulates tunnel {}", tun.name));
-                self.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
-                self.hops[i].effects.decap = Some(enc);
-                self.packet.layers.pop();
+                self.b.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
+                self.b.hops[i].effects.decap = Some(enc);
+                self.b.packet.layers.pop();
                 return Step::Go(at);
             }
             self.hop(at, "nva", say!(self, "addressed to the NVA itself"));
@@ -1507,39 +1518,38 @@ impl Walk<'_> {
             );
             return self.drop_at(at, DropReason::TtlExceeded);
         }
-        self.packet.outer_mut().ttl -= 1;
+        self.b.packet.outer_mut().ttl -= 1;
         let os = &w.cp.nva_tables[n.idx()];
         let i = self.hop(at, "nva", String::new());
-        self.hops[i].effects.ttl_decrement = true;
+        self.b.hops[i].effects.ttl_decrement = true;
         let mut note = String::new();
         let mut encap_note = None;
         let mut dst = o.header.dst;
         for depth in 0..4 {
             // The first lookup routes the packet; after an encapsulation the
             // outer packet is routed by the underlay only.
-            let found = if depth == 0 {
-                os.lookup(dst)
-            } else {
-                os.lookup_underlay(dst)
-            };
+            let (all, under) = &w.nva_fibs[n.idx()];
+            let found = if depth == 0 { all } else { under }
+                .lookup(dst)
+                .map(|&k| &os.entries[k as usize]);
             let Some(e) = found else {
-                self.hops[i].decision = say!(self, "{note}no OS route for {dst}");
+                self.b.hops[i].decision = say!(self, "{note}no OS route for {dst}");
                 return self.drop_at(at, DropReason::NvaNoRoute);
             };
             match &e.next_hop {
                 OsNextHop::Blackhole => {
-                    self.hops[i].decision =
+                    self.b.hops[i].decision =
                         say!(self, "{note}OS route {} is a blackhole", e.prefix);
                     return self.drop_at(at, DropReason::NvaBlackhole);
                 }
                 OsNextHop::Nic(x) => {
-                    self.hops[i].decision = say!(
+                    self.b.hops[i].decision = say!(
                         self,
                         "{note}OS route {} out of nic {}",
                         e.prefix,
                         t.nic(*x).name
                     );
-                    self.hops[i].encap = encap_note;
+                    self.b.hops[i].encap = encap_note;
                     return Step::Go(At::NicOut(*x));
                 }
                 OsNextHop::Via(ip) => {
@@ -1555,16 +1565,16 @@ impl Walk<'_> {
                         })
                         .or(nva.nics.first().copied());
                     let Some(x) = egress else {
-                        self.hops[i].decision = say!(self, "the NVA has no NIC");
+                        self.b.hops[i].decision = say!(self, "the NVA has no NIC");
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
-                    self.hops[i].decision = say!(
+                    self.b.hops[i].decision = say!(
                         self,
                         "{note}OS route {} via {ip} out of nic {} (the NIC routes by its own table, R42)",
                         e.prefix,
                         t.nic(x).name
                     );
-                    self.hops[i].encap = encap_note;
+                    self.b.hops[i].encap = encap_note;
                     return Step::Go(At::NicOut(x));
                 }
                 OsNextHop::Tunnel(k) => {
@@ -1572,7 +1582,7 @@ impl Walk<'_> {
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
                     if let Some(r) = self.tunnel_fails(Node::Nva(n), *k) {
-                        self.hops[i].decision = say!(
+                        self.b.hops[i].decision = say!(
                             self,
                             "{note}OS route {} into tunnel {}, which is down",
                             e.prefix,
@@ -1580,14 +1590,14 @@ impl Walk<'_> {
                         );
                         return self.drop_at(at, r);
                     }
-                    let inner = self.packet.outer().header;
-                    let inner_len = self.packet.outer().len;
+                    let inner = self.b.packet.outer().header;
+                    let inner_len = self.b.packet.outer().len;
                     let (enc, header) = encapsulate(tun, &inner);
                     let len = encapsulated_len(enc, inner_len);
                     let mut frag_note = String::new();
                     if len > usize::from(tun.mtu) {
                         if !tun.fragment {
-                            self.hops[i].decision = say!(
+                            self.b.hops[i].decision = say!(
                                 self,
                                 "{note}OS route {} into tunnel {}: {len} bytes after encapsulation exceed the tunnel MTU {} (R55)",
                                 e.prefix,
@@ -1603,10 +1613,10 @@ impl Walk<'_> {
                             (len - 20).div_ceil(per.max(8)),
                             tun.mtu
                         );
-                        self.hops[i].effects.fragment = Some(tun.mtu);
+                        self.b.hops[i].effects.fragment = Some(tun.mtu);
                     }
                     encap_note = self.text.then(|| describe_encap(enc, &header) + &frag_note);
-                    self.hops[i].effects.encap = Some((enc, header));
+                    self.b.hops[i].effects.encap = Some((enc, header));
                     note = say!(
                         self,
                         "OS route {} into tunnel {}: encapsulated; ",
@@ -1625,7 +1635,7 @@ impl Walk<'_> {
                 }
             }
         }
-        self.hops[i].decision = say!(self, "{note}tunnels nest too deep");
+        self.b.hops[i].decision = say!(self, "{note}tunnels nest too deep");
         self.drop_at(at, DropReason::NvaNoRoute)
     }
 
@@ -1637,7 +1647,7 @@ impl Walk<'_> {
             self.hop(at, "gateway", say!(self, "the gateway is down"));
             return self.drop_at(at, r);
         }
-        let dst = self.packet.outer().header.dst;
+        let dst = self.b.packet.outer().header.dst;
         let site = t.sites.iter().enumerate().find(|(_, s)| {
             s.connections.iter().any(|c| c.gateway == g)
                 && (s.prefixes.iter().any(|p| p.contains(&dst)) || s.cpe == Some(dst))
@@ -1659,7 +1669,7 @@ impl Walk<'_> {
         let w = self.world;
         let site = &w.t().sites[s.idx()];
         let at = At::Site(s);
-        let o = *self.packet.outer();
+        let o = *self.b.packet.outer();
         if let Some(enc) = o.encap
             && site.cpe == Some(o.header.dst)
         {
@@ -1687,8 +1697,8 @@ impl Walk<'_> {
                 "site",
                 say!(self, "the CPE decapsulates tunnel {}", tun.name),
             );
-            self.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
-            self.packet.layers.pop();
+            self.b.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
+            self.b.packet.layers.pop();
             return Step::Go(at);
         }
         let dst = o.header.dst;
