@@ -756,8 +756,7 @@ impl World {
             text,
             explain,
         };
-        let outcome = w.run(at);
-        outcome
+        w.run(at)
     }
 
     /// The explained verdict of an outcome, given the walk's hops.
