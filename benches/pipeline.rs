@@ -1,0 +1,49 @@
+//! The forwarding pipeline on generated 64-byte frames: one SDN hop (two VMs
+//! in one VNet) and the multi-region VXLAN path (nine hops, encap + decap),
+//! on 1 worker and on every core. `cargo bench --bench pipeline`; the
+//! `vnetplane bench` command reports the same cases with traces, pcapng and
+//! churn, and the machine.
+
+use std::sync::Arc;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vnetplane::control;
+use vnetplane::dataplane::World;
+use vnetplane::pipeline::{self, Options, Outputs, Run, bench};
+
+fn pipeline(c: &mut Criterion) {
+    let cases = bench::standard_cases(1024, 200_000).expect("standard cases");
+    let mut g = c.benchmark_group("pipeline");
+    g.sample_size(10);
+    for case in cases.iter().filter(|c| c.name != "mixed") {
+        let cp = control::converge(&case.topology, &[]).expect("converge");
+        let world = Arc::new(World::new(&cp));
+        g.throughput(Throughput::Elements(case.frames.len() as u64));
+        let mut workers = vec![1];
+        if pipeline::default_workers() > 1 {
+            workers.push(pipeline::default_workers());
+        }
+        for w in workers {
+            g.bench_function(format!("{}/{w}-workers", case.name), |b| {
+                b.iter(|| {
+                    let run = Run {
+                        world: world.clone(),
+                        control: None,
+                        scheduled: Vec::new(),
+                        live: None,
+                        stop: None,
+                        opts: Options {
+                            workers: w,
+                            ..Options::default()
+                        },
+                    };
+                    pipeline::run(&case.frames, run, Outputs::none()).expect("run")
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
