@@ -294,13 +294,12 @@ pub fn run<W: Write + Send, T: Write + Send>(
         drop(upd_txs);
         // Workers.
         let mut handles = Vec::new();
-        for (i, (rx, upd)) in work_rxs.into_iter().zip(upd_rxs).enumerate() {
+        for (rx, upd) in work_rxs.into_iter().zip(upd_rxs) {
             let first = first.clone();
             let done = want_out.then(|| done_tx.clone());
             let free = free_tx.clone();
             handles.push(sc.spawn(move || {
                 worker(
-                    i,
                     frames,
                     first,
                     rx,
@@ -678,7 +677,6 @@ struct Lane {
 
 #[allow(clippy::too_many_arguments)]
 fn worker(
-    me: usize,
     frames: &[Frame],
     mut snap: Arc<Snapshot>,
     rx: Receiver<Batch>,
@@ -689,7 +687,6 @@ fn worker(
     traces: bool,
     pcapng: bool,
 ) -> Result<(FastCounters, WorkerStats), String> {
-    let _ = me;
     let mut lane = Lane {
         buf: WalkBuf::default(),
         frame: Vec::with_capacity(2048),
