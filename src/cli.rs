@@ -167,6 +167,12 @@ pub enum Command {
         /// Packets per batch handed to a worker.
         #[arg(long, default_value_t = 256)]
         batch: usize,
+        /// Entries in each worker's flow cache (Azure VFP's unified flow
+        /// table: a flow's first packet walks, the rest reuse its outcome
+        /// until the tables change); 0 walks every packet. Runs that write
+        /// traces or pcapng always walk.
+        #[arg(long, default_value_t = crate::pipeline::flowcache::DEFAULT_ENTRIES, value_name = "ENTRIES")]
+        flow_cache: usize,
     },
     /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
     /// destinations (default: from every non-NVA NIC to every VM, site host and
@@ -486,6 +492,7 @@ pub fn run(cli: Cli) -> Result<String> {
             convergence_delay,
             workers,
             batch,
+            flow_cache,
         }) => {
             let base = load(&topology)?;
             let parsed = parse_events(&events)?;
@@ -536,6 +543,7 @@ pub fn run(cli: Cli) -> Result<String> {
                     batch,
                     from,
                     convergence_delay,
+                    flow_cache,
                 },
             };
             let report = crate::pipeline::run(
@@ -559,6 +567,8 @@ pub fn run(cli: Cli) -> Result<String> {
                 v["stopped"] = serde_json::json!(cap.stopped);
                 v["workers"] = serde_json::json!(report.workers.len());
                 v["versions"] = serde_json::to_value(&report.versions)?;
+                let (hits, walks) = report.flow_cache();
+                v["flow_cache"] = serde_json::json!({ "hits": hits, "walks": walks });
                 Ok(serde_json::to_string_pretty(&v)? + "\n")
             } else {
                 let mut s = format!(
@@ -575,6 +585,13 @@ pub fn run(cli: Cli) -> Result<String> {
                     let _ = writeln!(s, "    {r}: {n}");
                 }
                 let _ = writeln!(s, "  looped {}", counters.looped);
+                let (hits, walks) = report.flow_cache();
+                if hits + walks > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  flow cache: {hits} packets took their flow's cached outcome, {walks} walked"
+                    );
+                }
                 for v in &report.versions {
                     let from = v
                         .from_packet

@@ -128,6 +128,18 @@ impl Packet {
         });
         Packet { layers }
     }
+    /// Makes this packet a new one of one layer, in place (the fast path's
+    /// way to reuse a walk buffer without moving the whole inline array).
+    #[inline]
+    pub fn reset(&mut self, header: Header, ttl: u8, len: usize) {
+        self.layers.clear();
+        self.layers.push(Layer {
+            header,
+            ttl,
+            encap: None,
+            len,
+        });
+    }
     pub fn outer(&self) -> &Layer {
         self.layers.last().expect("a packet has at least one layer")
     }

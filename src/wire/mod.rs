@@ -332,6 +332,86 @@ mod tests {
         p
     }
 
+    /// Hand-built IPv6/TCP: 2001:db8::1:1234 → 2001:db8::2:80, hop limit 9.
+    fn ipv6_tcp() -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 24, 6, 9];
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(&[0x04, 0xd2, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02]);
+        p.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0]);
+        p
+    }
+
+    #[test]
+    fn direct_reading_takes_the_common_cases() {
+        let p = inner_ip();
+        let got = parse_common(&p).expect("IPv4/UDP is read directly");
+        assert_eq!(got.3, 49152);
+        assert_eq!(got.4, 53);
+        assert_eq!(got.5, 64);
+        let v6 = ipv6_tcp();
+        let got = parse_common(&v6).expect("IPv6/TCP is read directly");
+        assert_eq!((got.2, got.3, got.4, got.5), (6, 1234, 80, 9));
+        // A fragment, options, an extension header: etherparse's.
+        let mut frag = inner_ip();
+        frag[6] = 0x20;
+        assert!(parse_common(&frag).is_none());
+        let mut opts = inner_ip();
+        opts[0] = 0x46;
+        assert!(parse_common(&opts).is_none());
+        let mut ext = ipv6_tcp();
+        ext[6] = 0;
+        assert!(parse_common(&ext).is_none());
+    }
+
+    /// Both readings of one packet: the same answer wherever the direct one
+    /// answers.
+    fn agree(p: &[u8]) -> bool {
+        match parse_common(p) {
+            None => true,
+            Some((src, dst, proto, sport, dport, ttl)) => parse_sliced(p, 0).is_ok_and(|e| {
+                (e.src, e.dst, e.proto, e.sport, e.dport, e.ttl)
+                    == (src, dst, proto, sport, dport, ttl)
+            }),
+        }
+    }
+
+    #[test]
+    fn direct_reading_agrees_on_every_single_byte_change_and_cut() {
+        for base in [inner_ip(), ipv6_tcp()] {
+            for at in 0..base.len() {
+                for b in 0..=255u8 {
+                    let mut p = base.clone();
+                    p[at] = b;
+                    assert!(agree(&p), "byte {at} = {b:#04x} of {base:02x?}");
+                }
+            }
+            for len in 0..base.len() {
+                assert!(agree(&base[..len]), "cut to {len} bytes");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Wherever the direct reading answers, etherparse answers the same,
+        /// on valid packets with any bytes changed and any length cut.
+        #[test]
+        fn direct_reading_agrees_with_etherparse(
+            v6 in proptest::bool::ANY,
+            edits in proptest::collection::vec((0usize..64, proptest::num::u8::ANY), 0..4),
+            cut in 0usize..80,
+        ) {
+            let mut p = if v6 { ipv6_tcp() } else { inner_ip() };
+            for (at, b) in edits {
+                if at < p.len() {
+                    p[at] = b;
+                }
+            }
+            p.truncate(p.len().saturating_sub(cut % 8 * (cut / 8)));
+            proptest::prop_assert!(agree(&p));
+        }
+    }
+
     fn outer() -> Outer {
         Outer {
             src_mac: [2, 0, 0, 0, 0, 1],
@@ -510,8 +590,84 @@ pub fn ip_offset(link: crate::io::Link, data: &[u8]) -> Result<usize, ParseError
 /// Parses a frame down to its (outermost) IP flow fields with etherparse.
 /// Unknown transport protocols are values, not errors: ports are 0.
 pub fn parse(link: crate::io::Link, data: &[u8]) -> Result<Parsed, ParseError> {
-    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     let ip_offset = ip_offset(link, data)?;
+    match parse_common(&data[ip_offset..]) {
+        Some((src, dst, proto, sport, dport, ttl)) => Ok(Parsed {
+            src,
+            dst,
+            proto,
+            sport,
+            dport,
+            ttl,
+            ip_offset,
+        }),
+        None => parse_sliced(data, ip_offset),
+    }
+}
+
+/// The common case read directly (the forwarding hot path): IPv4 without
+/// options and not fragmented, or IPv6 without extension headers, carrying
+/// TCP or UDP whose header is whole. Anything else is `None` and goes to
+/// etherparse; where this answers, it answers as etherparse does (a property
+/// test holds the two together).
+#[inline]
+fn parse_common(ip: &[u8]) -> Option<(std::net::IpAddr, std::net::IpAddr, u8, u16, u16, u8)> {
+    use std::net::{IpAddr, Ipv6Addr};
+    let (src, dst, proto, ttl, l4) = match *ip.first()? >> 4 {
+        4 => {
+            let h: &[u8; 20] = ip.get(..20)?.try_into().ok()?;
+            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            // No options, whole datagram, not a fragment (MF clear, offset 0).
+            if h[0] != 0x45 || total < 20 || total > ip.len() || h[6] & 0x3f != 0 || h[7] != 0 {
+                return None;
+            }
+            let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
+            let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
+            (src, dst, h[9], h[8], &ip[20..total])
+        }
+        6 => {
+            let h: &[u8; 40] = ip.get(..40)?.try_into().ok()?;
+            let payload = usize::from(u16::from_be_bytes([h[4], h[5]]));
+            if payload == 0 || 40 + payload > ip.len() {
+                return None;
+            }
+            let a = |o: usize| {
+                let mut b = [0u8; 16];
+                b.copy_from_slice(&h[o..o + 16]);
+                IpAddr::V6(Ipv6Addr::from(b))
+            };
+            (a(8), a(24), h[6], h[7], &ip[40..40 + payload])
+        }
+        _ => return None,
+    };
+    let ports = |l4: &[u8]| {
+        (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        )
+    };
+    match proto {
+        6 => {
+            let off = usize::from(*l4.get(12)? >> 4) * 4;
+            (off >= 20 && off <= l4.len()).then(|| {
+                let (s, d) = ports(l4);
+                (src, dst, proto, s, d, ttl)
+            })
+        }
+        17 => {
+            let len = usize::from(u16::from_be_bytes([*l4.get(4)?, *l4.get(5)?]));
+            (len >= 8 && len <= l4.len()).then(|| {
+                let (s, d) = ports(l4);
+                (src, dst, proto, s, d, ttl)
+            })
+        }
+        _ => None,
+    }
+}
+
+/// [`parse`] by etherparse: every case the direct reading leaves out.
+fn parse_sliced(data: &[u8], ip_offset: usize) -> Result<Parsed, ParseError> {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     let sliced = SlicedPacket::from_ip(&data[ip_offset..])
         .map_err(|e| ParseError::Malformed(e.to_string()))?;
     let (src, dst, proto, ttl) = match &sliced.net {
