@@ -173,6 +173,10 @@ pub enum Command {
         /// traces or pcapng always walk.
         #[arg(long, default_value_t = crate::pipeline::flowcache::DEFAULT_ENTRIES, value_name = "ENTRIES")]
         flow_cache: usize,
+        /// Live events (`--events -`): the least time between two table
+        /// publications; events arriving meanwhile are applied together.
+        #[arg(long, default_value_t = 4.0, value_name = "MS")]
+        coalesce_ms: f64,
     },
     /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
     /// destinations (default: from every non-NVA NIC to every VM, site host and
@@ -493,7 +497,11 @@ pub fn run(cli: Cli) -> Result<String> {
             workers,
             batch,
             flow_cache,
+            coalesce_ms,
         }) => {
+            if !(0.0..=60_000.0).contains(&coalesce_ms) {
+                bail!("--coalesce-ms: {coalesce_ms} is not between 0 and 60000");
+            }
             let base = load(&topology)?;
             let parsed = parse_events(&events)?;
             let cp =
@@ -544,6 +552,7 @@ pub fn run(cli: Cli) -> Result<String> {
                     from,
                     convergence_delay,
                     flow_cache,
+                    coalesce: std::time::Duration::from_secs_f64(coalesce_ms / 1e3),
                 },
             };
             let report = crate::pipeline::run(

@@ -66,6 +66,19 @@ impl fmt::Display for EventError {
 impl std::error::Error for EventError {}
 
 impl Event {
+    /// Events that change routes only (advertisements, UDRs), not what
+    /// forwards or fails: their effect on forwarding is confined to the
+    /// prefixes whose routes change.
+    pub fn changes_routes_only(&self) -> bool {
+        matches!(
+            self,
+            Event::Advertise { .. }
+                | Event::Withdraw { .. }
+                | Event::UdrAdd { .. }
+                | Event::UdrRemove { .. }
+        )
+    }
+
     /// Parses the text form.
     pub fn parse(line: &str) -> Result<Event, EventError> {
         let err = |m: &str| EventError {

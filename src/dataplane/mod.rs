@@ -589,6 +589,11 @@ impl World {
         }
     }
 
+    /// Each subnet's effective routes (what its compiled table holds).
+    pub fn subnet_tables(&self) -> &[Table] {
+        &self.tables
+    }
+
     /// The NIC a captured packet enters from: the one holding its source.
     pub fn nic_for_source(&self, ip: IpAddr) -> Option<NicId> {
         self.by_ip.get(&ip).copied()
@@ -757,6 +762,8 @@ impl World {
         buf.hops.clear();
         buf.seen.clear();
         buf.decisions.clear();
+        buf.looked.clear();
+        buf.looked_all = true;
         let at = match start {
             Start::Nic(n) => At::NicOut(n),
             Start::Site(s) => At::SiteOut(s),
@@ -901,7 +908,17 @@ pub struct WalkBuf {
     forced: Vec<usize>,
     /// (options, chosen) at each multi-way decision met.
     decisions: Vec<(usize, usize)>,
+    /// Every address the walk looked up in a table (subnet FIBs, NVA OS
+    /// tables, a site's BGP routes), while there is room: a walk whose
+    /// looked-up addresses no changed prefix covers walks the same under
+    /// the new tables (what lets the flow cache keep flows across updates).
+    pub looked: ArrayVec<IpAddr, MAX_LOOKED>,
+    /// `looked` holds every address looked up (no overflow).
+    pub looked_all: bool,
 }
+
+/// Distinct addresses a walk records as looked up (see [`WalkBuf::looked`]).
+pub const MAX_LOOKED: usize = 4;
 
 impl Default for WalkBuf {
     fn default() -> Self {
@@ -913,6 +930,8 @@ impl Default for WalkBuf {
             seen: Vec::with_capacity(16),
             forced: Vec::new(),
             decisions: Vec::new(),
+            looked: ArrayVec::new(),
+            looked_all: true,
         }
     }
 }
@@ -987,6 +1006,15 @@ impl Walk<'_> {
             Some(DropReason::Converging)
         } else {
             None
+        }
+    }
+
+    /// Records an address about to be looked up in a table.
+    #[inline]
+    fn looked_up(&mut self, a: IpAddr) {
+        let b = &mut *self.b;
+        if !b.looked.contains(&a) && b.looked.try_push(a).is_err() {
+            b.looked_all = false;
         }
     }
 
@@ -1067,6 +1095,7 @@ impl Walk<'_> {
         let bgp = &w.cp.bgp;
         for depth in 0..3 {
             let dst = self.b.packet.outer().header.dst;
+            self.looked_up(dst);
             let best = bgp
                 .best_of(me)
                 .filter(|(p, _)| p.contains(&dst))
@@ -1219,6 +1248,7 @@ impl Walk<'_> {
             return Step::Done(Outcome::Delivered(Place::Platform(h.dst)));
         }
         let fib = &w.fibs.by_subnet[subnet.idx()];
+        self.looked_up(h.dst);
         let action = fib.lookup(h.dst);
         let i = self.hop(at, kind, String::new());
         if self.explain {
@@ -1540,6 +1570,7 @@ impl Walk<'_> {
             // The first lookup routes the packet; after an encapsulation the
             // outer packet is routed by the underlay only.
             let (all, under) = &w.nva_fibs[n.idx()];
+            self.looked_up(dst);
             let found = if depth == 0 { all } else { under }
                 .lookup(dst)
                 .map(|&k| &os.entries[k as usize]);

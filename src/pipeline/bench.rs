@@ -4,9 +4,12 @@
 //! VNet: one SDN decision), **vxlan** (`multi-region-vxlan` spoke11 →
 //! spoke21: nine hops, VXLAN encap and decap) and **mixed** (the default
 //! topology, every sender to every destination). Each case runs on 1 worker
-//! and on every core, forwarding only, then with JSONL traces and pcapng
-//! written, then with route-update churn streaming in. Rates are medians of
-//! `--repeat` runs; the machine is recorded in the output.
+//! and on every core: `forward` (counters only, with the per-worker flow
+//! cache: a flow's first packet walks, the others reuse its outcome while
+//! the tables stay the same), `walk` (the same without the cache: every
+//! packet walks every hop), `traces+pcapng` (every hop recorded and
+//! written), then `churn` (forward with route updates streaming in). Rates
+//! are medians of `--repeat` runs; the machine is recorded in the output.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,6 +53,10 @@ pub struct Args {
     /// churn run [default: 100,000].
     #[arg(long, value_name = "UPDATES/S")]
     pub churn: Option<u64>,
+    /// Entries in each worker's flow cache for the `forward` and `churn`
+    /// rows (the `walk` rows run without: every packet walks every hop).
+    #[arg(long, default_value_t = super::flowcache::DEFAULT_ENTRIES, value_name = "ENTRIES")]
+    pub flow_cache: usize,
     /// Runs per measurement (the median is reported) [default: 5; 2 with --quick].
     #[arg(long)]
     pub repeat: Option<usize>,
@@ -100,9 +107,11 @@ pub struct Row {
     pub hops_per_packet: f64,
     /// Per worker: packets / its busy time.
     pub mpps_per_worker: Vec<f64>,
-    /// Rate relative to 1 worker × workers (scaling), forward mode.
+    /// Rate relative to 1 worker × workers (scaling), forward and walk modes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling: Option<f64>,
+    /// Share of packets answered by the flow cache (0 when it is off).
+    pub flow_cache_hits: f64,
     /// Churn: updates offered per second, control-plane versions published,
     /// the rate relative to the forward run, the longest publication →
     /// adoption delay seen by a worker.
@@ -353,12 +362,13 @@ pub fn run_once(
     world: &Arc<World>,
     t: &Topology,
     frames: &[Frame],
-    workers: usize,
+    (workers, flow_cache): (usize, usize),
     outputs: bool,
     churn: Option<u64>,
 ) -> Result<(Report, u64)> {
     let opts = Options {
         workers,
+        flow_cache,
         ..Options::default()
     };
     let (live_tx, live_rx) = crossbeam_channel::unbounded();
@@ -451,6 +461,10 @@ fn row(case: &str, mode: &'static str, workers: usize, runs: &[(Report, u64)]) -
             .map(|w| w.packets as f64 / w.busy.as_secs_f64().max(1e-9) / 1e6)
             .collect(),
         scaling: None,
+        flow_cache_hits: {
+            let (h, m) = r.flow_cache();
+            h as f64 / (h + m).max(1) as f64
+        },
         churn: None,
     }
 }
@@ -510,39 +524,60 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             &world,
             &c.topology,
             &c.frames[..c.frames.len().min(50_000)],
-            1,
+            (1, a.flow_cache),
             false,
             None,
         )?;
-        let mut one = None;
-        for &w in &workers {
-            let runs: Vec<_> = (0..repeat)
-                .map(|_| run_once(&world, &c.topology, &c.frames, w, false, None))
-                .collect::<Result<_>>()?;
-            let mut r = row(&c.name, "forward", w, &runs);
-            if w == 1 {
-                one = Some(r.mpps);
+        // Forwarding with the flow cache, then walking every packet.
+        for (mode, cache) in [("forward", a.flow_cache), ("walk", 0)] {
+            if mode == "forward" && cache == 0 {
+                continue;
             }
-            r.scaling = one.map(|o| r.mpps / (o * w as f64));
-            rows.push(r);
+            let mut one = None;
+            for &w in &workers {
+                let runs: Vec<_> = (0..repeat)
+                    .map(|_| run_once(&world, &c.topology, &c.frames, (w, cache), false, None))
+                    .collect::<Result<_>>()?;
+                let mut r = row(&c.name, mode, w, &runs);
+                if w == 1 {
+                    one = Some(r.mpps);
+                }
+                r.scaling = one.map(|o| r.mpps / (o * w as f64));
+                rows.push(r);
+            }
         }
         // Outputs: a tenth of the packets (pcapng holds every NIC crossing).
         let n = (c.frames.len() / 10).max(1);
         for &w in &workers {
             let runs: Vec<_> = (0..repeat.min(3))
-                .map(|_| run_once(&world, &c.topology, &c.frames[..n], w, true, None))
+                .map(|_| run_once(&world, &c.topology, &c.frames[..n], (w, 0), true, None))
                 .collect::<Result<_>>()?;
             rows.push(row(&c.name, "traces+pcapng", w, &runs));
         }
-        // Churn, on every core.
-        if churn > 0 && churn_events(&c.topology, 1).is_ok() {
-            let w = *workers.iter().max().unwrap_or(&1);
+        // Churn: on 1 worker (the control plane has a core of its own, as
+        // VPP's main thread does) and on every core (it competes).
+        let churn_workers = if churn > 0 && churn_events(&c.topology, 1).is_ok() {
+            workers.clone()
+        } else {
+            Vec::new()
+        };
+        for w in churn_workers {
+            let mode = if a.flow_cache > 0 { "forward" } else { "walk" };
             let base = rows
                 .iter()
-                .find(|r| r.case == c.name && r.mode == "forward" && r.workers == w)
+                .find(|r| r.case == c.name && r.mode == mode && r.workers == w)
                 .map_or(0.0, |r| r.mpps);
             let runs: Vec<_> = (0..repeat.min(3))
-                .map(|_| run_once(&world, &c.topology, &c.frames, w, false, Some(churn)))
+                .map(|_| {
+                    run_once(
+                        &world,
+                        &c.topology,
+                        &c.frames,
+                        (w, a.flow_cache),
+                        false,
+                        Some(churn),
+                    )
+                })
                 .collect::<Result<_>>()?;
             let mut r = row(&c.name, "churn", w, &runs);
             let versions = runs
@@ -641,7 +676,7 @@ pub fn absorb(fib_routes: usize, bgp_routes: usize) -> Result<Absorb> {
 pub fn text(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
-        "machine: {} ({} cores, {})\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "machine: {} ({} cores, {})\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         r.machine.cpu, r.machine.cores, r.machine.os
     );
     for x in &r.rows {
@@ -652,7 +687,7 @@ pub fn text(r: &BenchReport) -> String {
             .collect();
         let churn = x.churn.as_ref().map_or(String::new(), |c| {
             format!(
-                "{} updates/s offered, {} sent, {} versions, {:.0}% of forward rate, max update latency {:.2} ms",
+                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn, max update latency {:.2} ms",
                 c.updates_per_s,
                 c.updates_sent,
                 c.versions,
@@ -662,7 +697,7 @@ pub fn text(r: &BenchReport) -> String {
         });
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% | {} | {} | {} |",
             x.case,
             x.mode,
             x.workers,
@@ -671,6 +706,7 @@ pub fn text(r: &BenchReport) -> String {
             x.gbps,
             x.ns_per_packet,
             x.hops_per_packet,
+            x.flow_cache_hits * 100.0,
             per.join(" / "),
             x.scaling.map_or(String::new(), |v| format!("{v:.2}")),
             churn

@@ -3,9 +3,15 @@
 //! walks every hop; its outcome is cached under the packet's flow fields,
 //! and later packets of the flow take the cached outcome with one exact-match
 //! lookup. Each entry is tagged with the snapshot version it was walked
-//! under (VFP tags flows with the port's generation number); an entry of an
-//! older version is a miss, so a table update reaches cached flows at once,
-//! with no flush.
+//! under (VFP tags flows with the port's generation number) and lists the
+//! addresses its walk looked up in a table. An entry of an older version is
+//! revalidated lazily (VFP's "lazy reconciliation"): when every version
+//! since has a known delta (the prefixes whose routes changed, in any table
+//! a walk reads) and no changed prefix covers one of its addresses, every
+//! lookup of its walk answers as before, so the outcome stands and the entry
+//! is re-tagged; otherwise it is a miss and the flow walks again. A table
+//! update thus reaches the flows it concerns at once, with no flush, and
+//! route churn elsewhere leaves the cache warm.
 //!
 //! The key is everything a walk's outcome depends on besides the snapshot:
 //! the 5-tuple and addresses (which also fix where the walk starts), the TTL
@@ -19,9 +25,15 @@
 //! Layout: `ways`-way buckets in one array, a victim chosen by the hash, no
 //! allocation after construction.
 
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
 
-use crate::dataplane::{Header, Outcome};
+use arrayvec::ArrayVec;
+
+use crate::dataplane::{Header, MAX_LOOKED, Outcome};
+use crate::fib::Fib;
 
 /// Entries in a worker's flow cache unless told otherwise (about 5 MiB).
 pub const DEFAULT_ENTRIES: usize = 65_536;
@@ -34,7 +46,7 @@ pub struct FlowKey {
     pub len: u32,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Entry {
     /// Snapshot version + 1 (0: empty).
     tag: u32,
@@ -42,6 +54,45 @@ struct Entry {
     hops: u32,
     key: FlowKey,
     outcome: Outcome,
+    /// The addresses the walk looked up; `None`: more than fit, so the
+    /// entry holds for its own version only.
+    looked: Option<ArrayVec<IpAddr, MAX_LOOKED>>,
+}
+
+/// The prefixes whose routes changed from one version to the next (`None`:
+/// anything may have changed: failures, topology), for the versions a worker
+/// adopted lately.
+#[derive(Default)]
+pub struct Deltas {
+    ring: VecDeque<(u32, Option<Arc<Fib<()>>>)>,
+}
+
+/// Versions of deltas kept: an entry older than that walks again.
+const DELTAS_KEPT: usize = 64;
+
+impl Deltas {
+    /// Records the change that made `version`.
+    pub fn push(&mut self, version: u32, delta: Option<Arc<Fib<()>>>) {
+        if self.ring.len() == DELTAS_KEPT {
+            self.ring.pop_front();
+        }
+        self.ring.push_back((version, delta));
+    }
+
+    /// Whether no change after version `from`, up to `to`, covers one of
+    /// `addrs` (false when a delta is unknown or no longer kept).
+    fn unaffected(&self, from: u32, to: u32, addrs: &[IpAddr]) -> bool {
+        let Some(&(first, _)) = self.ring.front() else {
+            return false;
+        };
+        if from < first.saturating_sub(1) || to < from {
+            return false;
+        }
+        (from + 1..=to).all(|v| match self.ring.get((v - first) as usize) {
+            Some((got, Some(d))) if *got == v => addrs.iter().all(|a| d.lookup(*a).is_none()),
+            _ => false,
+        })
+    }
 }
 
 /// The cached walk of a flow.
@@ -51,12 +102,21 @@ pub struct Cached {
     pub hops: u32,
 }
 
+/// Counters of a cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub hits: u64,
+    pub misses: u64,
+    /// Hits on an entry of an older version that the deltas showed to
+    /// stand (included in `hits`).
+    pub revalidated: u64,
+}
+
 pub struct FlowCache {
     slots: Vec<Option<Entry>>,
     /// Buckets − 1 (buckets are a power of two).
     mask: usize,
-    pub hits: u64,
-    pub misses: u64,
+    pub stats: Stats,
 }
 
 impl FlowCache {
@@ -70,8 +130,7 @@ impl FlowCache {
         Some(FlowCache {
             slots: vec![None; buckets * WAYS],
             mask: buckets - 1,
-            hits: 0,
-            misses: 0,
+            stats: Stats::default(),
         })
     }
 
@@ -81,40 +140,67 @@ impl FlowCache {
         h.finish()
     }
 
-    /// The flow's outcome under snapshot `version`, if walked under it.
+    /// The flow's outcome under snapshot `version`: walked under it, or
+    /// under an older one whose walk the `deltas` since leave standing.
     #[inline]
-    pub fn get(&mut self, key: &FlowKey, hash: u64, version: u32) -> Option<Cached> {
+    pub fn get(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        version: u32,
+        deltas: &Deltas,
+    ) -> Option<Cached> {
         let b = (hash as usize & self.mask) * WAYS;
         let tag = version.wrapping_add(1);
-        for e in self.slots[b..b + WAYS].iter().flatten() {
-            if e.tag == tag && e.key == *key {
-                self.hits += 1;
-                return Some(Cached {
-                    outcome: e.outcome,
-                    hops: e.hops,
-                });
+        for e in self.slots[b..b + WAYS].iter_mut().flatten() {
+            if e.key != *key {
+                continue;
             }
+            if e.tag != tag {
+                let stands = e.tag != 0
+                    && e.looked
+                        .as_ref()
+                        .is_some_and(|a| deltas.unaffected(e.tag - 1, version, a));
+                if !stands {
+                    break;
+                }
+                e.tag = tag;
+                self.stats.revalidated += 1;
+            }
+            self.stats.hits += 1;
+            return Some(Cached {
+                outcome: e.outcome,
+                hops: e.hops,
+            });
         }
-        self.misses += 1;
+        self.stats.misses += 1;
         None
     }
 
     /// Records a flow's walk under snapshot `version`: in an empty or stale
     /// way of its bucket, else in the way the hash picks.
     #[inline]
-    pub fn put(&mut self, key: FlowKey, hash: u64, version: u32, c: Cached) {
+    pub fn put(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        version: u32,
+        c: Cached,
+        looked: Option<&ArrayVec<IpAddr, MAX_LOOKED>>,
+    ) {
         let b = (hash as usize & self.mask) * WAYS;
         let tag = version.wrapping_add(1);
         let bucket = &mut self.slots[b..b + WAYS];
         let way = bucket
             .iter()
-            .position(|e| e.is_none_or(|e| e.tag != tag || e.key == key))
+            .position(|e| e.as_ref().is_none_or(|e| e.tag != tag || e.key == key))
             .unwrap_or((hash >> 60) as usize % WAYS);
         bucket[way] = Some(Entry {
             tag,
             hops: c.hops,
             key,
             outcome: c.outcome,
+            looked: looked.cloned(),
         });
     }
 }
@@ -147,24 +233,26 @@ mod tests {
     #[test]
     fn hits_only_the_same_key_under_the_same_version() {
         let mut c = FlowCache::new(64).unwrap();
+        let none = Deltas::default();
         let k = key(1);
         let h = FlowCache::hash(&k);
-        assert_eq!(c.get(&k, h, 0), None);
-        c.put(k, h, 0, DROP);
-        assert_eq!(c.get(&k, h, 0), Some(DROP));
+        assert_eq!(c.get(&k, h, 0, &none), None);
+        c.put(k, h, 0, DROP, None);
+        assert_eq!(c.get(&k, h, 0, &none), Some(DROP));
         // Another version: stale, a miss.
-        assert_eq!(c.get(&k, h, 1), None);
+        assert_eq!(c.get(&k, h, 1, &none), None);
         // Another TTL, length or port: another flow.
         for other in [FlowKey { ttl: 1, ..k }, FlowKey { len: 1400, ..k }, key(2)] {
-            assert_eq!(c.get(&other, h, 0), None);
+            assert_eq!(c.get(&other, h, 0, &none), None);
         }
-        assert_eq!((c.hits, c.misses), (1, 5));
+        assert_eq!((c.stats.hits, c.stats.misses), (1, 5));
     }
 
     #[test]
     fn a_full_bucket_keeps_working() {
         // 4 entries: one bucket; 100 flows through it never answer wrongly.
         let mut c = FlowCache::new(4).unwrap();
+        let none = Deltas::default();
         for i in 0..100u16 {
             let k = key(i);
             let h = FlowCache::hash(&k);
@@ -172,17 +260,49 @@ mod tests {
                 hops: u32::from(i),
                 ..DROP
             };
-            c.put(k, h, 7, v);
-            assert_eq!(c.get(&k, h, 7), Some(v));
+            c.put(k, h, 7, v, None);
+            assert_eq!(c.get(&k, h, 7, &none), Some(v));
         }
         let mut found = 0;
         for i in 0..100u16 {
             let k = key(i);
-            if let Some(v) = c.get(&k, FlowCache::hash(&k), 7) {
+            if let Some(v) = c.get(&k, FlowCache::hash(&k), 7, &none) {
                 assert_eq!(v.hops, u32::from(i));
                 found += 1;
             }
         }
         assert!((1..=4).contains(&found), "{found} flows kept in 4 ways");
+    }
+
+    #[test]
+    fn an_entry_stands_across_versions_whose_changes_miss_its_addresses() {
+        let mut c = FlowCache::new(64).unwrap();
+        let k = key(1);
+        let h = FlowCache::hash(&k);
+        let looked: ArrayVec<IpAddr, MAX_LOOKED> = [IpAddr::V4(Ipv4Addr::new(10, 0, 1, 4))]
+            .into_iter()
+            .collect();
+        c.put(k, h, 3, DROP, Some(&looked));
+        let delta = |p: &str| Some(Arc::new(Fib::build([(p.parse().unwrap(), ())])));
+        let mut d = Deltas::default();
+        d.push(3, None);
+        d.push(4, delta("100.127.0.0/24"));
+        d.push(5, delta("192.168.0.0/16"));
+        // Versions 4 and 5 changed prefixes elsewhere: the entry stands.
+        assert_eq!(c.get(&k, h, 5, &d), Some(DROP));
+        assert_eq!(c.stats.revalidated, 1);
+        // Version 6 changed 10.0.0.0/16, which covers the address: a miss.
+        d.push(6, delta("10.0.0.0/16"));
+        assert_eq!(c.get(&k, h, 6, &d), None);
+        // An unknown change (a failure) is a miss too.
+        c.put(k, h, 6, DROP, Some(&looked));
+        d.push(7, None);
+        assert_eq!(c.get(&k, h, 7, &d), None);
+        // An entry that looked up more than it could list holds for its
+        // own version only.
+        c.put(k, h, 7, DROP, None);
+        d.push(8, delta("100.127.0.0/24"));
+        assert_eq!(c.get(&k, h, 7, &d), Some(DROP));
+        assert_eq!(c.get(&k, h, 8, &d), None);
     }
 }

@@ -46,11 +46,12 @@ use crate::control::events::{self as cevents, Event};
 use crate::control::{self, ControlPlane};
 use crate::dataplane::replay::{self, Counters, nic_mac};
 use crate::dataplane::{At, DropReason, Header, Outcome, Pending, Place, Start, WalkBuf, World};
-use crate::fib::FibSet;
+use crate::fib::{Fib, FibSet};
 use crate::io::{Frame, PcapNgOut};
 use crate::topology::{NicId, Topology};
 use crate::wire::{self, AZURE_ROUTER_MAC, ParseError};
-use flowcache::{FlowCache, FlowKey};
+use flowcache::{Deltas, FlowCache, FlowKey};
+use ipnet::IpNet;
 
 /// Pipeline settings.
 #[derive(Clone, Copy, Debug)]
@@ -68,6 +69,10 @@ pub struct Options {
     /// Entries in each worker's flow cache ([`flowcache`]); 0: every
     /// packet walks every hop.
     pub flow_cache: usize,
+    /// Live events: the least time between two publications; events that
+    /// arrive meanwhile are applied together (a debounce, so a stream of
+    /// updates costs one reconvergence per window, not one per update).
+    pub coalesce: Duration,
 }
 
 impl Default for Options {
@@ -78,9 +83,14 @@ impl Default for Options {
             from: None,
             convergence_delay: 0,
             flow_cache: flowcache::DEFAULT_ENTRIES,
+            coalesce: DEFAULT_COALESCE,
         }
     }
 }
+
+/// The debounce of live events: with 2–3 ms rebuilds, updates reach every
+/// worker within 10 ms of their arrival.
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(4);
 
 /// One worker per core.
 pub fn default_workers() -> usize {
@@ -96,7 +106,13 @@ pub struct Snapshot {
     pub pending: Pending,
     /// Scheduled steps included (workers wait for the step a batch needs).
     step: usize,
-    published: Instant,
+    /// The prefixes whose routes changed since the previous version, in any
+    /// table a walk reads (`None`: anything may have changed). Flow-cache
+    /// entries whose looked-up addresses it does not cover stay valid.
+    pub delta: Option<Arc<Fib<()>>>,
+    /// When the oldest change it carries arrived (a live event) or was due
+    /// (a scheduled step): update latency is measured from here.
+    since: Instant,
 }
 
 /// One publication of the control plane.
@@ -131,6 +147,9 @@ pub struct WorkerStats {
     /// their flow was not cached under the current tables.
     pub flow_hits: u64,
     pub flow_misses: u64,
+    /// Hits on entries of an older table version whose walk the changes
+    /// since leave standing (see [`flowcache`]).
+    pub flow_revalidated: u64,
     /// Snapshots adopted.
     pub snapshots: u32,
     /// Longest time between a snapshot's publication and its adoption.
@@ -289,7 +308,8 @@ pub fn run<W: Write + Send, T: Write + Send>(
         world: r.world.clone(),
         pending: Pending::default(),
         step: 0,
-        published: Instant::now(),
+        delta: None,
+        since: Instant::now(),
     });
     let (free_tx, free_rx) = unbounded::<Batch>();
     let (done_tx, done_rx) = unbounded::<Batch>();
@@ -315,7 +335,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
         let ctl_handle = control.map(|c| {
             let upd = upd_txs.clone();
             let prev = r.world.clone();
-            sc.spawn(move || control_loop(c, prev, ctl_rx, live, upd))
+            sc.spawn(move || control_loop(c, prev, ctl_rx, live, upd, opts.coalesce))
         });
         drop(upd_txs);
         // Workers.
@@ -532,6 +552,7 @@ fn control_loop(
     steps: Receiver<Ctl>,
     live: Option<Receiver<Event>>,
     workers: Vec<Sender<Arc<Snapshot>>>,
+    coalesce: Duration,
 ) -> Result<Vec<VersionInfo>, String> {
     // Two states events build on: `announced` has every event seen so far,
     // the converged one (`topo`, `cond`) those the tables show. What is
@@ -544,6 +565,7 @@ fn control_loop(
     let mut pending = Pending::default();
     let mut step = 0usize;
     let mut live = live;
+    let mut last_publish: Option<Instant> = None;
     let publish = |s: Snapshot| {
         let s = Arc::new(s);
         for w in &workers {
@@ -553,6 +575,7 @@ fn control_loop(
     };
     loop {
         // Next input: a scheduled step or live events (coalesced).
+        let mut since = Instant::now();
         let (evs, half, from_packet, new_step) = {
             let msg = match &live {
                 Some(l) => crossbeam_channel::select! {
@@ -573,7 +596,16 @@ fn control_loop(
                     from_packet,
                 })) => (events, half, Some(from_packet), s),
                 Some(Err(e)) => {
+                    since = Instant::now();
                     let mut evs = vec![e];
+                    // Debounce: gather what arrives until the window since
+                    // the last publication closes.
+                    if let Some(t) = last_publish {
+                        let open = (t + coalesce).saturating_duration_since(since);
+                        if !open.is_zero() {
+                            std::thread::sleep(open);
+                        }
+                    }
                     if let Some(l) = &live {
                         loop {
                             match l.try_recv() {
@@ -591,6 +623,9 @@ fn control_loop(
             }
         };
         let t0 = Instant::now();
+        if !matches!(half, Half::Announce) {
+            last_publish = Some(t0);
+        }
         let is_live = from_packet.is_none();
         let names: Vec<String> = evs.iter().map(ToString::to_string).collect();
         if !is_live {
@@ -633,7 +668,8 @@ fn control_loop(
                     world: world.clone(),
                     pending: pending.clone(),
                     step,
-                    published: Instant::now(),
+                    delta: None,
+                    since,
                 });
             }
             if half == Half::Announce {
@@ -651,8 +687,13 @@ fn control_loop(
         }
         let cp = control::converge_state(topo.clone(), cond.clone());
         let (fibs, compiled) = FibSet::compile_reusing(&cp, Some(&world.fibs));
-        world = Arc::new(World::with_fibs(Arc::new(cp), fibs));
-        pending = newly_failed(&world.cp, &announced.1);
+        let before = std::mem::replace(&mut world, Arc::new(World::with_fibs(Arc::new(cp), fibs)));
+        let was_pending = std::mem::replace(&mut pending, newly_failed(&world.cp, &announced.1));
+        // Route events change routes only: say which prefixes.
+        let delta = (evs.iter().all(Event::changes_routes_only) && was_pending == pending)
+            .then(|| table_delta(&before, &world))
+            .flatten()
+            .map(Arc::new);
         version += 1;
         versions.push(VersionInfo {
             version,
@@ -668,10 +709,61 @@ fn control_loop(
             world: world.clone(),
             pending: pending.clone(),
             step,
-            published: Instant::now(),
+            delta,
+            since,
         });
     }
     Ok(versions)
+}
+
+/// The prefixes whose routes differ between two worlds of the same
+/// topology objects, in every table a walk reads: subnet tables, NVA OS
+/// tables, and each BGP speaker's best routes (sites route by theirs).
+/// `None` when the objects differ (then anything may have changed).
+fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
+    let (a, b) = (&before.cp, &after.cp);
+    let (ta, tb) = (before.subnet_tables(), after.subnet_tables());
+    if ta.len() != tb.len() || a.nva_tables.len() != b.nva_tables.len() {
+        return None;
+    }
+    let mut changed = std::collections::BTreeSet::new();
+    fn diff<'x, T: PartialEq + 'x>(
+        old: impl Iterator<Item = (IpNet, &'x T)>,
+        new: impl Iterator<Item = (IpNet, &'x T)>,
+        out: &mut std::collections::BTreeSet<IpNet>,
+    ) {
+        let mut m: BTreeMap<IpNet, (Vec<&T>, Vec<&T>)> = BTreeMap::new();
+        for (p, v) in old {
+            m.entry(p).or_default().0.push(v);
+        }
+        for (p, v) in new {
+            m.entry(p).or_default().1.push(v);
+        }
+        out.extend(m.into_iter().filter(|(_, (o, n))| o != n).map(|(p, _)| p));
+    }
+    for (x, y) in ta.iter().zip(tb) {
+        diff(
+            x.routes.iter().map(|r| (r.prefix, r)),
+            y.routes.iter().map(|r| (r.prefix, r)),
+            &mut changed,
+        );
+    }
+    for (x, y) in a.nva_tables.iter().zip(&b.nva_tables) {
+        diff(
+            x.entries.iter().map(|e| (e.prefix, e)),
+            y.entries.iter().map(|e| (e.prefix, e)),
+            &mut changed,
+        );
+    }
+    let nodes: std::collections::BTreeSet<_> = a.bgp.best.keys().chain(b.bgp.best.keys()).collect();
+    for n in nodes {
+        diff(
+            a.bgp.best_of(*n).map(|(p, v)| (*p, v)),
+            b.bgp.best_of(*n).map(|(p, v)| (*p, v)),
+            &mut changed,
+        );
+    }
+    Some(Fib::build(changed.into_iter().map(|p| (p, ()))))
 }
 
 /// Speakers and tunnels down in `after` that the tables of `before` still use.
@@ -754,6 +846,7 @@ struct Lane {
     counters: FastCounters,
     stats: WorkerStats,
     cache: Option<FlowCache>,
+    deltas: Deltas,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -771,6 +864,7 @@ fn worker(
 ) -> Result<(FastCounters, WorkerStats), String> {
     let mut lane = Lane {
         // Walks that record every hop never use the cache.
+        deltas: Deltas::default(),
         cache: if traces || pcapng {
             None
         } else {
@@ -783,9 +877,13 @@ fn worker(
         counters: FastCounters::default(),
         stats: WorkerStats::default(),
     };
-    let adopt = |snap: &mut Arc<Snapshot>, s: Arc<Snapshot>, stats: &mut WorkerStats| {
-        stats.max_update_latency = stats.max_update_latency.max(s.published.elapsed());
+    let adopt = |snap: &mut Arc<Snapshot>, s: Arc<Snapshot>, lane: &mut Lane| {
+        let stats = &mut lane.stats;
+        stats.max_update_latency = stats.max_update_latency.max(s.since.elapsed());
         stats.snapshots += 1;
+        if s.version != snap.version {
+            lane.deltas.push(s.version, s.delta.clone());
+        }
         *snap = s;
     };
     let mut later: VecDeque<Arc<Snapshot>> = VecDeque::new();
@@ -800,7 +898,7 @@ fn worker(
         loop {
             while later.front().is_some_and(|s| s.step <= b.step) {
                 if let Some(s) = later.pop_front() {
-                    adopt(&mut snap, s, &mut lane.stats);
+                    adopt(&mut snap, s, &mut lane);
                 }
             }
             if snap.step >= b.step {
@@ -826,8 +924,9 @@ fn worker(
         }
     }
     if let Some(c) = &lane.cache {
-        lane.stats.flow_hits = c.hits;
-        lane.stats.flow_misses = c.misses;
+        lane.stats.flow_hits = c.stats.hits;
+        lane.stats.flow_misses = c.stats.misses;
+        lane.stats.flow_revalidated = c.stats.revalidated;
     }
     Ok((lane.counters, lane.stats))
 }
@@ -837,6 +936,7 @@ fn worker(
 #[inline]
 fn through_cache(
     cache: &mut FlowCache,
+    deltas: &Deltas,
     buf: &mut WalkBuf,
     stats: &mut WorkerStats,
     snap: &Snapshot,
@@ -844,7 +944,7 @@ fn through_cache(
     from: Option<NicId>,
 ) -> Outcome {
     let hash = FlowCache::hash(key);
-    if let Some(c) = cache.get(key, hash, snap.version) {
+    if let Some(c) = cache.get(key, hash, snap.version, deltas) {
         stats.hops += u64::from(c.hops);
         return c.outcome;
     }
@@ -866,6 +966,7 @@ fn through_cache(
         hash,
         snap.version,
         flowcache::Cached { outcome, hops },
+        buf.looked_all.then_some(&buf.looked),
     );
     outcome
 }
@@ -909,7 +1010,15 @@ impl Lane {
                     ttl: p.ttl.max(1),
                     len: (f.data.len() - p.ip_offset) as u32,
                 };
-                through_cache(cache, &mut self.buf, &mut self.stats, snap, &key, from)
+                through_cache(
+                    cache,
+                    &self.deltas,
+                    &mut self.buf,
+                    &mut self.stats,
+                    snap,
+                    &key,
+                    from,
+                )
             }
             Ok(p) => match replay::start_of(world, from, p.src) {
                 None => {

@@ -128,6 +128,7 @@ fn run_counters(
                 from: None,
                 convergence_delay: delay,
                 flow_cache: cache,
+                ..Options::default()
             },
         },
         Outputs::none(),
@@ -206,6 +207,70 @@ fn flow_cache_follows_table_versions() {
         // 16 flows walk once per table version they meet.
         assert!(m <= 16 * r.versions.len() as u64 + 16, "{m} walks");
         assert!(h > 900, "{h} hits");
+    }
+}
+
+/// Route churn elsewhere leaves cached flows standing (their looked-up
+/// addresses are outside every changed prefix), and a route change that
+/// covers them reaches them at once: in `multi-region-vxlan` nva1 advertises
+/// 10.21.1.0/24 (the classic trap: Route Server programs it onto nva1's own
+/// NIC too, and the flows loop from then on); in the one-hop case a UDR
+/// sends the flows' destination to None (dropped `route-none`).
+#[test]
+fn flow_cache_keeps_flows_through_unrelated_churn_and_drops_them_on_a_covering_change() {
+    let one_hop = bench::standard_cases(16, 1000)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == "one-hop")
+        .unwrap();
+    let vx = builtin("multi-region-vxlan");
+    let vx_frames = bench_frames(&vx, "spoke11-vm", "10.21.1.4", 16, 1000);
+    let dst = one_hop.topology.nic_by_name("spoke0-vm1").unwrap();
+    let dst = one_hop.topology.nics[dst.0 as usize].ips[0];
+    let setups = [
+        (
+            &vx,
+            &vx_frames,
+            "advertise nva2 100.127.K.0/24",
+            "withdraw nva2 100.127.K.0/24",
+            "advertise nva1 10.21.1.0/24".to_string(),
+            700,
+        ),
+        (
+            &one_hop.topology,
+            &one_hop.frames,
+            "udr-add rt-spokes churn-K 100.127.K.0/24 None",
+            "udr-remove rt-spokes churn-K",
+            format!("udr-add rt-spokes cut {dst}/32 None"),
+            700,
+        ),
+    ];
+    for (t, frames, add, remove, covering, delivered) in setups {
+        let ts: Vec<_> = frames.iter().map(|f| f.timestamp).collect();
+        let mut text = String::new();
+        for k in 0..100 {
+            let e = if k % 2 == 0 { add } else { remove };
+            let e = e.replace('K', &(k / 2).to_string());
+            text += &format!("at packet {} {e}\n", 101 + 5 * k);
+        }
+        text += &format!("at packet 701 {covering}\n");
+        let sched = events::resolve(&events::parse(&text, "ev").unwrap(), &ts);
+        for workers in [1, 2] {
+            let walked = run_counters(t, frames, workers, sched.clone(), 0, 0);
+            let r = run_counters(t, frames, workers, sched.clone(), 0, 65_536);
+            let name = format!("{} on {workers} workers", t.file);
+            assert_eq!(r.counters, walked.counters, "{name}");
+            assert_eq!(r.hops(), walked.hops(), "{name}");
+            assert_eq!(r.counters.delivered, delivered, "{name}: {:?}", r.counters);
+            assert_eq!(r.versions.len(), 101);
+            let revalidated: u64 = r.workers.iter().map(|w| w.flow_revalidated).sum();
+            let (hits, walks) = r.flow_cache();
+            assert_eq!(hits + walks, 1000);
+            // 16 flows walk first, and again after the covering change;
+            // the 100 unrelated versions cost no walk.
+            assert_eq!(walks, 32, "{name}: {hits} hits, {revalidated} revalidated");
+            assert!(revalidated >= 100, "{name}: {revalidated}");
+        }
     }
 }
 
@@ -504,6 +569,8 @@ fn bench_quick_json_has_the_fields() {
             "10.21.1.4",
             "--packets",
             "20000",
+            "--flows",
+            "16",
             "--repeat",
             "1",
             "--workers",
@@ -543,11 +610,19 @@ fn bench_quick_json_has_the_fields() {
         [
             "forward",
             "forward",
+            "walk",
+            "walk",
             "traces+pcapng",
             "traces+pcapng",
+            "churn",
             "churn"
         ]
     );
+    // The forward rows use the flow cache (16 flows: nearly every packet
+    // hits); the walk rows do not.
+    let rows = v["rows"].as_array().unwrap();
+    assert!(rows[0]["flow_cache_hits"].as_f64().unwrap() > 0.9);
+    assert_eq!(rows[2]["flow_cache_hits"].as_f64().unwrap(), 0.0);
 }
 
 #[test]
