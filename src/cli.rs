@@ -553,6 +553,7 @@ pub fn run(cli: Cli) -> Result<String> {
                     convergence_delay,
                     flow_cache,
                     coalesce: std::time::Duration::from_secs_f64(coalesce_ms / 1e3),
+                    ..Default::default()
                 },
             };
             let report = crate::pipeline::run(

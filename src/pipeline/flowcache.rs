@@ -116,8 +116,13 @@ pub struct FlowCache {
     slots: Vec<Option<Entry>>,
     /// Buckets − 1 (buckets are a power of two).
     mask: usize,
+    /// The most buckets it may grow to.
+    max_buckets: usize,
     pub stats: Stats,
 }
+
+/// Buckets a cache starts with (a short replay allocates little).
+const START_BUCKETS: usize = 1024;
 
 impl FlowCache {
     /// A cache of at least `entries` entries (rounded up to a power of two
@@ -126,12 +131,33 @@ impl FlowCache {
         if entries == 0 {
             return None;
         }
-        let buckets = entries.div_ceil(WAYS).next_power_of_two();
+        let max_buckets = entries.div_ceil(WAYS).next_power_of_two();
+        let buckets = max_buckets.min(START_BUCKETS);
         Some(FlowCache {
             slots: vec![None; buckets * WAYS],
             mask: buckets - 1,
+            max_buckets,
             stats: Stats::default(),
         })
+    }
+
+    /// Entries the cache holds room for now (it doubles, up to its size,
+    /// when a bucket overflows).
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Doubles the buckets and moves every entry to its new bucket.
+    fn grow(&mut self) {
+        let buckets = (self.mask + 1) * 2;
+        let old = std::mem::replace(&mut self.slots, vec![None; buckets * WAYS]);
+        self.mask = buckets - 1;
+        for e in old.into_iter().flatten() {
+            let b = (FlowCache::hash(&e.key) as usize & self.mask) * WAYS;
+            if let Some(slot) = self.slots[b..b + WAYS].iter_mut().find(|x| x.is_none()) {
+                *slot = Some(e);
+            }
+        }
     }
 
     pub fn hash(key: &FlowKey) -> u64 {
@@ -188,13 +214,22 @@ impl FlowCache {
         c: Cached,
         looked: Option<&ArrayVec<IpAddr, MAX_LOOKED>>,
     ) {
-        let b = (hash as usize & self.mask) * WAYS;
         let tag = version.wrapping_add(1);
+        let free = |slots: &[Option<Entry>], b: usize| {
+            slots[b..b + WAYS]
+                .iter()
+                .position(|e| e.as_ref().is_none_or(|e| e.tag != tag || e.key == key))
+        };
+        let mut b = (hash as usize & self.mask) * WAYS;
+        let mut way = free(&self.slots, b);
+        // A bucket full of current flows: grow while allowed.
+        while way.is_none() && self.mask + 1 < self.max_buckets {
+            self.grow();
+            b = (hash as usize & self.mask) * WAYS;
+            way = free(&self.slots, b);
+        }
+        let way = way.unwrap_or((hash >> 60) as usize % WAYS);
         let bucket = &mut self.slots[b..b + WAYS];
-        let way = bucket
-            .iter()
-            .position(|e| e.as_ref().is_none_or(|e| e.tag != tag || e.key == key))
-            .unwrap_or((hash >> 60) as usize % WAYS);
         bucket[way] = Some(Entry {
             tag,
             hops: c.hops,
@@ -304,5 +339,21 @@ mod tests {
         d.push(8, delta("100.127.0.0/24"));
         assert_eq!(c.get(&k, h, 7, &d), Some(DROP));
         assert_eq!(c.get(&k, h, 8, &d), None);
+    }
+
+    #[test]
+    fn grows_to_hold_its_flows_up_to_its_size() {
+        let mut c = FlowCache::new(1 << 16).unwrap();
+        let none = Deltas::default();
+        assert_eq!(c.capacity(), START_BUCKETS * WAYS);
+        for i in 0..20_000u16 {
+            let k = key(i);
+            c.put(k, FlowCache::hash(&k), 0, DROP, None);
+        }
+        assert!(c.capacity() > 20_000 && c.capacity() <= 1 << 16);
+        let kept = (0..20_000u16)
+            .filter(|&i| c.get(&key(i), FlowCache::hash(&key(i)), 0, &none).is_some())
+            .count();
+        assert_eq!(kept, 20_000, "every flow kept after growing");
     }
 }

@@ -73,6 +73,21 @@ pub struct Options {
     /// arrive meanwhile are applied together (a debounce, so a stream of
     /// updates costs one reconvergence per window, not one per update).
     pub coalesce: Duration,
+    /// Whether the reader forwards a worker's share itself.
+    pub reader: ReaderMode,
+}
+
+/// The reader's part in forwarding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReaderMode {
+    /// Inline when the workers take every core (2 workers on 2 cores: two
+    /// threads, not three), a thread of its own otherwise.
+    #[default]
+    Auto,
+    /// The reader only reads and hands batches out.
+    Thread,
+    /// The reader forwards the last worker's batches itself.
+    Inline,
 }
 
 impl Default for Options {
@@ -84,6 +99,7 @@ impl Default for Options {
             convergence_delay: 0,
             flow_cache: flowcache::DEFAULT_ENTRIES,
             coalesce: DEFAULT_COALESCE,
+            reader: ReaderMode::Auto,
         }
     }
 }
@@ -303,6 +319,12 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let want_traces = outputs.traces.is_some();
     let want_pcapng = outputs.pcapng.is_some();
     let want_out = want_traces || want_pcapng;
+    // No core to spare for the reader: it forwards a share itself.
+    let inline_last = match opts.reader {
+        ReaderMode::Auto => nw > 1 && nw >= default_workers(),
+        ReaderMode::Thread => false,
+        ReaderMode::Inline => true,
+    };
     let first = Arc::new(Snapshot {
         version: 0,
         world: r.world.clone(),
@@ -338,27 +360,21 @@ pub fn run<W: Write + Send, T: Write + Send>(
             sc.spawn(move || control_loop(c, prev, ctl_rx, live, upd, opts.coalesce))
         });
         drop(upd_txs);
-        // Workers.
+        // Workers: one thread each; when there is no core to spare for the
+        // reader, the reader forwards the last worker's batches itself.
         let mut handles = Vec::new();
-        for (rx, upd) in work_rxs.into_iter().zip(upd_rxs) {
-            let first = first.clone();
+        let mut inline: Option<Worker<'_>> = None;
+        for (k, (rx, upd)) in work_rxs.into_iter().zip(upd_rxs).enumerate() {
+            let w = Worker::new(frames, first.clone(), upd, &opts, want_traces, want_pcapng);
+            if k == nw - 1 && inline_last {
+                inline = Some(w);
+                continue;
+            }
             let done = want_out.then(|| done_tx.clone());
             let free = free_tx.clone();
-            handles.push(sc.spawn(move || {
-                worker(
-                    frames,
-                    first,
-                    rx,
-                    upd,
-                    done,
-                    free,
-                    opts.from,
-                    want_traces,
-                    want_pcapng,
-                    opts.flow_cache,
-                )
-            }));
+            handles.push(sc.spawn(move || worker(w, rx, done, free)));
         }
+        let inline_done = want_out.then(|| done_tx.clone());
         drop(done_tx);
         // Writer.
         let writer = want_out.then(|| {
@@ -378,11 +394,31 @@ pub fn run<W: Write + Send, T: Write + Send>(
         let mut delayed: VecDeque<(usize, Vec<Event>)> = VecDeque::new();
         let mut read = 0;
         let mut stopped = false;
-        let send = |b: &mut Batch, step: usize| -> Result<(), String> {
+        let mut send = |b: &mut Batch, step: usize| -> Result<(), String> {
             if b.idx.is_empty() {
                 return Ok(());
             }
             let w = b.worker;
+            if let Some(me) = inline.as_mut().filter(|_| w == nw - 1) {
+                b.step = step;
+                me.batch(b)?;
+                match &inline_done {
+                    Some(d) => {
+                        let mut next = free_rx.try_recv().unwrap_or_default();
+                        next.worker = w;
+                        next.idx.clear();
+                        next.out.clear();
+                        let full = std::mem::replace(b, next);
+                        d.send(full)
+                            .map_err(|_| "the writer stopped early".to_string())?;
+                    }
+                    None => {
+                        b.idx.clear();
+                        b.out.clear();
+                    }
+                }
+                return Ok(());
+            }
             let mut next = free_rx.try_recv().unwrap_or_default();
             next.worker = w;
             next.idx.clear();
@@ -395,11 +431,18 @@ pub fn run<W: Write + Send, T: Write + Send>(
         };
         // The next frame index at which a scheduled step is due.
         let mut next_due = sched.peek().map_or(usize::MAX, |(at, _)| *at);
+        // Frames until the next look at the stop flag (a countdown: no
+        // division per frame).
+        let mut until_stop_check = 0;
         for (i, f) in frames.iter().enumerate() {
-            if i % batch == 0 && stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                stopped = true;
-                break;
+            if until_stop_check == 0 {
+                until_stop_check = batch;
+                if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                    stopped = true;
+                    break;
+                }
             }
+            until_stop_check -= 1;
             // Scheduled steps due before this frame: cut every batch, then
             // every later batch needs the new snapshot.
             if i >= next_due {
@@ -432,7 +475,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
                     .min()
                     .unwrap_or(usize::MAX);
             }
-            let w = (dispatch_hash(f) % nw as u64) as usize;
+            let w = worker_of(dispatch_hash(f), nw);
             let b = &mut cur[w];
             b.idx.push(i as u32);
             if b.idx.len() >= batch {
@@ -443,11 +486,15 @@ pub fn run<W: Write + Send, T: Write + Send>(
         for b in cur.iter_mut() {
             send(b, step)?;
         }
+        drop(inline_done);
         drop(work_txs);
         drop(ctl_tx);
         let mut stats = Vec::new();
         for h in handles {
             stats.push(h.join().map_err(|_| "a worker panicked".to_string())??);
+        }
+        if let Some(w) = inline {
+            stats.push(w.finish());
         }
         if let Some(wr) = writer {
             wr.join().map_err(|_| "the writer panicked".to_string())??;
@@ -492,6 +539,12 @@ fn send_ctl(
         from_packet,
     })
     .map_err(|_| "the control plane stopped early".to_string())
+}
+
+/// The worker of a flow hash: multiply and shift, not a division.
+#[inline]
+fn worker_of(hash: u64, workers: usize) -> usize {
+    (((hash & 0xffff_ffff) * workers as u64) >> 32) as usize
 }
 
 /// The 5-tuple hash the reader spreads flows with (a light header peek;
@@ -849,71 +902,116 @@ struct Lane {
     deltas: Deltas,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn worker(
-    frames: &[Frame],
-    mut snap: Arc<Snapshot>,
-    rx: Receiver<Batch>,
+/// A worker: its lane and the snapshot it forwards with.
+struct Worker<'f> {
+    frames: &'f [Frame],
+    snap: Arc<Snapshot>,
     updates: Receiver<Arc<Snapshot>>,
-    done: Option<Sender<Batch>>,
-    free: Sender<Batch>,
+    /// Snapshots received for a later scheduled step than the batch's.
+    later: VecDeque<Arc<Snapshot>>,
+    lane: Lane,
     from: Option<NicId>,
     traces: bool,
     pcapng: bool,
-    flow_cache: usize,
-) -> Result<(FastCounters, WorkerStats), String> {
-    let mut lane = Lane {
-        // Walks that record every hop never use the cache.
-        deltas: Deltas::default(),
-        cache: if traces || pcapng {
-            None
-        } else {
-            FlowCache::new(flow_cache)
-        },
-        buf: WalkBuf::default(),
-        frame: Vec::with_capacity(2048),
-        tmp: Vec::with_capacity(2048),
-        pieces: Vec::new(),
-        counters: FastCounters::default(),
-        stats: WorkerStats::default(),
-    };
-    let adopt = |snap: &mut Arc<Snapshot>, s: Arc<Snapshot>, lane: &mut Lane| {
-        let stats = &mut lane.stats;
+}
+
+impl<'f> Worker<'f> {
+    fn new(
+        frames: &'f [Frame],
+        snap: Arc<Snapshot>,
+        updates: Receiver<Arc<Snapshot>>,
+        opts: &Options,
+        traces: bool,
+        pcapng: bool,
+    ) -> Self {
+        Worker {
+            frames,
+            snap,
+            updates,
+            later: VecDeque::new(),
+            lane: Lane {
+                deltas: Deltas::default(),
+                // Walks that record every hop never use the cache.
+                cache: if traces || pcapng {
+                    None
+                } else {
+                    FlowCache::new(opts.flow_cache)
+                },
+                buf: WalkBuf::default(),
+                frame: Vec::with_capacity(2048),
+                tmp: Vec::with_capacity(2048),
+                pieces: Vec::new(),
+                counters: FastCounters::default(),
+                stats: WorkerStats::default(),
+            },
+            from: opts.from,
+            traces,
+            pcapng,
+        }
+    }
+
+    fn adopt(&mut self, s: Arc<Snapshot>) {
+        let stats = &mut self.lane.stats;
         stats.max_update_latency = stats.max_update_latency.max(s.since.elapsed());
         stats.snapshots += 1;
-        if s.version != snap.version {
-            lane.deltas.push(s.version, s.delta.clone());
+        if s.version != self.snap.version {
+            self.lane.deltas.push(s.version, s.delta.clone());
         }
-        *snap = s;
-    };
-    let mut later: VecDeque<Arc<Snapshot>> = VecDeque::new();
-    while let Ok(mut b) = rx.recv() {
+        self.snap = s;
+    }
+
+    /// Forwards a batch. Between batches: takes the newest snapshot this
+    /// batch may use (one for a later scheduled step waits), and waits for
+    /// the one it needs (a scheduled event before its first packet).
+    fn batch(&mut self, b: &mut Batch) -> Result<(), String> {
         let t0 = Instant::now();
-        // Between batches: take the newest snapshot this batch may use (one
-        // for a later scheduled step waits), and wait for the one it needs
-        // (a scheduled event before its first packet).
-        while let Ok(s) = updates.try_recv() {
-            later.push_back(s);
+        while let Ok(s) = self.updates.try_recv() {
+            self.later.push_back(s);
         }
         loop {
-            while later.front().is_some_and(|s| s.step <= b.step) {
-                if let Some(s) = later.pop_front() {
-                    adopt(&mut snap, s, &mut lane);
+            while self.later.front().is_some_and(|s| s.step <= b.step) {
+                if let Some(s) = self.later.pop_front() {
+                    self.adopt(s);
                 }
             }
-            if snap.step >= b.step {
+            if self.snap.step >= b.step {
                 break;
             }
-            match updates.recv() {
-                Ok(s) => later.push_back(s),
+            match self.updates.recv() {
+                Ok(s) => self.later.push_back(s),
                 Err(_) => return Err("the control plane stopped before publishing".into()),
             }
         }
+        let snap = &*self.snap;
         for k in 0..b.idx.len() {
-            let f = &frames[b.idx[k] as usize];
-            lane.one(&snap, f, from, traces, pcapng, &mut b.out)?;
+            let f = &self.frames[b.idx[k] as usize];
+            self.lane
+                .one(snap, f, self.from, self.traces, self.pcapng, &mut b.out)?;
         }
-        lane.stats.busy += t0.elapsed();
+        self.lane.stats.busy += t0.elapsed();
+        Ok(())
+    }
+
+    fn finish(mut self) -> (FastCounters, WorkerStats) {
+        if let Some(c) = &self.lane.cache {
+            self.lane.stats.flow_hits = c.stats.hits;
+            self.lane.stats.flow_misses = c.stats.misses;
+            self.lane.stats.flow_revalidated = c.stats.revalidated;
+        }
+        (self.lane.counters, self.lane.stats)
+    }
+}
+
+/// A worker thread: batches in, forwarded batches out (to the writer, or
+/// back to the reader's free list).
+fn worker(
+    mut w: Worker<'_>,
+    rx: Receiver<Batch>,
+    done: Option<Sender<Batch>>,
+    free: Sender<Batch>,
+) -> Result<(FastCounters, WorkerStats), String> {
+    while let Ok(mut b) = rx.recv() {
+        w.batch(&mut b)?;
         match &done {
             Some(d) => d
                 .send(b)
@@ -923,12 +1021,7 @@ fn worker(
             }
         }
     }
-    if let Some(c) = &lane.cache {
-        lane.stats.flow_hits = c.stats.hits;
-        lane.stats.flow_misses = c.stats.misses;
-        lane.stats.flow_revalidated = c.stats.revalidated;
-    }
-    Ok((lane.counters, lane.stats))
+    Ok(w.finish())
 }
 
 /// A counters-only packet through the flow cache: the cached outcome of its

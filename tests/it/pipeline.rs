@@ -13,7 +13,9 @@ use super::util::{builtin, converge};
 use vnetplane::control::events::Event;
 use vnetplane::dataplane::{Start, World};
 use vnetplane::io::{self, Frame, PcapNgOut};
-use vnetplane::pipeline::{self, Control, Options, Outputs, Report, Run, bench, events};
+use vnetplane::pipeline::{
+    self, Control, Options, Outputs, ReaderMode, Report, Run, bench, events,
+};
 use vnetplane::topology::Topology;
 
 fn root() -> PathBuf {
@@ -28,6 +30,18 @@ fn run(
     workers: usize,
     scheduled: Vec<(usize, Event)>,
     delay: usize,
+) -> (Report, Vec<Value>, Vec<u8>) {
+    run_mode(t, frames, workers, scheduled, delay, ReaderMode::Auto)
+}
+
+/// [`run`] with the reader forwarding a share itself or not.
+fn run_mode(
+    t: &Topology,
+    frames: &[Frame],
+    workers: usize,
+    scheduled: Vec<(usize, Event)>,
+    delay: usize,
+    reader: ReaderMode,
 ) -> (Report, Vec<Value>, Vec<u8>) {
     let world = Arc::new(World::new(&converge(t, &[])));
     let mut pcap = PcapNgOut::new(Vec::new()).unwrap();
@@ -48,6 +62,7 @@ fn run(
                 batch: 7, // small batches: many switches between workers
                 from: None,
                 convergence_delay: delay,
+                reader,
                 ..Options::default()
             },
         },
@@ -89,11 +104,21 @@ fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
         assert!(r1.counters.balanced(), "{name}");
         assert_eq!(r1.read, many.len());
         assert_eq!(t1.len(), many.len(), "{name}: one trace line per packet");
-        for w in [2, 4] {
-            let (rw, tw, pw) = run(&t, &many, w, Vec::new(), 0);
-            assert_eq!(rw.counters, r1.counters, "{name}: counters, {w} workers");
-            assert_eq!(tw, t1, "{name}: traces, {w} workers");
-            assert!(pw == p1, "{name}: pcapng bytes differ with {w} workers");
+        // The reader forwarding a share itself (as when the workers take
+        // every core) or only reading: the same output.
+        let modes = [
+            (1, ReaderMode::Inline),
+            (2, ReaderMode::Thread),
+            (2, ReaderMode::Inline),
+            (4, ReaderMode::Thread),
+            (4, ReaderMode::Inline),
+        ];
+        for (w, mode) in modes {
+            let (rw, tw, pw) = run_mode(&t, &many, w, Vec::new(), 0, mode);
+            let how = format!("{w} workers, reader {mode:?}");
+            assert_eq!(rw.counters, r1.counters, "{name}: counters, {how}");
+            assert_eq!(tw, t1, "{name}: traces, {how}");
+            assert!(pw == p1, "{name}: pcapng bytes differ with {how}");
             assert_eq!(rw.workers.len(), w);
         }
         n += 1;
