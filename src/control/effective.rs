@@ -461,7 +461,7 @@ fn describe(t: &Topology, r: &Route) -> String {
 
 /// Marks, for each prefix, the best route Active and the others Invalid.
 fn mark_states(t: &Topology, routes: &mut [Route]) {
-    let mut best: BTreeMap<IpNet, usize> = BTreeMap::new();
+    let mut best: rustc_hash::FxHashMap<IpNet, usize> = Default::default();
     for (i, r) in routes.iter().enumerate() {
         match best.get(&r.prefix) {
             Some(&b) if rank(t, &routes[b]) <= rank(t, r) => {}

@@ -230,12 +230,15 @@ impl FibSet {
     /// The same after a change: a route set that `prev` already compiled is
     /// shared, not rebuilt. Also returns how many tables were compiled.
     pub fn compile_reusing(cp: &ControlPlane, prev: Option<&FibSet>) -> (FibSet, usize) {
-        type Cache = HashMap<Vec<(IpNet, NicAction)>, Arc<Fib<NicAction>>>;
-        let mut old: Cache = HashMap::new();
+        // Tables are keyed by their routes (FxHash: keys are large, and
+        // hashing them is most of the reuse check).
+        let mut old: rustc_hash::FxHashMap<&[(IpNet, NicAction)], &Arc<Fib<NicAction>>> =
+            Default::default();
         for f in prev.map(|p| p.by_subnet.as_slice()).unwrap_or_default() {
-            old.entry(f.routes().to_vec()).or_insert_with(|| f.clone());
+            old.entry(f.routes()).or_insert(f);
         }
-        let mut cache: Cache = HashMap::new();
+        let mut cache: rustc_hash::FxHashMap<Vec<(IpNet, NicAction)>, Arc<Fib<NicAction>>> =
+            Default::default();
         let mut by_subnet = Vec::with_capacity(cp.topology.subnets.len());
         let mut bytes = 0;
         let mut compiled = 0;
@@ -245,10 +248,13 @@ impl FibSet {
             let fib = cache
                 .entry(routes)
                 .or_insert_with_key(|routes| {
-                    let f = old.get(routes).cloned().unwrap_or_else(|| {
-                        compiled += 1;
-                        Arc::new(Fib::build(routes.iter().cloned()))
-                    });
+                    let f = old
+                        .get(routes.as_slice())
+                        .map(|f| Arc::clone(f))
+                        .unwrap_or_else(|| {
+                            compiled += 1;
+                            Arc::new(Fib::build(routes.iter().cloned()))
+                        });
                     bytes += f.trie_bytes();
                     f
                 })
