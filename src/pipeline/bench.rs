@@ -57,6 +57,10 @@ pub struct Args {
     /// rows (the `walk` rows run without: every packet walks every hop).
     #[arg(long, default_value_t = super::flowcache::DEFAULT_ENTRIES, value_name = "ENTRIES")]
     pub flow_cache: usize,
+    /// Churn rows: the least time between two table publications (live
+    /// events arriving meanwhile are applied together).
+    #[arg(long, default_value_t = 4.0, value_name = "MS")]
+    pub coalesce_ms: f64,
     /// Runs per measurement (the median is reported) [default: 5; 2 with --quick].
     #[arg(long)]
     pub repeat: Option<usize>,
@@ -364,16 +368,17 @@ pub fn run_once(
     frames: &[Frame],
     (workers, flow_cache): (usize, usize),
     outputs: bool,
-    churn: Option<u64>,
+    churn: Option<(u64, Duration)>,
 ) -> Result<(Report, u64)> {
     let opts = Options {
         workers,
         flow_cache,
+        coalesce: churn.map_or(super::DEFAULT_COALESCE, |c| c.1),
         ..Options::default()
     };
     let (live_tx, live_rx) = crossbeam_channel::unbounded();
     let done = Arc::new(AtomicBool::new(false));
-    let feeder = churn.map(|rate| {
+    let feeder = churn.map(|(rate, _)| {
         let evs = churn_events(t, 4096);
         let done = done.clone();
         let tx = live_tx.clone();
@@ -575,7 +580,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                         &c.frames,
                         (w, a.flow_cache),
                         false,
-                        Some(churn),
+                        Some((churn, Duration::from_secs_f64(a.coalesce_ms.max(0.0) / 1e3))),
                     )
                 })
                 .collect::<Result<_>>()?;

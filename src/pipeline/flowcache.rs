@@ -218,17 +218,25 @@ impl FlowCache {
         let free = |slots: &[Option<Entry>], b: usize| {
             slots[b..b + WAYS]
                 .iter()
-                .position(|e| e.as_ref().is_none_or(|e| e.tag != tag || e.key == key))
+                .position(|e| e.as_ref().is_none_or(|e| e.key == key))
         };
         let mut b = (hash as usize & self.mask) * WAYS;
         let mut way = free(&self.slots, b);
-        // A bucket full of current flows: grow while allowed.
+        // A full bucket: grow while allowed (entries of older versions may
+        // still stand, so they are kept too).
         while way.is_none() && self.mask + 1 < self.max_buckets {
             self.grow();
             b = (hash as usize & self.mask) * WAYS;
             way = free(&self.slots, b);
         }
-        let way = way.unwrap_or((hash >> 60) as usize % WAYS);
+        // Else evict an entry of an older version, or the way the hash picks.
+        let way = way
+            .or_else(|| {
+                self.slots[b..b + WAYS]
+                    .iter()
+                    .position(|e| e.as_ref().is_some_and(|e| e.tag != tag))
+            })
+            .unwrap_or((hash >> 60) as usize % WAYS);
         let bucket = &mut self.slots[b..b + WAYS];
         bucket[way] = Some(Entry {
             tag,
@@ -355,5 +363,35 @@ mod tests {
             .filter(|&i| c.get(&key(i), FlowCache::hash(&key(i)), 0, &none).is_some())
             .count();
         assert_eq!(kept, 20_000, "every flow kept after growing");
+    }
+
+    #[test]
+    fn new_flows_grow_the_cache_rather_than_evict_older_entries_that_may_stand() {
+        let mut c = FlowCache::new(1 << 16).unwrap();
+        let looked: ArrayVec<IpAddr, MAX_LOOKED> = [IpAddr::V4(Ipv4Addr::new(10, 0, 1, 4))]
+            .into_iter()
+            .collect();
+        // Version 0 fills the cache as it starts; version 1 changed nothing
+        // these flows looked up; new flows arrive under version 1.
+        for i in 0..4000u16 {
+            let k = key(i);
+            c.put(k, FlowCache::hash(&k), 0, DROP, Some(&looked));
+        }
+        for i in 4000..8000u16 {
+            let k = key(i);
+            c.put(k, FlowCache::hash(&k), 1, DROP, Some(&looked));
+        }
+        let mut d = Deltas::default();
+        d.push(
+            1,
+            Some(Arc::new(Fib::build([(
+                "100.127.0.0/24".parse().unwrap(),
+                (),
+            )]))),
+        );
+        let standing = (0..4000u16)
+            .filter(|&i| c.get(&key(i), FlowCache::hash(&key(i)), 1, &d).is_some())
+            .count();
+        assert_eq!(standing, 4000);
     }
 }

@@ -80,8 +80,9 @@ pub struct Options {
 /// The reader's part in forwarding.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReaderMode {
-    /// Inline when the workers take every core (2 workers on 2 cores: two
-    /// threads, not three), a thread of its own otherwise.
+    /// Inline when the workers (and, with live events, the control plane)
+    /// take every core (2 workers on 2 cores: two threads, not three), a
+    /// thread of its own otherwise.
     #[default]
     Auto,
     /// The reader only reads and hands batches out.
@@ -319,9 +320,10 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let want_traces = outputs.traces.is_some();
     let want_pcapng = outputs.pcapng.is_some();
     let want_out = want_traces || want_pcapng;
-    // No core to spare for the reader: it forwards a share itself.
+    // No core to spare for the reader: it forwards a share itself. A live
+    // event stream keeps the control plane busy: it takes a core too.
     let inline_last = match opts.reader {
-        ReaderMode::Auto => nw > 1 && nw >= default_workers(),
+        ReaderMode::Auto => nw + usize::from(r.live.is_some()) >= default_workers().max(2),
         ReaderMode::Thread => false,
         ReaderMode::Inline => true,
     };
@@ -676,9 +678,6 @@ fn control_loop(
             }
         };
         let t0 = Instant::now();
-        if !matches!(half, Half::Announce) {
-            last_publish = Some(t0);
-        }
         let is_live = from_packet.is_none();
         let names: Vec<String> = evs.iter().map(ToString::to_string).collect();
         if !is_live {
@@ -765,6 +764,9 @@ fn control_loop(
             delta,
             since,
         });
+        // The debounce window runs from the end of a rebuild, so that the
+        // control plane takes at most rebuild / (rebuild + window) of a core.
+        last_publish = Some(Instant::now());
     }
     Ok(versions)
 }
