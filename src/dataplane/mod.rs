@@ -1287,7 +1287,7 @@ impl Walk<'_> {
             }
             NextHopType::VirtualAppliance | NextHopType::VirtualNetworkGateway => {
                 let pick = (!action.ips.is_empty())
-                    .then(|| action.ips[self.choose(action.ips.len(), flow_hash(&h))]);
+                    .then(|| action.ips[self.choose(action.ips.len(), || flow_hash(&h))]);
                 let Some(ip) = pick else {
                     return self.finish_drop(
                         i,
@@ -1368,7 +1368,11 @@ impl Walk<'_> {
     }
 
     /// A multi-way choice: forced while forced choices remain, else by hash.
-    fn choose(&mut self, n: usize, hash: u64) -> usize {
+    /// (The flow hash is computed only for a real choice.)
+    fn choose(&mut self, n: usize, hash: impl FnOnce() -> u64) -> usize {
+        if n <= 1 {
+            return 0;
+        }
         let k = self.b.decisions.len();
         let c = self
             .b
@@ -1376,10 +1380,8 @@ impl Walk<'_> {
             .get(k)
             .copied()
             .filter(|&c| c < n)
-            .unwrap_or((hash % n.max(1) as u64) as usize);
-        if n > 1 {
-            self.b.decisions.push((n, c));
-        }
+            .unwrap_or_else(|| (hash() % n as u64) as usize);
+        self.b.decisions.push((n, c));
         c
     }
 
@@ -1403,8 +1405,10 @@ impl Walk<'_> {
                         self.drop_at(at, DropReason::NoOwner),
                     );
                 }
-                let b = lb.backends
-                    [self.choose(lb.backends.len(), flow_hash(&self.b.packet.outer().header))];
+                let b = lb.backends[{
+                    let h = self.b.packet.outer().header;
+                    self.choose(lb.backends.len(), || flow_hash(&h))
+                }];
                 (
                     say!(
                         self,
