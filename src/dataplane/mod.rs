@@ -406,18 +406,25 @@ enum Owner {
 pub struct World {
     pub cp: Arc<ControlPlane>,
     pub fibs: FibSet,
+    /// Each NVA's OS table compiled: (all routes, underlay routes without
+    /// tunnel routes), values index its entries.
+    nva_fibs: Vec<(Fib<u32>, Fib<u32>)>,
+    tables: Vec<Table>,
+    /// What depends only on the topology's objects (not on routes): shared
+    /// by the worlds of route-only updates.
+    fixed: Arc<Fixed>,
+}
+
+/// The part of a world the topology's objects decide.
+struct Fixed {
     /// Node names ("nic x", "nva y", ...), by kind and index.
     names: Names,
     /// Each gateway's VNet's GatewaySubnet (R40).
     gateway_subnet: Vec<Option<SubnetId>>,
     /// Each NVA's own addresses (its NICs' private and public IPs).
     nva_ips: Vec<Vec<IpAddr>>,
-    /// Each NVA's OS table compiled: (all routes, underlay routes without
-    /// tunnel routes), values index its entries.
-    nva_fibs: Vec<(Fib<u32>, Fib<u32>)>,
     owners: HashMap<(VnetId, IpAddr), Owner>,
     nic_nva: Vec<Option<NvaId>>,
-    tables: Vec<Table>,
     /// First NIC (in declaration order) holding each address.
     by_ip: HashMap<IpAddr, NicId>,
     /// Every owner of each address, in any VNet.
@@ -426,49 +433,42 @@ pub struct World {
     connected: HashMap<(VnetId, VnetId), PeeringId>,
 }
 
-/// A per-flow hash (R18: the fields are UNCONFIRMED; a 5-tuple is modelled).
-pub fn flow_hash(h: &Header) -> u64 {
-    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |v: u128| {
-        for b in v.to_le_bytes() {
-            x ^= u64::from(b);
-            x = x.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    let ip = |a: IpAddr| match a {
-        IpAddr::V4(v) => u128::from(u32::from(v)),
-        IpAddr::V6(v) => u128::from(v),
-    };
-    eat(ip(h.src));
-    eat(ip(h.dst));
-    eat(u128::from(h.proto) << 32 | u128::from(h.sport) << 16 | u128::from(h.dport));
-    x
+/// Every subnet's effective routes.
+fn subnet_tables(cp: &ControlPlane) -> Vec<Table> {
+    let tables: Vec<Table> = (0..cp.topology.subnets.len())
+        .map(|i| cp.subnet_table(SubnetId(i as u32)))
+        .collect();
+    tables
 }
 
-#[derive(Default)]
-struct Names {
-    nic: Vec<String>,
-    nva: Vec<String>,
-    gateway: Vec<String>,
-    site: Vec<String>,
-    route_server: Vec<String>,
+/// Each NVA's OS table compiled (see [`World`]).
+fn nva_fibs(cp: &ControlPlane) -> Vec<(Fib<u32>, Fib<u32>)> {
+    cp.nva_tables
+        .iter()
+        .map(|os| {
+            // The OS lookup: per prefix the first entry, if active; the
+            // underlay lookup: the last active non-tunnel entry.
+            let mut all = Vec::new();
+            let mut prev = None;
+            for (i, e) in os.entries.iter().enumerate() {
+                if prev != Some(e.prefix) && e.active {
+                    all.push((e.prefix, i as u32));
+                }
+                prev = Some(e.prefix);
+            }
+            let under = os
+                .entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.active && !matches!(e.next_hop, OsNextHop::Tunnel(_)))
+                .map(|(i, e)| (e.prefix, i as u32));
+            (Fib::build(all), Fib::build(under))
+        })
+        .collect()
 }
 
-impl World {
-    /// Builds the world of a control plane (cloned; see [`World::from_arc`]).
-    pub fn new(cp: &ControlPlane) -> Self {
-        World::from_arc(Arc::new(cp.clone()))
-    }
-
-    /// Builds the world of a shared control plane, compiling every table.
-    pub fn from_arc(cp: Arc<ControlPlane>) -> Self {
-        let fibs = FibSet::compile(&cp);
-        World::with_fibs(cp, fibs)
-    }
-
-    /// Builds the world of a control plane whose tables are already compiled.
-    pub fn with_fibs(cp: Arc<ControlPlane>, fibs: FibSet) -> Self {
-        let t = &cp.topology;
+impl Fixed {
+    fn new(t: &Topology) -> Fixed {
         let mut owners = HashMap::default();
         for (i, n) in t.nics.iter().enumerate() {
             for &ip in &n.ips {
@@ -497,9 +497,6 @@ impl World {
                 nic_nva[n.idx()] = Some(NvaId(i as u32));
             }
         }
-        let tables = (0..t.subnets.len())
-            .map(|i| cp.subnet_table(SubnetId(i as u32)))
-            .collect();
         let mut by_ip = HashMap::default();
         for (i, n) in t.nics.iter().enumerate() {
             for &ip in &n.ips {
@@ -550,41 +547,90 @@ impl World {
                     .collect()
             })
             .collect();
-        let nva_fibs = cp
-            .nva_tables
-            .iter()
-            .map(|os| {
-                // The OS lookup: per prefix the first entry, if active; the
-                // underlay lookup: the last active non-tunnel entry.
-                let mut all = Vec::new();
-                let mut prev = None;
-                for (i, e) in os.entries.iter().enumerate() {
-                    if prev != Some(e.prefix) && e.active {
-                        all.push((e.prefix, i as u32));
-                    }
-                    prev = Some(e.prefix);
-                }
-                let under = os
-                    .entries
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| e.active && !matches!(e.next_hop, OsNextHop::Tunnel(_)))
-                    .map(|(i, e)| (e.prefix, i as u32));
-                (Fib::build(all), Fib::build(under))
-            })
-            .collect();
-        World {
-            fibs,
+        Fixed {
             names,
-            nva_fibs,
             gateway_subnet,
             nva_ips,
             owners,
             nic_nva,
-            tables,
             by_ip,
             owners_by_ip,
             connected,
+        }
+    }
+}
+
+/// A per-flow hash (R18: the fields are UNCONFIRMED; a 5-tuple is modelled).
+pub fn flow_hash(h: &Header) -> u64 {
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |v: u128| {
+        for b in v.to_le_bytes() {
+            x ^= u64::from(b);
+            x = x.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let ip = |a: IpAddr| match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    };
+    eat(ip(h.src));
+    eat(ip(h.dst));
+    eat(u128::from(h.proto) << 32 | u128::from(h.sport) << 16 | u128::from(h.dport));
+    x
+}
+
+#[derive(Default)]
+struct Names {
+    nic: Vec<String>,
+    nva: Vec<String>,
+    gateway: Vec<String>,
+    site: Vec<String>,
+    route_server: Vec<String>,
+}
+
+impl World {
+    /// Builds the world of a control plane (cloned; see [`World::from_arc`]).
+    pub fn new(cp: &ControlPlane) -> Self {
+        World::from_arc(Arc::new(cp.clone()))
+    }
+
+    /// Builds the world of a shared control plane, compiling every table.
+    pub fn from_arc(cp: Arc<ControlPlane>) -> Self {
+        let fibs = FibSet::compile(&cp);
+        World::with_fibs(cp, fibs)
+    }
+
+    /// Builds the world of a control plane whose tables are already compiled.
+    pub fn with_fibs(cp: Arc<ControlPlane>, fibs: FibSet) -> Self {
+        let tables = subnet_tables(&cp);
+        World::assemble(cp, tables, fibs, None)
+    }
+
+    /// Builds the world after a change: every subnet table computed once,
+    /// compiled reusing `prev`'s identical route sets; with `same_objects`
+    /// (route-only events: the topology's objects are unchanged) the
+    /// object-derived part is shared with `prev` too. Also returns how many
+    /// tables were compiled.
+    pub fn rebuilt(cp: Arc<ControlPlane>, prev: &World, same_objects: bool) -> (World, usize) {
+        let tables = subnet_tables(&cp);
+        let (fibs, compiled) = FibSet::compile_tables(&tables, Some(&prev.fibs));
+        let fixed = same_objects.then(|| prev.fixed.clone());
+        (World::assemble(cp, tables, fibs, fixed), compiled)
+    }
+
+    fn assemble(
+        cp: Arc<ControlPlane>,
+        tables: Vec<Table>,
+        fibs: FibSet,
+        fixed: Option<Arc<Fixed>>,
+    ) -> Self {
+        let nva_fibs = nva_fibs(&cp);
+        let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
+        World {
+            fibs,
+            nva_fibs,
+            tables,
+            fixed,
             cp,
         }
     }
@@ -596,7 +642,7 @@ impl World {
 
     /// The NIC a captured packet enters from: the one holding its source.
     pub fn nic_for_source(&self, ip: IpAddr) -> Option<NicId> {
-        self.by_ip.get(&ip).copied()
+        self.fixed.by_ip.get(&ip).copied()
     }
 
     fn t(&self) -> &Topology {
@@ -605,7 +651,7 @@ impl World {
 
     /// A location's node name: `nic x`, `nva y`, `gateway z`, `site s`.
     pub fn name(&self, at: At) -> &str {
-        let n = &self.names;
+        let n = &self.fixed.names;
         match at {
             At::NicOut(x) | At::NicIn(x) => &n.nic[x.idx()],
             At::Nva(x) => &n.nva[x.idx()],
@@ -622,7 +668,7 @@ impl World {
             Place::Internet => Cow::Borrowed("internet"),
             Place::ServiceEndpoint => Cow::Borrowed("service-endpoint"),
             Place::Platform(ip) => Cow::Owned(format!("platform {ip}")),
-            Place::RouteServer(r) => Cow::Borrowed(&self.names.route_server[r.idx()]),
+            Place::RouteServer(r) => Cow::Borrowed(&self.fixed.names.route_server[r.idx()]),
             Place::Capture => Cow::Borrowed("capture"),
         }
     }
@@ -630,15 +676,20 @@ impl World {
     /// Where a packet for `ip` goes from `vnet`: the owner in the VNet or, for
     /// peering next hops, in a Connected peer (returns the VNet it is in).
     fn owner_in(&self, vnet: VnetId, ip: IpAddr) -> Option<(VnetId, Owner)> {
-        self.owners.get(&(vnet, ip)).map(|o| (vnet, *o))
+        self.fixed.owners.get(&(vnet, ip)).map(|o| (vnet, *o))
     }
 
     fn owner_peered(&self, vnet: VnetId, ip: IpAddr) -> Option<(VnetId, Owner, PeeringId)> {
-        self.owners_by_ip.get(&ip)?.iter().find_map(|&(remote, o)| {
-            self.connected
-                .get(&(vnet, remote))
-                .map(|&pid| (remote, o, pid))
-        })
+        self.fixed
+            .owners_by_ip
+            .get(&ip)?
+            .iter()
+            .find_map(|&(remote, o)| {
+                self.fixed
+                    .connected
+                    .get(&(vnet, remote))
+                    .map(|&pid| (remote, o, pid))
+            })
     }
 
     /// R49 and access checks on a peering crossing.
@@ -1072,7 +1123,7 @@ impl Walk<'_> {
             return self.drop_at(at, r);
         }
         let vnet = t.gateway(g).vnet;
-        let Some(subnet) = w.gateway_subnet[g.idx()] else {
+        let Some(subnet) = w.fixed.gateway_subnet[g.idx()] else {
             self.hop(
                 at,
                 "gateway-in",
@@ -1459,7 +1510,7 @@ impl Walk<'_> {
         let nic = w.t().nic(n);
         let at = At::NicIn(n);
         let dst = self.b.packet.outer().header.dst;
-        let nva = w.nic_nva[n.idx()];
+        let nva = w.fixed.nic_nva[n.idx()];
         if nic.ips.contains(&dst) {
             return match nva {
                 Some(v) => {
@@ -1521,7 +1572,7 @@ impl Walk<'_> {
             return self.drop_at(at, r);
         }
         let o = *self.b.packet.outer();
-        if w.nva_ips[n.idx()].contains(&o.header.dst) {
+        if w.fixed.nva_ips[n.idx()].contains(&o.header.dst) {
             if let Some(enc) = o.encap {
                 let k = nva.tunnels.iter().position(|k| {
                     k.local == o.header.dst && k.remote == o.header.src && tunnel_matches(k, enc)

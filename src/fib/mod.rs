@@ -230,6 +230,15 @@ impl FibSet {
     /// The same after a change: a route set that `prev` already compiled is
     /// shared, not rebuilt. Also returns how many tables were compiled.
     pub fn compile_reusing(cp: &ControlPlane, prev: Option<&FibSet>) -> (FibSet, usize) {
+        let tables: Vec<Table> = (0..cp.topology.subnets.len())
+            .map(|i| cp.subnet_table(SubnetId(i as u32)))
+            .collect();
+        FibSet::compile_tables(&tables, prev)
+    }
+
+    /// [`FibSet::compile_reusing`] of tables already computed (one per
+    /// subnet, by subnet id).
+    pub fn compile_tables(tables: &[Table], prev: Option<&FibSet>) -> (FibSet, usize) {
         // Tables are keyed by their routes (FxHash: keys are large, and
         // hashing them is most of the reuse check).
         let mut old: rustc_hash::FxHashMap<&[(IpNet, NicAction)], &Arc<Fib<NicAction>>> =
@@ -239,11 +248,11 @@ impl FibSet {
         }
         let mut cache: rustc_hash::FxHashMap<Vec<(IpNet, NicAction)>, Arc<Fib<NicAction>>> =
             Default::default();
-        let mut by_subnet = Vec::with_capacity(cp.topology.subnets.len());
+        let mut by_subnet = Vec::with_capacity(tables.len());
         let mut bytes = 0;
         let mut compiled = 0;
-        for i in 0..cp.topology.subnets.len() {
-            let mut routes = nic_routes(&cp.subnet_table(SubnetId(i as u32)));
+        for table in tables {
+            let mut routes = nic_routes(table);
             routes.sort();
             let fib = cache
                 .entry(routes)

@@ -46,7 +46,7 @@ use crate::control::events::{self as cevents, Event};
 use crate::control::{self, ControlPlane};
 use crate::dataplane::replay::{self, Counters, nic_mac};
 use crate::dataplane::{At, DropReason, Header, Outcome, Pending, Place, Start, WalkBuf, World};
-use crate::fib::{Fib, FibSet};
+use crate::fib::Fib;
 use crate::io::{Frame, PcapNgOut};
 use crate::topology::{NicId, Topology};
 use crate::wire::{self, AZURE_ROUTER_MAC, ParseError};
@@ -738,11 +738,13 @@ fn control_loop(
             continue;
         }
         let cp = control::converge_state(topo.clone(), cond.clone());
-        let (fibs, compiled) = FibSet::compile_reusing(&cp, Some(&world.fibs));
-        let before = std::mem::replace(&mut world, Arc::new(World::with_fibs(Arc::new(cp), fibs)));
+        // Route events change routes only: the topology's objects stay, and
+        // the delta says which prefixes changed.
+        let routes_only = evs.iter().all(Event::changes_routes_only);
+        let (next, compiled) = World::rebuilt(Arc::new(cp), &world, routes_only);
+        let before = std::mem::replace(&mut world, Arc::new(next));
         let was_pending = std::mem::replace(&mut pending, newly_failed(&world.cp, &announced.1));
-        // Route events change routes only: say which prefixes.
-        let delta = (evs.iter().all(Event::changes_routes_only) && was_pending == pending)
+        let delta = (routes_only && was_pending == pending)
             .then(|| table_delta(&before, &world))
             .flatten()
             .map(Arc::new);
