@@ -1,6 +1,7 @@
 //! The forwarding pipeline on generated 64-byte frames: one SDN hop (two VMs
 //! in one VNet) and the multi-region VXLAN path (nine hops, encap + decap),
-//! on 1 worker and on every core. `cargo bench --bench pipeline`; the
+//! on 1 worker and on every core, with the flow cache and walking every
+//! packet. `cargo bench --bench pipeline`; the
 //! `vnetplane bench` command reports the same cases with traces, pcapng and
 //! churn, and the machine.
 
@@ -23,23 +24,28 @@ fn pipeline(c: &mut Criterion) {
         if pipeline::default_workers() > 1 {
             workers.push(pipeline::default_workers());
         }
-        for w in workers {
-            g.bench_function(format!("{}/{w}-workers", case.name), |b| {
-                b.iter(|| {
-                    let run = Run {
-                        world: world.clone(),
-                        control: None,
-                        scheduled: Vec::new(),
-                        live: None,
-                        stop: None,
-                        opts: Options {
-                            workers: w,
-                            ..Options::default()
-                        },
-                    };
-                    pipeline::run(&case.frames, run, Outputs::none()).expect("run")
-                })
-            });
+        // `forward`: with the flow cache (the default); `walk`: every packet
+        // walks every hop.
+        for (mode, cache) in [("forward", Options::default().flow_cache), ("walk", 0)] {
+            for &w in &workers {
+                g.bench_function(format!("{}/{mode}/{w}-workers", case.name), |b| {
+                    b.iter(|| {
+                        let run = Run {
+                            world: world.clone(),
+                            control: None,
+                            scheduled: Vec::new(),
+                            live: None,
+                            stop: None,
+                            opts: Options {
+                                workers: w,
+                                flow_cache: cache,
+                                ..Options::default()
+                            },
+                        };
+                        pipeline::run(&case.frames, run, Outputs::none()).expect("run")
+                    })
+                });
+            }
         }
     }
     g.finish();
