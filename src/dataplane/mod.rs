@@ -320,7 +320,7 @@ pub struct Hop {
     pub ttl: u8,
     pub decision: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub route: Option<RouteUsed>,
+    pub route: Option<Box<RouteUsed>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encap: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -1303,7 +1303,7 @@ impl Walk<'_> {
         let action = fib.lookup(h.dst);
         let i = self.hop(at, kind, String::new());
         if self.explain {
-            self.b.hops[i].route = w.route_used(subnet, h.dst);
+            self.b.hops[i].route = w.route_used(subnet, h.dst).map(Box::new);
         }
         let Some(action) = action else {
             self.b.hops[i].decision = say!(self, "no route matches");
