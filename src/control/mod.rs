@@ -68,6 +68,12 @@ impl ControlPlane {
     pub fn subnet_table(&self, s: SubnetId) -> Table {
         effective::subnet_table(&self.topology, &self.injections, s)
     }
+    /// Every subnet's effective routes, by subnet id.
+    pub fn subnet_tables(&self) -> Vec<Table> {
+        (0..self.topology.subnets.len())
+            .map(|i| self.subnet_table(SubnetId(i as u32)))
+            .collect()
+    }
     pub fn nic_table(&self, n: NicId) -> Table {
         effective::nic_table(&self.topology, &self.injections, n)
     }

@@ -433,14 +433,6 @@ struct Fixed {
     connected: HashMap<(VnetId, VnetId), PeeringId>,
 }
 
-/// Every subnet's effective routes.
-fn subnet_tables(cp: &ControlPlane) -> Vec<Table> {
-    let tables: Vec<Table> = (0..cp.topology.subnets.len())
-        .map(|i| cp.subnet_table(SubnetId(i as u32)))
-        .collect();
-    tables
-}
-
 /// Each NVA's OS table compiled (see [`World`]).
 fn nva_fibs(cp: &ControlPlane) -> Vec<(Fib<u32>, Fib<u32>)> {
     cp.nva_tables
@@ -596,13 +588,8 @@ impl World {
 
     /// Builds the world of a shared control plane, compiling every table.
     pub fn from_arc(cp: Arc<ControlPlane>) -> Self {
-        let fibs = FibSet::compile(&cp);
-        World::with_fibs(cp, fibs)
-    }
-
-    /// Builds the world of a control plane whose tables are already compiled.
-    pub fn with_fibs(cp: Arc<ControlPlane>, fibs: FibSet) -> Self {
-        let tables = subnet_tables(&cp);
+        let tables = cp.subnet_tables();
+        let fibs = FibSet::compile_tables(&tables, None).0;
         World::assemble(cp, tables, fibs, None)
     }
 
@@ -612,7 +599,7 @@ impl World {
     /// object-derived part is shared with `prev` too. Also returns how many
     /// tables were compiled.
     pub fn rebuilt(cp: Arc<ControlPlane>, prev: &World, same_objects: bool) -> (World, usize) {
-        let tables = subnet_tables(&cp);
+        let tables = cp.subnet_tables();
         let (fibs, compiled) = FibSet::compile_tables(&tables, Some(&prev.fibs));
         let fixed = same_objects.then(|| prev.fixed.clone());
         (World::assemble(cp, tables, fibs, fixed), compiled)

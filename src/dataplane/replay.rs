@@ -111,12 +111,6 @@ pub fn start_of(world: &World, from: Option<NicId>, src: std::net::IpAddr) -> Op
         .or_else(|| world.site_for_source(src).map(Start::Site))
 }
 
-/// [`may_be_tunnel`] of a parsed frame's outer header.
-pub fn may_be_tunnel_parsed(p: &wire::Parsed) -> bool {
-    (p.proto == super::PROTO_UDP && (p.dport == wire::VXLAN_PORT || p.dport == wire::NAT_T_PORT))
-        || p.proto == super::PROTO_ESP
-}
-
 /// Whether a packet may carry a tunnel vnetplane reads (VXLAN, ESP).
 pub fn may_be_tunnel(h: &Header) -> bool {
     (h.proto == super::PROTO_UDP && (h.dport == wire::VXLAN_PORT || h.dport == wire::NAT_T_PORT))

@@ -28,7 +28,7 @@ use ipnet::IpNet;
 
 use crate::control::ControlPlane;
 use crate::control::effective::{NextHopType, Source, State, Table};
-use crate::topology::{NicId, SubnetId};
+use crate::topology::NicId;
 use poptrie::{BuildRoute, Poptrie};
 
 /// A change to a compiled route set.
@@ -230,10 +230,7 @@ impl FibSet {
     /// The same after a change: a route set that `prev` already compiled is
     /// shared, not rebuilt. Also returns how many tables were compiled.
     pub fn compile_reusing(cp: &ControlPlane, prev: Option<&FibSet>) -> (FibSet, usize) {
-        let tables: Vec<Table> = (0..cp.topology.subnets.len())
-            .map(|i| cp.subnet_table(SubnetId(i as u32)))
-            .collect();
-        FibSet::compile_tables(&tables, prev)
+        FibSet::compile_tables(&cp.subnet_tables(), prev)
     }
 
     /// [`FibSet::compile_reusing`] of tables already computed (one per

@@ -48,8 +48,8 @@ pub struct FlowKey {
 
 #[derive(Clone)]
 struct Entry {
-    /// Snapshot version + 1 (0: empty).
-    tag: u32,
+    /// The snapshot version it was walked under (or last found standing).
+    version: u32,
     /// Hops the walk took.
     hops: u32,
     key: FlowKey,
@@ -177,20 +177,19 @@ impl FlowCache {
         deltas: &Deltas,
     ) -> Option<Cached> {
         let b = (hash as usize & self.mask) * WAYS;
-        let tag = version.wrapping_add(1);
         for e in self.slots[b..b + WAYS].iter_mut().flatten() {
             if e.key != *key {
                 continue;
             }
-            if e.tag != tag {
-                let stands = e.tag != 0
-                    && e.looked
-                        .as_ref()
-                        .is_some_and(|a| deltas.unaffected(e.tag - 1, version, a));
+            if e.version != version {
+                let stands = e
+                    .looked
+                    .as_ref()
+                    .is_some_and(|a| deltas.unaffected(e.version, version, a));
                 if !stands {
                     break;
                 }
-                e.tag = tag;
+                e.version = version;
                 self.stats.revalidated += 1;
             }
             self.stats.hits += 1;
@@ -214,7 +213,6 @@ impl FlowCache {
         c: Cached,
         looked: Option<&ArrayVec<IpAddr, MAX_LOOKED>>,
     ) {
-        let tag = version.wrapping_add(1);
         let free = |slots: &[Option<Entry>], b: usize| {
             slots[b..b + WAYS]
                 .iter()
@@ -234,12 +232,12 @@ impl FlowCache {
             .or_else(|| {
                 self.slots[b..b + WAYS]
                     .iter()
-                    .position(|e| e.as_ref().is_some_and(|e| e.tag != tag))
+                    .position(|e| e.as_ref().is_some_and(|e| e.version != version))
             })
             .unwrap_or((hash >> 60) as usize % WAYS);
         let bucket = &mut self.slots[b..b + WAYS];
         bucket[way] = Some(Entry {
-            tag,
+            version,
             hops: c.hops,
             key,
             outcome: c.outcome,

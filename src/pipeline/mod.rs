@@ -169,7 +169,8 @@ pub struct WorkerStats {
     pub flow_revalidated: u64,
     /// Snapshots adopted.
     pub snapshots: u32,
-    /// Longest time between a snapshot's publication and its adoption.
+    /// Longest time from a change's arrival (or a scheduled step's cut) to
+    /// this worker's adoption of the snapshot carrying it.
     pub max_update_latency: Duration,
 }
 
@@ -401,19 +402,21 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 return Ok(());
             }
             let w = b.worker;
+            b.step = step;
+            // Swaps the full batch for an empty one (from the free list).
+            let take = |b: &mut Batch| {
+                let mut next = free_rx.try_recv().unwrap_or_default();
+                next.worker = w;
+                next.idx.clear();
+                next.out.clear();
+                std::mem::replace(b, next)
+            };
             if let Some(me) = inline.as_mut().filter(|_| w == nw - 1) {
-                b.step = step;
                 me.batch(b)?;
                 match &inline_done {
-                    Some(d) => {
-                        let mut next = free_rx.try_recv().unwrap_or_default();
-                        next.worker = w;
-                        next.idx.clear();
-                        next.out.clear();
-                        let full = std::mem::replace(b, next);
-                        d.send(full)
-                            .map_err(|_| "the writer stopped early".to_string())?;
-                    }
+                    Some(d) => d
+                        .send(take(b))
+                        .map_err(|_| "the writer stopped early".to_string())?,
                     None => {
                         b.idx.clear();
                         b.out.clear();
@@ -421,14 +424,8 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 }
                 return Ok(());
             }
-            let mut next = free_rx.try_recv().unwrap_or_default();
-            next.worker = w;
-            next.idx.clear();
-            next.out.clear();
-            let mut full = std::mem::replace(b, next);
-            full.step = step;
             work_txs[w]
-                .send(full)
+                .send(take(b))
                 .map_err(|_| "a worker stopped early".to_string())
         };
         // The next frame index at which a scheduled step is due.
@@ -1092,70 +1089,64 @@ impl Lane {
                 };
                 Outcome::Dropped(Place::Capture, reason)
             }
-            Ok(p)
-                if !replay::may_be_tunnel_parsed(&p)
-                    && let Some(cache) = self.cache.as_mut() =>
-            {
-                let key = FlowKey {
-                    header: Header {
-                        src: p.src,
-                        dst: p.dst,
-                        proto: p.proto,
-                        sport: p.sport,
-                        dport: p.dport,
-                    },
-                    ttl: p.ttl.max(1),
-                    len: (f.data.len() - p.ip_offset) as u32,
+            Ok(p) => {
+                let h = Header {
+                    src: p.src,
+                    dst: p.dst,
+                    proto: p.proto,
+                    sport: p.sport,
+                    dport: p.dport,
                 };
-                through_cache(
-                    cache,
-                    &self.deltas,
-                    &mut self.buf,
-                    &mut self.stats,
-                    snap,
-                    &key,
-                    from,
-                )
-            }
-            Ok(p) => match replay::start_of(world, from, p.src) {
-                None => {
-                    self.buf.hops.clear();
-                    Outcome::Dropped(Place::Capture, DropReason::NoIngressNic)
-                }
-                Some(start) => {
-                    let h = Header {
-                        src: p.src,
-                        dst: p.dst,
-                        proto: p.proto,
-                        sport: p.sport,
-                        dport: p.dport,
+                let tunnel = replay::may_be_tunnel(&h);
+                if !tunnel && let Some(cache) = self.cache.as_mut() {
+                    let key = FlowKey {
+                        header: h,
+                        ttl: p.ttl.max(1),
+                        len: (f.data.len() - p.ip_offset) as u32,
                     };
-                    let tunnel = replay::may_be_tunnel(&h);
-                    if pcapng || tunnel {
-                        let src_mac = match start {
-                            Start::Nic(nic) => nic_mac(nic),
-                            Start::Site(_) => AZURE_ROUTER_MAC,
-                        };
-                        wire::normalize(
-                            &f.data,
-                            p.ip_offset,
-                            AZURE_ROUTER_MAC,
-                            src_mac,
-                            &mut self.frame,
-                        );
+                    through_cache(
+                        cache,
+                        &self.deltas,
+                        &mut self.buf,
+                        &mut self.stats,
+                        snap,
+                        &key,
+                        from,
+                    )
+                } else {
+                    match replay::start_of(world, from, p.src) {
+                        None => {
+                            self.buf.hops.clear();
+                            Outcome::Dropped(Place::Capture, DropReason::NoIngressNic)
+                        }
+                        Some(start) => {
+                            if pcapng || tunnel {
+                                let src_mac = match start {
+                                    Start::Nic(nic) => nic_mac(nic),
+                                    Start::Site(_) => AZURE_ROUTER_MAC,
+                                };
+                                wire::normalize(
+                                    &f.data,
+                                    p.ip_offset,
+                                    AZURE_ROUTER_MAC,
+                                    src_mac,
+                                    &mut self.frame,
+                                );
+                            }
+                            if tunnel {
+                                self.buf.packet = replay::packet_of(&self.frame, h, p.ttl);
+                            } else {
+                                self.buf
+                                    .packet
+                                    .reset(h, p.ttl.max(1), f.data.len() - p.ip_offset);
+                            }
+                            let o = world.forward_with(start, &mut self.buf, &snap.pending, pcapng);
+                            self.stats.hops += self.buf.hops.len() as u64;
+                            o
+                        }
                     }
-                    if tunnel {
-                        self.buf.packet = replay::packet_of(&self.frame, h, p.ttl);
-                    } else {
-                        self.buf
-                            .packet
-                            .reset(h, p.ttl.max(1), f.data.len() - p.ip_offset);
-                    }
-                    let o = world.forward_with(start, &mut self.buf, &snap.pending, pcapng);
-                    self.stats.hops += self.buf.hops.len() as u64;
-                    o
                 }
-            },
+            }
         };
         self.counters.count(outcome);
         if traces {
