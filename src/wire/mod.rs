@@ -345,31 +345,34 @@ mod tests {
     #[test]
     fn direct_reading_takes_the_common_cases() {
         let p = inner_ip();
-        let got = parse_common(&p, 0).expect("IPv4/UDP is read directly");
-        assert_eq!(got.sport, 49152);
-        assert_eq!(got.dport, 53);
-        assert_eq!(got.ttl, 64);
+        let got = parse_common(&p).expect("IPv4/UDP is read directly");
+        assert_eq!(got.3, 49152);
+        assert_eq!(got.4, 53);
+        assert_eq!(got.5, 64);
         let v6 = ipv6_tcp();
-        let got = parse_common(&v6, 0).expect("IPv6/TCP is read directly");
-        assert_eq!((got.proto, got.sport, got.dport, got.ttl), (6, 1234, 80, 9));
+        let got = parse_common(&v6).expect("IPv6/TCP is read directly");
+        assert_eq!((got.2, got.3, got.4, got.5), (6, 1234, 80, 9));
         // A fragment, options, an extension header: etherparse's.
         let mut frag = inner_ip();
         frag[6] = 0x20;
-        assert!(parse_common(&frag, 0).is_none());
+        assert!(parse_common(&frag).is_none());
         let mut opts = inner_ip();
         opts[0] = 0x46;
-        assert!(parse_common(&opts, 0).is_none());
+        assert!(parse_common(&opts).is_none());
         let mut ext = ipv6_tcp();
         ext[6] = 0;
-        assert!(parse_common(&ext, 0).is_none());
+        assert!(parse_common(&ext).is_none());
     }
 
     /// Both readings of one packet: the same answer wherever the direct one
     /// answers.
     fn agree(p: &[u8]) -> bool {
-        match parse_common(p, 0) {
+        match parse_common(p) {
             None => true,
-            Some(d) => parse_sliced(p, 0).is_ok_and(|e| e == d),
+            Some((src, dst, proto, sport, dport, ttl)) => parse_sliced(p, 0).is_ok_and(|e| {
+                (e.src, e.dst, e.proto, e.sport, e.dport, e.ttl)
+                    == (src, dst, proto, sport, dport, ttl)
+            }),
         }
     }
 
@@ -588,8 +591,16 @@ pub fn ip_offset(link: crate::io::Link, data: &[u8]) -> Result<usize, ParseError
 /// Unknown transport protocols are values, not errors: ports are 0.
 pub fn parse(link: crate::io::Link, data: &[u8]) -> Result<Parsed, ParseError> {
     let ip_offset = ip_offset(link, data)?;
-    match parse_common(&data[ip_offset..], ip_offset) {
-        Some(p) => Ok(p),
+    match parse_common(&data[ip_offset..]) {
+        Some((src, dst, proto, sport, dport, ttl)) => Ok(Parsed {
+            src,
+            dst,
+            proto,
+            sport,
+            dport,
+            ttl,
+            ip_offset,
+        }),
         None => parse_sliced(data, ip_offset),
     }
 }
@@ -600,7 +611,7 @@ pub fn parse(link: crate::io::Link, data: &[u8]) -> Result<Parsed, ParseError> {
 /// etherparse; where this answers, it answers as etherparse does (a property
 /// test holds the two together).
 #[inline]
-fn parse_common(ip: &[u8], ip_offset: usize) -> Option<Parsed> {
+fn parse_common(ip: &[u8]) -> Option<(std::net::IpAddr, std::net::IpAddr, u8, u16, u16, u8)> {
     use std::net::{IpAddr, Ipv6Addr};
     let (src, dst, proto, ttl, l4) = match *ip.first()? >> 4 {
         4 => {
@@ -629,28 +640,29 @@ fn parse_common(ip: &[u8], ip_offset: usize) -> Option<Parsed> {
         }
         _ => return None,
     };
-    // The transport header is whole (TCP data offset, UDP length), so the
-    // ports are there.
-    let whole = match proto {
+    let ports = |l4: &[u8]| {
+        (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        )
+    };
+    match proto {
         6 => {
             let off = usize::from(*l4.get(12)? >> 4) * 4;
-            off >= 20 && off <= l4.len()
+            (off >= 20 && off <= l4.len()).then(|| {
+                let (s, d) = ports(l4);
+                (src, dst, proto, s, d, ttl)
+            })
         }
         17 => {
             let len = usize::from(u16::from_be_bytes([*l4.get(4)?, *l4.get(5)?]));
-            len >= 8 && len <= l4.len()
+            (len >= 8 && len <= l4.len()).then(|| {
+                let (s, d) = ports(l4);
+                (src, dst, proto, s, d, ttl)
+            })
         }
-        _ => false,
-    };
-    whole.then(|| Parsed {
-        src,
-        dst,
-        proto,
-        sport: u16::from_be_bytes([l4[0], l4[1]]),
-        dport: u16::from_be_bytes([l4[2], l4[3]]),
-        ttl,
-        ip_offset,
-    })
+        _ => None,
+    }
 }
 
 /// [`parse`] by etherparse: every case the direct reading leaves out.
