@@ -8,6 +8,13 @@
 //! until nothing received changes. No clock, no randomness: maps are ordered,
 //! ties are broken by session order, so the same input gives the same output.
 //!
+//! Every decision is per prefix, so each prefix runs its own rounds (round
+//! `k` of a prefix is round `k` of the whole table): a prefix's few paths
+//! stay in cache and a settled prefix costs nothing more. The per-session
+//! route limits (R32, R37, R38) are the one coupling between prefixes: if a
+//! limited session's count passes its limit in any round, the table is
+//! converged again in lockstep with the limit applied round by round.
+//!
 //! Speakers and what they do (stage contract):
 //!
 //! | speaker | ASN | originates | exports | import rules |
@@ -566,90 +573,394 @@ fn speaker_name(t: &Topology, s: Speaker) -> String {
 }
 
 /// Converges the topology's BGP under `cond`.
+///
+/// BGP decisions are per prefix, so each prefix is converged on its own
+/// (synchronous rounds over every Up session, as if the whole table moved
+/// together: round `k` of a prefix is round `k` of the whole table). The
+/// only coupling between prefixes is the per-session route limits (R32, R37,
+/// R38); when a limited session's count passes its limit in any round, the
+/// whole table is converged again in lockstep, where the limit applies
+/// round by round as the receiver would apply it.
 pub fn converge(t: &Topology, cond: &Conditions) -> BgpState {
-    let (sessions, mut warnings) = sessions(t, cond);
-    let nodes = all_nodes(t);
-    let mut received: BTreeMap<(Node, usize), BTreeMap<IpNet, Received>> = BTreeMap::new();
-    let mut advertised = BTreeMap::new();
-    let mut rounds = 0;
-    let mut converged = false;
-    while rounds < MAX_ROUNDS {
-        rounds += 1;
-        let best: BTreeMap<Node, BTreeMap<IpNet, Vec<Path>>> = nodes
-            .iter()
-            .map(|&n| (n, select(t, n, &sessions, &mut received)))
-            .collect();
-        let mut next_received = BTreeMap::new();
-        let mut next_advertised = BTreeMap::new();
-        for (si, s) in sessions.iter().enumerate() {
-            if s.state != SessionState::Up {
-                continue;
-            }
-            for (from, to) in [(s.a, s.b), (s.b, s.a)] {
-                let paths = export(t, cond, from, si, &sessions, &best[&from]);
-                let got = import(t, to, si, s, &paths);
-                next_advertised.insert((from, si), paths);
-                next_received.insert((to, si), got);
-            }
-        }
-        advertised = next_advertised;
-        if same_paths(&next_received, &received) {
-            received = next_received;
-            converged = true;
-            break;
-        }
-        received = next_received;
-    }
-    // Final selection marks statuses on what was received last.
-    let best = nodes
-        .iter()
-        .map(|&n| (n, select(t, n, &sessions, &mut received)))
-        .collect();
-    let mut sessions = sessions;
-    for ((node, si), got) in &received {
-        if let Some(Received {
-            status: Status::Rejected(r @ Reject::LimitExceeded { .. }),
-            ..
-        }) = got.values().next()
-        {
-            let who = node.name(t);
-            warnings.push(format!(
-                "{who}: session with {} torn down: {}",
-                sessions[*si].other(*node).name(t),
-                r.text()
-            ));
-            sessions[*si].state = SessionState::Down(format!("torn down by {who}: {}", r.text()));
-        }
-    }
-    if !converged {
-        warnings.push(format!("BGP did not converge within {MAX_ROUNDS} rounds (oscillation); the state shown is the last round's"));
-    }
-    BgpState {
-        sessions,
-        received,
-        advertised,
-        best,
-        warnings,
-        rounds,
-        converged,
-    }
+    let (sessions, warnings) = sessions(t, cond);
+    let ctx = Ctx::new(t, cond, &sessions);
+    let prefixes = ctx.prefixes();
+    let out = converge_each(&ctx, &prefixes).unwrap_or_else(|| converge_lockstep(&ctx, &prefixes));
+    out.into_state(&ctx, warnings)
 }
 
 /// What each receiver got on each session: `(receiver, session)` → prefix → path.
 pub type Rib = BTreeMap<(Node, usize), BTreeMap<IpNet, Received>>;
 
-/// Whether two rounds received the same paths with the same accept/reject split.
-fn same_paths(a: &Rib, b: &Rib) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|((ka, ma), (kb, mb))| {
-            ka == kb
-                && ma.len() == mb.len()
-                && ma.values().zip(mb.values()).all(|(x, y)| {
-                    x.path == y.path
-                        && matches!(x.status, Status::Rejected(_))
-                            == matches!(y.status, Status::Rejected(_))
-                })
-        })
+/// One direction of an Up session — what `from` sends `to` on session `si` —
+/// with everything the per-path decisions need computed once.
+struct Dir<'t> {
+    si: usize,
+    from: Node,
+    to: Node,
+    from_i: usize,
+    cfg_from: Option<&'t BgpSession>,
+    cfg_to: Option<&'t BgpSession>,
+    ibgp: bool,
+    /// `from`'s originations on this session, sorted by prefix.
+    own: Vec<Path>,
+    /// A gateway sender's static prefixes, sorted by prefix (stable).
+    statics: Vec<Path>,
+    /// Route Server → gateway: the ranges it does not send (R25); gateway →
+    /// site or edge: its VNet ranges (R36).
+    ranges: Vec<IpNet>,
+    self_v4: IpAddr,
+    self_v6: IpAddr,
+    from_asn: u32,
+    to_asn: u32,
+    /// Receiver side: a gateway's own VNet prefixes (R37).
+    to_vnet_prefixes: Vec<IpNet>,
+    /// Receiver side: routes accepted at most (R32, R37, R38).
+    limit: Option<usize>,
+}
+
+/// A topology's speakers and Up session directions ("slots"); a slot's index
+/// is both what its sender advertised and what its receiver got.
+struct Ctx<'t> {
+    t: &'t Topology,
+    sessions: &'t [Session],
+    nodes: Vec<Node>,
+    dirs: Vec<Dir<'t>>,
+    /// Per node: the slots it receives on, in session order.
+    inbox: Vec<Vec<usize>>,
+}
+
+impl<'t> Ctx<'t> {
+    fn new(t: &'t Topology, cond: &Conditions, sessions: &'t [Session]) -> Self {
+        let nodes = all_nodes(t);
+        let index = |n: Node| nodes.iter().position(|&x| x == n).unwrap_or(0);
+        let mut dirs = Vec::new();
+        let mut inbox = vec![Vec::new(); nodes.len()];
+        for (si, s) in sessions.iter().enumerate() {
+            if s.state != SessionState::Up {
+                continue;
+            }
+            for (from, to) in [(s.a, s.b), (s.b, s.a)] {
+                let cfg_from = s.cfg(t, from);
+                let mut statics = match from {
+                    Node::Gateway(g) => gateway_statics(t, cond, g),
+                    _ => Vec::new(),
+                };
+                statics.sort_by_key(|p| p.prefix);
+                let ranges = match (from, to) {
+                    (Node::RouteServer(r), Node::Gateway(_)) => {
+                        served_ranges(t, t.route_servers[r.idx()].vnet, false)
+                    }
+                    (Node::Gateway(g), Node::Site(_) | Node::Msee(_)) => {
+                        served_ranges(t, t.gateway(g).vnet, false)
+                    }
+                    _ => Vec::new(),
+                };
+                let limit = match (to, from) {
+                    (Node::RouteServer(_), _) if !s.ibgp => {
+                        Some(t.options.route_server_max_routes_per_peer)
+                    }
+                    (Node::Gateway(g), Node::Site(_)) if t.gateway(g).kind == GatewayKind::Vpn => {
+                        Some(t.options.vpn_gateway_max_prefixes)
+                    }
+                    (Node::Gateway(_), Node::Msee(_)) => Some(t.options.expressroute_max_prefixes),
+                    (Node::Msee(_), Node::Gateway(_)) => {
+                        Some(t.options.expressroute_max_vnet_prefixes)
+                    }
+                    _ => None,
+                };
+                inbox[index(to)].push(dirs.len());
+                dirs.push(Dir {
+                    si,
+                    from,
+                    to,
+                    from_i: index(from),
+                    cfg_from,
+                    cfg_to: s.cfg(t, to),
+                    ibgp: s.ibgp,
+                    own: originations(t, cond, from, s),
+                    statics,
+                    ranges,
+                    self_v4: self_address(t, from, cfg_from, true),
+                    self_v6: self_address(t, from, cfg_from, false),
+                    from_asn: from.asn(t),
+                    to_asn: to.asn(t),
+                    to_vnet_prefixes: match to {
+                        Node::Gateway(g) => served_ranges(t, t.gateway(g).vnet, false),
+                        _ => Vec::new(),
+                    },
+                    limit,
+                });
+            }
+        }
+        Ctx {
+            t,
+            sessions,
+            nodes,
+            dirs,
+            inbox,
+        }
+    }
+
+    /// Every prefix a path can exist for: what some speaker originates on an
+    /// Up session, and gateways' static prefixes.
+    fn prefixes(&self) -> Vec<IpNet> {
+        let mut v: Vec<IpNet> = self
+            .dirs
+            .iter()
+            .flat_map(|d| d.own.iter().chain(&d.statics).map(|p| p.prefix))
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// One prefix's state: per slot, what was received and what was sent; per
+/// node, the best paths.
+#[derive(Clone)]
+struct PrefixState {
+    rx: Vec<Option<Received>>,
+    adv: Vec<Option<Path>>,
+    best: Vec<Vec<Path>>,
+}
+
+impl PrefixState {
+    fn new(ctx: &Ctx) -> Self {
+        PrefixState {
+            rx: vec![None; ctx.dirs.len()],
+            adv: vec![None; ctx.dirs.len()],
+            best: vec![Vec::new(); ctx.nodes.len()],
+        }
+    }
+
+    /// One round: select on what was received, export, import into `next`.
+    fn round(&mut self, ctx: &Ctx, prefix: IpNet, next: &mut [Option<Received>]) {
+        for n in 0..ctx.nodes.len() {
+            self.best[n] = select_prefix(ctx, n, &mut self.rx);
+        }
+        for (d, dir) in ctx.dirs.iter().enumerate() {
+            self.adv[d] = export_prefix(ctx, d, prefix, &self.best[dir.from_i]);
+            next[d] = self.adv[d].as_ref().map(|p| import_path(ctx, d, p));
+        }
+    }
+
+    fn finish(&mut self, ctx: &Ctx) {
+        for n in 0..ctx.nodes.len() {
+            self.best[n] = select_prefix(ctx, n, &mut self.rx);
+        }
+    }
+}
+
+/// Same paths with the same accept/reject split (what ends the rounds).
+fn same_received(a: &[Option<Received>], b: &[Option<Received>]) -> bool {
+    a.iter().zip(b).all(|(x, y)| match (x, y) {
+        (None, None) => true,
+        (Some(x), Some(y)) => {
+            x.path == y.path
+                && matches!(x.status, Status::Rejected(_))
+                    == matches!(y.status, Status::Rejected(_))
+        }
+        _ => false,
+    })
+}
+
+fn accepted(r: &Option<Received>) -> bool {
+    r.as_ref()
+        .is_some_and(|r| !matches!(r.status, Status::Rejected(_)))
+}
+
+/// The converged table, slot by slot, before it becomes a [`BgpState`].
+struct Converged {
+    /// Per slot: (prefix, received) and the paths sent, in prefix order.
+    rx: Vec<Vec<(IpNet, Received)>>,
+    adv: Vec<Vec<Path>>,
+    /// Per node: (prefix, best paths), in prefix order.
+    best: Vec<Vec<(IpNet, Vec<Path>)>>,
+    rounds: usize,
+    converged: bool,
+}
+
+impl Converged {
+    fn new(ctx: &Ctx) -> Self {
+        Converged {
+            rx: vec![Vec::new(); ctx.dirs.len()],
+            adv: vec![Vec::new(); ctx.dirs.len()],
+            best: vec![Vec::new(); ctx.nodes.len()],
+            rounds: 1,
+            converged: true,
+        }
+    }
+
+    fn push(&mut self, prefix: IpNet, st: &mut PrefixState) {
+        for (d, r) in st.rx.iter_mut().enumerate() {
+            if let Some(r) = r.take() {
+                self.rx[d].push((prefix, r));
+            }
+        }
+        for (d, p) in st.adv.iter_mut().enumerate() {
+            if let Some(p) = p.take() {
+                self.adv[d].push(p);
+            }
+        }
+        for (n, b) in st.best.iter_mut().enumerate() {
+            if !b.is_empty() {
+                self.best[n].push((prefix, std::mem::take(b)));
+            }
+        }
+    }
+
+    fn into_state(self, ctx: &Ctx, mut warnings: Vec<String>) -> BgpState {
+        let t = ctx.t;
+        // Rounds as a speaker counts them: the first round with an Up
+        // session always brings news (the session's table appears).
+        let rounds = self.rounds.max(if ctx.dirs.is_empty() { 1 } else { 2 });
+        let mut sessions = ctx.sessions.to_vec();
+        let received: Rib = ctx
+            .dirs
+            .iter()
+            .zip(self.rx)
+            .map(|(d, v)| ((d.to, d.si), v.into_iter().collect()))
+            .collect();
+        let advertised = ctx
+            .dirs
+            .iter()
+            .zip(self.adv)
+            .map(|(d, v)| ((d.from, d.si), v))
+            .collect();
+        let best = ctx
+            .nodes
+            .iter()
+            .zip(self.best)
+            .map(|(&n, v)| (n, v.into_iter().collect()))
+            .collect();
+        for ((node, si), got) in &received {
+            if let Some(Received {
+                status: Status::Rejected(r @ Reject::LimitExceeded { .. }),
+                ..
+            }) = got.values().next()
+            {
+                let who = node.name(t);
+                warnings.push(format!(
+                    "{who}: session with {} torn down: {}",
+                    sessions[*si].other(*node).name(t),
+                    r.text()
+                ));
+                sessions[*si].state =
+                    SessionState::Down(format!("torn down by {who}: {}", r.text()));
+            }
+        }
+        if !self.converged {
+            warnings.push(format!("BGP did not converge within {MAX_ROUNDS} rounds (oscillation); the state shown is the last round's"));
+        }
+        BgpState {
+            sessions,
+            received,
+            advertised,
+            best,
+            warnings,
+            rounds,
+            converged: self.converged,
+        }
+    }
+}
+
+/// Each prefix converged on its own; `None` when a limited session passes
+/// its limit in some round (then only lockstep rounds are faithful).
+fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
+    let mut out = Converged::new(ctx);
+    let mut st = PrefixState::new(ctx);
+    let mut next: Vec<Option<Received>> = vec![None; ctx.dirs.len()];
+    let limited: Vec<usize> = (0..ctx.dirs.len())
+        .filter(|&d| ctx.dirs[d].limit.is_some())
+        .collect();
+    // Per limited slot: accepted routes in each round, and from each round
+    // on (prefixes that have converged keep their count).
+    let mut in_round = vec![vec![0usize; limited.len()]; MAX_ROUNDS + 2];
+    let mut from_round = vec![vec![0usize; limited.len()]; MAX_ROUNDS + 2];
+    for &prefix in prefixes {
+        st.rx.iter_mut().for_each(|r| *r = None);
+        let mut rounds = MAX_ROUNDS;
+        let mut converged = false;
+        for (round, counts) in in_round.iter_mut().enumerate().take(MAX_ROUNDS + 1).skip(1) {
+            st.round(ctx, prefix, &mut next);
+            for (c, &d) in counts.iter_mut().zip(&limited) {
+                *c += usize::from(accepted(&next[d]));
+            }
+            let same = same_received(&st.rx, &next);
+            std::mem::swap(&mut st.rx, &mut next);
+            if same {
+                rounds = round;
+                converged = true;
+                break;
+            }
+        }
+        for (c, &d) in from_round[rounds + 1].iter_mut().zip(&limited) {
+            *c += usize::from(accepted(&st.rx[d]));
+        }
+        out.rounds = out.rounds.max(rounds);
+        out.converged &= converged;
+        st.finish(ctx);
+        out.push(prefix, &mut st);
+    }
+    for (k, &d) in limited.iter().enumerate() {
+        let limit = ctx.dirs[d].limit.unwrap_or(usize::MAX);
+        let mut carried = 0;
+        for (now, from) in in_round.iter().zip(&from_round).take(out.rounds + 1) {
+            carried += from[k];
+            if now[k] + carried > limit {
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The whole table in synchronous rounds, limits applied each round.
+fn converge_lockstep(ctx: &Ctx, prefixes: &[IpNet]) -> Converged {
+    let mut states: Vec<PrefixState> = prefixes.iter().map(|_| PrefixState::new(ctx)).collect();
+    let mut nexts: Vec<Vec<Option<Received>>> = prefixes
+        .iter()
+        .map(|_| vec![None; ctx.dirs.len()])
+        .collect();
+    let mut out = Converged::new(ctx);
+    out.converged = false;
+    let mut rounds = 0;
+    while rounds < MAX_ROUNDS {
+        rounds += 1;
+        for ((st, next), &prefix) in states.iter_mut().zip(&mut nexts).zip(prefixes) {
+            st.round(ctx, prefix, next);
+        }
+        for (d, dir) in ctx.dirs.iter().enumerate() {
+            let Some(limit) = dir.limit else { continue };
+            let got = nexts.iter().filter(|n| accepted(&n[d])).count();
+            if got > limit {
+                for r in nexts.iter_mut().filter_map(|n| n[d].as_mut()) {
+                    r.status = Status::Rejected(Reject::LimitExceeded {
+                        limit,
+                        received: got,
+                    });
+                }
+            }
+        }
+        let same = states
+            .iter()
+            .zip(&nexts)
+            .all(|(st, next)| same_received(&st.rx, next));
+        for (st, next) in states.iter_mut().zip(&mut nexts) {
+            std::mem::swap(&mut st.rx, next);
+        }
+        if same {
+            out.converged = true;
+            break;
+        }
+    }
+    out.rounds = rounds;
+    for (mut st, &prefix) in states.into_iter().zip(prefixes) {
+        st.finish(ctx);
+        out.push(prefix, &mut st);
+    }
+    out
 }
 
 /// Locally originated paths of a speaker on one session.
@@ -760,351 +1071,239 @@ pub fn gateway_statics(t: &Topology, cond: &Conditions, g: GatewayId) -> Vec<Pat
     v
 }
 
-/// What `from` sends `s.other(from)` on session `si`.
-fn export(
-    t: &Topology,
-    cond: &Conditions,
-    from: Node,
-    si: usize,
-    all: &[Session],
-    best: &BTreeMap<IpNet, Vec<Path>>,
-) -> Vec<Path> {
-    let s = &all[si];
-    let to = s.other(from);
-    let cfg = s.cfg(t, from);
-    let own = originations(t, cond, from, s);
-    let own_prefixes: BTreeSet<IpNet> = own.iter().map(|p| p.prefix).collect();
-    // Candidate paths: originated first, then one best path per other prefix.
-    let mut cands: Vec<Path> = own;
-    let learned_ok = |p: &Path| !p.no_advertise && !own_prefixes.contains(&p.prefix);
-    match from {
-        Node::Site(_) => {} // sites do not re-advertise learned routes
-        Node::RouteServer(r) => {
+/// What slot `d`'s sender sends for `prefix`, given its best paths for it.
+fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -> Option<Path> {
+    let t = ctx.t;
+    let dir = &ctx.dirs[d];
+    let (from, to, si) = (dir.from, dir.to, dir.si);
+    let own = dir
+        .own
+        .binary_search_by_key(&prefix, |p| p.prefix)
+        .ok()
+        .map(|i| &dir.own[i]);
+    // Originated first; else the best path, when the sender passes it on.
+    let first = best.first().filter(|p| !p.no_advertise);
+    let cand = match (own, from) {
+        (Some(o), _) => Some(o),
+        (None, Node::Site(_)) => None, // sites do not re-advertise learned routes
+        (None, Node::RouteServer(r)) => first.filter(|p| {
             let rs = &t.route_servers[r.idx()];
-            let served = if matches!(to, Node::Gateway(_)) {
-                served_ranges(t, rs.vnet, false)
-            } else {
-                Vec::new()
-            };
-            for (prefix, set) in best {
-                let Some(p) = set.first() else { continue };
-                // Like a route reflector, never back to the peer it came from.
-                if !learned_ok(p) || p.session == Some(si) {
-                    continue;
-                }
-                let from_gateway =
-                    matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_));
-                match to {
-                    Node::Nva(_) if from_gateway && !rs.branch_to_branch => continue,
-                    // R30: only NVA routes go to the gateways; R25: not the
-                    // ranges the gateway advertises itself.
-                    Node::Gateway(_)
-                        if from_gateway || served.iter().any(|r| r.contains(prefix)) =>
-                    {
-                        continue;
+            let from_gateway = matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_));
+            // Like a route reflector, never back to the peer it came from;
+            // gateway routes to NVAs only with branch-to-branch; R30: only NVA
+            // routes go to the gateways; R25: not the ranges the gateway
+            // advertises itself.
+            p.session != Some(si)
+                && match to {
+                    Node::Nva(_) => !from_gateway || rs.branch_to_branch,
+                    Node::Gateway(_) => {
+                        !from_gateway && !dir.ranges.iter().any(|r| r.contains(&prefix))
                     }
-                    _ => {}
+                    _ => true,
                 }
-                cands.push(p.clone());
-            }
-        }
-        Node::Gateway(g) => {
+        }),
+        (None, Node::Gateway(g)) => {
             let gw = t.gateway(g);
-            let mut learned: Vec<Path> = best
-                .values()
-                .filter_map(|set| set.first())
-                .filter(|p| learned_ok(p))
-                .cloned()
-                .collect();
-            if matches!(to, Node::Site(_) | Node::Msee(_)) {
-                learned.extend(
-                    gateway_statics(t, cond, g)
-                        .into_iter()
-                        .filter(|p| !own_prefixes.contains(&p.prefix)),
-                );
-                let ranges = served_ranges(t, gw.vnet, false);
-                learned.retain(|p| {
-                    // R36: never 0/0 (VPN), nothing overlapping a VNet prefix, nothing back to where it came from.
-                    let default = p.prefix.prefix_len() == 0;
-                    // "Overlaps a VNet prefix": equal to or inside one; supernets
-                    // such as 0.0.0.0/1 pass (R37, and the 0/1 + 128/1 workaround).
-                    let overlaps = ranges.iter().any(|r| r.contains(&p.prefix));
+            let lo = dir.statics.partition_point(|p| p.prefix < prefix);
+            let statics = dir.statics[lo..].iter().take_while(|p| p.prefix == prefix);
+            let to_edge = matches!(to, Node::Site(_) | Node::Msee(_));
+            first.into_iter().chain(statics).find(|p| {
+                if to_edge {
+                    // R36: never 0/0 (VPN), nothing overlapping a VNet prefix,
+                    // nothing back to where it came from. "Overlaps a VNet
+                    // prefix": equal to or inside one; supernets such as
+                    // 0.0.0.0/1 pass (R37, and the 0/1 + 128/1 workaround).
+                    let default = prefix.prefix_len() == 0;
+                    let overlaps = dir.ranges.iter().any(|r| r.contains(&prefix));
                     let back = p.session == Some(si) || (p.is_static && p.origin == to);
                     !(overlaps || back || (default && gw.kind == GatewayKind::Vpn))
-                });
-            } else {
-                // To the Route Server (iBGP, branch-to-branch): what the gateway learned from sites.
-                learned.extend(gateway_statics(t, cond, g));
-                learned.retain(|p| {
+                } else {
+                    // To the Route Server (iBGP, branch-to-branch): what the
+                    // gateway learned from sites.
                     matches!(p.origin, Node::Site(_) | Node::Msee(_)) && p.session != Some(si)
-                });
-            }
-            learned.sort_by_key(|p| p.prefix);
-            learned.dedup_by(|a, b| a.prefix == b.prefix);
-            cands.extend(learned);
-        }
-        Node::Nva(_) | Node::Msee(_) => {
-            for set in best.values() {
-                let Some(p) = set.first() else { continue };
-                if !learned_ok(p) {
-                    continue;
                 }
-                // The edge strips private ASNs toward the site, so loop
-                // prevention cannot work there: never send a route back on
-                // the session it came from.
-                if matches!(from, Node::Msee(_)) && p.session == Some(si) {
-                    continue;
-                }
-                // iBGP split horizon: no iBGP-learned route to an iBGP peer.
-                if s.ibgp && p.session.is_some_and(|ls| all[ls].ibgp) {
-                    continue;
-                }
-                cands.push(p.clone());
-            }
-        }
-    }
-    // Export policy and AS path handling.
-    let self_v4 = self_address(t, from, cfg, true);
-    let self_v6 = self_address(t, from, cfg, false);
-    let my_asn = from.asn(t);
-    let peer_asn = to.asn(t);
-    let mut out = Vec::with_capacity(cands.len());
-    for mut p in cands {
-        if let Some(c) = cfg {
-            if (!c.export_allow.is_empty() && !covered_by(p.prefix, &c.export_allow))
-                || covered_by(p.prefix, &c.export_deny)
-            {
-                continue;
-            }
-        }
-        if !s.ibgp {
-            let mut path: Vec<u32> = Vec::with_capacity(p.as_path.len() + 4);
-            let copies = 1 + cfg.map_or(0, |c| c.prepend as usize);
-            path.extend(std::iter::repeat_n(my_asn, copies));
-            let as_override = cfg.is_some_and(|c| c.as_override);
-            path.extend(p.as_path.iter().map(|&a| {
-                if as_override && a == peer_asn {
-                    my_asn
-                } else {
-                    a
-                }
-            }));
-            if let Node::Msee(_) = from
-                && let Node::Site(_) = to
-            {
-                // R38: the edge strips private ASNs toward on-premises.
-                path.retain(|&a| !is_private_asn(a));
-                path.insert(0, MSEE_ASN);
-                path.dedup_by(|a, b| *a == MSEE_ASN && *b == MSEE_ASN);
-            }
-            p.as_path = Arc::from(path);
-        }
-        // Next hop: Route Servers and the edge keep it (not in the data path);
-        // everyone else sets itself, or the configured address (R22).
-        match from {
-            Node::RouteServer(_) if p.origin != from => {}
-            Node::Msee(_) => {}
-            _ => {
-                let own = if p.prefix.network().is_ipv4() {
-                    self_v4
-                } else {
-                    self_v6
-                };
-                p.next_hop = cfg.and_then(|c| c.next_hop).unwrap_or(own);
-            }
-        }
-        if cfg.is_some_and(|c| c.no_advertise) {
-            p.no_advertise = true;
-        }
-        p.session = None;
-        p.is_static = false;
-        out.push(p);
-    }
-    out
-}
-
-/// What `me` keeps of the paths received on session `si`.
-fn import(
-    t: &Topology,
-    me: Node,
-    si: usize,
-    s: &Session,
-    paths: &[Path],
-) -> BTreeMap<IpNet, Received> {
-    let cfg = s.cfg(t, me);
-    let my_asn = me.asn(t);
-    let mut got: BTreeMap<IpNet, Received> = BTreeMap::new();
-    let vnet_prefixes: Vec<IpNet> = match me {
-        Node::Gateway(g) => served_ranges(t, t.gateway(g).vnet, false),
-        _ => Vec::new(),
-    };
-    for p in paths {
-        let mut p = p.clone();
-        p.session = Some(si);
-        let reject = if p.as_path.len() > MAX_AS_PATH {
-            Some(Reject::PathTooLong)
-        } else if matches!(me, Node::RouteServer(_)) && p.as_path.contains(&ROUTE_SERVER_ASN) {
-            Some(Reject::RouteServerAsn)
-        } else if matches!(me, Node::Gateway(_))
-            && matches!(s.other(me), Node::Msee(_))
-            && p.as_path.contains(&ROUTE_SERVER_ASN)
-        {
-            Some(Reject::AzureAsnFromEdge)
-        } else if !s.ibgp && p.as_path.contains(&my_asn) {
-            Some(Reject::AsLoop(my_asn))
-        } else if matches!(me, Node::RouteServer(_)) && p.prefix.network().is_ipv6() {
-            Some(Reject::Ipv6Unsupported)
-        } else if matches!(me, Node::Gateway(_))
-            && matches!(s.other(me), Node::Site(_) | Node::Msee(_))
-            && vnet_prefixes.contains(&p.prefix)
-        {
-            Some(Reject::VnetPrefix)
-        } else if let Some(c) = cfg
-            && ((!c.import_allow.is_empty() && !covered_by(p.prefix, &c.import_allow))
-                || covered_by(p.prefix, &c.import_deny))
-        {
-            Some(Reject::ImportFilter)
-        } else {
-            None
-        };
-        let status = match reject {
-            Some(r) => Status::Rejected(r),
-            None => Status::NotBest(Loser::Pending),
-        };
-        // One path per prefix per session: the last advertisement wins.
-        got.insert(p.prefix, Received { path: p, status });
-    }
-    // Limits (R32, R37, R38): counted over accepted routes; past it the
-    // session is torn down and nothing from it is used.
-    let limit = match (me, s.other(me)) {
-        (Node::RouteServer(_), _) if !s.ibgp => Some(t.options.route_server_max_routes_per_peer),
-        (Node::Gateway(g), Node::Site(_)) if t.gateway(g).kind == GatewayKind::Vpn => {
-            Some(t.options.vpn_gateway_max_prefixes)
-        }
-        (Node::Gateway(_), Node::Msee(_)) => Some(t.options.expressroute_max_prefixes),
-        (Node::Msee(_), Node::Gateway(_)) => Some(t.options.expressroute_max_vnet_prefixes),
-        _ => None,
-    };
-    if let Some(limit) = limit {
-        let accepted = got
-            .values()
-            .filter(|r| !matches!(r.status, Status::Rejected(_)))
-            .count();
-        if accepted > limit {
-            for r in got.values_mut() {
-                r.status = Status::Rejected(Reject::LimitExceeded {
-                    limit,
-                    received: accepted,
-                });
-            }
-        }
-    }
-    got
-}
-
-/// Best-path selection for one speaker; marks the status of every received path.
-fn select(
-    t: &Topology,
-    me: Node,
-    sessions: &[Session],
-    received: &mut Rib,
-) -> BTreeMap<IpNet, Vec<Path>> {
-    let ecmp = matches!(me, Node::RouteServer(_));
-    // (prefix, session, key, next hop) of every accepted path; sorted by
-    // prefix with sessions in order (stable sort).
-    type Cand = (IpNet, usize, (u32, u32, usize), IpAddr);
-    let mut cands: Vec<Cand> = Vec::new();
-    for (si, s) in sessions.iter().enumerate() {
-        if s.a != me && s.b != me {
-            continue;
-        }
-        let Some(got) = received.get(&(me, si)) else {
-            continue;
-        };
-        let weight = s.weight;
-        // A site prefers what it learns inside its own tunnels (the overlay, as
-        // operators configure with local-pref) over what Azure's edge tells it.
-        let site_overlay =
-            matches!(me, Node::Site(_)) && s.cfg(t, me).is_some_and(|c| c.over.is_some());
-        let class_of = |p: &Path| -> u32 {
-            if let Node::Site(_) = me {
-                return u32::from(!site_overlay);
-            }
-            // Route Server routing preference (R31) between gateway and NVA paths.
-            let Node::RouteServer(r) = me else { return 0 };
-            let er = matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_))
-                && gateway_is_er(s.other(me), t);
-            match t.route_servers[r.idx()].routing_preference {
-                RoutingPreference::ExpressRoute => u32::from(!er),
-                RoutingPreference::VpnNva => u32::from(er),
-                RoutingPreference::AsPath => 0,
-            }
-        };
-        for r in got.values() {
-            if !matches!(r.status, Status::Rejected(_)) {
-                let key = (class_of(&r.path), u32::MAX - weight, r.path.as_path.len());
-                cands.push((r.path.prefix, si, key, r.path.next_hop));
-            }
-        }
-    }
-    cands.sort_by_key(|c| c.0);
-    let mut best: BTreeMap<IpNet, Vec<Path>> = BTreeMap::new();
-    let mut verdicts: Vec<(usize, IpNet, Status)> = Vec::with_capacity(cands.len());
-    let mut start = 0;
-    while start < cands.len() {
-        let prefix = cands[start].0;
-        let end = start + cands[start..].iter().take_while(|c| c.0 == prefix).count();
-        let group = &cands[start..end];
-        let (min_key, min_si) = group
-            .iter()
-            .map(|c| (c.2, c.1))
-            .min()
-            .expect("non-empty group");
-        let mut hops: Vec<(IpAddr, usize)> = Vec::new();
-        for &(_, si, k, nh) in group {
-            let winner = if ecmp {
-                k == min_key
-            } else {
-                (k, si) == (min_key, min_si)
-            };
-            let status = if winner && !hops.iter().any(|h| h.0 == nh) {
-                hops.push((nh, si));
-                Status::Best
-            } else if winner {
-                Status::NotBest(Loser::SameNextHop)
-            } else if k.0 > min_key.0 {
-                Status::NotBest(Loser::RoutingPreference)
-            } else if k.1 > min_key.1 {
-                Status::NotBest(Loser::Weight)
-            } else if k.2 > min_key.2 {
-                Status::NotBest(Loser::LongerAsPath {
-                    len: k.2,
-                    best: min_key.2,
-                })
-            } else {
-                Status::NotBest(Loser::EarlierSession)
-            };
-            verdicts.push((si, prefix, status));
-        }
-        hops.sort();
-        let chosen: Vec<Path> = hops
-            .iter()
-            .filter_map(|&(_, si)| {
-                received
-                    .get(&(me, si))
-                    .and_then(|m| m.get(&prefix))
-                    .map(|r| r.path.clone())
             })
-            .collect();
-        best.insert(prefix, chosen);
-        start = end;
+        }
+        (None, Node::Nva(_) | Node::Msee(_)) => first.filter(|p| {
+            // The edge strips private ASNs toward the site, so loop
+            // prevention cannot work there: never send a route back on the
+            // session it came from. iBGP split horizon: no iBGP-learned
+            // route to an iBGP peer.
+            let back_to_edge_peer = matches!(from, Node::Msee(_)) && p.session == Some(si);
+            let ibgp_to_ibgp = dir.ibgp && p.session.is_some_and(|ls| ctx.sessions[ls].ibgp);
+            !back_to_edge_peer && !ibgp_to_ibgp
+        }),
+    }?;
+    // Export policy and AS path handling.
+    let cfg = dir.cfg_from;
+    if let Some(c) = cfg
+        && ((!c.export_allow.is_empty() && !covered_by(prefix, &c.export_allow))
+            || covered_by(prefix, &c.export_deny))
+    {
+        return None;
     }
-    for (si, prefix, status) in verdicts {
-        if let Some(r) = received.get_mut(&(me, si)).and_then(|m| m.get_mut(&prefix)) {
+    let mut p = cand.clone();
+    if !dir.ibgp {
+        let (my_asn, peer_asn) = (dir.from_asn, dir.to_asn);
+        let mut path: Vec<u32> = Vec::with_capacity(p.as_path.len() + 4);
+        let copies = 1 + cfg.map_or(0, |c| c.prepend as usize);
+        path.extend(std::iter::repeat_n(my_asn, copies));
+        let as_override = cfg.is_some_and(|c| c.as_override);
+        path.extend(p.as_path.iter().map(|&a| {
+            if as_override && a == peer_asn {
+                my_asn
+            } else {
+                a
+            }
+        }));
+        if let Node::Msee(_) = from
+            && let Node::Site(_) = to
+        {
+            // R38: the edge strips private ASNs toward on-premises.
+            path.retain(|&a| !is_private_asn(a));
+            path.insert(0, MSEE_ASN);
+            path.dedup_by(|a, b| *a == MSEE_ASN && *b == MSEE_ASN);
+        }
+        p.as_path = Arc::from(path);
+    }
+    // Next hop: Route Servers and the edge keep it (not in the data path);
+    // everyone else sets itself, or the configured address (R22).
+    match from {
+        Node::RouteServer(_) if p.origin != from => {}
+        Node::Msee(_) => {}
+        _ => {
+            let own = if prefix.network().is_ipv4() {
+                dir.self_v4
+            } else {
+                dir.self_v6
+            };
+            p.next_hop = cfg.and_then(|c| c.next_hop).unwrap_or(own);
+        }
+    }
+    if cfg.is_some_and(|c| c.no_advertise) {
+        p.no_advertise = true;
+    }
+    p.session = None;
+    p.is_static = false;
+    Some(p)
+}
+
+/// What slot `d`'s receiver makes of a path (the limit is applied by the
+/// caller, over the whole session).
+fn import_path(ctx: &Ctx, d: usize, path: &Path) -> Received {
+    let dir = &ctx.dirs[d];
+    let (me, from) = (dir.to, dir.from);
+    let mut p = path.clone();
+    p.session = Some(dir.si);
+    let reject = if p.as_path.len() > MAX_AS_PATH {
+        Some(Reject::PathTooLong)
+    } else if matches!(me, Node::RouteServer(_)) && p.as_path.contains(&ROUTE_SERVER_ASN) {
+        Some(Reject::RouteServerAsn)
+    } else if matches!(me, Node::Gateway(_))
+        && matches!(from, Node::Msee(_))
+        && p.as_path.contains(&ROUTE_SERVER_ASN)
+    {
+        Some(Reject::AzureAsnFromEdge)
+    } else if !dir.ibgp && p.as_path.contains(&dir.to_asn) {
+        Some(Reject::AsLoop(dir.to_asn))
+    } else if matches!(me, Node::RouteServer(_)) && p.prefix.network().is_ipv6() {
+        Some(Reject::Ipv6Unsupported)
+    } else if matches!(me, Node::Gateway(_))
+        && matches!(from, Node::Site(_) | Node::Msee(_))
+        && dir.to_vnet_prefixes.contains(&p.prefix)
+    {
+        Some(Reject::VnetPrefix)
+    } else if let Some(c) = dir.cfg_to
+        && ((!c.import_allow.is_empty() && !covered_by(p.prefix, &c.import_allow))
+            || covered_by(p.prefix, &c.import_deny))
+    {
+        Some(Reject::ImportFilter)
+    } else {
+        None
+    };
+    let status = match reject {
+        Some(r) => Status::Rejected(r),
+        None => Status::NotBest(Loser::Pending),
+    };
+    Received { path: p, status }
+}
+
+/// Best-path selection of one speaker for one prefix; marks the status of
+/// every path it received for it.
+fn select_prefix(ctx: &Ctx, n: usize, rx: &mut [Option<Received>]) -> Vec<Path> {
+    let t = ctx.t;
+    let me = ctx.nodes[n];
+    let ecmp = matches!(me, Node::RouteServer(_));
+    // (slot, session, key, next hop) of every accepted path, sessions in order.
+    type Cand = (usize, usize, (u32, u32, usize), IpAddr);
+    let mut cands: Vec<Cand> = Vec::new();
+    for &d in &ctx.inbox[n] {
+        let Some(r) = &rx[d] else { continue };
+        if matches!(r.status, Status::Rejected(_)) {
+            continue;
+        }
+        let dir = &ctx.dirs[d];
+        let p = &r.path;
+        // A site prefers what it learns inside its own tunnels (the overlay,
+        // as operators configure with local-pref) over what Azure's edge
+        // tells it; a Route Server applies its routing preference (R31)
+        // between gateway and NVA paths.
+        let class = match me {
+            Node::Site(_) => u32::from(dir.cfg_to.is_none_or(|c| c.over.is_none())),
+            Node::RouteServer(r) => {
+                let er = matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_))
+                    && gateway_is_er(dir.from, t);
+                match t.route_servers[r.idx()].routing_preference {
+                    RoutingPreference::ExpressRoute => u32::from(!er),
+                    RoutingPreference::VpnNva => u32::from(er),
+                    RoutingPreference::AsPath => 0,
+                }
+            }
+            _ => 0,
+        };
+        let weight = ctx.sessions[dir.si].weight;
+        cands.push((
+            d,
+            dir.si,
+            (class, u32::MAX - weight, p.as_path.len()),
+            p.next_hop,
+        ));
+    }
+    let Some((min_key, min_si)) = cands.iter().map(|c| (c.2, c.1)).min() else {
+        return Vec::new();
+    };
+    let mut hops: Vec<(IpAddr, usize, usize)> = Vec::new();
+    for &(d, si, k, nh) in &cands {
+        let winner = if ecmp {
+            k == min_key
+        } else {
+            (k, si) == (min_key, min_si)
+        };
+        let status = if winner && !hops.iter().any(|h| h.0 == nh) {
+            hops.push((nh, si, d));
+            Status::Best
+        } else if winner {
+            Status::NotBest(Loser::SameNextHop)
+        } else if k.0 > min_key.0 {
+            Status::NotBest(Loser::RoutingPreference)
+        } else if k.1 > min_key.1 {
+            Status::NotBest(Loser::Weight)
+        } else if k.2 > min_key.2 {
+            Status::NotBest(Loser::LongerAsPath {
+                len: k.2,
+                best: min_key.2,
+            })
+        } else {
+            Status::NotBest(Loser::EarlierSession)
+        };
+        if let Some(r) = rx[d].as_mut() {
             r.status = status;
         }
     }
-    best
+    hops.sort();
+    hops.iter()
+        .filter_map(|&(_, _, d)| rx[d].as_ref().map(|r| r.path.clone()))
+        .collect()
 }
 
 fn gateway_is_er(n: Node, t: &Topology) -> bool {

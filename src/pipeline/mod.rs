@@ -774,7 +774,7 @@ fn control_loop(
 /// topology objects, in every table a walk reads: subnet tables, NVA OS
 /// tables, and each BGP speaker's best routes (sites route by theirs).
 /// `None` when the objects differ (then anything may have changed).
-fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
+pub fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
     let (a, b) = (&before.cp, &after.cp);
     let (ta, tb) = (before.subnet_tables(), after.subnet_tables());
     if ta.len() != tb.len() || a.nva_tables.len() != b.nva_tables.len() {
