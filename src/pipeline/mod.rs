@@ -615,6 +615,8 @@ fn control_loop(
     let mut versions = Vec::new();
     let mut version = 0u32;
     let mut pending = Pending::default();
+    // Announced steps whose converged half has not come yet.
+    let mut unconverged = 0usize;
     let mut step = 0usize;
     let mut live = live;
     let mut last_publish: Option<Instant> = None;
@@ -692,6 +694,9 @@ fn control_loop(
                 continue;
             }
             announced = next;
+            if half == Half::Announce {
+                unconverged += 1;
+            }
             let now = newly_failed(&world.cp, &announced.1);
             let changed = now != pending;
             pending = now;
@@ -727,12 +732,19 @@ fn control_loop(
             }
         }
         // Converge: the tables with the events, and what stays pending.
-        if let Err(e) = cevents::apply_onto(&mut topo, &mut cond, &evs) {
+        if half == Half::Whole && unconverged == 0 {
+            // Nothing announced waits for its tables: the converged state
+            // is the announced one (applied once, not twice).
+            (topo, cond) = announced.clone();
+        } else if let Err(e) = cevents::apply_onto(&mut topo, &mut cond, &evs) {
             if !is_live {
                 return Err(e.to_string());
             }
             eprintln!("{e}");
             continue;
+        }
+        if half == Half::Converge {
+            unconverged = unconverged.saturating_sub(1);
         }
         let cp = control::converge_state(topo.clone(), cond.clone());
         // Route events change routes only: the topology's objects stay, and
@@ -771,53 +783,64 @@ fn control_loop(
 }
 
 /// The prefixes whose routes differ between two worlds of the same
-/// topology objects, in every table a walk reads: subnet tables, NVA OS
-/// tables, and each BGP speaker's best routes (sites route by theirs).
-/// `None` when the objects differ (then anything may have changed).
+/// topology objects, in every table a walk reads: the compiled subnet
+/// tables (what a lookup returns), NVA OS tables, and each BGP speaker's
+/// best routes (sites route by theirs). `None` when the objects differ
+/// (then anything may have changed).
+///
+/// Every list compared is sorted by prefix, so each is one merge walk;
+/// subnets sharing a compiled table (or keeping theirs) are compared once.
 pub fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
     let (a, b) = (&before.cp, &after.cp);
-    let (ta, tb) = (before.subnet_tables(), after.subnet_tables());
-    if ta.len() != tb.len() || a.nva_tables.len() != b.nva_tables.len() {
+    let (fa, fb) = (&before.fibs.by_subnet, &after.fibs.by_subnet);
+    if fa.len() != fb.len() || a.nva_tables.len() != b.nva_tables.len() {
         return None;
     }
-    let mut changed = std::collections::BTreeSet::new();
-    fn diff<'x, T: PartialEq + 'x>(
-        old: impl Iterator<Item = (IpNet, &'x T)>,
-        new: impl Iterator<Item = (IpNet, &'x T)>,
-        out: &mut std::collections::BTreeSet<IpNet>,
-    ) {
-        let mut m: BTreeMap<IpNet, (Vec<&T>, Vec<&T>)> = BTreeMap::new();
-        for (p, v) in old {
-            m.entry(p).or_default().0.push(v);
+    let mut changed: Vec<IpNet> = Vec::new();
+    let mut compared: Vec<(
+        *const Fib<crate::fib::NicAction>,
+        *const Fib<crate::fib::NicAction>,
+    )> = Vec::new();
+    for (x, y) in fa.iter().zip(fb) {
+        let pair = (Arc::as_ptr(x), Arc::as_ptr(y));
+        if pair.0 == pair.1 || compared.contains(&pair) {
+            continue;
         }
-        for (p, v) in new {
-            m.entry(p).or_default().1.push(v);
-        }
-        out.extend(m.into_iter().filter(|(_, (o, n))| o != n).map(|(p, _)| p));
-    }
-    for (x, y) in ta.iter().zip(tb) {
-        diff(
-            x.routes.iter().map(|r| (r.prefix, r)),
-            y.routes.iter().map(|r| (r.prefix, r)),
-            &mut changed,
-        );
+        compared.push(pair);
+        diff_sorted(x.routes(), y.routes(), |r| r.0, &mut changed);
     }
     for (x, y) in a.nva_tables.iter().zip(&b.nva_tables) {
-        diff(
-            x.entries.iter().map(|e| (e.prefix, e)),
-            y.entries.iter().map(|e| (e.prefix, e)),
-            &mut changed,
-        );
+        diff_sorted(&x.entries, &y.entries, |e| e.prefix, &mut changed);
     }
     let nodes: std::collections::BTreeSet<_> = a.bgp.best.keys().chain(b.bgp.best.keys()).collect();
     for n in nodes {
-        diff(
-            a.bgp.best_of(*n).map(|(p, v)| (*p, v)),
-            b.bgp.best_of(*n).map(|(p, v)| (*p, v)),
-            &mut changed,
-        );
+        let x: Vec<_> = a.bgp.best_of(*n).collect();
+        let y: Vec<_> = b.bgp.best_of(*n).collect();
+        diff_sorted(&x, &y, |e| *e.0, &mut changed);
     }
+    changed.sort_unstable();
+    changed.dedup();
     Some(Fib::build(changed.into_iter().map(|p| (p, ()))))
+}
+
+/// Adds to `out` every prefix whose entries differ between two lists
+/// grouped by prefix in ascending order.
+fn diff_sorted<T: PartialEq>(a: &[T], b: &[T], key: impl Fn(&T) -> IpNet, out: &mut Vec<IpNet>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let p = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => key(x).min(key(y)),
+            (Some(x), None) => key(x),
+            (None, Some(y)) => key(y),
+            (None, None) => break,
+        };
+        let i2 = i + a[i..].iter().take_while(|x| key(x) == p).count();
+        let j2 = j + b[j..].iter().take_while(|y| key(y) == p).count();
+        if a[i..i2] != b[j..j2] {
+            out.push(p);
+        }
+        (i, j) = (i2, j2);
+    }
 }
 
 /// Speakers and tunnels down in `after` that the tables of `before` still use.
