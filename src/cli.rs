@@ -1527,7 +1527,7 @@ fn bgp_json(cp: &ControlPlane, only: Option<Node>) -> serde_json::Value {
                 (effective::Injector::RouteServer(r), Node::RouteServer(q)) => r == q,
                 _ => false,
             })
-            .map(|i| serde_json::json!({"prefix": i.prefix.to_string(), "nextHopIpAddress": i.next_hop_ips.iter().map(ToString::to_string).collect::<Vec<_>>(), "asPath": i.as_path, "detail": i.detail}))
+            .map(|i| serde_json::json!({"prefix": i.prefix.to_string(), "nextHopIpAddress": i.next_hop_ips.iter().map(ToString::to_string).collect::<Vec<_>>(), "asPath": &*i.as_path, "detail": &*i.detail}))
             .collect();
         let mut v = serde_json::json!({
             "name": node.name(t),

@@ -93,7 +93,23 @@ impl Node {
 
     /// Finds a speaker by name (MSEEs are `msee-<site>`).
     pub fn by_name(t: &Topology, name: &str) -> Option<Node> {
-        all_nodes(t).into_iter().find(|n| n.name(t) == name)
+        // The order of `all_nodes`, without writing a name per speaker.
+        if let Some(i) = t.route_servers.iter().position(|x| x.name == name) {
+            return Some(Node::RouteServer(RouteServerId(i as u32)));
+        }
+        if let Some(i) = t.nvas.iter().position(|x| x.name == name) {
+            return Some(Node::Nva(NvaId(i as u32)));
+        }
+        if let Some(i) = t.gateways.iter().position(|x| x.name == name) {
+            return Some(Node::Gateway(GatewayId(i as u32)));
+        }
+        if let Some(i) = t.sites.iter().position(|x| x.name == name) {
+            return Some(Node::Site(SiteId(i as u32)));
+        }
+        let site = name.strip_prefix("msee-")?;
+        all_nodes(t)
+            .into_iter()
+            .find(|n| matches!(n, Node::Msee(s) if t.sites[s.idx()].name == site))
     }
 }
 

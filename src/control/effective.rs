@@ -22,6 +22,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -110,7 +111,7 @@ pub enum Origin {
         kind: InjectKind,
         /// Length of the BGP AS path (0 for static prefixes), for R31.
         as_path_len: usize,
-        detail: String,
+        detail: Arc<str>,
         transit: Option<PeeringId>,
     },
     /// The default route to the Internet (R1).
@@ -176,9 +177,10 @@ pub struct Injected {
     pub next_hop_ips: Vec<IpAddr>,
     pub by: Injector,
     pub kind: InjectKind,
-    pub as_path: Vec<u32>,
-    /// Human-readable provenance, e.g. `static prefix of site onprem`.
-    pub detail: String,
+    pub as_path: Arc<[u32]>,
+    /// Human-readable provenance, e.g. `static prefix of site onprem`
+    /// (shared by the routes that have the same).
+    pub detail: Arc<str>,
 }
 
 /// The routes each VNet's gateways and Route Server inject, keyed by the VNet

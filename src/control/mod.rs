@@ -17,6 +17,7 @@ pub mod events;
 pub mod nva;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -97,6 +98,17 @@ fn path_text(p: &[u32]) -> String {
 /// programs nothing (R51).
 pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Injections {
     let mut out = Injections::default();
+    // Provenance texts repeat across prefixes: written once per distinct
+    // (sessions, AS path), shared by every route that has them.
+    // (kind of text, sessions or site, AS path) -> text.
+    type TextKey = (u8, Vec<usize>, Arc<[u32]>);
+    let mut texts: rustc_hash::FxHashMap<TextKey, Arc<str>> = Default::default();
+    let mut text = |kind: u8, sessions: Vec<usize>, path: &Arc<[u32]>, f: &dyn Fn() -> String| {
+        texts
+            .entry((kind, sessions, path.clone()))
+            .or_insert_with(|| Arc::from(f()))
+            .clone()
+    };
     for (gi, g) in t.gateways.iter().enumerate() {
         let gid = GatewayId(gi as u32);
         let me = Node::Gateway(gid);
@@ -110,28 +122,33 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
         let hops = gateway_next_hops(g);
         // prefix -> (rank: static first, weight, AS path length, session; path; provenance)
         type Rank = (u8, u32, usize, usize);
-        let mut chosen: BTreeMap<IpNet, (Rank, Path, String)> = BTreeMap::new();
-        let mut offer = |rank: Rank, p: Path, detail: String| {
+        let mut chosen: BTreeMap<IpNet, (Rank, Path, Arc<str>)> = BTreeMap::new();
+        let mut offer = |rank: Rank, p: Path, detail: &dyn Fn() -> Arc<str>| {
             if chosen.get(&p.prefix).is_none_or(|(r, _, _)| rank < *r) {
-                chosen.insert(p.prefix, (rank, p, detail));
+                chosen.insert(p.prefix, (rank, p, detail()));
             }
         };
         for p in bgp::gateway_statics(t, cond, gid) {
-            let d = format!("static prefix of site {}", p.origin.name(t));
-            offer((0, 0, 0, 0), p, d);
+            let Node::Site(site) = p.origin else { continue };
+            let d = text(0, vec![site.idx()], &p.as_path, &|| {
+                format!("static prefix of site {}", p.origin.name(t))
+            });
+            offer((0, 0, 0, 0), p, &|| d.clone());
         }
         for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
             if matches!(peer, Node::Site(_) | Node::Msee(_)) {
-                let d = format!(
-                    "learned over BGP from {} (AS path {})",
-                    peer.name(t),
-                    path_text(&r.path.as_path)
-                );
+                let d = text(1, vec![si], &r.path.as_path, &|| {
+                    format!(
+                        "learned over BGP from {} (AS path {})",
+                        peer.name(t),
+                        path_text(&r.path.as_path)
+                    )
+                });
                 offer(
                     (1, u32::MAX - s.weight, r.path.as_path.len(), si),
                     r.path.clone(),
-                    d,
+                    &|| d.clone(),
                 );
             }
         }
@@ -146,18 +163,19 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             {
                 let p = Path {
                     prefix: IpNet::from(cpe),
-                    as_path: std::sync::Arc::from([]),
+                    as_path: Arc::from([]),
                     next_hop: cpe,
                     no_advertise: true,
                     origin: peer,
                     is_static: true,
                     session: None,
                 };
-                offer(
-                    (0, 0, 0, 0),
-                    p,
-                    format!("BGP peer address of site {}", t.sites[site.idx()].name),
-                );
+                offer((0, 0, 0, 0), p, &|| {
+                    Arc::from(format!(
+                        "BGP peer address of site {}",
+                        t.sites[site.idx()].name
+                    ))
+                });
             }
         }
         let list = out.by_vnet.entry(g.vnet).or_default();
@@ -167,7 +185,7 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
                 next_hop_ips: hops.clone(),
                 by: Injector::Gateway(gid),
                 kind,
-                as_path: p.as_path.to_vec(),
+                as_path: p.as_path,
                 detail,
             });
         }
@@ -177,15 +195,12 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
         if cond.down_speakers.contains(&me) {
             continue;
         }
-        // prefix -> paths from NVAs (accepted), for R28.
-        let mut cands: BTreeMap<IpNet, Vec<(Path, String)>> = BTreeMap::new();
-        for (_, s, r) in bgp.accepted(me) {
+        // prefix -> paths from NVAs (accepted, with their session), for R28.
+        let mut cands: BTreeMap<IpNet, Vec<(&Path, usize)>> = BTreeMap::new();
+        for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
             if matches!(peer, Node::Nva(_)) && r.path.prefix.network().is_ipv4() {
-                cands
-                    .entry(r.path.prefix)
-                    .or_default()
-                    .push((r.path.clone(), peer.name(t)));
+                cands.entry(r.path.prefix).or_default().push((&r.path, si));
             }
         }
         let list = out.by_vnet.entry(rs.vnet).or_default();
@@ -195,27 +210,34 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
                 .map(|(p, _)| p.as_path.len())
                 .min()
                 .unwrap_or(0);
-            let mut set: Vec<&(Path, String)> = paths
-                .iter()
+            let mut set: Vec<(&Path, usize)> = paths
+                .into_iter()
                 .filter(|(p, _)| p.as_path.len() == min)
                 .collect();
             set.sort_by_key(|a| a.0.next_hop);
             set.dedup_by(|a, b| a.0.next_hop == b.0.next_hop);
             let hops = set.iter().map(|(p, _)| p.next_hop).collect();
-            let from: Vec<&str> = set.iter().map(|(_, n)| n.as_str()).collect();
-            let ecmp = if set.len() > 1 { "ECMP, " } else { "" };
-            let detail = format!(
-                "{ecmp}learned by {} from {} (AS path {})",
-                rs.name,
-                from.join(", "),
-                path_text(&set[0].0.as_path)
-            );
+            let as_path = set[0].0.as_path.clone();
+            let sessions: Vec<usize> = set.iter().map(|x| x.1).collect();
+            let detail = text(2, sessions, &as_path, &|| {
+                let from: Vec<String> = set
+                    .iter()
+                    .map(|&(_, si)| bgp.sessions[si].other(me).name(t))
+                    .collect();
+                let ecmp = if set.len() > 1 { "ECMP, " } else { "" };
+                format!(
+                    "{ecmp}learned by {} from {} (AS path {})",
+                    rs.name,
+                    from.join(", "),
+                    path_text(&as_path)
+                )
+            });
             list.push(Injected {
                 prefix,
                 next_hop_ips: hops,
                 by: Injector::RouteServer(RouteServerId(ri as u32)),
                 kind: InjectKind::RouteServer,
-                as_path: set[0].0.as_path.to_vec(),
+                as_path,
                 detail,
             });
         }
