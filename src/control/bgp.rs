@@ -605,6 +605,16 @@ pub fn converge(t: &Topology, cond: &Conditions) -> BgpState {
     out.into_state(&ctx, warnings)
 }
 
+/// The same convergence computed the direct way: the whole table in
+/// synchronous rounds, limits applied every round. [`converge`] must give
+/// the same state (tests hold it to this on every topology); slower.
+pub fn converge_whole_table(t: &Topology, cond: &Conditions) -> BgpState {
+    let (sessions, warnings) = sessions(t, cond);
+    let ctx = Ctx::new(t, cond, &sessions);
+    let prefixes = ctx.prefixes();
+    converge_lockstep(&ctx, &prefixes).into_state(&ctx, warnings)
+}
+
 /// What each receiver got on each session: `(receiver, session)` → prefix → path.
 pub type Rib = BTreeMap<(Node, usize), BTreeMap<IpNet, Received>>;
 

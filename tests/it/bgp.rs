@@ -664,3 +664,94 @@ fn t15_r36_vpn_gateway_never_sends_the_default_route() {
     assert_eq!(onprem["0.0.0.0/1"].0, vec![65515, 65001]);
     assert_eq!(onprem["128.0.0.0/1"].0, vec![65515, 65001]);
 }
+
+/// Each prefix converged on its own (the fast path) gives the state the
+/// whole table gives in synchronous rounds, on every topology in the
+/// repository, under random failures and advertisements, with and without
+/// route limits small enough to tear sessions down (lockstep fallback).
+#[test]
+fn per_prefix_convergence_equals_whole_table_rounds() {
+    use vnetplane::control::bgp;
+    use vnetplane::control::events::{self, Event};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let (mut cases, mut torn_down) = (0, 0);
+    for f in &files {
+        let src = std::fs::read_to_string(f).unwrap();
+        for limit in [None, Some(1), Some(3)] {
+            let text = match limit {
+                None => src.clone(),
+                Some(l) => {
+                    let opts = format!(
+                        "route_server_max_routes_per_peer = {l}\nvpn_gateway_max_prefixes = {l}\nexpressroute_max_prefixes = {l}\nexpressroute_max_vnet_prefixes = {l}\n"
+                    );
+                    if src.contains("[options]") {
+                        src.replace("[options]\n", &format!("[options]\n{opts}"))
+                    } else {
+                        format!("{src}\n[options]\n{opts}")
+                    }
+                }
+            };
+            let t = vnetplane::topology::load_str(&f.display().to_string(), &text).unwrap();
+            let names: Vec<String> = bgp::all_nodes(&t).iter().map(|n| n.name(&t)).collect();
+            if names.is_empty() {
+                continue;
+            }
+            for trial in 0..12 {
+                let mut evs = Vec::new();
+                for _ in 0..trial % 5 {
+                    let a = names[rnd(names.len())].clone();
+                    let b = names[rnd(names.len())].clone();
+                    let prefix: ipnet::IpNet = match rnd(4) {
+                        0 => "0.0.0.0/0".parse().unwrap(),
+                        1 => format!("10.{}.0.0/16", rnd(40)).parse().unwrap(),
+                        2 => format!("10.{}.{}.0/24", rnd(30), rnd(3)).parse().unwrap(),
+                        _ => "fd00::/64".parse().unwrap(),
+                    };
+                    evs.push(match rnd(6) {
+                        0 => Event::SpeakerDown(a),
+                        1 => Event::SessionDown(a, b),
+                        2 | 3 => Event::Advertise { speaker: a, prefix },
+                        _ => Event::Withdraw { speaker: a, prefix },
+                    });
+                }
+                let (topo, cond) = events::apply(&t, &evs).unwrap();
+                let fast = bgp::converge(&topo, &cond);
+                let whole = bgp::converge_whole_table(&topo, &cond);
+                let why = format!("{} limit {limit:?} events {evs:?}", f.display());
+                assert_eq!(
+                    format!("{:?}", fast.sessions),
+                    format!("{:?}", whole.sessions),
+                    "{why}"
+                );
+                assert_eq!(fast.received, whole.received, "{why}");
+                assert_eq!(fast.advertised, whole.advertised, "{why}");
+                assert_eq!(fast.best, whole.best, "{why}");
+                assert_eq!(fast.warnings, whole.warnings, "{why}");
+                assert_eq!(
+                    (fast.rounds, fast.converged),
+                    (whole.rounds, whole.converged),
+                    "{why}"
+                );
+                cases += 1;
+                torn_down += usize::from(fast.warnings.iter().any(|w| w.contains("torn down")));
+            }
+        }
+    }
+    // The fallback was exercised, not only the fast path.
+    assert!(
+        cases > 500 && torn_down > 20,
+        "{cases} cases, {torn_down} with a limit passed"
+    );
+}
