@@ -789,6 +789,16 @@ impl World {
         self.run(start, buf, pending, text, false)
     }
 
+    /// The counting fast path: the outcome and the number of hops
+    /// (`buf.steps`), with no hop recorded (`buf.hops` stays empty).
+    pub fn forward_counting(&self, start: Start, buf: &mut WalkBuf, pending: &Pending) -> Outcome {
+        buf.forced.clear();
+        buf.record = false;
+        let o = self.run(start, buf, pending, false, false);
+        buf.record = true;
+        o
+    }
+
     fn run(
         &self,
         start: Start,
@@ -798,6 +808,7 @@ impl World {
         explain: bool,
     ) -> Outcome {
         buf.hops.clear();
+        buf.steps = 0;
         buf.seen.clear();
         buf.decisions.clear();
         buf.looked.clear();
@@ -953,6 +964,10 @@ pub struct WalkBuf {
     pub looked: ArrayVec<IpAddr, MAX_LOOKED>,
     /// `looked` holds every address looked up (no overflow).
     pub looked_all: bool,
+    /// Hops walked (recorded in `hops` or not).
+    pub steps: usize,
+    /// Whether hops are recorded (else only counted in `steps`).
+    record: bool,
 }
 
 /// Distinct addresses a walk records as looked up (see [`WalkBuf::looked`]).
@@ -970,6 +985,8 @@ impl Default for WalkBuf {
             decisions: Vec::new(),
             looked: ArrayVec::new(),
             looked_all: true,
+            steps: 0,
+            record: true,
         }
     }
 }
@@ -1000,6 +1017,11 @@ macro_rules! say {
 
 impl Walk<'_> {
     fn hop(&mut self, at: At, kind: &'static str, decision: String) -> usize {
+        let i = self.b.steps;
+        self.b.steps += 1;
+        if !self.b.record {
+            return i;
+        }
         let o = self.b.packet.outer();
         let (node, packet) = if self.text {
             (self.world.name(at).to_string(), o.header.to_string())
@@ -1018,7 +1040,15 @@ impl Walk<'_> {
             decap: None,
             effects: Effects::default(),
         });
-        self.b.hops.len() - 1
+        i
+    }
+
+    /// Fills in hop `i` (nothing when the walk only counts hops).
+    #[inline]
+    fn set_hop(&mut self, i: usize, f: impl FnOnce(&mut Hop)) {
+        if let Some(h) = self.b.hops.get_mut(i) {
+            f(h);
+        }
     }
 
     /// Why a speaker does not forward: down in the tables, or failed and
@@ -1071,7 +1101,7 @@ impl Walk<'_> {
                     first: Some(first),
                 };
             }
-            self.b.seen.push((key, self.b.hops.len()));
+            self.b.seen.push((key, self.b.steps));
             let step = match at {
                 At::NicOut(n) => self.nic_out(n),
                 At::NicIn(n) => self.nic_in(n),
@@ -1177,8 +1207,10 @@ impl Walk<'_> {
                                 tun.name
                             ),
                         );
-                        self.b.hops[i].encap = self.text.then(|| describe_encap(enc, &header));
-                        self.b.hops[i].effects.encap = Some((enc, header));
+                        let v = self.text.then(|| describe_encap(enc, &header));
+                        self.set_hop(i, |h| h.encap = v);
+                        let v = Some((enc, header));
+                        self.set_hop(i, |h| h.effects.encap = v);
                         if !self.push_layer(Layer {
                             header,
                             ttl: DEFAULT_TTL,
@@ -1290,10 +1322,12 @@ impl Walk<'_> {
         let action = fib.lookup(h.dst);
         let i = self.hop(at, kind, String::new());
         if self.explain {
-            self.b.hops[i].route = w.route_used(subnet, h.dst).map(Box::new);
+            let v = w.route_used(subnet, h.dst).map(Box::new);
+            self.set_hop(i, |h| h.route = v);
         }
         let Some(action) = action else {
-            self.b.hops[i].decision = say!(self, "no route matches");
+            let v = say!(self, "no route matches");
+            self.set_hop(i, |h| h.decision = v);
             return self.drop_at(at, DropReason::NoRoute);
         };
         let (decision, next): (String, Step) = match action.next_hop_type {
@@ -1401,7 +1435,8 @@ impl Walk<'_> {
                 self.drop_at(at, DropReason::RouteNone),
             ),
         };
-        self.b.hops[i].decision = decision;
+        let v = decision;
+        self.set_hop(i, |h| h.decision = v);
         next
     }
 
@@ -1424,7 +1459,8 @@ impl Walk<'_> {
     }
 
     fn finish_drop(&mut self, i: usize, why: &str, at: At, r: DropReason) -> Step {
-        self.b.hops[i].decision = why.to_string();
+        let v = why.to_string();
+        self.set_hop(i, |h| h.decision = v);
         self.drop_at(at, r)
     }
 
@@ -1585,8 +1621,10 @@ impl Walk<'_> {
                     return self.drop_at(at, DropReason::UnknownTunnel);
                 };
                 let i = self.hop(at, "nva", say!(self, "decapsulates tunnel {}", tun.name));
-                self.b.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
-                self.b.hops[i].effects.decap = Some(enc);
+                let v = self.text.then(|| describe_encap(enc, &o.header));
+                self.set_hop(i, |h| h.decap = v);
+                let v = Some(enc);
+                self.set_hop(i, |h| h.effects.decap = v);
                 self.b.packet.layers.pop();
                 return Step::Go(at);
             }
@@ -1604,7 +1642,8 @@ impl Walk<'_> {
         self.b.packet.outer_mut().ttl -= 1;
         let os = &w.cp.nva_tables[n.idx()];
         let i = self.hop(at, "nva", String::new());
-        self.b.hops[i].effects.ttl_decrement = true;
+        let v = true;
+        self.set_hop(i, |h| h.effects.ttl_decrement = v);
         let mut note = String::new();
         let mut encap_note = None;
         let mut dst = o.header.dst;
@@ -1617,23 +1656,26 @@ impl Walk<'_> {
                 .lookup(dst)
                 .map(|&k| &os.entries[k as usize]);
             let Some(e) = found else {
-                self.b.hops[i].decision = say!(self, "{note}no OS route for {dst}");
+                let v = say!(self, "{note}no OS route for {dst}");
+                self.set_hop(i, |h| h.decision = v);
                 return self.drop_at(at, DropReason::NvaNoRoute);
             };
             match &e.next_hop {
                 OsNextHop::Blackhole => {
-                    self.b.hops[i].decision =
-                        say!(self, "{note}OS route {} is a blackhole", e.prefix);
+                    let v = say!(self, "{note}OS route {} is a blackhole", e.prefix);
+                    self.set_hop(i, |h| h.decision = v);
                     return self.drop_at(at, DropReason::NvaBlackhole);
                 }
                 OsNextHop::Nic(x) => {
-                    self.b.hops[i].decision = say!(
+                    let v = say!(
                         self,
                         "{note}OS route {} out of nic {}",
                         e.prefix,
                         t.nic(*x).name
                     );
-                    self.b.hops[i].encap = encap_note;
+                    self.set_hop(i, |h| h.decision = v);
+                    let v = encap_note;
+                    self.set_hop(i, |h| h.encap = v);
                     return Step::Go(At::NicOut(*x));
                 }
                 OsNextHop::Via(ip) => {
@@ -1649,16 +1691,19 @@ impl Walk<'_> {
                         })
                         .or(nva.nics.first().copied());
                     let Some(x) = egress else {
-                        self.b.hops[i].decision = say!(self, "the NVA has no NIC");
+                        let v = say!(self, "the NVA has no NIC");
+                        self.set_hop(i, |h| h.decision = v);
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
-                    self.b.hops[i].decision = say!(
+                    let v = say!(
                         self,
                         "{note}OS route {} via {ip} out of nic {} (the NIC routes by its own table, R42)",
                         e.prefix,
                         t.nic(x).name
                     );
-                    self.b.hops[i].encap = encap_note;
+                    self.set_hop(i, |h| h.decision = v);
+                    let v = encap_note;
+                    self.set_hop(i, |h| h.encap = v);
                     return Step::Go(At::NicOut(x));
                 }
                 OsNextHop::Tunnel(k) => {
@@ -1666,12 +1711,13 @@ impl Walk<'_> {
                         return self.drop_at(at, DropReason::NvaNoRoute);
                     };
                     if let Some(r) = self.tunnel_fails(Node::Nva(n), *k) {
-                        self.b.hops[i].decision = say!(
+                        let v = say!(
                             self,
                             "{note}OS route {} into tunnel {}, which is down",
                             e.prefix,
                             tun.name
                         );
+                        self.set_hop(i, |h| h.decision = v);
                         return self.drop_at(at, r);
                     }
                     let inner = self.b.packet.outer().header;
@@ -1681,13 +1727,14 @@ impl Walk<'_> {
                     let mut frag_note = String::new();
                     if len > usize::from(tun.mtu) {
                         if !tun.fragment {
-                            self.b.hops[i].decision = say!(
+                            let v = say!(
                                 self,
                                 "{note}OS route {} into tunnel {}: {len} bytes after encapsulation exceed the tunnel MTU {} (R55)",
                                 e.prefix,
                                 tun.name,
                                 tun.mtu
                             );
+                            self.set_hop(i, |h| h.decision = v);
                             return self.drop_at(at, DropReason::MtuExceeded);
                         }
                         let per = ((usize::from(tun.mtu) - 20) / 8) * 8;
@@ -1697,10 +1744,12 @@ impl Walk<'_> {
                             (len - 20).div_ceil(per.max(8)),
                             tun.mtu
                         );
-                        self.b.hops[i].effects.fragment = Some(tun.mtu);
+                        let v = Some(tun.mtu);
+                        self.set_hop(i, |h| h.effects.fragment = v);
                     }
                     encap_note = self.text.then(|| describe_encap(enc, &header) + &frag_note);
-                    self.b.hops[i].effects.encap = Some((enc, header));
+                    let v = Some((enc, header));
+                    self.set_hop(i, |h| h.effects.encap = v);
                     note = say!(
                         self,
                         "OS route {} into tunnel {}: encapsulated; ",
@@ -1719,7 +1768,8 @@ impl Walk<'_> {
                 }
             }
         }
-        self.b.hops[i].decision = say!(self, "{note}tunnels nest too deep");
+        let v = say!(self, "{note}tunnels nest too deep");
+        self.set_hop(i, |h| h.decision = v);
         self.drop_at(at, DropReason::NvaNoRoute)
     }
 
@@ -1781,7 +1831,8 @@ impl Walk<'_> {
                 "site",
                 say!(self, "the CPE decapsulates tunnel {}", tun.name),
             );
-            self.b.hops[i].decap = self.text.then(|| describe_encap(enc, &o.header));
+            let v = self.text.then(|| describe_encap(enc, &o.header));
+            self.set_hop(i, |h| h.decap = v);
             self.b.packet.layers.pop();
             return Step::Go(at);
         }

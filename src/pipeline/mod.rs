@@ -1069,14 +1069,15 @@ fn through_cache(
     let outcome = match replay::start_of(world, from, key.header.src) {
         None => {
             buf.hops.clear();
+            buf.steps = 0;
             Outcome::Dropped(Place::Capture, DropReason::NoIngressNic)
         }
         Some(start) => {
             buf.packet.reset(key.header, key.ttl, key.len as usize);
-            world.forward_with(start, buf, &snap.pending, false)
+            world.forward_counting(start, buf, &snap.pending)
         }
     };
-    let hops = buf.hops.len() as u32;
+    let hops = buf.steps as u32;
     stats.hops += u64::from(hops);
     cache.put(
         *key,
@@ -1163,8 +1164,12 @@ impl Lane {
                                     .packet
                                     .reset(h, p.ttl.max(1), f.data.len() - p.ip_offset);
                             }
-                            let o = world.forward_with(start, &mut self.buf, &snap.pending, pcapng);
-                            self.stats.hops += self.buf.hops.len() as u64;
+                            let o = if pcapng || traces {
+                                world.forward_with(start, &mut self.buf, &snap.pending, pcapng)
+                            } else {
+                                world.forward_counting(start, &mut self.buf, &snap.pending)
+                            };
+                            self.stats.hops += self.buf.steps as u64;
                             o
                         }
                     }

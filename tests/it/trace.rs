@@ -473,3 +473,57 @@ fn r40_traffic_from_on_premises_uses_the_gateway_subnet_routes() {
         ("dropped", "site-no-route")
     );
 }
+
+/// The counting walk (no hop recorded) reaches the outcome the recording
+/// walk reaches, in as many hops, for every default flow of every topology
+/// in the repository (the forwarding path of `replay` without outputs and
+/// of the flow cache's first packets).
+#[test]
+fn counting_walk_equals_recording_walk() {
+    use vnetplane::dataplane::{Pending, WalkBuf, traffic};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let (mut flows, mut hops) = (0, 0);
+    for f in files {
+        let t = vnetplane::topology::load_file(&f).unwrap();
+        let world = World::new(&converge(&t, &[]));
+        let (mut rec, mut cnt) = (WalkBuf::default(), WalkBuf::default());
+        for start in traffic::default_senders(&t) {
+            let Start::Nic(nic) = start else { continue };
+            for dst in traffic::default_destinations(&t) {
+                let Some(&src) = t
+                    .nic(nic)
+                    .ips
+                    .iter()
+                    .find(|ip| ip.is_ipv4() == dst.is_ipv4())
+                else {
+                    continue;
+                };
+                let h = Header {
+                    src,
+                    dst,
+                    proto: PROTO_TCP,
+                    sport: 40000,
+                    dport: 443,
+                };
+                rec.packet = Packet::new(h);
+                cnt.packet = Packet::new(h);
+                let a = world.forward(start, &mut rec);
+                let b = world.forward_counting(start, &mut cnt, &Pending::default());
+                assert_eq!(a, b, "{}: {h}", f.display());
+                assert_eq!(rec.hops.len(), cnt.steps, "{}: {h}", f.display());
+                assert!(cnt.hops.is_empty());
+                flows += 1;
+                hops += cnt.steps;
+            }
+        }
+    }
+    assert!(
+        flows > 300 && hops > 2 * flows,
+        "{flows} flows, {hops} hops"
+    );
+}
