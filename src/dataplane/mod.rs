@@ -554,21 +554,35 @@ impl Fixed {
 
 /// A per-flow hash (R18: the fields are UNCONFIRMED; a 5-tuple is modelled).
 pub fn flow_hash(h: &Header) -> u64 {
-    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |v: u128| {
-        for b in v.to_le_bytes() {
-            x ^= u64::from(b);
-            x = x.wrapping_mul(0x0100_0000_01b3);
+    // FNV-1a over the addresses as 16-byte little-endian integers, then
+    // proto/ports as a 16-byte integer. Zero bytes only multiply by the
+    // prime, so an IPv4 address's 12 high zero bytes are one multiplication
+    // by PRIME^12 (the same value, a third of the steps).
+    const PRIME: u64 = 0x0100_0000_01b3;
+    const fn power(n: u32) -> u64 {
+        let (mut x, mut i) = (1u64, 0);
+        while i < n {
+            x = x.wrapping_mul(PRIME);
+            i += 1;
         }
-    };
-    let ip = |a: IpAddr| match a {
-        IpAddr::V4(v) => u128::from(u32::from(v)),
-        IpAddr::V6(v) => u128::from(v),
-    };
-    eat(ip(h.src));
-    eat(ip(h.dst));
-    eat(u128::from(h.proto) << 32 | u128::from(h.sport) << 16 | u128::from(h.dport));
-    x
+        x
+    }
+    fn eat(mut x: u64, bytes: &[u8]) -> u64 {
+        for &b in bytes {
+            x ^= u64::from(b);
+            x = x.wrapping_mul(PRIME);
+        }
+        x
+    }
+    let mut x: u64 = 0xcbf2_9ce4_8422_2325;
+    for a in [h.src, h.dst] {
+        x = match a {
+            IpAddr::V4(v) => eat(x, &u32::from(v).to_le_bytes()).wrapping_mul(power(12)),
+            IpAddr::V6(v) => eat(x, &u128::from(v).to_le_bytes()),
+        };
+    }
+    let ports = u64::from(h.proto) << 32 | u64::from(h.sport) << 16 | u64::from(h.dport);
+    eat(x, &ports.to_le_bytes()[..5]).wrapping_mul(power(11))
 }
 
 #[derive(Default)]
