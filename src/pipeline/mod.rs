@@ -339,6 +339,10 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let (free_tx, free_rx) = unbounded::<Batch>();
     let (done_tx, done_rx) = unbounded::<Batch>();
     let (ctl_tx, ctl_rx) = unbounded::<Ctl>();
+    // Snapshots workers are done with go back to the control plane, which
+    // frees them: a worker never pays for dropping a world.
+    let (retire_tx, retire_rx) = unbounded::<Arc<Snapshot>>();
+    let retire_tx = r.control.is_some().then_some(retire_tx);
     let mut work_txs = Vec::new();
     let mut work_rxs = Vec::new();
     let mut upd_txs = Vec::new();
@@ -360,7 +364,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
         let ctl_handle = control.map(|c| {
             let upd = upd_txs.clone();
             let prev = r.world.clone();
-            sc.spawn(move || control_loop(c, prev, ctl_rx, live, upd, opts.coalesce))
+            sc.spawn(move || control_loop(c, prev, (ctl_rx, retire_rx), live, upd, opts.coalesce))
         });
         drop(upd_txs);
         // Workers: one thread each; when there is no core to spare for the
@@ -368,7 +372,8 @@ pub fn run<W: Write + Send, T: Write + Send>(
         let mut handles = Vec::new();
         let mut inline: Option<Worker<'_>> = None;
         for (k, (rx, upd)) in work_rxs.into_iter().zip(upd_rxs).enumerate() {
-            let w = Worker::new(frames, first.clone(), upd, &opts, want_traces, want_pcapng);
+            let mut w = Worker::new(frames, first.clone(), upd, &opts, want_traces, want_pcapng);
+            w.retired = retire_tx.clone();
             if k == nw - 1 && inline_last {
                 inline = Some(w);
                 continue;
@@ -601,7 +606,7 @@ fn dispatch_hash_read(f: &Frame) -> u64 {
 fn control_loop(
     c: Control,
     mut world: Arc<World>,
-    steps: Receiver<Ctl>,
+    (steps, retired): (Receiver<Ctl>, Receiver<Arc<Snapshot>>),
     live: Option<Receiver<Event>>,
     workers: Vec<Sender<Arc<Snapshot>>>,
     coalesce: Duration,
@@ -628,6 +633,8 @@ fn control_loop(
         }
     };
     loop {
+        // Free the snapshots every worker has left.
+        retired.try_iter().for_each(drop);
         // Next input: a scheduled step or live events (coalesced).
         let mut since = Instant::now();
         let (evs, half, from_packet, new_step) = {
@@ -931,6 +938,8 @@ struct Worker<'f> {
     frames: &'f [Frame],
     snap: Arc<Snapshot>,
     updates: Receiver<Arc<Snapshot>>,
+    /// Where snapshots this worker is done with go (the control plane).
+    retired: Option<Sender<Arc<Snapshot>>>,
     /// Snapshots received for a later scheduled step than the batch's.
     later: VecDeque<Arc<Snapshot>>,
     lane: Lane,
@@ -952,6 +961,7 @@ impl<'f> Worker<'f> {
             frames,
             snap,
             updates,
+            retired: None,
             later: VecDeque::new(),
             lane: Lane {
                 deltas: Deltas::default(),
@@ -981,7 +991,12 @@ impl<'f> Worker<'f> {
         if s.version != self.snap.version {
             self.lane.deltas.push(s.version, s.delta.clone());
         }
-        self.snap = s;
+        let old = std::mem::replace(&mut self.snap, s);
+        if let Some(r) = &self.retired {
+            // A control plane that has finished drops nothing more: then
+            // the worker does.
+            let _ = r.send(old);
+        }
     }
 
     /// Forwards a batch. Between batches: takes the newest snapshot this
