@@ -824,6 +824,8 @@ impl World {
         buf.hops.clear();
         buf.steps = 0;
         buf.seen.clear();
+        buf.states.clear();
+        buf.state = None;
         buf.decisions.clear();
         buf.looked.clear();
         buf.looked_all = true;
@@ -963,9 +965,16 @@ pub enum Start {
 pub struct WalkBuf {
     pub packet: Packet,
     pub hops: Vec<Hop>,
-    /// (location, headers) and the index of the hop where first seen; walks
-    /// are short, so a vector beats a hash map.
-    seen: Vec<((At, HeadersKey), usize)>,
+    /// (location, header state) and the index of the hop where first seen;
+    /// walks are short, so a vector beats a hash map.
+    seen: Vec<((At, u16), usize)>,
+    /// The distinct header stacks (outer, its encapsulation, depth,
+    /// innermost) this walk has had; a state is an index here. Headers
+    /// change only when a layer is pushed or popped, so a state is looked
+    /// up then, not at every hop.
+    states: Vec<HeadersKey>,
+    /// The current header stack's index in `states`; `None`: changed since.
+    state: Option<u16>,
     /// ECMP / load-balancer choices to force, in decision order (the rest
     /// follow the flow hash).
     forced: Vec<usize>,
@@ -995,6 +1004,8 @@ impl Default for WalkBuf {
             },
             hops: Vec::with_capacity(16),
             seen: Vec::with_capacity(16),
+            states: Vec::with_capacity(4),
+            state: None,
             forced: Vec::new(),
             decisions: Vec::new(),
             looked: ArrayVec::new(),
@@ -1103,12 +1114,37 @@ impl Walk<'_> {
     /// Pushes an outer header; false when the packet already has
     /// [`MAX_LAYERS`] headers.
     fn push_layer(&mut self, l: Layer) -> bool {
+        self.b.state = None;
         self.b.packet.layers.try_push(l).is_ok()
+    }
+
+    /// Pops the outer header (decapsulation).
+    fn pop_layer(&mut self) {
+        self.b.state = None;
+        self.b.packet.layers.pop();
+    }
+
+    /// The index of the current header stack among those this walk has had.
+    fn header_state(&mut self) -> u16 {
+        if let Some(s) = self.b.state {
+            return s;
+        }
+        let key = self.b.packet.key();
+        let b = &mut *self.b;
+        let s = match b.states.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                b.states.push(key);
+                b.states.len() - 1
+            }
+        } as u16;
+        b.state = Some(s);
+        s
     }
 
     fn run(&mut self, mut at: At) -> Outcome {
         for _ in 0..MAX_STEPS {
-            let key = (at, self.b.packet.key());
+            let key = (at, self.header_state());
             if let Some(&(_, first)) = self.b.seen.iter().find(|(k, _)| *k == key) {
                 return Outcome::Loop {
                     at,
@@ -1639,7 +1675,7 @@ impl Walk<'_> {
                 self.set_hop(i, |h| h.decap = v);
                 let v = Some(enc);
                 self.set_hop(i, |h| h.effects.decap = v);
-                self.b.packet.layers.pop();
+                self.pop_layer();
                 return Step::Go(at);
             }
             self.hop(at, "nva", say!(self, "addressed to the NVA itself"));
@@ -1847,7 +1883,7 @@ impl Walk<'_> {
             );
             let v = self.text.then(|| describe_encap(enc, &o.header));
             self.set_hop(i, |h| h.decap = v);
-            self.b.packet.layers.pop();
+            self.pop_layer();
             return Step::Go(at);
         }
         let dst = o.header.dst;
