@@ -427,10 +427,11 @@ struct Fixed {
     nic_nva: Vec<Option<NvaId>>,
     /// First NIC (in declaration order) holding each address.
     by_ip: HashMap<IpAddr, NicId>,
-    /// Every owner of each address, in any VNet.
-    owners_by_ip: HashMap<IpAddr, Vec<(VnetId, Owner)>>,
-    /// Connected peerings: (vnet, remote) → the direction stored on `vnet`.
-    connected: HashMap<(VnetId, VnetId), PeeringId>,
+    /// (vnet, address) → the owner of the address in a VNet Connected to
+    /// `vnet` (the lowest such VNet), and the peering stored on `vnet`.
+    peered: HashMap<(VnetId, IpAddr), (VnetId, Owner, PeeringId)>,
+    /// Per peering: the peering back from its remote VNet, if any.
+    peering_back: Vec<Option<PeeringId>>,
 }
 
 /// Each NVA's OS table compiled (see [`World`]).
@@ -495,20 +496,40 @@ impl Fixed {
                 by_ip.entry(ip).or_insert(NicId(i as u32));
             }
         }
-        let mut owners_by_ip: HashMap<IpAddr, Vec<(VnetId, Owner)>> = HashMap::default();
-        for (&(v, ip), &o) in &owners {
-            owners_by_ip.entry(ip).or_default().push((v, o));
-        }
-        for list in owners_by_ip.values_mut() {
-            list.sort_by_key(|(v, _)| *v);
-        }
-        let mut connected = HashMap::default();
+        // Who reaches each VNet over a Connected peering: remote → [(vnet,
+        // the peering stored on vnet)].
+        let mut reached_from: HashMap<VnetId, Vec<(VnetId, PeeringId)>> = HashMap::default();
         for (i, _) in t.vnets.iter().enumerate() {
             let v = VnetId(i as u32);
             for pid in t.connected_peerings(v) {
-                connected.insert((v, t.peerings[pid.idx()].remote), pid);
+                reached_from
+                    .entry(t.peerings[pid.idx()].remote)
+                    .or_default()
+                    .push((v, pid));
             }
         }
+        let mut peered: HashMap<(VnetId, IpAddr), (VnetId, Owner, PeeringId)> = HashMap::default();
+        for (&(remote, ip), &o) in &owners {
+            for &(v, pid) in reached_from.get(&remote).into_iter().flatten() {
+                let e = peered.entry((v, ip)).or_insert((remote, o, pid));
+                // The lowest remote VNet; between two peerings to the
+                // same one, the later.
+                if remote <= e.0 {
+                    *e = (remote, o, pid);
+                }
+            }
+        }
+        let peering_back = t
+            .peerings
+            .iter()
+            .map(|p| {
+                t.vnet(p.remote)
+                    .peerings
+                    .iter()
+                    .copied()
+                    .find(|q| t.peerings[q.idx()].remote == p.vnet)
+            })
+            .collect();
         let names = Names {
             nic: t.nics.iter().map(|n| format!("nic {}", n.name)).collect(),
             nva: t.nvas.iter().map(|n| format!("nva {}", n.name)).collect(),
@@ -546,8 +567,8 @@ impl Fixed {
             owners,
             nic_nva,
             by_ip,
-            owners_by_ip,
-            connected,
+            peered,
+            peering_back,
         }
     }
 }
@@ -681,16 +702,7 @@ impl World {
     }
 
     fn owner_peered(&self, vnet: VnetId, ip: IpAddr) -> Option<(VnetId, Owner, PeeringId)> {
-        self.fixed
-            .owners_by_ip
-            .get(&ip)?
-            .iter()
-            .find_map(|&(remote, o)| {
-                self.fixed
-                    .connected
-                    .get(&(vnet, remote))
-                    .map(|&pid| (remote, o, pid))
-            })
+        self.fixed.peered.get(&(vnet, ip)).copied()
     }
 
     /// R49 and access checks on a peering crossing.
@@ -705,12 +717,7 @@ impl World {
     ) -> Option<DropReason> {
         let t = self.t();
         let p = &t.peerings[pid.idx()];
-        let back = t
-            .vnet(p.remote)
-            .peerings
-            .iter()
-            .map(|q| &t.peerings[q.idx()])
-            .find(|q| q.remote == from)?;
+        let back = &t.peerings[self.fixed.peering_back[pid.idx()]?.idx()];
         if !p.allow_virtual_network_access || !back.allow_virtual_network_access {
             return Some(DropReason::PeeringAccessDisabled);
         }
