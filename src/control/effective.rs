@@ -241,7 +241,13 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     let vid = s.vnet;
     let vnet = t.vnet(vid);
     let rt = s.route_table.map(|r| t.route_table(r));
-    let mut routes: Vec<Route> = Vec::new();
+    // Sized for what the VNet's (and a hub's) gateways and Route Servers
+    // inject: tables of many BGP routes are built without regrowing.
+    let injected: usize = std::iter::once(vid)
+        .chain(t.remote_gateway_vnet(vid).map(|(_, hub)| hub))
+        .map(|v| inj.by_vnet.get(&v).map_or(0, Vec::len))
+        .sum();
+    let mut routes: Vec<Route> = Vec::with_capacity(injected + 16);
 
     // R1: one VnetLocal route per VNet range.
     for &p in &vnet.address_space {
@@ -463,7 +469,8 @@ fn describe(t: &Topology, r: &Route) -> String {
 
 /// Marks, for each prefix, the best route Active and the others Invalid.
 fn mark_states(t: &Topology, routes: &mut [Route]) {
-    let mut best: rustc_hash::FxHashMap<IpNet, usize> = Default::default();
+    let mut best: rustc_hash::FxHashMap<IpNet, usize> =
+        rustc_hash::FxHashMap::with_capacity_and_hasher(routes.len(), Default::default());
     for (i, r) in routes.iter().enumerate() {
         match best.get(&r.prefix) {
             Some(&b) if rank(t, &routes[b]) <= rank(t, r) => {}

@@ -19,7 +19,6 @@ pub mod bench;
 pub mod poptrie;
 pub mod tables;
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -58,7 +57,7 @@ impl<A: Clone + Eq + Hash> Fib<A> {
         rs.reverse();
         rs.sort_by_key(|(p, _)| *p);
         rs.dedup_by(|a, b| a.0 == b.0);
-        let mut index: HashMap<A, u32> = HashMap::new();
+        let mut index: rustc_hash::FxHashMap<A, u32> = Default::default();
         let mut actions: Vec<A> = Vec::new();
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
@@ -184,30 +183,33 @@ pub struct NicAction {
 /// The routes a NIC's FIB holds: the Active routes, minus gateway routes that
 /// R16 hides (equal to or inside an active VNet/peering/service-endpoint route).
 pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
+    let mut out = Vec::with_capacity(table.routes.len());
     let system: Vec<IpNet> = table
         .routes
         .iter()
         .filter(|r| r.state == State::Active && r.is_vnet_system())
         .map(|r| r.prefix)
         .collect();
-    table
-        .routes
-        .iter()
-        .filter(|r| r.state == State::Active)
-        .filter(|r| {
-            !(r.source == Source::VirtualNetworkGateway
-                && system.iter().any(|s| s.contains(&r.prefix)))
-        })
-        .map(|r| {
-            (
-                r.prefix,
-                NicAction {
-                    next_hop_type: r.next_hop_type,
-                    ips: r.next_hop_ips.clone(),
-                },
-            )
-        })
-        .collect()
+    out.extend(
+        table
+            .routes
+            .iter()
+            .filter(|r| r.state == State::Active)
+            .filter(|r| {
+                !(r.source == Source::VirtualNetworkGateway
+                    && system.iter().any(|s| s.contains(&r.prefix)))
+            })
+            .map(|r| {
+                (
+                    r.prefix,
+                    NicAction {
+                        next_hop_type: r.next_hop_type,
+                        ips: r.next_hop_ips.clone(),
+                    },
+                )
+            }),
+    );
+    out
 }
 
 /// Every subnet's compiled table, one per distinct route set.
@@ -236,39 +238,51 @@ impl FibSet {
     /// [`FibSet::compile_reusing`] of tables already computed (one per
     /// subnet, by subnet id).
     pub fn compile_tables(tables: &[Table], prev: Option<&FibSet>) -> (FibSet, usize) {
-        // Tables are keyed by their routes (FxHash: keys are large, and
-        // hashing them is most of the reuse check).
-        let mut old: rustc_hash::FxHashMap<&[(IpNet, NicAction)], &Arc<Fib<NicAction>>> =
-            Default::default();
+        use std::hash::BuildHasher;
+        // Route sets are found by a hash of their routes (FxHash: hashing
+        // is most of the reuse check) and compared in full on a hit; the
+        // routes are kept once, in the compiled table.
+        let hasher = rustc_hash::FxBuildHasher;
+        let mut old: rustc_hash::FxHashMap<u64, Vec<&Arc<Fib<NicAction>>>> = Default::default();
         for f in prev.map(|p| p.by_subnet.as_slice()).unwrap_or_default() {
-            old.entry(f.routes()).or_insert(f);
+            let list = old.entry(hasher.hash_one(f.routes())).or_default();
+            if !list.iter().any(|g| Arc::ptr_eq(g, f)) {
+                list.push(f);
+            }
         }
-        let mut cache: rustc_hash::FxHashMap<Vec<(IpNet, NicAction)>, Arc<Fib<NicAction>>> =
-            Default::default();
+        let mut distinct: Vec<Arc<Fib<NicAction>>> = Vec::new();
+        let mut by_hash: rustc_hash::FxHashMap<u64, Vec<usize>> = Default::default();
         let mut by_subnet = Vec::with_capacity(tables.len());
         let mut bytes = 0;
         let mut compiled = 0;
         for table in tables {
             let mut routes = nic_routes(table);
             routes.sort();
-            let fib = cache
-                .entry(routes)
-                .or_insert_with_key(|routes| {
-                    let f = old
-                        .get(routes.as_slice())
-                        .map(|f| Arc::clone(f))
-                        .unwrap_or_else(|| {
+            let h = hasher.hash_one(routes.as_slice());
+            let same = |f: &&Arc<Fib<NicAction>>| f.routes() == routes.as_slice();
+            let seen = by_hash
+                .get(&h)
+                .and_then(|v| v.iter().map(|&i| &distinct[i]).find(same));
+            let fib = match seen {
+                Some(f) => f.clone(),
+                None => {
+                    let f = match old.get(&h).and_then(|v| v.iter().copied().find(same)) {
+                        Some(f) => f.clone(),
+                        None => {
                             compiled += 1;
-                            Arc::new(Fib::build(routes.iter().cloned()))
-                        });
+                            Arc::new(Fib::build(routes))
+                        }
+                    };
                     bytes += f.trie_bytes();
+                    by_hash.entry(h).or_default().push(distinct.len());
+                    distinct.push(f.clone());
                     f
-                })
-                .clone();
+                }
+            };
             by_subnet.push(fib);
         }
         let set = FibSet {
-            distinct: cache.len(),
+            distinct: distinct.len(),
             by_subnet,
             bytes,
         };
