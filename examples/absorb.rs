@@ -1,0 +1,67 @@
+//! The BGP absorption benchmark's stages timed: N advertisements from one
+//! NVA through a Route Server (hub with 10 spokes, as `vnetplane bench`),
+//! then event apply, BGP, injections, the whole control plane, every
+//! subnet's table and their compilation; three runs.
+//!
+//! `cargo run --release --example absorb -- [N]` (default 20000).
+
+use std::time::Instant;
+use vnetplane::control::{self, events::Event};
+
+fn main() -> Result<(), String> {
+    let n: usize = match std::env::args().nth(1) {
+        Some(s) => s.parse().map_err(|e| format!("{s}: {e}"))?,
+        None => 20_000,
+    };
+    let text = format!(
+        "{}\n[options]\nroute_server_max_routes_per_peer = {n}\n",
+        vnetplane::topology::generate::route_server_scale(1, 0, 10)
+    );
+    let t = vnetplane::topology::load_str("generated:route-server", &text)
+        .map_err(|e| e.to_string())?;
+    let nva = t
+        .nvas
+        .iter()
+        .find(|x| !x.bgp.is_empty())
+        .ok_or("no BGP NVA")?
+        .name
+        .clone();
+    let evs: Vec<Event> = (0..n)
+        .map(|i| Event::Advertise {
+            speaker: nva.clone(),
+            prefix: format!("{}.{}.{}.0/24", 100 + (i >> 16), (i >> 8) & 255, i & 255)
+                .parse()
+                .expect("valid prefix"),
+        })
+        .collect();
+    let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let (topo, cond) = control::events::apply(&t, &evs).map_err(|e| e.to_string())?;
+        let t1 = Instant::now();
+        let bgp = control::bgp::converge(&topo, &cond);
+        let t2 = Instant::now();
+        let inj = control::bgp_injections(&topo, &bgp, &cond);
+        let t3 = Instant::now();
+        let cp = control::converge_state(topo.clone(), cond.clone());
+        let t4 = Instant::now();
+        let tables = cp.subnet_tables();
+        let t5 = Instant::now();
+        let (set, _) = vnetplane::fib::FibSet::compile_tables(&tables, None);
+        let t6 = Instant::now();
+        println!(
+            "{n} routes, {} subnets, {} distinct tables | apply {:.1} ms, BGP {:.1}, injections {:.1}, control plane {:.1}, subnet tables {:.1}, compile {:.1}; absorbed (apply + control plane + tables + compile) in {:.1} ms",
+            tables.len(),
+            set.distinct,
+            ms(t0, t1),
+            ms(t1, t2),
+            ms(t2, t3),
+            ms(t3, t4),
+            ms(t4, t5),
+            ms(t5, t6),
+            ms(t0, t1) + ms(t3, t6)
+        );
+        std::hint::black_box((bgp, inj));
+    }
+    Ok(())
+}
