@@ -771,6 +771,44 @@ impl PrefixState {
         }
     }
 
+    /// The same round, skipping what cannot have changed: a speaker none of
+    /// whose sessions brought anything new keeps its best paths (select
+    /// reads only what it received), and a sender whose best paths did not
+    /// move sends what it sent last round (export reads only those and
+    /// constants). `changed` (per slot): what differed in the previous
+    /// round, updated for this one; `first` does everything. The marks on
+    /// received paths may lag (never their rejection, which import sets);
+    /// [`PrefixState::finish`] marks everything.
+    fn round_changed(
+        &mut self,
+        ctx: &Ctx,
+        prefix: IpNet,
+        next: &mut [Option<Received>],
+        first: bool,
+        (changed, moved): (&mut [bool], &mut [bool]),
+    ) {
+        for (n, m) in moved.iter_mut().enumerate() {
+            *m = false;
+            if first || ctx.inbox[n].iter().any(|&d| changed[d]) {
+                let best = select_prefix(ctx, n, &mut self.rx);
+                *m = best != self.best[n];
+                self.best[n] = best;
+            }
+        }
+        for (d, dir) in ctx.dirs.iter().enumerate() {
+            if first || moved[dir.from_i] {
+                self.adv[d] = export_prefix(ctx, d, prefix, &self.best[dir.from_i]);
+                next[d] = self.adv[d].as_ref().map(|p| import_path(ctx, d, p));
+            } else {
+                next[d] = self.rx[d].clone();
+            }
+            changed[d] = !same_received(
+                std::slice::from_ref(&self.rx[d]),
+                std::slice::from_ref(&next[d]),
+            );
+        }
+    }
+
     fn finish(&mut self, ctx: &Ctx) {
         for n in 0..ctx.nodes.len() {
             self.best[n] = select_prefix(ctx, n, &mut self.rx);
@@ -904,12 +942,20 @@ fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
     // on (prefixes that have converged keep their count).
     let mut in_round = vec![vec![0usize; limited.len()]; MAX_ROUNDS + 2];
     let mut from_round = vec![vec![0usize; limited.len()]; MAX_ROUNDS + 2];
+    let mut changed = vec![true; ctx.dirs.len()];
+    let mut moved = vec![false; ctx.nodes.len()];
     for &prefix in prefixes {
         st.rx.iter_mut().for_each(|r| *r = None);
         let mut rounds = MAX_ROUNDS;
         let mut converged = false;
         for (round, counts) in in_round.iter_mut().enumerate().take(MAX_ROUNDS + 1).skip(1) {
-            st.round(ctx, prefix, &mut next);
+            st.round_changed(
+                ctx,
+                prefix,
+                &mut next,
+                round == 1,
+                (&mut changed, &mut moved),
+            );
             for (c, &d) in counts.iter_mut().zip(&limited) {
                 *c += usize::from(accepted(&next[d]));
             }
