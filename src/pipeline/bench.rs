@@ -8,8 +8,10 @@
 //! cache: a flow's first packet walks, the others reuse its outcome while
 //! the tables stay the same), `walk` (the same without the cache: every
 //! packet walks every hop), `traces+pcapng` (every hop recorded and
-//! written), then `churn` (forward with route updates streaming in). Rates
-//! are medians of `--repeat` runs; the machine is recorded in the output.
+//! written), then `churn` (forward with route updates streaming in; each
+//! churn run is paired with a run without churn just before it, and the
+//! ratio reported is the median of the pairs'). Rates are medians of
+//! `--repeat` runs; the machine is recorded in the output.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -117,7 +119,8 @@ pub struct Row {
     /// Share of packets answered by the flow cache (0 when it is off).
     pub flow_cache_hits: f64,
     /// Churn: updates offered per second, control-plane versions published,
-    /// the rate relative to the forward run, the longest publication →
+    /// the rate relative to a run without churn (each churn run paired with
+    /// one just before it; the median ratio), the longest arrival →
     /// adoption delay seen by a worker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub churn: Option<ChurnFigures>,
@@ -567,21 +570,33 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             Vec::new()
         };
         for w in churn_workers {
-            let mode = if a.flow_cache > 0 { "forward" } else { "walk" };
-            let base = rows
-                .iter()
-                .find(|r| r.case == c.name && r.mode == mode && r.workers == w)
-                .map_or(0.0, |r| r.mpps);
+            // Each churn run is paired with a run without churn just before
+            // it, and the rate kept is the median of the pairs' ratios: a
+            // machine whose speed drifts between rows (a shared VM does)
+            // then moves both sides of a ratio together.
+            let mut ratios = Vec::new();
             let runs: Vec<_> = (0..repeat.min(3))
                 .map(|_| {
-                    run_once(
+                    let (plain, _) = run_once(
+                        &world,
+                        &c.topology,
+                        &c.frames,
+                        (w, a.flow_cache),
+                        false,
+                        None,
+                    )?;
+                    let churned = run_once(
                         &world,
                         &c.topology,
                         &c.frames,
                         (w, a.flow_cache),
                         false,
                         Some((churn, Duration::from_secs_f64(a.coalesce_ms.max(0.0) / 1e3))),
-                    )
+                    )?;
+                    ratios.push(
+                        plain.elapsed.as_secs_f64() / churned.0.elapsed.as_secs_f64().max(1e-9),
+                    );
+                    Ok(churned)
                 })
                 .collect::<Result<_>>()?;
             let mut r = row(&c.name, "churn", w, &runs);
@@ -599,7 +614,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                 updates_per_s: churn,
                 updates_sent: sent,
                 versions,
-                rate_vs_forward: if base > 0.0 { r.mpps / base } else { 0.0 },
+                rate_vs_forward: median(ratios),
                 max_update_latency_ms: median(lat),
             });
             rows.push(r);
@@ -701,7 +716,7 @@ pub fn text(r: &BenchReport) -> String {
             .collect();
         let churn = x.churn.as_ref().map_or(String::new(), |c| {
             format!(
-                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn, max update latency {:.2} ms",
+                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn (paired runs), max update latency {:.2} ms",
                 c.updates_per_s,
                 c.updates_sent,
                 c.versions,
