@@ -1,0 +1,58 @@
+//! A churn harness: one standard bench case forwarded while route updates
+//! stream in, each run printed with what `vnetplane bench` folds into a row
+//! (wall and busy time, versions, updates sent, flow-cache hits, total
+//! rebuild time, max update latency). Rate 0 runs the same without churn.
+//!
+//! `cargo run --release --example churn -- [CASE] [WORKERS] [UPDATES/S]`
+//! (defaults: vxlan, 1, 100000; `N=10000000` frames instead of 4M).
+
+use std::sync::Arc;
+use std::time::Duration;
+use vnetplane::control;
+use vnetplane::dataplane::World;
+use vnetplane::pipeline::{bench, flowcache};
+
+fn main() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let which = args.next().unwrap_or_else(|| "vxlan".into());
+    let num =
+        |a: Option<String>, d: u64| a.map_or(Ok(d), |s| s.parse().map_err(|e| format!("{s}: {e}")));
+    let workers = num(args.next(), 1)? as usize;
+    let rate = num(args.next(), 100_000)?;
+    let n = num(std::env::var("N").ok(), 4_000_000)? as usize;
+    let cases = bench::standard_cases(4096, n).map_err(|e| e.to_string())?;
+    let case = cases
+        .iter()
+        .find(|c| c.name == which)
+        .ok_or_else(|| format!("{which}: not a standard case (one-hop, vxlan, mixed)"))?;
+    let cp = control::converge(&case.topology, &[]).map_err(|e| e.to_string())?;
+    let world = Arc::new(World::new(&cp));
+    for _ in 0..3 {
+        let (r, sent) = bench::run_once(
+            &world,
+            &case.topology,
+            &case.frames,
+            (workers, flowcache::DEFAULT_ENTRIES),
+            false,
+            (rate > 0).then_some((rate, Duration::from_millis(4))),
+        )
+        .map_err(|e| e.to_string())?;
+        let ns = r.elapsed.as_nanos() as f64 / case.frames.len() as f64;
+        let busy: Vec<String> = r
+            .workers
+            .iter()
+            .map(|w| format!("{:.0}", w.busy.as_secs_f64() * 1e3))
+            .collect();
+        let (hits, walks) = r.flow_cache();
+        println!(
+            "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all, max update latency {:.2} ms",
+            1e3 / ns,
+            r.elapsed.as_secs_f64() * 1e3,
+            busy.join(", "),
+            r.versions.len(),
+            r.versions.iter().map(|v| v.build_ms).sum::<f64>(),
+            r.max_update_latency().as_secs_f64() * 1e3,
+        );
+    }
+    Ok(())
+}
