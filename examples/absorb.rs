@@ -1,39 +1,19 @@
 //! The BGP absorption benchmark's stages timed: N advertisements from one
-//! NVA through a Route Server (hub with 10 spokes, as `vnetplane bench`),
+//! NVA through a Route Server (`bench::absorb_case`, as `vnetplane bench`),
 //! then event apply, BGP, injections, the whole control plane, every
 //! subnet's table and their compilation; three runs.
 //!
 //! `cargo run --release --example absorb -- [N]` (default 20000).
 
 use std::time::Instant;
-use vnetplane::control::{self, events::Event};
+use vnetplane::control;
 
 fn main() -> Result<(), String> {
     let n: usize = match std::env::args().nth(1) {
         Some(s) => s.parse().map_err(|e| format!("{s}: {e}"))?,
         None => 20_000,
     };
-    let text = format!(
-        "{}\n[options]\nroute_server_max_routes_per_peer = {n}\n",
-        vnetplane::topology::generate::route_server_scale(1, 0, 10)
-    );
-    let t = vnetplane::topology::load_str("generated:route-server", &text)
-        .map_err(|e| e.to_string())?;
-    let nva = t
-        .nvas
-        .iter()
-        .find(|x| !x.bgp.is_empty())
-        .ok_or("no BGP NVA")?
-        .name
-        .clone();
-    let evs: Vec<Event> = (0..n)
-        .map(|i| Event::Advertise {
-            speaker: nva.clone(),
-            prefix: format!("{}.{}.{}.0/24", 100 + (i >> 16), (i >> 8) & 255, i & 255)
-                .parse()
-                .expect("valid prefix"),
-        })
-        .collect();
+    let (t, evs) = vnetplane::pipeline::bench::absorb_case(n).map_err(|e| e.to_string())?;
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
     for _ in 0..3 {
         let t0 = Instant::now();

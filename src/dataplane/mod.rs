@@ -1266,8 +1266,7 @@ impl Walk<'_> {
                         );
                         let v = self.text.then(|| describe_encap(enc, &header));
                         self.set_hop(i, |h| h.encap = v);
-                        let v = Some((enc, header));
-                        self.set_hop(i, |h| h.effects.encap = v);
+                        self.set_hop(i, |h| h.effects.encap = Some((enc, header)));
                         if !self.push_layer(Layer {
                             header,
                             ttl: DEFAULT_TTL,
@@ -1492,8 +1491,7 @@ impl Walk<'_> {
                 self.drop_at(at, DropReason::RouteNone),
             ),
         };
-        let v = decision;
-        self.set_hop(i, |h| h.decision = v);
+        self.set_hop(i, |h| h.decision = decision);
         next
     }
 
@@ -1516,8 +1514,7 @@ impl Walk<'_> {
     }
 
     fn finish_drop(&mut self, i: usize, why: &str, at: At, r: DropReason) -> Step {
-        let v = why.to_string();
-        self.set_hop(i, |h| h.decision = v);
+        self.set_hop(i, |h| h.decision = why.to_string());
         self.drop_at(at, r)
     }
 
@@ -1680,8 +1677,7 @@ impl Walk<'_> {
                 let i = self.hop(at, "nva", say!(self, "decapsulates tunnel {}", tun.name));
                 let v = self.text.then(|| describe_encap(enc, &o.header));
                 self.set_hop(i, |h| h.decap = v);
-                let v = Some(enc);
-                self.set_hop(i, |h| h.effects.decap = v);
+                self.set_hop(i, |h| h.effects.decap = Some(enc));
                 self.pop_layer();
                 return Step::Go(at);
             }
@@ -1699,8 +1695,7 @@ impl Walk<'_> {
         self.b.packet.outer_mut().ttl -= 1;
         let os = &w.cp.nva_tables[n.idx()];
         let i = self.hop(at, "nva", String::new());
-        let v = true;
-        self.set_hop(i, |h| h.effects.ttl_decrement = v);
+        self.set_hop(i, |h| h.effects.ttl_decrement = true);
         let mut note = String::new();
         let mut encap_note = None;
         let mut dst = o.header.dst;
@@ -1731,8 +1726,7 @@ impl Walk<'_> {
                         t.nic(*x).name
                     );
                     self.set_hop(i, |h| h.decision = v);
-                    let v = encap_note;
-                    self.set_hop(i, |h| h.encap = v);
+                    self.set_hop(i, |h| h.encap = encap_note);
                     return Step::Go(At::NicOut(*x));
                 }
                 OsNextHop::Via(ip) => {
@@ -1759,8 +1753,7 @@ impl Walk<'_> {
                         t.nic(x).name
                     );
                     self.set_hop(i, |h| h.decision = v);
-                    let v = encap_note;
-                    self.set_hop(i, |h| h.encap = v);
+                    self.set_hop(i, |h| h.encap = encap_note);
                     return Step::Go(At::NicOut(x));
                 }
                 OsNextHop::Tunnel(k) => {
@@ -1801,12 +1794,10 @@ impl Walk<'_> {
                             (len - 20).div_ceil(per.max(8)),
                             tun.mtu
                         );
-                        let v = Some(tun.mtu);
-                        self.set_hop(i, |h| h.effects.fragment = v);
+                        self.set_hop(i, |h| h.effects.fragment = Some(tun.mtu));
                     }
                     encap_note = self.text.then(|| describe_encap(enc, &header) + &frag_note);
-                    let v = Some((enc, header));
-                    self.set_hop(i, |h| h.effects.encap = v);
+                    self.set_hop(i, |h| h.effects.encap = Some((enc, header)));
                     note = say!(
                         self,
                         "OS route {} into tunnel {}: encapsulated; ",

@@ -654,32 +654,7 @@ pub fn absorb(fib_routes: usize, bgp_routes: usize) -> Result<Absorb> {
     let fib = Fib::build(routes);
     let fib_s = t0.elapsed().as_secs_f64();
     std::hint::black_box(fib.len());
-    // BGP: one NVA advertises `bgp_routes` prefixes to the Route Server of
-    // a hub with 10 spokes; reconverge + compile every table. Azure's
-    // Route Server tears a session down past 1,000 routes (R32; 4,000
-    // raised): the benchmark raises the limit so that the routes really
-    // land, and checks they did.
-    let text = format!(
-        "{}\n[options]\nroute_server_max_routes_per_peer = {}\n",
-        topology::generate::route_server_scale(1, 0, 10),
-        bgp_routes.max(1)
-    );
-    let t = topology::load_str("generated:route-server", &text).map_err(|e| anyhow!("{e}"))?;
-    let nva = t
-        .nvas
-        .iter()
-        .find(|n| !n.bgp.is_empty())
-        .ok_or_else(|| anyhow!("internal: no BGP NVA"))?
-        .name
-        .clone();
-    let evs: Vec<Event> = (0..bgp_routes)
-        .map(|i| Event::Advertise {
-            speaker: nva.clone(),
-            prefix: format!("{}.{}.{}.0/24", 100 + (i >> 16), (i >> 8) & 255, i & 255)
-                .parse()
-                .expect("valid prefix"),
-        })
-        .collect();
+    let (t, evs) = absorb_case(bgp_routes)?;
     let t0 = Instant::now();
     let cp = control::converge(&t, &evs).map_err(|e| anyhow!("{e}"))?;
     let set = crate::fib::FibSet::compile(&cp);
@@ -699,6 +674,35 @@ pub fn absorb(fib_routes: usize, bgp_routes: usize) -> Result<Absorb> {
         bgp_ms: bgp_s * 1e3,
         bgp_routes_per_s: bgp_routes as f64 / bgp_s.max(1e-9),
     })
+}
+
+/// The BGP absorption case: a hub with 10 spokes whose one BGP NVA
+/// advertises `routes` /24s to the Route Server. Azure's Route Server tears
+/// a session down past 1,000 routes (R32; 4,000 raised): the limit is
+/// raised so that the routes really land ([`absorb`] checks they did).
+pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
+    let text = format!(
+        "{}\n[options]\nroute_server_max_routes_per_peer = {}\n",
+        topology::generate::route_server_scale(1, 0, 10),
+        routes.max(1)
+    );
+    let t = topology::load_str("generated:route-server", &text).map_err(|e| anyhow!("{e}"))?;
+    let nva = t
+        .nvas
+        .iter()
+        .find(|n| !n.bgp.is_empty())
+        .ok_or_else(|| anyhow!("internal: no BGP NVA"))?
+        .name
+        .clone();
+    let evs = (0..routes)
+        .map(|i| Event::Advertise {
+            speaker: nva.clone(),
+            prefix: format!("{}.{}.{}.0/24", 100 + (i >> 16), (i >> 8) & 255, i & 255)
+                .parse()
+                .expect("valid prefix"),
+        })
+        .collect();
+    Ok((t, evs))
 }
 
 /// The text form.

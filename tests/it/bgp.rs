@@ -673,12 +673,7 @@ fn t15_r36_vpn_gateway_never_sends_the_default_route() {
 fn per_prefix_convergence_equals_whole_table_rounds() {
     use vnetplane::control::bgp;
     use vnetplane::control::events::{self, Event};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = topology_files();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut rnd = move |n: usize| {
         seed ^= seed << 13;

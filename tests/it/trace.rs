@@ -481,12 +481,7 @@ fn r40_traffic_from_on_premises_uses_the_gateway_subnet_routes() {
 #[test]
 fn counting_walk_equals_recording_walk() {
     use vnetplane::dataplane::{Pending, WalkBuf, traffic};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = topology_files();
     let (mut flows, mut hops) = (0, 0);
     for f in files {
         let t = vnetplane::topology::load_file(&f).unwrap();

@@ -194,3 +194,14 @@ pub fn vng_rows(t: &Topology, nic: &str, events: &[&str]) -> Vec<(String, String
 pub fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
 }
+
+/// Every topology file shipped in `topologies/`, in name order.
+pub fn topology_files() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
