@@ -57,9 +57,20 @@ fn main() -> Result<(), String> {
             .map(|w| w.busy.as_nanos() as f64)
             .sum::<f64>()
             / case.frames.len() as f64;
+        let each: Vec<String> = r
+            .workers
+            .iter()
+            .map(|w| {
+                format!(
+                    "{:.0}%",
+                    100.0 * w.busy.as_secs_f64() / r.elapsed.as_secs_f64()
+                )
+            })
+            .collect();
         println!(
-            "{which}: {ns:.1} ns/packet wall ({:.2} Mpps), worker busy {busy:.1} ns/packet",
-            1e3 / ns
+            "{which}: {ns:.1} ns/packet wall ({:.2} Mpps), worker busy {busy:.1} ns/packet ({} of the wall time)",
+            1e3 / ns,
+            each.join(" / ")
         );
         best = best.min(ns);
     }
