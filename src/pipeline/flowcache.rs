@@ -31,11 +31,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use arrayvec::ArrayVec;
+use rustc_hash::FxHashMap;
 
 use crate::dataplane::{Header, MAX_LOOKED, Outcome};
 use crate::fib::Fib;
 
-/// Entries in a worker's flow cache unless told otherwise (about 5 MiB).
+/// Entries in a worker's flow cache unless told otherwise (96 bytes each:
+/// 6 MiB, and the looked-up address sets).
 pub const DEFAULT_ENTRIES: usize = 65_536;
 const WAYS: usize = 4;
 
@@ -54,9 +56,10 @@ struct Entry {
     hops: u32,
     key: FlowKey,
     outcome: Outcome,
-    /// The addresses the walk looked up; `None`: more than fit, so the
-    /// entry holds for its own version only.
-    looked: Option<ArrayVec<IpAddr, MAX_LOOKED>>,
+    /// The addresses the walk looked up, an index in `FlowCache::sets`;
+    /// [`NO_SET`]: more than fit (or no room for another set), so the entry
+    /// holds for its own version only.
+    looked: u32,
 }
 
 /// The prefixes whose routes changed from one version to the next (`None`:
@@ -79,21 +82,66 @@ impl Deltas {
         self.ring.push_back((version, delta));
     }
 
-    /// Whether no change after version `from`, up to `to`, covers one of
-    /// `addrs` (false when a delta is unknown or no longer kept).
-    fn unaffected(&self, from: u32, to: u32, addrs: &[IpAddr]) -> bool {
-        let Some(&(first, _)) = self.ring.front() else {
-            return false;
-        };
-        if from < first.saturating_sub(1) || to < from {
-            return false;
+    /// What changed in `version`: `Some(Some(delta))` the prefixes,
+    /// `Some(None)` anything may have (a failure), `None` not kept (or never
+    /// seen).
+    fn get(&self, version: u32) -> Option<Option<&Fib<()>>> {
+        let &(first, _) = self.ring.front()?;
+        match self.ring.get(version.checked_sub(first)? as usize) {
+            Some((got, d)) if *got == version => Some(d.as_deref()),
+            _ => None,
         }
-        (from + 1..=to).all(|v| match self.ring.get((v - first) as usize) {
-            Some((got, Some(d))) if *got == v => addrs.iter().all(|a| d.lookup(*a).is_none()),
-            _ => false,
-        })
+    }
+
+    /// The oldest version kept.
+    fn first(&self) -> Option<u32> {
+        self.ring.front().map(|&(v, _)| v)
     }
 }
+
+/// The addresses some walks looked up, kept once for every entry whose walk
+/// looked up the same ones (flows to one destination share them), with what
+/// the deltas said of them: revalidating after an update costs one check per
+/// distinct set, not one per flow.
+struct LookedSet {
+    addrs: ArrayVec<IpAddr, MAX_LOOKED>,
+    /// The deltas of versions up to this one were read…
+    checked: u32,
+    /// …and the latest of them that covered one of the addresses (or was
+    /// unknown, or not kept): an entry walked under this version or a later
+    /// one stands.
+    changed: u32,
+}
+
+impl LookedSet {
+    /// Reads the deltas of the versions after `checked`, up to `version`.
+    fn catch_up(&mut self, version: u32, deltas: &Deltas) {
+        if self.checked >= version {
+            return;
+        }
+        // Versions older than the oldest delta kept: unknown.
+        if let Some(first) = deltas.first()
+            && self.checked + 1 < first
+        {
+            self.changed = first - 1;
+            self.checked = first - 1;
+        }
+        while self.checked < version {
+            let v = self.checked + 1;
+            let stands = match deltas.get(v) {
+                Some(Some(d)) => self.addrs.iter().all(|a| d.lookup(*a).is_none()),
+                _ => false,
+            };
+            if !stands {
+                self.changed = v;
+            }
+            self.checked = v;
+        }
+    }
+}
+
+/// No looked-up set: the entry holds for its own version only.
+const NO_SET: u32 = u32::MAX;
 
 /// The cached walk of a flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +166,10 @@ pub struct FlowCache {
     mask: usize,
     /// The most buckets it may grow to.
     max_buckets: usize,
+    /// The distinct looked-up address sets of the entries…
+    sets: Vec<LookedSet>,
+    /// …found by their addresses.
+    set_of: FxHashMap<ArrayVec<IpAddr, MAX_LOOKED>, u32>,
     pub stats: Stats,
 }
 
@@ -137,6 +189,8 @@ impl FlowCache {
             slots: vec![None; buckets * WAYS],
             mask: buckets - 1,
             max_buckets,
+            sets: Vec::new(),
+            set_of: FxHashMap::default(),
             stats: Stats::default(),
         })
     }
@@ -182,10 +236,10 @@ impl FlowCache {
                 continue;
             }
             if e.version != version {
-                let stands = e
-                    .looked
-                    .as_ref()
-                    .is_some_and(|a| deltas.unaffected(e.version, version, a));
+                let stands = self.sets.get_mut(e.looked as usize).is_some_and(|s| {
+                    s.catch_up(version, deltas);
+                    s.changed <= e.version
+                });
                 if !stands {
                     break;
                 }
@@ -235,14 +289,40 @@ impl FlowCache {
                     .position(|e| e.as_ref().is_some_and(|e| e.version != version))
             })
             .unwrap_or((hash >> 60) as usize % WAYS);
+        let looked = looked.map_or(NO_SET, |a| self.set(a, version));
         let bucket = &mut self.slots[b..b + WAYS];
         bucket[way] = Some(Entry {
             version,
             hops: c.hops,
             key,
             outcome: c.outcome,
-            looked: looked.cloned(),
+            looked,
         });
+    }
+
+    /// The index of a looked-up set, interned under `version` if new. When
+    /// the cache holds as many sets as it holds entries (sets of evicted
+    /// entries stay), it forgets them all: the entries keep their outcome
+    /// for their own version.
+    fn set(&mut self, addrs: &ArrayVec<IpAddr, MAX_LOOKED>, version: u32) -> u32 {
+        if let Some(&i) = self.set_of.get(addrs) {
+            return i;
+        }
+        if self.sets.len() >= self.max_buckets * WAYS {
+            self.sets.clear();
+            self.set_of.clear();
+            for e in self.slots.iter_mut().flatten() {
+                e.looked = NO_SET;
+            }
+        }
+        let i = self.sets.len() as u32;
+        self.sets.push(LookedSet {
+            addrs: addrs.clone(),
+            checked: version,
+            changed: version,
+        });
+        self.set_of.insert(addrs.clone(), i);
+        i
     }
 }
 
@@ -391,5 +471,53 @@ mod tests {
             .filter(|&i| c.get(&key(i), FlowCache::hash(&key(i)), 1, &d).is_some())
             .count();
         assert_eq!(standing, 4000);
+    }
+
+    #[test]
+    fn flows_sharing_looked_up_addresses_share_one_check_and_sets_are_bounded() {
+        let addr = |i: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 1, i));
+        let set = |i: u8| -> ArrayVec<IpAddr, MAX_LOOKED> { [addr(i)].into_iter().collect() };
+        let delta = |p: &str| Some(Arc::new(Fib::build([(p.parse().unwrap(), ())])));
+        // 8 entries (2 buckets of 4), so at most 8 sets.
+        let mut c = FlowCache::new(8).unwrap();
+        c.put(key(0), FlowCache::hash(&key(0)), 0, DROP, Some(&set(4)));
+        c.put(key(1), FlowCache::hash(&key(1)), 0, DROP, Some(&set(4)));
+        assert_eq!(c.sets.len(), 1, "one set for two flows to one address");
+        let mut d = Deltas::default();
+        d.push(1, delta("10.0.1.5/32"));
+        // Both stand; the deltas were read once, for the set.
+        for k in [key(0), key(1)] {
+            assert_eq!(c.get(&k, FlowCache::hash(&k), 1, &d), Some(DROP));
+        }
+        assert_eq!((c.sets[0].checked, c.sets[0].changed), (1, 0));
+        // A change covering the address: both walk again.
+        d.push(2, delta("10.0.1.4/32"));
+        for k in [key(0), key(1)] {
+            assert_eq!(c.get(&k, FlowCache::hash(&k), 2, &d), None);
+        }
+        // Flows with a set each, more sets than entries: the sets are
+        // forgotten when full, never more than the entries.
+        for i in 2..40u16 {
+            let k = key(i);
+            c.put(k, FlowCache::hash(&k), 2, DROP, Some(&set(i as u8)));
+            assert!(c.sets.len() <= 8);
+            assert_eq!(c.get(&k, FlowCache::hash(&k), 2, &d), Some(DROP));
+        }
+        // The flows put after the last reset still stand across a change
+        // elsewhere; those before it hold for their own version only.
+        d.push(3, delta("192.168.0.0/16"));
+        let held: Vec<(FlowKey, bool)> = c
+            .slots
+            .iter()
+            .flatten()
+            .map(|e| (e.key, e.looked != NO_SET))
+            .collect();
+        let mut stand = 0;
+        for (k, had_set) in &held {
+            let got = c.get(k, FlowCache::hash(k), 3, &d);
+            assert_eq!(got.is_some(), *had_set, "port {}", k.header.sport);
+            stand += usize::from(got.is_some());
+        }
+        assert!(!held.is_empty() && stand > 0, "{stand} of {}", held.len());
     }
 }
