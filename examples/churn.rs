@@ -1,10 +1,12 @@
 //! A churn harness: one standard bench case forwarded while route updates
 //! stream in, each run printed with what `vnetplane bench` folds into a row
 //! (wall and busy time, versions, updates sent, flow-cache hits, total
-//! rebuild time, max update latency). Rate 0 runs the same without churn.
+//! rebuild time, max update latency), each paired with a run without churn
+//! just before it; the median ratio ends the output.
 //!
 //! `cargo run --release --example churn -- [CASE] [WORKERS] [UPDATES/S]`
-//! (defaults: vxlan, 1, 100000; `N=10000000` frames instead of 4M).
+//! (defaults: vxlan, 1, 100000; `N=10000000` frames instead of 4M; `PAIRS=5`
+//! pairs of runs without and with churn, 3 by default).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,32 +29,51 @@ fn main() -> Result<(), String> {
         .ok_or_else(|| format!("{which}: not a standard case (one-hop, vxlan, mixed)"))?;
     let cp = control::converge(&case.topology, &[]).map_err(|e| e.to_string())?;
     let world = Arc::new(World::new(&cp));
-    for _ in 0..3 {
-        let (r, sent) = bench::run_once(
-            &world,
-            &case.topology,
-            &case.frames,
-            (workers, flowcache::DEFAULT_ENTRIES),
-            false,
-            (rate > 0).then_some((rate, Duration::from_millis(4))),
-        )
-        .map_err(|e| e.to_string())?;
-        let ns = r.elapsed.as_nanos() as f64 / case.frames.len() as f64;
-        let busy: Vec<String> = r
-            .workers
-            .iter()
-            .map(|w| format!("{:.0}", w.busy.as_secs_f64() * 1e3))
-            .collect();
-        let (hits, walks) = r.flow_cache();
-        println!(
-            "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all, max update latency {:.2} ms",
-            1e3 / ns,
-            r.elapsed.as_secs_f64() * 1e3,
-            busy.join(", "),
-            r.versions.len(),
-            r.versions.iter().map(|v| v.build_ms).sum::<f64>(),
-            r.max_update_latency().as_secs_f64() * 1e3,
-        );
+    // Each churn run paired with a run without churn just before it (the
+    // VM's speed drifts between runs; a pair shares its phase).
+    let pairs = num(std::env::var("PAIRS").ok(), 3)? as usize;
+    let mut ratios = Vec::new();
+    for _ in 0..pairs {
+        let mut rates = [0.0; 2];
+        for (k, churn) in [None, (rate > 0).then_some(rate)].into_iter().enumerate() {
+            let (r, sent) = bench::run_once(
+                &world,
+                &case.topology,
+                &case.frames,
+                (workers, flowcache::DEFAULT_ENTRIES),
+                false,
+                churn.map(|rate| (rate, Duration::from_millis(4))),
+            )
+            .map_err(|e| e.to_string())?;
+            let ns = r.elapsed.as_nanos() as f64 / case.frames.len() as f64;
+            rates[k] = 1e3 / ns;
+            let busy: Vec<String> = r
+                .workers
+                .iter()
+                .map(|w| format!("{:.0}", w.busy.as_secs_f64() * 1e3))
+                .collect();
+            let (hits, walks) = r.flow_cache();
+            println!(
+                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all, max update latency {:.2} ms",
+                1e3 / ns,
+                r.elapsed.as_secs_f64() * 1e3,
+                busy.join(", "),
+                r.versions.len(),
+                r.versions.iter().map(|v| v.build_ms).sum::<f64>(),
+                r.max_update_latency().as_secs_f64() * 1e3,
+            );
+        }
+        ratios.push(rates[1] / rates[0]);
     }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "with churn / without, median of {pairs} pairs: {:.0} % (all: {})",
+        100.0 * ratios[ratios.len() / 2],
+        ratios
+            .iter()
+            .map(|r| format!("{:.0} %", 100.0 * r))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }

@@ -612,7 +612,11 @@ pub fn run(cli: Cli) -> Result<String> {
                         "  table version {} ({}, {from}): {}; {} of {} tables compiled in {:.1} ms",
                         v.version,
                         v.kind,
-                        v.events.join(", "),
+                        v.events
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
                         v.tables_compiled,
                         v.tables,
                         v.build_ms

@@ -136,8 +136,10 @@ pub struct Snapshot {
 #[derive(Clone, Debug, Serialize)]
 pub struct VersionInfo {
     pub version: u32,
-    /// Events applied since the previous version.
-    pub events: Vec<String>,
+    /// Events applied since the previous version (written as text: the
+    /// events-file syntax).
+    #[serde(serialize_with = "as_texts")]
+    pub events: Vec<Event>,
     /// `pending` (immediate effect only) or `converged`.
     pub kind: &'static str,
     /// 0-based index of the first packet it applies to, for scheduled events.
@@ -148,6 +150,10 @@ pub struct VersionInfo {
     pub tables: usize,
     /// Reconvergence + compilation time.
     pub build_ms: f64,
+}
+
+fn as_texts<S: serde::Serializer>(evs: &[Event], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(evs.iter().map(ToString::to_string))
 }
 
 /// Per-worker figures.
@@ -717,7 +723,6 @@ fn control_loop(
         };
         let t0 = Instant::now();
         let is_live = from_packet.is_none();
-        let names: Vec<String> = evs.iter().map(ToString::to_string).collect();
         if !is_live {
             step = new_step;
         }
@@ -748,7 +753,7 @@ fn control_loop(
                     version += 1;
                     versions.push(VersionInfo {
                         version,
-                        events: names.clone(),
+                        events: evs.clone(),
                         kind: "pending",
                         from_packet,
                         tables_compiled: 0,
@@ -799,7 +804,7 @@ fn control_loop(
         version += 1;
         versions.push(VersionInfo {
             version,
-            events: names,
+            events: evs,
             kind: "converged",
             from_packet,
             tables_compiled: compiled,

@@ -464,10 +464,10 @@ fn every_packet_sees_one_whole_table_version() {
     for v in &r.versions {
         let mut e = in_effect.last().unwrap().0.clone();
         if v.kind == "converged" {
-            e.extend(v.events.iter().cloned());
+            e.extend(v.events.iter().map(ToString::to_string));
             in_effect.push((e, Vec::new()));
         } else {
-            in_effect.push((e, v.events.clone()));
+            in_effect.push((e, v.events.iter().map(ToString::to_string).collect()));
         }
     }
     // Reference: one packet through a fresh one-worker run under exactly
