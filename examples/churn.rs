@@ -6,13 +6,14 @@
 //!
 //! `cargo run --release --example churn -- [CASE] [WORKERS] [UPDATES/S]`
 //! (defaults: vxlan, 1, 100000; `N=10000000` frames instead of 4M; `PAIRS=5`
-//! pairs of runs without and with churn, 3 by default).
+//! pairs of runs without and with churn, 3 by default; `NORMAL=1` runs the
+//! control thread at normal priority; `COALESCE_MS=4` the debounce).
 
 use std::sync::Arc;
 use std::time::Duration;
 use vnetplane::control;
 use vnetplane::dataplane::World;
-use vnetplane::pipeline::{bench, flowcache};
+use vnetplane::pipeline::{ControlPriority, bench, flowcache};
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
@@ -31,6 +32,9 @@ fn main() -> Result<(), String> {
     let world = Arc::new(World::new(&cp));
     // Each churn run paired with a run without churn just before it (the
     // VM's speed drifts between runs; a pair shares its phase).
+    let coalesce_ms: f64 = std::env::var("COALESCE_MS").ok().map_or(Ok(4.0), |s| {
+        s.parse().map_err(|e| format!("COALESCE_MS={s}: {e}"))
+    })?;
     let pairs = num(std::env::var("PAIRS").ok(), 3)? as usize;
     let mut ratios = Vec::new();
     for _ in 0..pairs {
@@ -42,7 +46,15 @@ fn main() -> Result<(), String> {
                 &case.frames,
                 (workers, flowcache::DEFAULT_ENTRIES),
                 false,
-                churn.map(|rate| (rate, Duration::from_millis(4))),
+                churn.map(|rate| bench::Churn {
+                    rate,
+                    coalesce: Duration::from_secs_f64(coalesce_ms / 1e3),
+                    priority: if std::env::var("NORMAL").is_ok() {
+                        ControlPriority::Normal
+                    } else {
+                        ControlPriority::Realtime
+                    },
+                }),
             )
             .map_err(|e| e.to_string())?;
             let ns = r.elapsed.as_nanos() as f64 / case.frames.len() as f64;
@@ -54,13 +66,14 @@ fn main() -> Result<(), String> {
                 .collect();
             let (hits, walks) = r.flow_cache();
             println!(
-                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all, max update latency {:.2} ms",
+                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all, max update latency {:.2} ms, control {}",
                 1e3 / ns,
                 r.elapsed.as_secs_f64() * 1e3,
                 busy.join(", "),
                 r.versions.len(),
                 r.versions.iter().map(|v| v.build_ms).sum::<f64>(),
                 r.max_update_latency().as_secs_f64() * 1e3,
+                r.control_scheduling.as_deref().unwrap_or("-"),
             );
         }
         ratios.push(rates[1] / rates[0]);

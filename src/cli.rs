@@ -177,6 +177,12 @@ pub enum Command {
         /// publications; events arriving meanwhile are applied together.
         #[arg(long, default_value_t = 4.0, value_name = "MS")]
         coalesce_ms: f64,
+        /// The control-plane thread's scheduling while events arrive:
+        /// `realtime` (SCHED_FIFO at the lowest priority, where allowed:
+        /// an update reaches the workers without waiting for a time slice)
+        /// or `normal`.
+        #[arg(long, value_enum, default_value_t = crate::pipeline::ControlPriority::Realtime)]
+        control_priority: crate::pipeline::ControlPriority,
     },
     /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
     /// destinations (default: from every non-NVA NIC to every VM, site host and
@@ -498,6 +504,7 @@ pub fn run(cli: Cli) -> Result<String> {
             batch,
             flow_cache,
             coalesce_ms,
+            control_priority,
         }) => {
             if !(0.0..=60_000.0).contains(&coalesce_ms) {
                 bail!("--coalesce-ms: {coalesce_ms} is not between 0 and 60000");
@@ -553,6 +560,7 @@ pub fn run(cli: Cli) -> Result<String> {
                     convergence_delay,
                     flow_cache,
                     coalesce: std::time::Duration::from_secs_f64(coalesce_ms / 1e3),
+                    control_priority,
                     ..Default::default()
                 },
             };
@@ -577,6 +585,7 @@ pub fn run(cli: Cli) -> Result<String> {
                 v["stopped"] = serde_json::json!(cap.stopped);
                 v["workers"] = serde_json::json!(report.workers.len());
                 v["versions"] = serde_json::to_value(&report.versions)?;
+                v["control_scheduling"] = serde_json::json!(report.control_scheduling);
                 let (hits, walks) = report.flow_cache();
                 v["flow_cache"] = serde_json::json!({ "hits": hits, "walks": walks });
                 Ok(serde_json::to_string_pretty(&v)? + "\n")
@@ -601,6 +610,9 @@ pub fn run(cli: Cli) -> Result<String> {
                         s,
                         "  flow cache: {hits} packets took their flow's cached outcome, {walks} walked"
                     );
+                }
+                if let (false, Some(c)) = (report.versions.is_empty(), &report.control_scheduling) {
+                    let _ = writeln!(s, "  control plane scheduled {c}");
                 }
                 for v in &report.versions {
                     let from = v

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use super::{Control, Options, Outputs, Report, Run};
+use super::{Control, ControlPriority, Options, Outputs, Report, Run};
 use crate::control::{self, events::Event};
 use crate::dataplane::{Start, World};
 use crate::fib::{Fib, tables::Rng};
@@ -63,6 +63,9 @@ pub struct Args {
     /// events arriving meanwhile are applied together).
     #[arg(long, default_value_t = 4.0, value_name = "MS")]
     pub coalesce_ms: f64,
+    /// Churn rows: the control-plane thread's scheduling.
+    #[arg(long, value_enum, default_value_t = ControlPriority::Realtime)]
+    pub control_priority: ControlPriority,
     /// Runs per measurement (the median is reported) [default: 5; 2 with --quick].
     #[arg(long)]
     pub repeat: Option<usize>,
@@ -133,6 +136,8 @@ pub struct ChurnFigures {
     pub versions: usize,
     pub rate_vs_forward: f64,
     pub max_update_latency_ms: f64,
+    /// How the control-plane thread was scheduled.
+    pub control_scheduling: String,
 }
 
 /// Absorbing a batch of route changes.
@@ -363,25 +368,36 @@ pub fn churn_events(t: &Topology, n: usize) -> Result<Vec<Event>> {
     )
 }
 
+/// Route updates streamed while forwarding.
+#[derive(Clone, Copy, Debug)]
+pub struct Churn {
+    /// Updates per second offered.
+    pub rate: u64,
+    /// The control plane's debounce ([`Options::coalesce`]).
+    pub coalesce: Duration,
+    pub priority: ControlPriority,
+}
+
 /// One run of `frames` on `workers` workers; `outputs`: write traces and
-/// pcapng (to memory); `churn`: updates per second streamed meanwhile.
+/// pcapng (to memory); `churn`: updates streamed meanwhile.
 pub fn run_once(
     world: &Arc<World>,
     t: &Topology,
     frames: &[Frame],
     (workers, flow_cache): (usize, usize),
     outputs: bool,
-    churn: Option<(u64, Duration)>,
+    churn: Option<Churn>,
 ) -> Result<(Report, u64)> {
     let opts = Options {
         workers,
         flow_cache,
-        coalesce: churn.map_or(super::DEFAULT_COALESCE, |c| c.1),
+        coalesce: churn.map_or(super::DEFAULT_COALESCE, |c| c.coalesce),
+        control_priority: churn.map_or(ControlPriority::default(), |c| c.priority),
         ..Options::default()
     };
     let (live_tx, live_rx) = crossbeam_channel::unbounded();
     let done = Arc::new(AtomicBool::new(false));
-    let feeder = churn.map(|(rate, _)| {
+    let feeder = churn.map(|Churn { rate, .. }| {
         let evs = churn_events(t, 4096);
         let done = done.clone();
         let tx = live_tx.clone();
@@ -393,7 +409,8 @@ pub fn run_once(
                 // Send what is due at `rate`, in slices of 1 ms.
                 let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
                 while sent < due {
-                    if tx.send(evs[sent as usize % evs.len()].clone()).is_err() {
+                    let e = evs[sent as usize % evs.len()].clone();
+                    if tx.send(super::LiveEvent::from(e)).is_err() {
                         return Ok(sent);
                     }
                     sent += 1;
@@ -591,7 +608,11 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                         &c.frames,
                         (w, a.flow_cache),
                         false,
-                        Some((churn, Duration::from_secs_f64(a.coalesce_ms.max(0.0) / 1e3))),
+                        Some(Churn {
+                            rate: churn,
+                            coalesce: Duration::from_secs_f64(a.coalesce_ms.max(0.0) / 1e3),
+                            priority: a.control_priority,
+                        }),
                     )?;
                     ratios.push(
                         plain.elapsed.as_secs_f64() / churned.0.elapsed.as_secs_f64().max(1e-9),
@@ -616,6 +637,10 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                 versions,
                 rate_vs_forward: median(ratios),
                 max_update_latency_ms: median(lat),
+                control_scheduling: runs
+                    .first()
+                    .and_then(|(r, _)| r.control_scheduling.clone())
+                    .unwrap_or_default(),
             });
             rows.push(r);
         }
@@ -720,12 +745,13 @@ pub fn text(r: &BenchReport) -> String {
             .collect();
         let churn = x.churn.as_ref().map_or(String::new(), |c| {
             format!(
-                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn (paired runs), max update latency {:.2} ms",
+                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn (paired runs), max update latency {:.2} ms, control plane {}",
                 c.updates_per_s,
                 c.updates_sent,
                 c.versions,
                 c.rate_vs_forward * 100.0,
-                c.max_update_latency_ms
+                c.max_update_latency_ms,
+                c.control_scheduling
             )
         });
         let _ = writeln!(

@@ -75,6 +75,45 @@ pub struct Options {
     pub coalesce: Duration,
     /// Whether the reader forwards a worker's share itself.
     pub reader: ReaderMode,
+    /// How the control-plane thread is scheduled.
+    pub control_priority: ControlPriority,
+}
+
+/// The control-plane thread's scheduling. With every core forwarding, a
+/// control thread at normal priority waits for a worker's time slice to
+/// end each time it wakes (the debounce timer, the first update of a
+/// window), which adds milliseconds to every update's way to the workers;
+/// dataplanes (VPP, DPDK applications) give their control threads real-time
+/// priority for the same reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ControlPriority {
+    /// `SCHED_FIFO` at the lowest real-time priority (it preempts the
+    /// workers when it wakes, runs its bounded rebuild, sleeps again); the
+    /// normal policy where that is refused (no `CAP_SYS_NICE`), as the run's
+    /// report says.
+    #[default]
+    Realtime,
+    /// The normal time-sharing policy.
+    Normal,
+}
+
+/// Asks for the control thread's scheduling; what it got, as text.
+fn set_control_priority(p: ControlPriority) -> String {
+    use thread_priority::{
+        RealtimeThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
+    };
+    match p {
+        ControlPriority::Normal => "normal".into(),
+        ControlPriority::Realtime => match set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::Fifo),
+        ) {
+            Ok(()) => "SCHED_FIFO (lowest real-time priority)".into(),
+            Err(e) => format!("normal (SCHED_FIFO refused: {e:?})"),
+        },
+    }
 }
 
 /// The reader's part in forwarding.
@@ -101,6 +140,7 @@ impl Default for Options {
             flow_cache: flowcache::DEFAULT_ENTRIES,
             coalesce: DEFAULT_COALESCE,
             reader: ReaderMode::Auto,
+            control_priority: ControlPriority::default(),
         }
     }
 }
@@ -191,6 +231,9 @@ pub struct Report {
     /// Wall time of forwarding (reader start to the last worker's end).
     pub elapsed: Duration,
     pub stopped_early: bool,
+    /// How the control-plane thread was scheduled (see
+    /// [`ControlPriority`]); `None` without a control plane.
+    pub control_scheduling: Option<String>,
 }
 
 impl Report {
@@ -236,6 +279,24 @@ impl Outputs<'_, Vec<u8>, Vec<u8>> {
     }
 }
 
+/// An event arriving while running, stamped when it arrived (where an
+/// update's latency to the workers is measured from).
+#[derive(Clone, Debug)]
+pub struct LiveEvent {
+    pub at: Instant,
+    pub event: Event,
+}
+
+impl From<Event> for LiveEvent {
+    /// Stamped now.
+    fn from(event: Event) -> Self {
+        LiveEvent {
+            at: Instant::now(),
+            event,
+        }
+    }
+}
+
 /// Everything a run needs besides the frames.
 pub struct Run<'r> {
     pub world: Arc<World>,
@@ -244,7 +305,7 @@ pub struct Run<'r> {
     /// Scheduled events (0-based frame index, event), sorted by index.
     pub scheduled: Vec<(usize, Event)>,
     /// Events arriving while running (e.g. read from standard input).
-    pub live: Option<Receiver<Event>>,
+    pub live: Option<Receiver<LiveEvent>>,
     /// Set to stop reading: frames already handed out are still forwarded
     /// and written, the rest are not read.
     pub stop: Option<&'r AtomicBool>,
@@ -370,159 +431,170 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let control = r.control.take();
     let stop = r.stop;
     let start = Instant::now();
-    let (stats, versions, read, stopped) = std::thread::scope(|sc| -> Result<_, String> {
-        // Control plane.
-        let ctl_handle = control.map(|c| {
-            let upd = upd_txs.clone();
-            let prev = r.world.clone();
-            sc.spawn(move || control_loop(c, prev, (ctl_rx, retire_rx), live, upd, opts.coalesce))
-        });
-        drop(upd_txs);
-        // Workers: one thread each; when there is no core to spare for the
-        // reader, the reader forwards the last worker's batches itself.
-        let mut handles = Vec::new();
-        let mut inline: Option<Worker<'_>> = None;
-        for (k, (rx, upd)) in work_rxs.into_iter().zip(upd_rxs).enumerate() {
-            let mut w = Worker::new(frames, first.clone(), upd, &opts, want_traces, want_pcapng);
-            w.retired = retire_tx.clone();
-            if k == nw - 1 && inline_last {
-                inline = Some(w);
-                continue;
+    let (stats, (versions, control_scheduling), read, stopped, elapsed) =
+        std::thread::scope(|sc| -> Result<_, String> {
+            // Control plane.
+            let ctl_handle = control.map(|c| {
+                let upd = upd_txs.clone();
+                let prev = r.world.clone();
+                sc.spawn(move || {
+                    let sched = set_control_priority(opts.control_priority);
+                    control_loop(c, prev, (ctl_rx, retire_rx), live, upd, opts.coalesce)
+                        .map(|v| (v, sched))
+                })
+            });
+            drop(upd_txs);
+            // Workers: one thread each; when there is no core to spare for the
+            // reader, the reader forwards the last worker's batches itself.
+            let mut handles = Vec::new();
+            let mut inline: Option<Worker<'_>> = None;
+            for (k, (rx, upd)) in work_rxs.into_iter().zip(upd_rxs).enumerate() {
+                let mut w =
+                    Worker::new(frames, first.clone(), upd, &opts, want_traces, want_pcapng);
+                w.retired = retire_tx.clone();
+                if k == nw - 1 && inline_last {
+                    inline = Some(w);
+                    continue;
+                }
+                let done = want_out.then(|| done_tx.clone());
+                let free = free_tx.clone();
+                handles.push(sc.spawn(move || worker(w, rx, done, free)));
             }
-            let done = want_out.then(|| done_tx.clone());
-            let free = free_tx.clone();
-            handles.push(sc.spawn(move || worker(w, rx, done, free)));
-        }
-        let inline_done = want_out.then(|| done_tx.clone());
-        drop(done_tx);
-        // Writer.
-        let writer = want_out.then(|| {
-            let free = free_tx.clone();
-            let world = r.world.clone();
-            let Outputs { pcapng, traces } = outputs;
-            sc.spawn(move || write_loop(nw, done_rx, free, &world, pcapng, traces))
-        });
-        drop(free_tx);
-        // Reader.
-        let mut cur: Vec<Batch> = (0..nw).map(|_| Batch::default()).collect();
-        for (i, b) in cur.iter_mut().enumerate() {
-            b.worker = i;
-        }
-        let mut step = 0;
-        let mut sched = r.scheduled.iter().peekable();
-        let mut delayed: VecDeque<(usize, Vec<Event>)> = VecDeque::new();
-        let mut read = 0;
-        let mut stopped = false;
-        let mut send = |b: &mut Batch, step: usize| -> Result<(), String> {
-            if b.idx.is_empty() {
-                return Ok(());
+            let inline_done = want_out.then(|| done_tx.clone());
+            drop(done_tx);
+            // Writer.
+            let writer = want_out.then(|| {
+                let free = free_tx.clone();
+                let world = r.world.clone();
+                let Outputs { pcapng, traces } = outputs;
+                sc.spawn(move || write_loop(nw, done_rx, free, &world, pcapng, traces))
+            });
+            drop(free_tx);
+            // Reader.
+            let mut cur: Vec<Batch> = (0..nw).map(|_| Batch::default()).collect();
+            for (i, b) in cur.iter_mut().enumerate() {
+                b.worker = i;
             }
-            let w = b.worker;
-            b.step = step;
-            // Swaps the full batch for an empty one (from the free list).
-            let take = |b: &mut Batch| {
-                let mut next = free_rx.try_recv().unwrap_or_default();
-                next.worker = w;
-                next.idx.clear();
-                next.out.clear();
-                std::mem::replace(b, next)
+            let mut step = 0;
+            let mut sched = r.scheduled.iter().peekable();
+            let mut delayed: VecDeque<(usize, Vec<Event>)> = VecDeque::new();
+            let mut read = 0;
+            let mut stopped = false;
+            let mut send = |b: &mut Batch, step: usize| -> Result<(), String> {
+                if b.idx.is_empty() {
+                    return Ok(());
+                }
+                let w = b.worker;
+                b.step = step;
+                // Swaps the full batch for an empty one (from the free list).
+                let take = |b: &mut Batch| {
+                    let mut next = free_rx.try_recv().unwrap_or_default();
+                    next.worker = w;
+                    next.idx.clear();
+                    next.out.clear();
+                    std::mem::replace(b, next)
+                };
+                if let Some(me) = inline.as_mut().filter(|_| w == nw - 1) {
+                    me.batch(b)?;
+                    match &inline_done {
+                        Some(d) => d
+                            .send(take(b))
+                            .map_err(|_| "the writer stopped early".to_string())?,
+                        None => {
+                            b.idx.clear();
+                            b.out.clear();
+                        }
+                    }
+                    return Ok(());
+                }
+                work_txs[w]
+                    .send(take(b))
+                    .map_err(|_| "a worker stopped early".to_string())
             };
-            if let Some(me) = inline.as_mut().filter(|_| w == nw - 1) {
-                me.batch(b)?;
-                match &inline_done {
-                    Some(d) => d
-                        .send(take(b))
-                        .map_err(|_| "the writer stopped early".to_string())?,
-                    None => {
-                        b.idx.clear();
-                        b.out.clear();
+            // The next frame index at which a scheduled step is due.
+            let mut next_due = sched.peek().map_or(usize::MAX, |(at, _)| *at);
+            // Frames until the next look at the stop flag (a countdown: no
+            // division per frame).
+            let mut until_stop_check = 0;
+            for (i, f) in frames.iter().enumerate() {
+                if until_stop_check == 0 {
+                    until_stop_check = batch;
+                    if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                        stopped = true;
+                        break;
                     }
                 }
-                return Ok(());
-            }
-            work_txs[w]
-                .send(take(b))
-                .map_err(|_| "a worker stopped early".to_string())
-        };
-        // The next frame index at which a scheduled step is due.
-        let mut next_due = sched.peek().map_or(usize::MAX, |(at, _)| *at);
-        // Frames until the next look at the stop flag (a countdown: no
-        // division per frame).
-        let mut until_stop_check = 0;
-        for (i, f) in frames.iter().enumerate() {
-            if until_stop_check == 0 {
-                until_stop_check = batch;
-                if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                    stopped = true;
-                    break;
+                until_stop_check -= 1;
+                // Scheduled steps due before this frame: cut every batch, then
+                // every later batch needs the new snapshot.
+                if i >= next_due {
+                    for b in cur.iter_mut() {
+                        send(b, step)?;
+                    }
+                    while delayed.front().is_some_and(|(at, _)| *at <= i) {
+                        let (_, evs) = delayed.pop_front().unwrap_or_default();
+                        step += 1;
+                        send_ctl(&ctl_tx, step, evs, Half::Converge, i)?;
+                    }
+                    let mut evs = Vec::new();
+                    while let Some((_, e)) = sched.next_if(|(at, _)| *at <= i) {
+                        evs.push(e.clone());
+                    }
+                    if !evs.is_empty() {
+                        step += 1;
+                        if opts.convergence_delay > 0 {
+                            send_ctl(&ctl_tx, step, evs.clone(), Half::Announce, i)?;
+                            delayed.push_back((i + opts.convergence_delay, evs));
+                        } else {
+                            send_ctl(&ctl_tx, step, evs, Half::Whole, i)?;
+                        }
+                    }
+                    next_due = sched
+                        .peek()
+                        .map(|(at, _)| *at)
+                        .into_iter()
+                        .chain(delayed.front().map(|(at, _)| *at))
+                        .min()
+                        .unwrap_or(usize::MAX);
                 }
-            }
-            until_stop_check -= 1;
-            // Scheduled steps due before this frame: cut every batch, then
-            // every later batch needs the new snapshot.
-            if i >= next_due {
-                for b in cur.iter_mut() {
+                let w = split.worker_of(dispatch_hash(f));
+                let b = &mut cur[w];
+                b.idx.push(i as u32);
+                if b.idx.len() >= batch {
                     send(b, step)?;
                 }
-                while delayed.front().is_some_and(|(at, _)| *at <= i) {
-                    let (_, evs) = delayed.pop_front().unwrap_or_default();
-                    step += 1;
-                    send_ctl(&ctl_tx, step, evs, Half::Converge, i)?;
-                }
-                let mut evs = Vec::new();
-                while let Some((_, e)) = sched.next_if(|(at, _)| *at <= i) {
-                    evs.push(e.clone());
-                }
-                if !evs.is_empty() {
-                    step += 1;
-                    if opts.convergence_delay > 0 {
-                        send_ctl(&ctl_tx, step, evs.clone(), Half::Announce, i)?;
-                        delayed.push_back((i + opts.convergence_delay, evs));
-                    } else {
-                        send_ctl(&ctl_tx, step, evs, Half::Whole, i)?;
-                    }
-                }
-                next_due = sched
-                    .peek()
-                    .map(|(at, _)| *at)
-                    .into_iter()
-                    .chain(delayed.front().map(|(at, _)| *at))
-                    .min()
-                    .unwrap_or(usize::MAX);
+                read += 1;
             }
-            let w = split.worker_of(dispatch_hash(f));
-            let b = &mut cur[w];
-            b.idx.push(i as u32);
-            if b.idx.len() >= batch {
+            for b in cur.iter_mut() {
                 send(b, step)?;
             }
-            read += 1;
-        }
-        for b in cur.iter_mut() {
-            send(b, step)?;
-        }
-        drop(inline_done);
-        drop(work_txs);
-        drop(ctl_tx);
-        let mut stats = Vec::new();
-        for h in handles {
-            stats.push(h.join().map_err(|_| "a worker panicked".to_string())??);
-        }
-        if let Some(w) = inline {
-            stats.push(w.finish());
-        }
-        if let Some(wr) = writer {
-            wr.join().map_err(|_| "the writer panicked".to_string())??;
-        }
-        let versions = match ctl_handle {
-            Some(h) => h
-                .join()
-                .map_err(|_| "the control plane panicked".to_string())??,
-            None => Vec::new(),
-        };
-        Ok((stats, versions, read, stopped))
-    })?;
-    let elapsed = start.elapsed();
+            drop(inline_done);
+            drop(work_txs);
+            drop(ctl_tx);
+            let mut stats = Vec::new();
+            for h in handles {
+                stats.push(h.join().map_err(|_| "a worker panicked".to_string())??);
+            }
+            if let Some(w) = inline {
+                stats.push(w.finish());
+            }
+            if let Some(wr) = writer {
+                wr.join().map_err(|_| "the writer panicked".to_string())??;
+            }
+            // Forwarding is over; the control plane may still finish a
+            // version (not part of the forwarding time).
+            let elapsed = start.elapsed();
+            let (versions, sched) = match ctl_handle {
+                Some(h) => {
+                    let (v, s) = h
+                        .join()
+                        .map_err(|_| "the control plane panicked".to_string())??;
+                    (v, Some(s))
+                }
+                None => (Vec::new(), None),
+            };
+            Ok((stats, (versions, sched), read, stopped, elapsed))
+        })?;
     let mut counters = Counters::default();
     let mut workers = Vec::new();
     for (c, s) in stats {
@@ -537,6 +609,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
         read,
         elapsed,
         stopped_early: stopped,
+        control_scheduling,
     })
 }
 
@@ -645,7 +718,7 @@ fn control_loop(
     c: Control,
     mut world: Arc<World>,
     (steps, retired): (Receiver<Ctl>, Receiver<Arc<Snapshot>>),
-    live: Option<Receiver<Event>>,
+    live: Option<Receiver<LiveEvent>>,
     workers: Vec<Sender<Arc<Snapshot>>>,
     coalesce: Duration,
 ) -> Result<Vec<VersionInfo>, String> {
@@ -663,6 +736,10 @@ fn control_loop(
     let mut step = 0usize;
     let mut live = live;
     let mut last_publish: Option<Instant> = None;
+    // A step that arrived during a debounce window, and whether the reader
+    // has finished (no step will come).
+    let mut deferred: Option<Ctl> = None;
+    let mut steps_closed = false;
     let publish = |s: Snapshot| {
         let s = Arc::new(s);
         for w in &workers {
@@ -673,10 +750,12 @@ fn control_loop(
     loop {
         // Free the snapshots every worker has left.
         retired.try_iter().for_each(drop);
-        // Next input: a scheduled step or live events (coalesced).
-        let mut since = Instant::now();
+        // Next input: a scheduled step or live events (coalesced). `since`:
+        // when it arrived (a live event's stamp; a step's receipt).
+        let since;
         let (evs, half, from_packet, new_step) = {
             let msg = match &live {
+                _ if deferred.is_some() => deferred.take().map(Ok),
                 Some(l) => crossbeam_channel::select! {
                     recv(steps) -> m => m.ok().map(Ok),
                     recv(l) -> e => match e {
@@ -693,22 +772,33 @@ fn control_loop(
                     events,
                     half,
                     from_packet,
-                })) => (events, half, Some(from_packet), s),
-                Some(Err(e)) => {
+                })) => {
                     since = Instant::now();
-                    let mut evs = vec![e];
+                    (events, half, Some(from_packet), s)
+                }
+                Some(Err(e)) => {
+                    since = e.at;
+                    let mut evs = vec![e.event];
                     // Debounce: gather what arrives until the window since
                     // the last publication closes.
+                    // A scheduled step arriving meanwhile ends the window (it
+                    // is handled next), and so does the end of the run.
                     if let Some(t) = last_publish {
-                        let open = (t + coalesce).saturating_duration_since(since);
-                        if !open.is_zero() {
-                            std::thread::sleep(open);
+                        let open = (t + coalesce).saturating_duration_since(Instant::now());
+                        if !open.is_zero() && !steps_closed {
+                            crossbeam_channel::select! {
+                                recv(steps) -> m => match m {
+                                    Ok(c) => deferred = Some(c),
+                                    Err(_) => steps_closed = true,
+                                },
+                                default(open) => {}
+                            }
                         }
                     }
                     if let Some(l) = &live {
                         loop {
                             match l.try_recv() {
-                                Ok(e) => evs.push(e),
+                                Ok(e) => evs.push(e.event),
                                 Err(TryRecvError::Empty) => break,
                                 Err(TryRecvError::Disconnected) => {
                                     live = None;
@@ -1347,7 +1437,7 @@ fn write_loop<W: Write, T: Write>(
 /// Events read from standard input while running, one per line (blank
 /// lines and `#` comments skipped; a line that does not parse is reported
 /// on standard error and skipped).
-pub fn stdin_events() -> Receiver<Event> {
+pub fn stdin_events() -> Receiver<LiveEvent> {
     let (tx, rx) = unbounded();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -1359,7 +1449,7 @@ pub fn stdin_events() -> Receiver<Event> {
             }
             match Event::parse(l) {
                 Ok(e) => {
-                    if tx.send(e).is_err() {
+                    if tx.send(LiveEvent::from(e)).is_err() {
                         break;
                     }
                 }

@@ -426,7 +426,7 @@ fn every_packet_sees_one_whole_table_version() {
             } else {
                 "speaker-up nva1"
             };
-            tx.send(Event::parse(e).unwrap()).unwrap();
+            tx.send(Event::parse(e).unwrap().into()).unwrap();
             std::thread::sleep(std::time::Duration::from_micros(300));
         }
     });
@@ -672,6 +672,23 @@ fn replay_cli_with_events_file_and_workers() {
     assert_eq!(v["workers"], 2);
     assert_eq!(v["versions"][0]["events"][0], "speaker-down nva1");
     assert_eq!(v["versions"][0]["from_packet"], 1);
+    // The control thread asks for real-time scheduling; where that is
+    // refused, the report says so and why.
+    let sched = v["control_scheduling"].as_str().unwrap();
+    assert!(
+        sched.starts_with("SCHED_FIFO") || sched.starts_with("normal (SCHED_FIFO refused"),
+        "{sched}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(["replay", "-t", "dual-homed-active-passive", "--pcap"])
+        .arg(root().join("pcaps/dual-homed-active-passive.pcap"))
+        .args(["--control-priority", "normal", "--events"])
+        .arg(&ev)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("control plane scheduled normal\n"), "{text}");
+    assert!(text.contains("speaker-down nva1"), "{text}");
     // A wrong events file names the file and line.
     std::fs::write(&ev, "\nat soon speaker-down nva1\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
