@@ -32,6 +32,7 @@
 //! AS path; equal length → ECMP across next hops) and, between gateway and NVA
 //! routes, the routing preference (R31).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -654,7 +655,15 @@ struct Ctx<'t> {
     dirs: Vec<Dir<'t>>,
     /// Per node: the slots it receives on, in session order.
     inbox: Vec<Vec<usize>>,
+    /// Per slot: the last AS path exported and what the sender made of it
+    /// (the rewrite is a function of the path and the slot, and successive
+    /// prefixes mostly carry the same path: one allocation per distinct
+    /// path, not per prefix and round).
+    exported: Vec<RefCell<Option<Rewrite>>>,
 }
+
+/// An AS path as received and as exported.
+type Rewrite = (Arc<[u32]>, Arc<[u32]>);
 
 impl<'t> Ctx<'t> {
     fn new(t: &'t Topology, cond: &Conditions, sessions: &'t [Session]) -> Self {
@@ -723,6 +732,7 @@ impl<'t> Ctx<'t> {
             t,
             sessions,
             nodes,
+            exported: dirs.iter().map(|_| RefCell::new(None)).collect(),
             dirs,
             inbox,
         }
@@ -1216,27 +1226,20 @@ fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -> Option<Pa
     }
     let mut p = cand.clone();
     if !dir.ibgp {
-        let (my_asn, peer_asn) = (dir.from_asn, dir.to_asn);
-        let mut path: Vec<u32> = Vec::with_capacity(p.as_path.len() + 4);
-        let copies = 1 + cfg.map_or(0, |c| c.prepend as usize);
-        path.extend(std::iter::repeat_n(my_asn, copies));
-        let as_override = cfg.is_some_and(|c| c.as_override);
-        path.extend(p.as_path.iter().map(|&a| {
-            if as_override && a == peer_asn {
-                my_asn
-            } else {
-                a
+        let memo = &ctx.exported[d];
+        let known = memo
+            .borrow()
+            .as_ref()
+            .filter(|(input, _)| **input == *p.as_path)
+            .map(|(_, out)| out.clone());
+        p.as_path = match known {
+            Some(out) => out,
+            None => {
+                let out = export_as_path(dir, &p.as_path);
+                *memo.borrow_mut() = Some((p.as_path.clone(), out.clone()));
+                out
             }
-        }));
-        if let Node::Msee(_) = from
-            && let Node::Site(_) = to
-        {
-            // R38: the edge strips private ASNs toward on-premises.
-            path.retain(|&a| !is_private_asn(a));
-            path.insert(0, MSEE_ASN);
-            path.dedup_by(|a, b| *a == MSEE_ASN && *b == MSEE_ASN);
-        }
-        p.as_path = Arc::from(path);
+        };
     }
     // Next hop: Route Servers and the edge keep it (not in the data path);
     // everyone else sets itself, or the configured address (R22).
@@ -1258,6 +1261,34 @@ fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -> Option<Pa
     p.session = None;
     p.is_static = false;
     Some(p)
+}
+
+/// The AS path a sender exports on an eBGP slot: its ASN (prepended as
+/// configured), AS override, and the edge's private-ASN stripping (R38).
+fn export_as_path(dir: &Dir, as_path: &[u32]) -> Arc<[u32]> {
+    let cfg = dir.cfg_from;
+    let (from, to) = (dir.from, dir.to);
+    let (my_asn, peer_asn) = (dir.from_asn, dir.to_asn);
+    let mut path: Vec<u32> = Vec::with_capacity(as_path.len() + 4);
+    let copies = 1 + cfg.map_or(0, |c| c.prepend as usize);
+    path.extend(std::iter::repeat_n(my_asn, copies));
+    let as_override = cfg.is_some_and(|c| c.as_override);
+    path.extend(as_path.iter().map(|&a| {
+        if as_override && a == peer_asn {
+            my_asn
+        } else {
+            a
+        }
+    }));
+    if let Node::Msee(_) = from
+        && let Node::Site(_) = to
+    {
+        // R38: the edge strips private ASNs toward on-premises.
+        path.retain(|&a| !is_private_asn(a));
+        path.insert(0, MSEE_ASN);
+        path.dedup_by(|a, b| *a == MSEE_ASN && *b == MSEE_ASN);
+    }
+    Arc::from(path)
 }
 
 /// What slot `d`'s receiver makes of a path (the limit is applied by the
