@@ -200,95 +200,155 @@ pub fn apply(t: &Topology, events: &[Event]) -> Result<(Topology, Conditions), E
 }
 
 /// Applies more events on top of a state [`apply`] returned (the running
-/// control plane keeps this state instead of a growing event list).
+/// control plane keeps this state instead of a growing event list); stops
+/// at the first event that does not apply (the ones before it stay
+/// applied).
 pub fn apply_onto(
     topo: &mut Topology,
     c: &mut Conditions,
     events: &[Event],
 ) -> Result<(), EventError> {
+    let mut routes = RouteEvents::default();
     for e in events {
-        let t = &*topo;
-        let err = |m: String| EventError {
-            event: e.to_string(),
-            message: m,
-        };
-        let node =
-            |n: &str| Node::by_name(t, n).ok_or_else(|| err(format!("no BGP speaker named `{n}`")));
-        match e {
-            Event::SpeakerDown(n) => {
-                c.down_speakers.insert(node(n)?);
-            }
-            Event::SpeakerUp(n) => {
-                c.down_speakers.remove(&node(n)?);
-            }
-            Event::SessionDown(a, b) => {
-                c.down_sessions.insert((node(a)?, node(b)?));
-            }
-            Event::SessionUp(a, b) => {
-                let (a, b) = (node(a)?, node(b)?);
-                c.down_sessions.remove(&(a, b));
-                c.down_sessions.remove(&(b, a));
-            }
-            Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {
-                let ends = tunnel_ends(t, node(owner)?, name).map_err(err)?;
-                for end in ends {
-                    if matches!(e, Event::TunnelDown(..)) {
-                        c.down_tunnels.insert(end);
-                    } else {
-                        c.down_tunnels.remove(&end);
-                    }
+        if let Err(err) = apply_one(topo, c, e, &mut routes) {
+            routes.flush(c);
+            return Err(err);
+        }
+    }
+    routes.flush(c);
+    Ok(())
+}
+
+/// Applies every event that applies, in order; the others (an unknown
+/// name, a route that exists already, ...) are skipped and returned with
+/// their index. What a live event stream needs: one bad line does not
+/// cost the events around it.
+pub fn apply_each(
+    topo: &mut Topology,
+    c: &mut Conditions,
+    events: &[Event],
+) -> Vec<(usize, EventError)> {
+    let mut routes = RouteEvents::default();
+    let mut errors = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if let Err(err) = apply_one(topo, c, e, &mut routes) {
+            errors.push((i, err));
+        }
+    }
+    routes.flush(c);
+    errors
+}
+
+/// A batch's advertise and withdraw events, the last one per (speaker,
+/// prefix): only they touch the advertised and withdrawn sets, so they
+/// commute with every other event, and a prefix that flips several times
+/// in a batch costs one set update.
+#[derive(Default)]
+struct RouteEvents {
+    last: rustc_hash::FxHashMap<(Node, IpNet), bool>,
+}
+
+impl RouteEvents {
+    fn set(&mut self, n: Node, prefix: IpNet, advertised: bool) {
+        self.last.insert((n, prefix), advertised);
+    }
+
+    fn flush(&mut self, c: &mut Conditions) {
+        for ((n, prefix), advertised) in self.last.drain() {
+            let (to, from) = if advertised {
+                (&mut c.advertised, &mut c.withdrawn)
+            } else {
+                (&mut c.withdrawn, &mut c.advertised)
+            };
+            from.entry(n).or_default().remove(&prefix);
+            to.entry(n).or_default().insert(prefix);
+        }
+    }
+}
+
+fn apply_one(
+    topo: &mut Topology,
+    c: &mut Conditions,
+    e: &Event,
+    routes: &mut RouteEvents,
+) -> Result<(), EventError> {
+    let t = &*topo;
+    let err = |m: String| EventError {
+        event: e.to_string(),
+        message: m,
+    };
+    let node =
+        |n: &str| Node::by_name(t, n).ok_or_else(|| err(format!("no BGP speaker named `{n}`")));
+    match e {
+        Event::SpeakerDown(n) => {
+            c.down_speakers.insert(node(n)?);
+        }
+        Event::SpeakerUp(n) => {
+            c.down_speakers.remove(&node(n)?);
+        }
+        Event::SessionDown(a, b) => {
+            c.down_sessions.insert((node(a)?, node(b)?));
+        }
+        Event::SessionUp(a, b) => {
+            let (a, b) = (node(a)?, node(b)?);
+            c.down_sessions.remove(&(a, b));
+            c.down_sessions.remove(&(b, a));
+        }
+        Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {
+            let ends = tunnel_ends(t, node(owner)?, name).map_err(err)?;
+            for end in ends {
+                if matches!(e, Event::TunnelDown(..)) {
+                    c.down_tunnels.insert(end);
+                } else {
+                    c.down_tunnels.remove(&end);
                 }
             }
-            Event::Advertise { speaker, prefix } => {
-                let n = node(speaker)?;
-                c.withdrawn.entry(n).or_default().remove(prefix);
-                c.advertised.entry(n).or_default().insert(*prefix);
+        }
+        Event::Advertise { speaker, prefix } => {
+            routes.set(node(speaker)?, *prefix, true);
+        }
+        Event::Withdraw { speaker, prefix } => {
+            routes.set(node(speaker)?, *prefix, false);
+        }
+        Event::UdrAdd {
+            table,
+            route,
+            prefix,
+            next_hop,
+        } => {
+            let rt = topo
+                .route_tables
+                .iter_mut()
+                .find(|r| &r.name == table)
+                .ok_or_else(|| err(format!("no route table named `{table}`")))?;
+            if rt
+                .routes
+                .iter()
+                .any(|u| &u.name == route || u.prefix == *prefix)
+            {
+                return Err(err(format!(
+                    "route table {table} already has a route named {route} or for {prefix}"
+                )));
             }
-            Event::Withdraw { speaker, prefix } => {
-                let n = node(speaker)?;
-                c.advertised.entry(n).or_default().remove(prefix);
-                c.withdrawn.entry(n).or_default().insert(*prefix);
-            }
-            Event::UdrAdd {
-                table,
-                route,
-                prefix,
-                next_hop,
-            } => {
-                let rt = topo
-                    .route_tables
-                    .iter_mut()
-                    .find(|r| &r.name == table)
-                    .ok_or_else(|| err(format!("no route table named `{table}`")))?;
-                if rt
-                    .routes
-                    .iter()
-                    .any(|u| &u.name == route || u.prefix == *prefix)
-                {
-                    return Err(err(format!(
-                        "route table {table} already has a route named {route} or for {prefix}"
-                    )));
-                }
-                rt.routes.push(Udr {
-                    name: route.clone(),
-                    prefix: *prefix,
-                    next_hop: *next_hop,
-                    loc: Default::default(),
-                });
-            }
-            Event::UdrRemove { table, route } => {
-                let rt = topo
-                    .route_tables
-                    .iter_mut()
-                    .find(|r| &r.name == table)
-                    .ok_or_else(|| err(format!("no route table named `{table}`")))?;
-                let before = rt.routes.len();
-                rt.routes.retain(|u| &u.name != route);
-                if rt.routes.len() == before {
-                    return Err(err(format!(
-                        "route table {table} has no route named {route}"
-                    )));
-                }
+            rt.routes.push(Udr {
+                name: route.clone(),
+                prefix: *prefix,
+                next_hop: *next_hop,
+                loc: Default::default(),
+            });
+        }
+        Event::UdrRemove { table, route } => {
+            let rt = topo
+                .route_tables
+                .iter_mut()
+                .find(|r| &r.name == table)
+                .ok_or_else(|| err(format!("no route table named `{table}`")))?;
+            let before = rt.routes.len();
+            rt.routes.retain(|u| &u.name != route);
+            if rt.routes.len() == before {
+                return Err(err(format!(
+                    "route table {table} has no route named {route}"
+                )));
             }
         }
     }

@@ -753,11 +753,22 @@ fn control_loop(
         // Next input: a scheduled step or live events (coalesced). `since`:
         // when it arrived (a live event's stamp; a step's receipt).
         let since;
-        let (evs, half, from_packet, new_step) = {
+        let (mut evs, half, from_packet, new_step) = {
             let msg = match &live {
                 _ if deferred.is_some() => deferred.take().map(Ok),
+                // The run ended during the last batch: nothing more to do.
+                _ if steps_closed => None,
                 Some(l) => crossbeam_channel::select! {
-                    recv(steps) -> m => m.ok().map(Ok),
+                    recv(steps) -> m => match m {
+                        Ok(c) => Some(Ok(c)),
+                        // The run is over: the live events that arrived
+                        // before still make a version (one last batch; no
+                        // worker adopts it).
+                        Err(_) => {
+                            steps_closed = true;
+                            l.try_recv().ok().map(Err)
+                        }
+                    },
                     recv(l) -> e => match e {
                         Ok(e) => Some(Err(e)),
                         Err(_) => { live = None; continue; }
@@ -819,13 +830,21 @@ fn control_loop(
         // Announce: the events' immediate effect.
         if half != Half::Converge {
             let mut next = announced.clone();
-            if let Err(e) = cevents::apply_onto(&mut next.0, &mut next.1, &evs) {
-                if !is_live {
-                    return Err(e.to_string());
+            if is_live {
+                // A live event that does not apply (unknown name, ...) is
+                // reported and skipped; the rest of its batch applies.
+                let skipped = cevents::apply_each(&mut next.0, &mut next.1, &evs);
+                for (_, e) in &skipped {
+                    eprintln!("{e}");
                 }
-                // A live event that does not apply (unknown name, ...): report, skip.
-                eprintln!("{e}");
-                continue;
+                for (i, _) in skipped.into_iter().rev() {
+                    evs.remove(i);
+                }
+                if evs.is_empty() {
+                    continue;
+                }
+            } else {
+                cevents::apply_onto(&mut next.0, &mut next.1, &evs).map_err(|e| e.to_string())?;
             }
             announced = next;
             if half == Half::Announce {

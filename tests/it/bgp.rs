@@ -750,3 +750,62 @@ fn per_prefix_convergence_equals_whole_table_rounds() {
         "{cases} cases, {torn_down} with a limit passed"
     );
 }
+
+#[test]
+fn a_batch_of_events_applies_as_its_events_one_by_one() {
+    // The control plane applies a debounced batch at once (advertise and
+    // withdraw folded to the last one per speaker and prefix); the state
+    // must be the one the events give applied one at a time, in order.
+    use vnetplane::control::events::{self, Event};
+    let t = builtin("multi-region-vxlan");
+    let names = ["nva1", "nva2", "rs-hub1", "rs-hub2", "no-such-speaker"];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for _ in 0..200 {
+        let evs: Vec<Event> = (0..40)
+            .map(|_| {
+                let a = names[rnd(names.len())].to_string();
+                let b = names[rnd(4)].to_string();
+                let prefix: ipnet::IpNet = format!("100.127.{}.0/24", rnd(4)).parse().unwrap();
+                match rnd(8) {
+                    0 => Event::SpeakerDown(a),
+                    1 => Event::SpeakerUp(a),
+                    2 => Event::SessionDown(a, b),
+                    3 => Event::SessionUp(a, b),
+                    4..=5 => Event::Advertise { speaker: a, prefix },
+                    _ => Event::Withdraw { speaker: a, prefix },
+                }
+            })
+            .collect();
+        let (mut topo1, mut one) = events::apply(&t, &[]).unwrap();
+        let mut failed = Vec::new();
+        for (i, e) in evs.iter().enumerate() {
+            if events::apply_onto(&mut topo1, &mut one, std::slice::from_ref(e)).is_err() {
+                failed.push(i);
+            }
+        }
+        let (mut topo2, mut batch) = events::apply(&t, &[]).unwrap();
+        let skipped = events::apply_each(&mut topo2, &mut batch, &evs);
+        assert_eq!(batch, one, "{evs:?}");
+        let idx: Vec<usize> = skipped.iter().map(|(i, _)| *i).collect();
+        assert_eq!(idx, failed);
+        for (i, e) in &skipped {
+            assert!(e.to_string().contains("no-such-speaker"), "{i}: {e}");
+        }
+        // Without the bad events, the strict form gives the same.
+        let good: Vec<Event> = evs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !failed.contains(i))
+            .map(|(_, e)| e.clone())
+            .collect();
+        let (mut topo3, mut strict) = events::apply(&t, &[]).unwrap();
+        events::apply_onto(&mut topo3, &mut strict, &good).unwrap();
+        assert_eq!(strict, one);
+    }
+}

@@ -702,3 +702,55 @@ fn replay_cli_with_events_file_and_workers() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("events.txt:2:"), "{err}");
 }
+
+/// A live event that does not apply (an unknown speaker) is reported and
+/// skipped; the events that arrived with it in the same debounce window
+/// still apply, and the version lists only them.
+#[test]
+fn a_bad_live_event_costs_only_itself() {
+    let t = builtin("dual-homed-active-passive");
+    let frames = bench_frames(&t, "spoke11-vm", "198.51.100.10", 8, 2_000);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    // Queued before the run starts: the control plane takes them as one batch.
+    for e in [
+        "speaker-down nva1",
+        "speaker-down no-such-nva",
+        "advertise nva2 100.127.9.0/24",
+    ] {
+        tx.send(Event::parse(e).unwrap().into()).unwrap();
+    }
+    drop(tx);
+    let world = Arc::new(World::new(&converge(&t, &[])));
+    let r = pipeline::run(
+        &frames,
+        Run {
+            world,
+            control: Some(Control {
+                base: t.clone(),
+                events: Vec::new(),
+            }),
+            scheduled: Vec::new(),
+            live: Some(rx),
+            stop: None,
+            opts: Options {
+                workers: 1,
+                ..Options::default()
+            },
+        },
+        Outputs::none(),
+    )
+    .unwrap();
+    assert!(r.counters.balanced());
+    let applied: Vec<String> = r
+        .versions
+        .iter()
+        .filter(|v| v.kind == "converged")
+        .flat_map(|v| v.events.iter().map(ToString::to_string))
+        .collect();
+    assert_eq!(
+        applied,
+        ["speaker-down nva1", "advertise nva2 100.127.9.0/24"],
+        "{:?}",
+        r.versions
+    );
+}
