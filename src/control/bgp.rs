@@ -660,7 +660,13 @@ struct Ctx<'t> {
     /// prefixes mostly carry the same path: one allocation per distinct
     /// path, not per prefix and round).
     exported: Vec<RefCell<Option<Rewrite>>>,
+    /// Scratch lists of best-path selection (reused: no allocation per
+    /// speaker, prefix and round).
+    scratch: RefCell<(Vec<Cand>, Vec<(IpAddr, usize, usize)>)>,
 }
+
+/// A candidate of best-path selection: (slot, session, key, next hop).
+type Cand = (usize, usize, (u32, u32, usize), IpAddr);
 
 /// An AS path as received and as exported.
 type Rewrite = (Arc<[u32]>, Arc<[u32]>);
@@ -733,6 +739,7 @@ impl<'t> Ctx<'t> {
             sessions,
             nodes,
             exported: dirs.iter().map(|_| RefCell::new(None)).collect(),
+            scratch: RefCell::default(),
             dirs,
             inbox,
         }
@@ -1338,8 +1345,10 @@ fn select_prefix(ctx: &Ctx, n: usize, rx: &mut [Option<Received>]) -> Vec<Path> 
     let me = ctx.nodes[n];
     let ecmp = matches!(me, Node::RouteServer(_));
     // (slot, session, key, next hop) of every accepted path, sessions in order.
-    type Cand = (usize, usize, (u32, u32, usize), IpAddr);
-    let mut cands: Vec<Cand> = Vec::new();
+    let mut scratch = ctx.scratch.borrow_mut();
+    let (cands, hops) = &mut *scratch;
+    cands.clear();
+    hops.clear();
     for &d in &ctx.inbox[n] {
         let Some(r) = &rx[d] else { continue };
         if matches!(r.status, Status::Rejected(_)) {
@@ -1375,8 +1384,7 @@ fn select_prefix(ctx: &Ctx, n: usize, rx: &mut [Option<Received>]) -> Vec<Path> 
     let Some((min_key, min_si)) = cands.iter().map(|c| (c.2, c.1)).min() else {
         return Vec::new();
     };
-    let mut hops: Vec<(IpAddr, usize, usize)> = Vec::new();
-    for &(d, si, k, nh) in &cands {
+    for &(d, si, k, nh) in cands.iter() {
         let winner = if ecmp {
             k == min_key
         } else {

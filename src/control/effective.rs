@@ -236,6 +236,57 @@ fn range_route(prefix: IpNet, next_hop_type: NextHopType, origin: Origin) -> Rou
 }
 
 /// Computes the effective routes of every NIC in `subnet`.
+/// A few address ranges, asked many times whether they cover a prefix
+/// (equal to or inside one): as masked integers, not `IpNet::contains`.
+pub struct Ranges {
+    v4: Vec<(u32, u32, u8)>,
+    v6: Vec<(u128, u128, u8)>,
+}
+
+impl Ranges {
+    pub fn new(nets: impl IntoIterator<Item = IpNet>) -> Ranges {
+        let mut r = Ranges {
+            v4: Vec::new(),
+            v6: Vec::new(),
+        };
+        for n in nets {
+            match n {
+                IpNet::V4(n) => {
+                    let mask = u32::from(n.netmask());
+                    r.v4.push((u32::from(n.network()) & mask, mask, n.prefix_len()));
+                }
+                IpNet::V6(n) => {
+                    let mask = u128::from(n.netmask());
+                    r.v6.push((u128::from(n.network()) & mask, mask, n.prefix_len()));
+                }
+            }
+        }
+        r
+    }
+
+    /// Whether one of the ranges contains `p` (the same answer as
+    /// `IpNet::contains`).
+    #[inline]
+    pub fn covers(&self, p: &IpNet) -> bool {
+        match p {
+            IpNet::V4(p) => {
+                let a = u32::from(p.addr());
+                let len = p.prefix_len();
+                self.v4
+                    .iter()
+                    .any(|&(net, mask, l)| len >= l && a & mask == net)
+            }
+            IpNet::V6(p) => {
+                let a = u128::from(p.addr());
+                let len = p.prefix_len();
+                self.v6
+                    .iter()
+                    .any(|&(net, mask, l)| len >= l && a & mask == net)
+            }
+        }
+    }
+}
+
 pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     let s = t.subnet(subnet);
     let vid = s.vnet;
@@ -274,7 +325,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     let propagate = rt.is_none_or(|r| r.propagate_gateway_routes);
     // R25 (per NIC): no Route Server route equal to or inside this NIC's VNet
     // or peering ranges.
-    let system_ranges: Vec<IpNet> = routes.iter().map(|r| r.prefix).collect();
+    let system_ranges = Ranges::new(routes.iter().map(|r| r.prefix));
     if propagate {
         let mut sources: Vec<(VnetId, Option<PeeringId>)> = vec![(vid, None)];
         if let Some((pid, hub)) = t.remote_gateway_vnet(vid) {
@@ -282,9 +333,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
         }
         for (hub, transit) in sources {
             for r in inj.by_vnet.get(&hub).into_iter().flatten() {
-                if r.kind == InjectKind::RouteServer
-                    && system_ranges.iter().any(|s| s.contains(&r.prefix))
-                {
+                if r.kind == InjectKind::RouteServer && system_ranges.covers(&r.prefix) {
                     continue;
                 }
                 routes.push(Route {

@@ -184,21 +184,19 @@ pub struct NicAction {
 /// R16 hides (equal to or inside an active VNet/peering/service-endpoint route).
 pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
     let mut out = Vec::with_capacity(table.routes.len());
-    let system: Vec<IpNet> = table
-        .routes
-        .iter()
-        .filter(|r| r.state == State::Active && r.is_vnet_system())
-        .map(|r| r.prefix)
-        .collect();
+    let system = crate::control::effective::Ranges::new(
+        table
+            .routes
+            .iter()
+            .filter(|r| r.state == State::Active && r.is_vnet_system())
+            .map(|r| r.prefix),
+    );
     out.extend(
         table
             .routes
             .iter()
             .filter(|r| r.state == State::Active)
-            .filter(|r| {
-                !(r.source == Source::VirtualNetworkGateway
-                    && system.iter().any(|s| s.contains(&r.prefix)))
-            })
+            .filter(|r| !(r.source == Source::VirtualNetworkGateway && system.covers(&r.prefix)))
             .map(|r| {
                 (
                     r.prefix,

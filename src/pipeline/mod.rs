@@ -971,8 +971,8 @@ pub fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
         let y: Vec<_> = b.bgp.best_of(*n).collect();
         diff_sorted(&x, &y, |e| *e.0, &mut changed);
     }
-    changed.sort_unstable();
-    changed.dedup();
+    // Sorted runs, one per list compared, with repeats: the build's stable
+    // sort merges the runs and drops the repeats.
     Some(Fib::build(changed.into_iter().map(|p| (p, ()))))
 }
 

@@ -362,3 +362,46 @@ name = "rt-ext"
         hop("Default", "0.0.0.0/0", "Internet", &[])
     );
 }
+
+#[test]
+fn ranges_cover_what_ipnet_contains() {
+    use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+    use vnetplane::control::effective::Ranges;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    // Addresses from a small pool of bits so that ranges and prefixes meet.
+    let v4 = |x: u64, len: u64| {
+        let a = 0x0a00_0000 | ((x as u32) & 0x00ff_ff00);
+        IpNet::V4(Ipv4Net::new(a.into(), (8 + len % 25) as u8).unwrap())
+    };
+    let v6 = |x: u64, len: u64| {
+        let a = (0xfd00u128 << 112) | (u128::from(x as u16) << 64);
+        IpNet::V6(Ipv6Net::new(a.into(), (16 + len % 113) as u8).unwrap())
+    };
+    let mut hits = 0;
+    for _ in 0..2000 {
+        let ranges: Vec<IpNet> = (0..rnd() % 5)
+            .map(|_| {
+                let (x, l) = (rnd(), rnd());
+                if rnd() % 4 == 0 { v6(x, l) } else { v4(x, l) }
+            })
+            .collect();
+        let r = Ranges::new(ranges.iter().copied());
+        for _ in 0..20 {
+            let (x, l) = (rnd(), rnd());
+            let p = if rnd() % 4 == 0 { v6(x, l) } else { v4(x, l) };
+            let want = ranges.iter().any(|n| n.contains(&p));
+            assert_eq!(r.covers(&p), want, "{p} in {ranges:?}");
+            hits += usize::from(want);
+        }
+    }
+    assert!(
+        hits > 1000,
+        "{hits}: too few covered prefixes to test anything"
+    );
+}
