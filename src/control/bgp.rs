@@ -662,8 +662,11 @@ struct Ctx<'t> {
     exported: Vec<RefCell<Option<Rewrite>>>,
     /// Scratch lists of best-path selection (reused: no allocation per
     /// speaker, prefix and round).
-    scratch: RefCell<(Vec<Cand>, Vec<(IpAddr, usize, usize)>)>,
+    scratch: RefCell<(Vec<Cand>, Vec<Hop>)>,
 }
+
+/// A best path's next hop: (next hop, session, slot).
+type Hop = (IpAddr, usize, usize);
 
 /// A candidate of best-path selection: (slot, session, key, next hop).
 type Cand = (usize, usize, (u32, u32, usize), IpAddr);
