@@ -65,13 +65,30 @@ fn main() -> Result<(), String> {
                 .map(|w| format!("{:.0}", w.busy.as_secs_f64() * 1e3))
                 .collect();
             let (hits, walks) = r.flow_cache();
+            if std::env::var("SLOW").is_ok() {
+                for (i, v) in r
+                    .versions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.build_ms > 3.0)
+                {
+                    eprintln!(
+                        "  slow version #{i} of {}: {:.2} ms, {} events, {} tables compiled",
+                        r.versions.len(),
+                        v.build_ms,
+                        v.events.len(),
+                        v.tables_compiled
+                    );
+                }
+            }
             println!(
-                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all, max update latency {:.2} ms, control {}",
+                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all (longest {:.2}), max update latency {:.2} ms, control {}",
                 1e3 / ns,
                 r.elapsed.as_secs_f64() * 1e3,
                 busy.join(", "),
                 r.versions.len(),
                 r.versions.iter().map(|v| v.build_ms).sum::<f64>(),
+                r.versions.iter().map(|v| v.build_ms).fold(0.0, f64::max),
                 r.max_update_latency().as_secs_f64() * 1e3,
                 r.control_scheduling.as_deref().unwrap_or("-"),
             );
