@@ -234,6 +234,17 @@ pub struct Report {
     /// How the control-plane thread was scheduled (see
     /// [`ControlPriority`]); `None` without a control plane.
     pub control_scheduling: Option<String>,
+    pub reader: ReaderStats,
+}
+
+/// The reader's time: from its first frame to its last batch handed out,
+/// and the part of it spent waiting on a full worker queue (with an inline
+/// worker, its batches' busy time is in that worker's stats; the rest is
+/// reading and dispatching).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct ReaderStats {
+    pub total: Duration,
+    pub blocked: Duration,
 }
 
 impl Report {
@@ -431,7 +442,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let control = r.control.take();
     let stop = r.stop;
     let start = Instant::now();
-    let (stats, (versions, control_scheduling), read, stopped, elapsed) =
+    let (stats, (versions, control_scheduling), read, stopped, elapsed, reader) =
         std::thread::scope(|sc| -> Result<_, String> {
             // Control plane.
             let ctl_handle = control.map(|c| {
@@ -480,6 +491,9 @@ pub fn run<W: Write + Send, T: Write + Send>(
             let mut delayed: VecDeque<(usize, Vec<Event>)> = VecDeque::new();
             let mut read = 0;
             let mut stopped = false;
+            // Time the reader waited on a full worker queue.
+            let mut blocked = Duration::ZERO;
+            let reading = Instant::now();
             let mut send = |b: &mut Batch, step: usize| -> Result<(), String> {
                 if b.idx.is_empty() {
                     return Ok(());
@@ -507,9 +521,13 @@ pub fn run<W: Write + Send, T: Write + Send>(
                     }
                     return Ok(());
                 }
-                work_txs[w]
-                    .send(take(b))
-                    .map_err(|_| "a worker stopped early".to_string())
+                let next = take(b);
+                let t = Instant::now();
+                let sent = work_txs[w]
+                    .send(next)
+                    .map_err(|_| "a worker stopped early".to_string());
+                blocked += t.elapsed();
+                sent
             };
             // The next frame index at which a scheduled step is due.
             let mut next_due = sched.peek().map_or(usize::MAX, |(at, _)| *at);
@@ -568,6 +586,10 @@ pub fn run<W: Write + Send, T: Write + Send>(
             for b in cur.iter_mut() {
                 send(b, step)?;
             }
+            let reader = ReaderStats {
+                total: reading.elapsed(),
+                blocked,
+            };
             drop(inline_done);
             drop(work_txs);
             drop(ctl_tx);
@@ -593,7 +615,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 }
                 None => (Vec::new(), None),
             };
-            Ok((stats, (versions, sched), read, stopped, elapsed))
+            Ok((stats, (versions, sched), read, stopped, elapsed, reader))
         })?;
     let mut counters = Counters::default();
     let mut workers = Vec::new();
@@ -610,6 +632,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
         elapsed,
         stopped_early: stopped,
         control_scheduling,
+        reader,
     })
 }
 
