@@ -756,7 +756,9 @@ impl<'t> Ctx<'t> {
             .iter()
             .flat_map(|d| d.own.iter().chain(&d.statics).map(|p| p.prefix))
             .collect();
-        v.sort_unstable();
+        // Sorted runs (each direction's originations, its statics): the
+        // stable sort merges runs instead of sorting from scratch.
+        v.sort();
         v.dedup();
         v
     }

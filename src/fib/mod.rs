@@ -53,10 +53,14 @@ impl<A: Clone + Eq + Hash> Fib<A> {
     /// Compiles a route set. For a prefix given twice, the last one wins.
     pub fn build(routes: impl IntoIterator<Item = (IpNet, A)>) -> Self {
         let mut rs: Vec<(IpNet, A)> = routes.into_iter().map(|(p, a)| (p.trunc(), a)).collect();
-        // Stable sort keeps input order within a prefix; keep the last.
-        rs.reverse();
-        rs.sort_by_key(|(p, _)| *p);
-        rs.dedup_by(|a, b| a.0 == b.0);
+        // Already in order, one route a prefix (compiled tables arrive
+        // sorted): nothing to do. Else a stable sort keeps input order
+        // within a prefix; keep the last.
+        if !rs.windows(2).all(|w| w[0].0 < w[1].0) {
+            rs.reverse();
+            rs.sort_by_key(|(p, _)| *p);
+            rs.dedup_by(|a, b| a.0 == b.0);
+        }
         let mut index: rustc_hash::FxHashMap<A, u32> = Default::default();
         let mut actions: Vec<A> = Vec::new();
         let mut v4 = Vec::new();

@@ -119,10 +119,16 @@ impl<K: Key> Poptrie<K> {
     pub fn build(routes: &[BuildRoute]) -> Self {
         let bits = K::BITS;
         let mut rs: Vec<BuildRoute> = routes.to_vec();
-        // Sort by (network, length); for duplicates keep the last one given.
-        rs.reverse();
-        rs.sort_by_key(|r| (r.net, r.len));
-        rs.dedup_by_key(|r| (r.net, r.len));
+        // Sort by (network, length); for duplicates keep the last one given
+        // (nothing to do when they arrive in order, each once).
+        if !rs
+            .windows(2)
+            .all(|w| (w[0].net, w[0].len) < (w[1].net, w[1].len))
+        {
+            rs.reverse();
+            rs.sort_by_key(|r| (r.net, r.len));
+            rs.dedup_by_key(|r| (r.net, r.len));
+        }
         let dir_bits = if rs.len() < SMALL_TABLE {
             SMALL_DIR_BITS
         } else {
