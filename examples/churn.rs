@@ -9,10 +9,7 @@
 //! pairs of runs without and with churn, 3 by default; `NORMAL=1` runs the
 //! control thread at normal priority; `COALESCE_MS=4` the debounce).
 
-use std::sync::Arc;
 use std::time::Duration;
-use vnetplane::control;
-use vnetplane::dataplane::World;
 use vnetplane::pipeline::{ControlPriority, bench, flowcache};
 
 fn main() -> Result<(), String> {
@@ -23,13 +20,7 @@ fn main() -> Result<(), String> {
     let workers = num(args.next(), 1)? as usize;
     let rate = num(args.next(), 100_000)?;
     let n = num(std::env::var("N").ok(), 4_000_000)? as usize;
-    let cases = bench::standard_cases(4096, n).map_err(|e| e.to_string())?;
-    let case = cases
-        .iter()
-        .find(|c| c.name == which)
-        .ok_or_else(|| format!("{which}: not a standard case (one-hop, vxlan, mixed)"))?;
-    let cp = control::converge(&case.topology, &[]).map_err(|e| e.to_string())?;
-    let world = Arc::new(World::new(&cp));
+    let (case, world) = bench::standard_case(&which, 4096, n).map_err(|e| e.to_string())?;
     // Each churn run paired with a run without churn just before it (the
     // VM's speed drifts between runs; a pair shares its phase).
     let coalesce_ms: f64 = std::env::var("COALESCE_MS").ok().map_or(Ok(4.0), |s| {

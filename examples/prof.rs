@@ -5,9 +5,6 @@
 //! one of one-hop, vxlan, mixed. Environment: `FC=0` walks every packet (no
 //! flow cache), `INLINE=1` makes the reader forward a share itself.
 
-use std::sync::Arc;
-use vnetplane::control;
-use vnetplane::dataplane::World;
 use vnetplane::pipeline::{self, Options, Outputs, ReaderMode, Run, bench};
 
 fn main() -> Result<(), String> {
@@ -27,13 +24,8 @@ fn main() -> Result<(), String> {
     } else {
         ReaderMode::Auto
     };
-    let cases = bench::standard_cases(flows, 2_000_000).map_err(|e| e.to_string())?;
-    let case = cases
-        .iter()
-        .find(|c| c.name == which)
-        .ok_or_else(|| format!("{which}: not a standard case (one-hop, vxlan, mixed)"))?;
-    let cp = control::converge(&case.topology, &[]).map_err(|e| e.to_string())?;
-    let world = Arc::new(World::new(&cp));
+    let (case, world) =
+        bench::standard_case(&which, flows, 2_000_000).map_err(|e| e.to_string())?;
     let mut best = f64::MAX;
     for _ in 0..7 {
         let run = Run {

@@ -255,6 +255,18 @@ fn udp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Vec<u8> {
 }
 
 /// The standard cases.
+/// One standard case by name (one-hop, vxlan, mixed), with the world its
+/// traffic starts in.
+pub fn standard_case(name: &str, flows: usize, packets: usize) -> Result<(Case, Arc<World>)> {
+    let case = standard_cases(flows, packets)?
+        .into_iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| anyhow!("{name}: not a standard case (one-hop, vxlan, mixed)"))?;
+    let cp = control::converge(&case.topology, &[]).map_err(|e| anyhow!(e.to_string()))?;
+    let world = Arc::new(World::new(&cp));
+    Ok((case, world))
+}
+
 pub fn standard_cases(flows: usize, packets: usize) -> Result<Vec<Case>> {
     let mut out = Vec::new();
     // One SDN hop: two VMs in one VNet (a generated spoke with two NICs).

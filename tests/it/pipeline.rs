@@ -317,6 +317,26 @@ fn bench_frames(t: &Topology, from: &str, dst: &str, flows: usize, packets: usiz
     bench::frames(t, &[Start::Nic(n)], &[dst.parse().unwrap()], flows, packets)
 }
 
+/// A run of `t` fed live events from `rx`.
+fn live_run(
+    t: &Topology,
+    world: Arc<World>,
+    rx: crossbeam_channel::Receiver<pipeline::LiveEvent>,
+    opts: Options,
+) -> Run<'static> {
+    Run {
+        world,
+        control: Some(Control {
+            base: t.clone(),
+            events: Vec::new(),
+        }),
+        scheduled: Vec::new(),
+        live: Some(rx),
+        stop: None,
+        opts,
+    }
+}
+
 fn count(lines: &[Value], range: std::ops::Range<usize>, f: impl Fn(&Value) -> bool) -> usize {
     lines[range].iter().filter(|l| f(l)).count()
 }
@@ -433,23 +453,18 @@ fn every_packet_sees_one_whole_table_version() {
     let mut traces = Vec::new();
     let r = pipeline::run(
         &frames,
-        Run {
+        live_run(
+            &t,
             world,
-            control: Some(Control {
-                base: t.clone(),
-                events: Vec::new(),
-            }),
-            scheduled: Vec::new(),
-            live: Some(rx),
-            stop: None,
-            opts: Options {
+            rx,
+            Options {
                 workers: 2,
                 batch: 16,
                 from: None,
                 convergence_delay: 0,
                 ..Options::default()
             },
-        },
+        ),
         Outputs::<Vec<u8>, Vec<u8>> {
             pcapng: None,
             traces: Some(&mut traces),
@@ -723,20 +738,15 @@ fn a_bad_live_event_costs_only_itself() {
     let world = Arc::new(World::new(&converge(&t, &[])));
     let r = pipeline::run(
         &frames,
-        Run {
+        live_run(
+            &t,
             world,
-            control: Some(Control {
-                base: t.clone(),
-                events: Vec::new(),
-            }),
-            scheduled: Vec::new(),
-            live: Some(rx),
-            stop: None,
-            opts: Options {
+            rx,
+            Options {
                 workers: 1,
                 ..Options::default()
             },
-        },
+        ),
         Outputs::none(),
     )
     .unwrap();
