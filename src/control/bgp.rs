@@ -951,10 +951,151 @@ impl Converged {
     }
 }
 
-/// Each prefix converged on its own; `None` when a limited session passes
-/// its limit in some round (then only lockstep rounds are faithful).
+/// Prefixes grouped by everything their convergence reads of them. A
+/// prefix enters BGP decisions only through who originates it (and a
+/// gateway's statics for it), its address family, whether it is the default
+/// route, and per session direction the prefix tests of export and import
+/// (VNet ranges, R25/R36/R37, prefix filters). Prefixes equal in all of
+/// these converge to the same state with only the prefix differing: one
+/// convergence per class, copied to its other members.
+struct Classes {
+    /// Per prefix (in the order given): its class.
+    of: Vec<u32>,
+    /// Per class: its first prefix's index and how many prefixes it has.
+    rep: Vec<usize>,
+    size: Vec<usize>,
+}
+
+impl Classes {
+    fn new(ctx: &Ctx, prefixes: &[IpNet]) -> Classes {
+        // What each direction tests of a prefix (the others add nothing).
+        let own: Vec<usize> = (0..ctx.dirs.len())
+            .filter(|&d| !ctx.dirs[d].own.is_empty())
+            .collect();
+        let statics: Vec<usize> = (0..ctx.dirs.len())
+            .filter(|&d| !ctx.dirs[d].statics.is_empty())
+            .collect();
+        let ranges: Vec<&[IpNet]> = ctx
+            .dirs
+            .iter()
+            .flat_map(|d| [&d.ranges[..], &d.to_vnet_prefixes[..]])
+            .filter(|r| !r.is_empty())
+            .collect();
+        let filters: Vec<(&[IpNet], &[IpNet])> = ctx
+            .dirs
+            .iter()
+            .flat_map(|d| {
+                d.cfg_from
+                    .map(|c| (&c.export_allow[..], &c.export_deny[..]))
+                    .into_iter()
+                    .chain(d.cfg_to.map(|c| (&c.import_allow[..], &c.import_deny[..])))
+            })
+            .filter(|(a, d)| !a.is_empty() || !d.is_empty())
+            .collect();
+        // Cursors into the sorted originations and statics (the prefixes
+        // come sorted: one merge walk each).
+        let mut at_own = vec![0usize; own.len()];
+        let mut at_static = vec![0usize; statics.len()];
+        let mut known: rustc_hash::FxHashMap<Vec<u64>, u32> = Default::default();
+        let mut sig: Vec<u64> = Vec::new();
+        let mut out = Classes {
+            of: Vec::with_capacity(prefixes.len()),
+            rep: Vec::new(),
+            size: Vec::new(),
+        };
+        let sorted = prefixes.windows(2).all(|w| w[0] < w[1]);
+        for (i, &prefix) in prefixes.iter().enumerate() {
+            sig.clear();
+            let mut word = 0u64;
+            let mut bits = 0u32;
+            let mut bit = |b: bool, sig: &mut Vec<u64>| {
+                word |= u64::from(b) << bits;
+                bits += 1;
+                if bits == 64 {
+                    sig.push(word);
+                    (word, bits) = (0, 0);
+                }
+            };
+            bit(prefix.network().is_ipv4(), &mut sig);
+            bit(prefix.prefix_len() == 0, &mut sig);
+            let has = |list: &[Path], at: &mut usize| {
+                if sorted {
+                    while list.get(*at).is_some_and(|p| p.prefix < prefix) {
+                        *at += 1;
+                    }
+                    list.get(*at).is_some_and(|p| p.prefix == prefix)
+                } else {
+                    list.iter().any(|p| p.prefix == prefix)
+                }
+            };
+            for (k, &d) in own.iter().enumerate() {
+                let b = has(&ctx.dirs[d].own, &mut at_own[k]);
+                bit(b, &mut sig);
+            }
+            // A gateway's statics carry their site and address: a prefix
+            // with any is a class of its own (they are few).
+            let single = statics
+                .iter()
+                .zip(&mut at_static)
+                .fold(false, |any, (&d, at)| has(&ctx.dirs[d].statics, at) | any);
+            for r in &ranges {
+                bit(r.iter().any(|r| r.contains(&prefix)), &mut sig);
+                bit(r.contains(&prefix), &mut sig);
+            }
+            for (allow, deny) in &filters {
+                bit(allow.is_empty() || covered_by(prefix, allow), &mut sig);
+                bit(covered_by(prefix, deny), &mut sig);
+            }
+            sig.push(word);
+            let class = if single {
+                None
+            } else {
+                known.get(&sig[..]).copied()
+            };
+            let c = match class {
+                Some(c) => {
+                    out.size[c as usize] += 1;
+                    c
+                }
+                None => {
+                    let c = out.rep.len() as u32;
+                    out.rep.push(i);
+                    out.size.push(1);
+                    if !single {
+                        known.insert(sig.clone(), c);
+                    }
+                    c
+                }
+            };
+            out.of.push(c);
+        }
+        out
+    }
+}
+
+impl PrefixState {
+    /// The same state for another prefix of the same class.
+    fn set_prefix(&mut self, prefix: IpNet) {
+        let paths = self
+            .rx
+            .iter_mut()
+            .flatten()
+            .map(|r| &mut r.path)
+            .chain(self.adv.iter_mut().flatten())
+            .chain(self.best.iter_mut().flatten());
+        for p in paths {
+            p.prefix = prefix;
+        }
+    }
+}
+
+/// Each prefix converged on its own (one per [`Classes`] class); `None`
+/// when a limited session passes its limit in some round (then only
+/// lockstep rounds are faithful).
 fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
     let mut out = Converged::new(ctx);
+    let classes = Classes::new(ctx, prefixes);
+    let mut done: Vec<Option<PrefixState>> = Vec::with_capacity(classes.rep.len());
     let mut st = PrefixState::new(ctx);
     let mut next: Vec<Option<Received>> = vec![None; ctx.dirs.len()];
     let limited: Vec<usize> = (0..ctx.dirs.len())
@@ -966,7 +1107,8 @@ fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
     let mut from_round = vec![vec![0usize; limited.len()]; MAX_ROUNDS + 2];
     let mut changed = vec![true; ctx.dirs.len()];
     let mut moved = vec![false; ctx.nodes.len()];
-    for &prefix in prefixes {
+    for (&rep, &size) in classes.rep.iter().zip(&classes.size) {
+        let prefix = prefixes[rep];
         st.rx.iter_mut().for_each(|r| *r = None);
         let mut rounds = MAX_ROUNDS;
         let mut converged = false;
@@ -979,7 +1121,7 @@ fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
                 (&mut changed, &mut moved),
             );
             for (c, &d) in counts.iter_mut().zip(&limited) {
-                *c += usize::from(accepted(&next[d]));
+                *c += size * usize::from(accepted(&next[d]));
             }
             let same = same_received(&st.rx, &next);
             std::mem::swap(&mut st.rx, &mut next);
@@ -990,12 +1132,12 @@ fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
             }
         }
         for (c, &d) in from_round[rounds + 1].iter_mut().zip(&limited) {
-            *c += usize::from(accepted(&st.rx[d]));
+            *c += size * usize::from(accepted(&st.rx[d]));
         }
         out.rounds = out.rounds.max(rounds);
         out.converged &= converged;
         st.finish(ctx);
-        out.push(prefix, &mut st);
+        done.push(Some(std::mem::replace(&mut st, PrefixState::new(ctx))));
     }
     for (k, &d) in limited.iter().enumerate() {
         let limit = ctx.dirs[d].limit.unwrap_or(usize::MAX);
@@ -1006,6 +1148,22 @@ fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
                 return None;
             }
         }
+    }
+    // Every prefix in order, from its class's state (the last member takes
+    // it, the others copy it).
+    let mut left = classes.size;
+    for (&prefix, &c) in prefixes.iter().zip(&classes.of) {
+        let c = c as usize;
+        left[c] -= 1;
+        let mut st = if left[c] == 0 {
+            done[c].take().unwrap_or_else(|| PrefixState::new(ctx))
+        } else {
+            done[c].clone().unwrap_or_else(|| PrefixState::new(ctx))
+        };
+        if prefix != prefixes[classes.rep[c]] {
+            st.set_prefix(prefix);
+        }
+        out.push(prefix, &mut st);
     }
     Some(out)
 }
@@ -1453,5 +1611,113 @@ impl BgpState {
     /// A speaker's best paths.
     pub fn best_of(&self, n: Node) -> impl Iterator<Item = (&IpNet, &Vec<Path>)> + '_ {
         self.best.get(&n).into_iter().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::events::{self, Event};
+
+    /// Every prefix converged alone (classes of one), in prefix order.
+    fn one_by_one(ctx: &Ctx, prefixes: &[IpNet]) -> Converged {
+        let mut all = Converged::new(ctx);
+        for &p in prefixes {
+            let one = converge_each(ctx, &[p]).expect("no limit passed");
+            for (d, v) in one.rx.into_iter().enumerate() {
+                all.rx[d].extend(v);
+            }
+            for (d, v) in one.adv.into_iter().enumerate() {
+                all.adv[d].extend(v);
+            }
+            for (n, v) in one.best.into_iter().enumerate() {
+                all.best[n].extend(v);
+            }
+        }
+        all
+    }
+
+    /// On every built-in topology, with every BGP speaker advertising
+    /// prefixes alike (100.64.k.0/24), prefixes inside, equal to and
+    /// around the VNet ranges, the default routes and IPv6: prefixes alike
+    /// share one class, and the states copied to a class's members are
+    /// those each prefix converges to alone. (Gateways' R25/R36/R37 range
+    /// tests, Route Server families and prefix filters all appear among the
+    /// built-ins.)
+    #[test]
+    fn prefixes_alike_share_one_convergence() {
+        let mut shared_classes = 0;
+        // Each built-in as written, then with prefix filters on every NVA
+        // session (none of the built-ins has any): 100.64.1 denied on
+        // export, 100.64.2 on import, and on the first session only
+        // 100.64.0.0/23 allowed out.
+        let variants = crate::topology::BUILTIN.iter().flat_map(|&(name, src)| {
+            let t = crate::topology::load_str(name, src).expect("loads");
+            let mut f = t.clone();
+            for (k, s) in f.nvas.iter_mut().flat_map(|n| &mut n.bgp).enumerate() {
+                s.export_deny = vec!["100.64.1.0/24".parse().unwrap()];
+                s.import_deny = vec!["100.64.2.0/24".parse().unwrap()];
+                if k == 0 {
+                    s.export_allow = vec!["100.64.0.0/23".parse().unwrap()];
+                }
+            }
+            [(name, false, t), (name, true, f)]
+        });
+        for (name, filtered, t) in variants {
+            let mut probes: Vec<IpNet> = (0..4)
+                .map(|k| format!("100.64.{k}.0/24").parse().unwrap())
+                .collect();
+            for v in &t.vnets {
+                for r in &v.address_space {
+                    probes.push(*r);
+                    if let Ok(mut subs) =
+                        r.subnets(r.prefix_len().saturating_add(8).min(r.max_prefix_len()))
+                    {
+                        probes.extend(subs.next());
+                    }
+                    probes.extend(r.supernet());
+                }
+            }
+            probes.extend(
+                ["0.0.0.0/0", "::/0", "fd00::/64", "10.0.0.0/8"]
+                    .map(|p| p.parse::<IpNet>().unwrap()),
+            );
+            let evs: Vec<Event> = all_nodes(&t)
+                .into_iter()
+                .filter(|n| matches!(n, Node::Nva(_) | Node::Site(_)))
+                .flat_map(|n| {
+                    let speaker = n.name(&t);
+                    probes.iter().map(move |&prefix| Event::Advertise {
+                        speaker: speaker.clone(),
+                        prefix,
+                    })
+                })
+                .collect();
+            let (topo, cond) = events::apply(&t, &evs).unwrap();
+            let (sessions, _) = sessions(&topo, &cond);
+            let ctx = Ctx::new(&topo, &cond, &sessions);
+            let prefixes = ctx.prefixes();
+            let classes = Classes::new(&ctx, &prefixes);
+            let class_of = |p: &str| {
+                let p: IpNet = p.parse().unwrap();
+                prefixes.iter().position(|&x| x == p).map(|i| classes.of[i])
+            };
+            if let Some(c) = class_of("100.64.0.0/24")
+                && !filtered
+            {
+                for k in 1..4 {
+                    assert_eq!(class_of(&format!("100.64.{k}.0/24")), Some(c), "{name}");
+                }
+                shared_classes += 1;
+            }
+            let Some(shared) = converge_each(&ctx, &prefixes) else {
+                continue;
+            };
+            let alone = one_by_one(&ctx, &prefixes);
+            assert_eq!(shared.rx, alone.rx, "{name}");
+            assert_eq!(shared.adv, alone.adv, "{name}");
+            assert_eq!(shared.best, alone.best, "{name}");
+        }
+        assert!(shared_classes > 10, "{shared_classes}");
     }
 }

@@ -714,12 +714,29 @@ fn per_prefix_convergence_equals_whole_table_rounds() {
                         2 => format!("10.{}.{}.0/24", rnd(30), rnd(3)).parse().unwrap(),
                         _ => "fd00::/64".parse().unwrap(),
                     };
-                    evs.push(match rnd(6) {
+                    let e = match rnd(7) {
                         0 => Event::SpeakerDown(a),
                         1 => Event::SessionDown(a, b),
                         2 | 3 => Event::Advertise { speaker: a, prefix },
+                        // A burst from one speaker: prefixes alike converge
+                        // once and are copied (their class), so the copies
+                        // meet the whole-table rounds here too.
+                        4 => {
+                            let x = rnd(30);
+                            for k in 0..4 {
+                                evs.push(Event::Advertise {
+                                    speaker: a.clone(),
+                                    prefix: format!("10.{x}.{k}.0/24").parse().unwrap(),
+                                });
+                            }
+                            Event::Advertise {
+                                speaker: a,
+                                prefix: format!("172.16.{x}.0/24").parse().unwrap(),
+                            }
+                        }
                         _ => Event::Withdraw { speaker: a, prefix },
-                    });
+                    };
+                    evs.push(e);
                 }
                 let (topo, cond) = events::apply(&t, &evs).unwrap();
                 let fast = bgp::converge(&topo, &cond);
