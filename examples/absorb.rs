@@ -27,7 +27,7 @@ fn main() -> Result<(), String> {
         let t4 = Instant::now();
         let tables = cp.subnet_tables();
         let t5 = Instant::now();
-        let (set, _) = vnetplane::fib::FibSet::compile_tables(&tables, None);
+        let (set, _) = vnetplane::fib::FibSet::compile_tables(&tables, &cp.subnet_twins(), None);
         let t6 = Instant::now();
         println!(
             "{n} routes, {} subnets, {} distinct tables | apply {:.1} ms, BGP {:.1}, injections {:.1}, control plane {:.1}, subnet tables {:.1}, compile {:.1}; absorbed (apply + control plane + tables + compile) in {:.1} ms",

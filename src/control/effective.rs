@@ -140,7 +140,7 @@ pub struct Route {
     pub state: State,
     pub prefix: IpNet,
     pub next_hop_type: NextHopType,
-    pub next_hop_ips: Vec<IpAddr>,
+    pub next_hop_ips: Arc<[IpAddr]>,
     /// The UDR's name (user routes only).
     pub name: Option<String>,
     pub origin: Origin,
@@ -174,7 +174,7 @@ pub enum InjectKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Injected {
     pub prefix: IpNet,
-    pub next_hop_ips: Vec<IpAddr>,
+    pub next_hop_ips: Arc<[IpAddr]>,
     pub by: Injector,
     pub kind: InjectKind,
     pub as_path: Arc<[u32]>,
@@ -228,7 +228,7 @@ fn range_route(prefix: IpNet, next_hop_type: NextHopType, origin: Origin) -> Rou
         state: State::Active,
         prefix,
         next_hop_type,
-        next_hop_ips: Vec::new(),
+        next_hop_ips: Arc::from([]),
         name: None,
         origin,
         invalid_because: None,
@@ -447,7 +447,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
                 state: State::Active,
                 prefix: u.prefix,
                 next_hop_type: ty,
-                next_hop_ips: ips,
+                next_hop_ips: Arc::from(ips),
                 name: Some(u.name.clone()),
                 origin: Origin::Udr {
                     table: rtid,

@@ -69,10 +69,46 @@ impl ControlPlane {
     pub fn subnet_table(&self, s: SubnetId) -> Table {
         effective::subnet_table(&self.topology, &self.injections, s)
     }
-    /// Every subnet's effective routes, by subnet id.
+    /// Every subnet's effective routes, by subnet id. Subnets with the same
+    /// inputs ([`ControlPlane::subnet_twins`]) share one computation.
     pub fn subnet_tables(&self) -> Vec<Table> {
-        (0..self.topology.subnets.len())
-            .map(|i| self.subnet_table(SubnetId(i as u32)))
+        let twins = self.subnet_twins();
+        let mut out: Vec<Table> = Vec::with_capacity(twins.len());
+        for (i, &first) in twins.iter().enumerate() {
+            let s = SubnetId(i as u32);
+            let table = if first < i {
+                Table {
+                    subnet: s,
+                    routes: out[first].routes.clone(),
+                }
+            } else {
+                self.subnet_table(s)
+            };
+            out.push(table);
+        }
+        out
+    }
+
+    /// Per subnet: the first subnet whose effective routes are necessarily
+    /// the same (itself when none is). A subnet's routes read only its VNet
+    /// (ranges, peerings, what its and its hub's gateways and Route Servers
+    /// inject), its route table and its service endpoints (R1–R12): subnets
+    /// of one VNet with the same route table and no service endpoints are
+    /// twins.
+    pub fn subnet_twins(&self) -> Vec<usize> {
+        let t = &self.topology;
+        let mut first: rustc_hash::FxHashMap<(VnetId, Option<RouteTableId>), usize> =
+            Default::default();
+        t.subnets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                if s.service_endpoints.is_empty() {
+                    *first.entry((s.vnet, s.route_table)).or_insert(i)
+                } else {
+                    i
+                }
+            })
             .collect()
     }
     pub fn nic_table(&self, n: NicId) -> Table {
@@ -119,7 +155,7 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             GatewayKind::Vpn => InjectKind::Vpn,
             GatewayKind::ExpressRoute => InjectKind::ExpressRoute,
         };
-        let hops = gateway_next_hops(g);
+        let hops: Arc<[std::net::IpAddr]> = gateway_next_hops(g).into();
         // prefix -> (rank: static first, weight, AS path length, session; path; provenance)
         type Rank = (u8, u32, usize, usize);
         let mut chosen: BTreeMap<IpNet, (Rank, Path, Arc<str>)> = BTreeMap::new();
@@ -204,6 +240,8 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             }
         }
         let list = out.by_vnet.entry(rs.vnet).or_default();
+        let mut hop_sets: rustc_hash::FxHashMap<Vec<std::net::IpAddr>, Arc<[std::net::IpAddr]>> =
+            Default::default();
         for (prefix, paths) in cands {
             let min = paths
                 .iter()
@@ -216,7 +254,16 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
                 .collect();
             set.sort_by_key(|a| a.0.next_hop);
             set.dedup_by(|a, b| a.0.next_hop == b.0.next_hop);
-            let hops = set.iter().map(|(p, _)| p.next_hop).collect();
+            // ECMP sets repeat across prefixes: one shared list each.
+            let key: Vec<std::net::IpAddr> = set.iter().map(|(p, _)| p.next_hop).collect();
+            let hops = match hop_sets.get(&key) {
+                Some(h) => Arc::clone(h),
+                None => {
+                    let h: Arc<[std::net::IpAddr]> = Arc::from(&key[..]);
+                    hop_sets.insert(key, h.clone());
+                    h
+                }
+            };
             let as_path = set[0].0.as_path.clone();
             let sessions: Vec<usize> = set.iter().map(|x| x.1).collect();
             let detail = text(2, sessions, &as_path, &|| {

@@ -624,7 +624,7 @@ impl World {
     /// Builds the world of a shared control plane, compiling every table.
     pub fn from_arc(cp: Arc<ControlPlane>) -> Self {
         let tables = cp.subnet_tables();
-        let fibs = FibSet::compile_tables(&tables, None).0;
+        let fibs = FibSet::compile_tables(&tables, &cp.subnet_twins(), None).0;
         World::assemble(cp, tables, fibs, None)
     }
 
@@ -635,7 +635,8 @@ impl World {
     /// tables were compiled.
     pub fn rebuilt(cp: Arc<ControlPlane>, prev: &World, same_objects: bool) -> (World, usize) {
         let tables = cp.subnet_tables();
-        let (fibs, compiled) = FibSet::compile_tables(&tables, Some(&prev.fibs));
+        let (fibs, compiled) =
+            FibSet::compile_tables(&tables, &cp.subnet_twins(), Some(&prev.fibs));
         let fixed = same_objects.then(|| prev.fixed.clone());
         (World::assemble(cp, tables, fibs, fixed), compiled)
     }

@@ -181,7 +181,7 @@ impl<A: Clone + Eq + Hash> Fib<A> {
 pub struct NicAction {
     pub next_hop_type: NextHopType,
     /// Next-hop IPs; several for an ECMP group.
-    pub ips: Vec<IpAddr>,
+    pub ips: Arc<[IpAddr]>,
 }
 
 /// The routes a NIC's FIB holds: the Active routes, minus gateway routes that
@@ -234,12 +234,19 @@ impl FibSet {
     /// The same after a change: a route set that `prev` already compiled is
     /// shared, not rebuilt. Also returns how many tables were compiled.
     pub fn compile_reusing(cp: &ControlPlane, prev: Option<&FibSet>) -> (FibSet, usize) {
-        FibSet::compile_tables(&cp.subnet_tables(), prev)
+        FibSet::compile_tables(&cp.subnet_tables(), &cp.subnet_twins(), prev)
     }
 
     /// [`FibSet::compile_reusing`] of tables already computed (one per
     /// subnet, by subnet id).
-    pub fn compile_tables(tables: &[Table], prev: Option<&FibSet>) -> (FibSet, usize) {
+    /// `twins[i]`: a subnet before `i` whose table is known to be the same
+    /// as `i`'s, or `i` ([`ControlPlane::subnet_twins`]); twins share the
+    /// compiled table without comparing routes.
+    pub fn compile_tables(
+        tables: &[Table],
+        twins: &[usize],
+        prev: Option<&FibSet>,
+    ) -> (FibSet, usize) {
         use std::hash::BuildHasher;
         // Route sets are found by a hash of their routes (FxHash: hashing
         // is most of the reuse check) and compared in full on a hit; the
@@ -254,10 +261,15 @@ impl FibSet {
         }
         let mut distinct: Vec<Arc<Fib<NicAction>>> = Vec::new();
         let mut by_hash: rustc_hash::FxHashMap<u64, Vec<usize>> = Default::default();
-        let mut by_subnet = Vec::with_capacity(tables.len());
+        let mut by_subnet: Vec<Arc<Fib<NicAction>>> = Vec::with_capacity(tables.len());
         let mut bytes = 0;
         let mut compiled = 0;
-        for table in tables {
+        for (i, table) in tables.iter().enumerate() {
+            if let Some(&j) = twins.get(i).filter(|&&j| j < i) {
+                let fib = by_subnet[j].clone();
+                by_subnet.push(fib);
+                continue;
+            }
             let mut routes = nic_routes(table);
             routes.sort();
             let h = hasher.hash_one(routes.as_slice());

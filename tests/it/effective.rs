@@ -405,3 +405,45 @@ fn ranges_cover_what_ipnet_contains() {
         "{hits}: too few covered prefixes to test anything"
     );
 }
+
+/// Subnets sharing their inputs (VNet, route table, no service endpoints)
+/// share one table computation and one compiled table: on every topology,
+/// under a few events, the tables equal those computed subnet by subnet,
+/// and the compiled set equals the one compiled without twins.
+#[test]
+fn twin_subnets_share_their_table_and_its_compilation() {
+    use vnetplane::control::events::Event;
+    use vnetplane::fib::FibSet;
+    let mut shared = 0;
+    for f in topology_files() {
+        let t = vnetplane::topology::load_file(&f).unwrap();
+        let mut evs = vec![Vec::new()];
+        if let Some(rt) = t.route_tables.first() {
+            evs.push(vec![Event::UdrAdd {
+                table: rt.name.clone(),
+                route: "twin-test".into(),
+                prefix: "100.127.1.0/24".parse().unwrap(),
+                next_hop: vnetplane::topology::UdrNextHop::None,
+            }]);
+        }
+        for ev in evs {
+            let cp = vnetplane::control::converge(&t, &ev).unwrap();
+            let twins = cp.subnet_twins();
+            let tables = cp.subnet_tables();
+            for (i, table) in tables.iter().enumerate() {
+                let alone = cp.subnet_table(vnetplane::topology::SubnetId(i as u32));
+                assert_eq!(table, &alone, "{} subnet {i}", f.display());
+                assert!(twins[i] <= i);
+                shared += usize::from(twins[i] < i);
+            }
+            let identity: Vec<usize> = (0..tables.len()).collect();
+            let (a, _) = FibSet::compile_tables(&tables, &twins, None);
+            let (b, _) = FibSet::compile_tables(&tables, &identity, None);
+            assert_eq!(a.distinct, b.distinct, "{}", f.display());
+            for (x, y) in a.by_subnet.iter().zip(&b.by_subnet) {
+                assert_eq!(x.routes(), y.routes(), "{}", f.display());
+            }
+        }
+    }
+    assert!(shared > 10, "{shared} twin subnets");
+}
