@@ -408,7 +408,7 @@ pub struct World {
     pub fibs: FibSet,
     /// Each NVA's OS table compiled: (all routes, underlay routes without
     /// tunnel routes), values index its entries.
-    nva_fibs: Vec<(Fib<u32>, Fib<u32>)>,
+    nva_fibs: Vec<Arc<(Fib<u32>, Fib<u32>)>>,
     tables: Vec<Table>,
     /// What depends only on the topology's objects (not on routes): shared
     /// by the worlds of route-only updates.
@@ -435,10 +435,19 @@ struct Fixed {
 }
 
 /// Each NVA's OS table compiled (see [`World`]).
-fn nva_fibs(cp: &ControlPlane) -> Vec<(Fib<u32>, Fib<u32>)> {
+/// Each NVA's OS lookups (see below); an NVA whose OS table equals its
+/// table in `prev` keeps `prev`'s compiled lookups.
+fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<u32>, Fib<u32>)>> {
     cp.nva_tables
         .iter()
-        .map(|os| {
+        .enumerate()
+        .map(|(k, os)| {
+            if let Some(w) = prev
+                && let (Some(before), Some(fibs)) = (w.cp.nva_tables.get(k), w.nva_fibs.get(k))
+                && before.entries == os.entries
+            {
+                return fibs.clone();
+            }
             // The OS lookup: per prefix the first entry, if active; the
             // underlay lookup: the last active non-tunnel entry.
             let mut all = Vec::new();
@@ -455,7 +464,7 @@ fn nva_fibs(cp: &ControlPlane) -> Vec<(Fib<u32>, Fib<u32>)> {
                 .enumerate()
                 .filter(|(_, e)| e.active && !matches!(e.next_hop, OsNextHop::Tunnel(_)))
                 .map(|(i, e)| (e.prefix, i as u32));
-            (Fib::build(all), Fib::build(under))
+            Arc::new((Fib::build(all), Fib::build(under)))
         })
         .collect()
 }
@@ -625,7 +634,7 @@ impl World {
     pub fn from_arc(cp: Arc<ControlPlane>) -> Self {
         let tables = cp.subnet_tables();
         let fibs = FibSet::compile_tables(&tables, &cp.subnet_twins(), None).0;
-        World::assemble(cp, tables, fibs, None)
+        World::assemble(cp, tables, fibs, None, None)
     }
 
     /// Builds the world after a change: every subnet table computed once,
@@ -638,7 +647,10 @@ impl World {
         let (fibs, compiled) =
             FibSet::compile_tables(&tables, &cp.subnet_twins(), Some(&prev.fibs));
         let fixed = same_objects.then(|| prev.fixed.clone());
-        (World::assemble(cp, tables, fibs, fixed), compiled)
+        (
+            World::assemble(cp, tables, fibs, fixed, Some(prev)),
+            compiled,
+        )
     }
 
     fn assemble(
@@ -646,8 +658,9 @@ impl World {
         tables: Vec<Table>,
         fibs: FibSet,
         fixed: Option<Arc<Fixed>>,
+        prev: Option<&World>,
     ) -> Self {
-        let nva_fibs = nva_fibs(&cp);
+        let nva_fibs = nva_fibs(&cp, prev);
         let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
         World {
             fibs,
@@ -1703,7 +1716,7 @@ impl Walk<'_> {
         for depth in 0..4 {
             // The first lookup routes the packet; after an encapsulation the
             // outer packet is routed by the underlay only.
-            let (all, under) = &w.nva_fibs[n.idx()];
+            let (all, under) = &*w.nva_fibs[n.idx()];
             self.looked_up(dst);
             let found = if depth == 0 { all } else { under }
                 .lookup(dst)

@@ -960,8 +960,9 @@ fn control_loop(
 
 /// The prefixes whose routes differ between two worlds of the same
 /// topology objects, in every table a walk reads: the compiled subnet
-/// tables (what a lookup returns), NVA OS tables, and each BGP speaker's
-/// best routes (sites route by theirs). `None` when the objects differ
+/// tables (what a lookup returns), NVA OS tables, and the sites' BGP best
+/// routes (a site's routers forward by them; no other speaker's best
+/// routes are read by a walk). `None` when the objects differ
 /// (then anything may have changed).
 ///
 /// Every list compared is sorted by prefix, so each is one merge walk;
@@ -988,7 +989,16 @@ pub fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
     for (x, y) in a.nva_tables.iter().zip(&b.nva_tables) {
         diff_sorted(&x.entries, &y.entries, |e| e.prefix, &mut changed);
     }
-    let nodes: std::collections::BTreeSet<_> = a.bgp.best.keys().chain(b.bgp.best.keys()).collect();
+    // Of the BGP speakers, walks read only the sites' best routes (a site's
+    // routers forward by them); the others reach the data path through the
+    // tables compared above.
+    let nodes: std::collections::BTreeSet<_> = a
+        .bgp
+        .best
+        .keys()
+        .chain(b.bgp.best.keys())
+        .filter(|n| matches!(n, Node::Site(_)))
+        .collect();
     for n in nodes {
         let x: Vec<_> = a.bgp.best_of(*n).collect();
         let y: Vec<_> = b.bgp.best_of(*n).collect();
@@ -1506,6 +1516,39 @@ pub fn stdin_events() -> Receiver<LiveEvent> {
 mod tests {
     use super::*;
     use crate::io::Link;
+
+    /// The delta names a prefix whose best route changed at a site (a
+    /// site's routers forward by it), and not one that changed only in
+    /// another speaker's BGP table (walks read those through the subnet
+    /// and NVA tables, compared on their own).
+    #[test]
+    fn table_delta_reads_the_sites_best_routes_and_no_other_speakers() {
+        let t = crate::topology::load_builtin("onprem-overlay")
+            .expect("builtin")
+            .expect("loads");
+        let cp = control::converge(&t, &[]).expect("converges");
+        let before = World::new(&cp);
+        let p: IpNet = "100.99.0.0/24".parse().unwrap();
+        let delta_with = |n: Node| {
+            let mut cp2 = cp.clone();
+            let some = cp2
+                .bgp
+                .best
+                .values()
+                .flat_map(|m| m.values())
+                .find_map(|v| v.first().cloned())
+                .expect("a best path");
+            let path = crate::control::bgp::Path { prefix: p, ..some };
+            cp2.bgp.best.entry(n).or_default().insert(p, vec![path]);
+            let after = World::rebuilt(Arc::new(cp2), &before, true).0;
+            let d = table_delta(&before, &after).expect("same objects");
+            d.routes().iter().map(|r| r.0).collect::<Vec<_>>()
+        };
+        let site = Node::by_name(&t, "onprem").expect("site");
+        let rs = Node::by_name(&t, "rs-hub1").expect("route server");
+        assert_eq!(delta_with(site), vec![p]);
+        assert_eq!(delta_with(rs), Vec::<IpNet>::new());
+    }
 
     #[test]
     fn dispatch_reads_the_common_frame_as_the_general_reading_does() {
