@@ -1150,7 +1150,30 @@ fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
         }
     }
     // Every prefix in order, from its class's state (the last member takes
-    // it, the others copy it).
+    // it, the others copy it), into lists sized exactly beforehand.
+    let mut rx = vec![0usize; ctx.dirs.len()];
+    let mut adv = vec![0usize; ctx.dirs.len()];
+    let mut best = vec![0usize; ctx.nodes.len()];
+    for (st, &size) in done.iter().flatten().zip(&classes.size) {
+        for (n, r) in rx.iter_mut().zip(&st.rx) {
+            *n += size * usize::from(r.is_some());
+        }
+        for (n, p) in adv.iter_mut().zip(&st.adv) {
+            *n += size * usize::from(p.is_some());
+        }
+        for (n, b) in best.iter_mut().zip(&st.best) {
+            *n += size * usize::from(!b.is_empty());
+        }
+    }
+    for (v, n) in out.rx.iter_mut().zip(rx) {
+        v.reserve_exact(n);
+    }
+    for (v, n) in out.adv.iter_mut().zip(adv) {
+        v.reserve_exact(n);
+    }
+    for (v, n) in out.best.iter_mut().zip(best) {
+        v.reserve_exact(n);
+    }
     let mut left = classes.size;
     for (&prefix, &c) in prefixes.iter().zip(&classes.of) {
         let c = c as usize;

@@ -134,10 +134,12 @@ impl<K: Key> Poptrie<K> {
         } else {
             K::DIR_BITS
         };
+        // Sized for what tables of /24s and longer need (a node per 64 routes
+        // at most levels, a leaf run or two per route): few regrowths.
         let mut b = Builder {
             bits,
-            nodes: Vec::new(),
-            leaves: Vec::new(),
+            nodes: Vec::with_capacity(rs.len() / 8 + 16),
+            leaves: Vec::with_capacity(rs.len() * 2 + 64),
         };
         // Direct table: paint short routes, shortest first.
         let mut dir_val = vec![0u32; 1 << dir_bits];
@@ -285,7 +287,6 @@ impl Builder {
         let slots = 1usize << s;
         let mut paint = [default; 64];
         let mut plen = [0u8; 64];
-        let mut child: [(usize, usize); 64] = [(0, 0); 64];
         let mut has_child = 0u64;
         for r in slice {
             let len = u32::from(r.len);
@@ -303,21 +304,6 @@ impl Builder {
                 }
             } else {
                 has_child |= 1 << slot;
-            }
-        }
-        // A child's slice is every route inside its slot (sorted by network,
-        // so contiguous); the short ones among them are skipped by the child
-        // as covering routes already painted into its default.
-        for (slot, c) in child.iter_mut().enumerate().take(slots) {
-            if has_child & (1 << slot) != 0 {
-                let slot_lo = lo + ((slot as u128) << shift);
-                let start = slice.partition_point(|r| r.net < slot_lo);
-                // The last slot of the address space has no upper bound.
-                let end = match slot_lo.checked_add(1u128 << shift) {
-                    Some(hi) => slice.partition_point(|r| r.net < hi),
-                    None => slice.len(),
-                };
-                *c = (start, end);
             }
         }
         let base1 = self.nodes.len() as u32;
@@ -343,13 +329,25 @@ impl Builder {
             base1,
             base0,
         };
+        // A child's slice is every route inside its slot (sorted by network,
+        // so contiguous); the short ones among them are skipped by the child
+        // as covering routes already painted into its default.
         let mut c = base1 as usize;
-        for (slot, &(start, end)) in child.iter().enumerate().take(slots) {
-            if has_child & (1 << slot) != 0 {
-                let slot_lo = lo + ((slot as u128) << shift);
-                self.fill(c, &slice[start..end], slot_lo, d + s, paint[slot]);
-                c += 1;
-            }
+        let mut rest = has_child;
+        let mut from = 0;
+        while rest != 0 {
+            let slot = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let slot_lo = lo + ((slot as u128) << shift);
+            let start = from + slice[from..].partition_point(|r| r.net < slot_lo);
+            // The last slot of the address space has no upper bound.
+            let end = match slot_lo.checked_add(1u128 << shift) {
+                Some(hi) => start + slice[start..].partition_point(|r| r.net < hi),
+                None => slice.len(),
+            };
+            self.fill(c, &slice[start..end], slot_lo, d + s, paint[slot]);
+            from = end;
+            c += 1;
         }
     }
 }
