@@ -232,26 +232,35 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             continue;
         }
         // prefix -> paths from NVAs (accepted, with their session), for R28.
-        let mut cands: BTreeMap<IpNet, Vec<(&Path, usize)>> = BTreeMap::new();
+        // One list, grouped by prefix by a stable sort (each session's
+        // paths come in prefix order: a merge of sorted runs), sessions in
+        // order within a prefix.
+        let mut cands: Vec<(&Path, usize)> = Vec::new();
         for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
             if matches!(peer, Node::Nva(_)) && r.path.prefix.network().is_ipv4() {
-                cands.entry(r.path.prefix).or_default().push((&r.path, si));
+                cands.push((&r.path, si));
             }
         }
+        cands.sort_by_key(|(p, _)| p.prefix);
         let list = out.by_vnet.entry(rs.vnet).or_default();
         let mut hop_sets: rustc_hash::FxHashMap<Vec<std::net::IpAddr>, Arc<[std::net::IpAddr]>> =
             Default::default();
-        for (prefix, paths) in cands {
+        let mut set: Vec<(&Path, usize)> = Vec::new();
+        for paths in cands.chunk_by(|a, b| a.0.prefix == b.0.prefix) {
+            let prefix = paths[0].0.prefix;
             let min = paths
                 .iter()
                 .map(|(p, _)| p.as_path.len())
                 .min()
                 .unwrap_or(0);
-            let mut set: Vec<(&Path, usize)> = paths
-                .into_iter()
-                .filter(|(p, _)| p.as_path.len() == min)
-                .collect();
+            set.clear();
+            set.extend(
+                paths
+                    .iter()
+                    .copied()
+                    .filter(|(p, _)| p.as_path.len() == min),
+            );
             set.sort_by_key(|a| a.0.next_hop);
             set.dedup_by(|a, b| a.0.next_hop == b.0.next_hop);
             // ECMP sets repeat across prefixes: one shared list each.
