@@ -1242,10 +1242,19 @@ fn converge_lockstep(ctx: &Ctx, prefixes: &[IpNet]) -> Converged {
 fn originations(t: &Topology, cond: &Conditions, me: Node, s: &Session) -> Vec<Path> {
     let peer = s.other(me);
     let cfg = s.cfg(t, me);
+    let (self_v4, self_v6) = (
+        self_address(t, me, cfg, true),
+        self_address(t, me, cfg, false),
+    );
+    let no_path: Arc<[u32]> = Arc::from([]);
     let mk = |prefix: IpNet, is_static: bool| Path {
         prefix,
-        as_path: Arc::from([]),
-        next_hop: self_address(t, me, cfg, prefix.network().is_ipv4()),
+        as_path: no_path.clone(),
+        next_hop: if prefix.network().is_ipv4() {
+            self_v4
+        } else {
+            self_v6
+        },
         no_advertise: false,
         origin: me,
         is_static,
