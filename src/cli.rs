@@ -948,7 +948,7 @@ fn routes_text(t: &Topology, table: &Table, explain: bool) -> String {
     if explain {
         head.push("Origin");
     }
-    for r in &table.routes {
+    for r in table.routes.iter() {
         let mut row = vec![
             r.source.as_str().to_string(),
             r.state.as_str().to_string(),

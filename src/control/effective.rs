@@ -219,7 +219,9 @@ fn reserved_prefixes() -> [IpNet; 4] {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
     pub subnet: SubnetId,
-    pub routes: Vec<Route>,
+    /// Shared by subnets whose routes are necessarily the same
+    /// ([`crate::control::ControlPlane::subnet_twins`]).
+    pub routes: Arc<Vec<Route>>,
 }
 
 fn range_route(prefix: IpNet, next_hop_type: NextHopType, origin: Origin) -> Route {
@@ -458,7 +460,10 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
         }
     }
     mark_states(t, &mut routes);
-    Table { subnet, routes }
+    Table {
+        subnet,
+        routes: Arc::new(routes),
+    }
 }
 
 /// Same-prefix precedence (R15 with the R16 exception; among gateway routes
