@@ -204,15 +204,26 @@ pub fn gateway_next_hops(g: &Gateway) -> Vec<IpAddr> {
     }
 }
 
-const RESERVED: [&str; 4] = [
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
+const fn v4(a: u8, b: u8, len: u8) -> IpNet {
+    IpNet::V4(ipnet::Ipv4Net::new_assert(
+        std::net::Ipv4Addr::new(a, b, 0, 0),
+        len,
+    ))
+}
+
+/// R2: the reserved private ranges a VNet's table routes to None.
+const RESERVED: [IpNet; 4] = [
+    v4(10, 0, 8),
+    v4(172, 16, 12),
+    v4(192, 168, 16),
+    v4(100, 64, 10),
 ];
+const P172: IpNet = RESERVED[1];
+const DEFAULT_V4: IpNet = v4(0, 0, 0);
+const DEFAULT_V6: IpNet = IpNet::V6(ipnet::Ipv6Net::new_assert(std::net::Ipv6Addr::UNSPECIFIED, 0));
 
 fn reserved_prefixes() -> [IpNet; 4] {
-    RESERVED.map(|s| s.parse().expect("constant prefix"))
+    RESERVED
 }
 
 /// A NIC's (or a subnet's) effective route table.
@@ -362,14 +373,14 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     let has_v6 = vnet.address_space.iter().any(|p| p.network().is_ipv6());
     if has_v4 {
         routes.push(range_route(
-            "0.0.0.0/0".parse().expect("const"),
+            DEFAULT_V4,
             NextHopType::Internet,
             Origin::Internet,
         ));
     }
     if has_v6 {
         routes.push(range_route(
-            "::/0".parse().expect("const"),
+            DEFAULT_V6,
             NextHopType::Internet,
             Origin::Internet,
         ));
@@ -392,7 +403,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     // R5 (optional): NICs holding gateway routes show none of them.
     let remove_reserved = user_default || (bgp_default && t.options.bgp_default_removes_reserved);
     let hide_reserved = has_gateway_routes && t.options.hide_reserved_none_with_gateway_routes;
-    let p172: IpNet = "172.16.0.0/12".parse().expect("const");
+    let p172 = P172;
     let mut none_routes: Vec<(IpNet, Origin)> = Vec::new();
     for p in reserved_prefixes() {
         let removed = hide_reserved
