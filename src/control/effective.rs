@@ -220,7 +220,10 @@ const RESERVED: [IpNet; 4] = [
 ];
 const P172: IpNet = RESERVED[1];
 const DEFAULT_V4: IpNet = v4(0, 0, 0);
-const DEFAULT_V6: IpNet = IpNet::V6(ipnet::Ipv6Net::new_assert(std::net::Ipv6Addr::UNSPECIFIED, 0));
+const DEFAULT_V6: IpNet = IpNet::V6(ipnet::Ipv6Net::new_assert(
+    std::net::Ipv6Addr::UNSPECIFIED,
+    0,
+));
 
 fn reserved_prefixes() -> [IpNet; 4] {
     RESERVED
