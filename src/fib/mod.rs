@@ -65,11 +65,21 @@ impl<A: Clone + Eq + Hash> Fib<A> {
         let mut actions: Vec<A> = Vec::new();
         let mut v4 = Vec::new();
         let mut v6 = Vec::new();
+        // Neighbouring routes mostly share their action (a BGP peer's
+        // prefixes): the last one is checked before the index.
+        let mut last: Option<(&A, u32)> = None;
         for (p, a) in &rs {
-            let value = *index.entry(a.clone()).or_insert_with(|| {
-                actions.push(a.clone());
-                actions.len() as u32
-            });
+            let value = match last {
+                Some((l, v)) if l == a => v,
+                _ => {
+                    let v = *index.entry(a.clone()).or_insert_with(|| {
+                        actions.push(a.clone());
+                        actions.len() as u32
+                    });
+                    last = Some((a, v));
+                    v
+                }
+            };
             match p {
                 IpNet::V4(n) => v4.push(BuildRoute {
                     net: u32::from(n.network()) as u128,
