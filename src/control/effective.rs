@@ -251,9 +251,10 @@ fn range_route(prefix: IpNet, next_hop_type: NextHopType, origin: Origin) -> Rou
     }
 }
 
-/// Computes the effective routes of every NIC in `subnet`.
 /// A few address ranges, asked many times whether they cover a prefix
-/// (equal to or inside one): as masked integers, not `IpNet::contains`.
+/// (equal to or inside one) or an address: as masked integers, not
+/// `IpNet::contains`.
+#[derive(Clone, Debug, Default)]
 pub struct Ranges {
     v4: Vec<(u32, u32, u8)>,
     v6: Vec<(u128, u128, u8)>,
@@ -301,8 +302,24 @@ impl Ranges {
             }
         }
     }
+
+    /// Whether one of the ranges contains the address `a`.
+    #[inline]
+    pub fn contains_addr(&self, a: IpAddr) -> bool {
+        match a {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().any(|&(net, mask, _)| a & mask == net)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().any(|&(net, mask, _)| a & mask == net)
+            }
+        }
+    }
 }
 
+/// Computes the effective routes of every NIC in `subnet`.
 pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     let s = t.subnet(subnet);
     let vid = s.vnet;

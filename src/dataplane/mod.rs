@@ -432,9 +432,13 @@ struct Fixed {
     peered: HashMap<(VnetId, IpAddr), (VnetId, Owner, PeeringId)>,
     /// Per peering: the peering back from its remote VNet, if any.
     peering_back: Vec<Option<PeeringId>>,
+    /// Per VNet: its address space, for the per-packet "is this source
+    /// from the VNet" test of peerings (R45).
+    vnet_ranges: Vec<effective::Ranges>,
+    /// Per subnet: its prefixes (an NVA's egress NIC for a next hop).
+    subnet_ranges: Vec<effective::Ranges>,
 }
 
-/// Each NVA's OS table compiled (see [`World`]).
 /// Each NVA's OS lookups (see below); an NVA whose OS table equals its
 /// table in `prev` keeps `prev`'s compiled lookups.
 fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<u32>, Fib<u32>)>> {
@@ -578,6 +582,16 @@ impl Fixed {
             by_ip,
             peered,
             peering_back,
+            vnet_ranges: t
+                .vnets
+                .iter()
+                .map(|v| effective::Ranges::new(v.address_space.iter().copied()))
+                .collect(),
+            subnet_ranges: t
+                .subnets
+                .iter()
+                .map(|s| effective::Ranges::new(s.prefixes.iter().copied()))
+                .collect(),
         }
     }
 }
@@ -735,11 +749,7 @@ impl World {
         if !p.allow_virtual_network_access || !back.allow_virtual_network_access {
             return Some(DropReason::PeeringAccessDisabled);
         }
-        let forwarded = !t
-            .vnet(from)
-            .address_space
-            .iter()
-            .any(|r| r.contains(&h.src));
+        let forwarded = !self.fixed.vnet_ranges[from.idx()].contains_addr(h.src);
         if forwarded && !by_gateway && !(p.allow_forwarded_traffic && back.allow_forwarded_traffic)
         {
             return Some(DropReason::PeeringForwardedNotAllowed);
@@ -1748,12 +1758,7 @@ impl Walk<'_> {
                         .nics
                         .iter()
                         .copied()
-                        .find(|&x| {
-                            t.subnet(t.nic(x).subnet)
-                                .prefixes
-                                .iter()
-                                .any(|p| p.contains(ip))
-                        })
+                        .find(|&x| w.fixed.subnet_ranges[t.nic(x).subnet.idx()].contains_addr(*ip))
                         .or(nva.nics.first().copied());
                     let Some(x) = egress else {
                         let v = say!(self, "the NVA has no NIC");

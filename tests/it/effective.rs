@@ -364,7 +364,7 @@ name = "rt-ext"
 }
 
 #[test]
-fn ranges_cover_what_ipnet_contains() {
+fn ranges_cover_and_contain_what_ipnet_contains() {
     use ipnet::{IpNet, Ipv4Net, Ipv6Net};
     use vnetplane::control::effective::Ranges;
     let mut seed = 0x2545_f491_4f6c_dd1du64;
@@ -398,6 +398,19 @@ fn ranges_cover_what_ipnet_contains() {
             let want = ranges.iter().any(|n| n.contains(&p));
             assert_eq!(r.covers(&p), want, "{p} in {ranges:?}");
             hits += usize::from(want);
+            // An address: a random one inside the prefix.
+            let a = match p {
+                IpNet::V4(n) => {
+                    let host = (rnd() as u32) & !u32::from(n.netmask());
+                    std::net::IpAddr::V4((u32::from(n.network()) | host).into())
+                }
+                IpNet::V6(n) => {
+                    let host = u128::from(rnd()) & !u128::from(n.netmask());
+                    std::net::IpAddr::V6((u128::from(n.network()) | host).into())
+                }
+            };
+            let want = ranges.iter().any(|n| n.contains(&a));
+            assert_eq!(r.contains_addr(a), want, "{a} in {ranges:?}");
         }
     }
     assert!(
