@@ -855,6 +855,7 @@ impl World {
         buf.hops.clear();
         buf.steps = 0;
         buf.seen.clear();
+        buf.seen_bits = 0;
         buf.states.clear();
         buf.state = None;
         buf.decisions.clear();
@@ -999,6 +1000,9 @@ pub struct WalkBuf {
     /// (location, header state) and the index of the hop where first seen;
     /// walks are short, so a vector beats a hash map.
     seen: Vec<((At, u16), usize)>,
+    /// A 64-bit filter of `seen`'s keys: a key whose bit is clear was not
+    /// seen (most steps skip the list search).
+    seen_bits: u64,
     /// The distinct header stacks (outer, its encapsulation, depth,
     /// innermost) this walk has had; a state is an index here. Headers
     /// change only when a layer is pushed or popped, so a state is looked
@@ -1035,6 +1039,7 @@ impl Default for WalkBuf {
             },
             hops: Vec::with_capacity(16),
             seen: Vec::with_capacity(16),
+            seen_bits: 0,
             states: Vec::with_capacity(4),
             state: None,
             forced: Vec::new(),
@@ -1061,6 +1066,21 @@ struct Walk<'w> {
 enum Step {
     Go(At),
     Done(Outcome),
+}
+
+/// A location and header state mixed into a few bits (for `seen_bits`).
+#[inline]
+fn seen_hash((at, state): (At, u16)) -> u32 {
+    let (kind, i) = match at {
+        At::NicOut(x) => (0, x.0),
+        At::NicIn(x) => (1, x.0),
+        At::Nva(x) => (2, x.0),
+        At::Gateway(x) => (3, x.0),
+        At::Site(x) => (4, x.0),
+        At::SiteOut(x) => (5, x.0),
+        At::GatewayIn(x) => (6, x.0),
+    };
+    (i.wrapping_mul(8) + kind + u32::from(state) * 0x9e37).wrapping_mul(0x9e37_79b9) >> 26
 }
 
 /// Text for the trace, built only when the walk records text: the fast path
@@ -1176,12 +1196,16 @@ impl Walk<'_> {
     fn run(&mut self, mut at: At) -> Outcome {
         for _ in 0..MAX_STEPS {
             let key = (at, self.header_state());
-            if let Some(&(_, first)) = self.b.seen.iter().find(|(k, _)| *k == key) {
+            let bit = 1u64 << (seen_hash(key) & 63);
+            if self.b.seen_bits & bit != 0
+                && let Some(&(_, first)) = self.b.seen.iter().find(|(k, _)| *k == key)
+            {
                 return Outcome::Loop {
                     at,
                     first: Some(first),
                 };
             }
+            self.b.seen_bits |= bit;
             self.b.seen.push((key, self.b.steps));
             let step = match at {
                 At::NicOut(n) => self.nic_out(n),
