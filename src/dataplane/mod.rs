@@ -1092,12 +1092,21 @@ macro_rules! say {
 }
 
 impl Walk<'_> {
+    #[inline]
     fn hop(&mut self, at: At, kind: &'static str, decision: String) -> usize {
         let i = self.b.steps;
         self.b.steps += 1;
         if !self.b.record {
             return i;
         }
+        self.record_hop(at, kind, decision);
+        i
+    }
+
+    /// The recording half of [`Walk::hop`] (out of line: the counting
+    /// path never takes it).
+    #[inline(never)]
+    fn record_hop(&mut self, at: At, kind: &'static str, decision: String) {
         let o = self.b.packet.outer();
         let (node, packet) = if self.text {
             (self.world.name(at).to_string(), o.header.to_string())
@@ -1116,7 +1125,6 @@ impl Walk<'_> {
             decap: None,
             effects: Effects::default(),
         });
-        i
     }
 
     /// Fills in hop `i` (nothing when the walk only counts hops).
