@@ -1396,6 +1396,7 @@ impl Walk<'_> {
 
     /// One SDN decision with a subnet's compiled table: a NIC's egress (with
     /// the anti-spoofing check of `nic`) or a gateway's forwarding.
+    #[inline(always)]
     fn sdn_out(
         &mut self,
         at: At,
@@ -1574,6 +1575,7 @@ impl Walk<'_> {
         self.drop_at(at, r)
     }
 
+    #[inline(always)]
     fn deliver_to(&mut self, at: At, o: Owner, how: &str) -> (String, Step) {
         let t = self.world.t();
         match o {
