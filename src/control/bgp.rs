@@ -975,10 +975,18 @@ impl Classes {
         let statics: Vec<usize> = (0..ctx.dirs.len())
             .filter(|&d| !ctx.dirs[d].statics.is_empty())
             .collect();
-        let ranges: Vec<&[IpNet]> = ctx
+        // Export tests a prefix inside a range (R25, R36); import tests a
+        // prefix equal to a VNet prefix (R37).
+        let inside: Vec<&[IpNet]> = ctx
             .dirs
             .iter()
-            .flat_map(|d| [&d.ranges[..], &d.to_vnet_prefixes[..]])
+            .map(|d| &d.ranges[..])
+            .filter(|r| !r.is_empty())
+            .collect();
+        let equal: Vec<&[IpNet]> = ctx
+            .dirs
+            .iter()
+            .map(|d| &d.to_vnet_prefixes[..])
             .filter(|r| !r.is_empty())
             .collect();
         let filters: Vec<(&[IpNet], &[IpNet])> = ctx
@@ -1003,7 +1011,10 @@ impl Classes {
             rep: Vec::new(),
             size: Vec::new(),
         };
-        let sorted = prefixes.windows(2).all(|w| w[0] < w[1]);
+        debug_assert!(
+            prefixes.windows(2).all(|w| w[0] < w[1]),
+            "prefixes sorted and distinct (Ctx::prefixes)"
+        );
         for (i, &prefix) in prefixes.iter().enumerate() {
             sig.clear();
             let mut word = 0u64;
@@ -1019,14 +1030,10 @@ impl Classes {
             bit(prefix.network().is_ipv4(), &mut sig);
             bit(prefix.prefix_len() == 0, &mut sig);
             let has = |list: &[Path], at: &mut usize| {
-                if sorted {
-                    while list.get(*at).is_some_and(|p| p.prefix < prefix) {
-                        *at += 1;
-                    }
-                    list.get(*at).is_some_and(|p| p.prefix == prefix)
-                } else {
-                    list.iter().any(|p| p.prefix == prefix)
+                while list.get(*at).is_some_and(|p| p.prefix < prefix) {
+                    *at += 1;
                 }
+                list.get(*at).is_some_and(|p| p.prefix == prefix)
             };
             for (k, &d) in own.iter().enumerate() {
                 let b = has(&ctx.dirs[d].own, &mut at_own[k]);
@@ -1038,8 +1045,10 @@ impl Classes {
                 .iter()
                 .zip(&mut at_static)
                 .fold(false, |any, (&d, at)| has(&ctx.dirs[d].statics, at) | any);
-            for r in &ranges {
-                bit(r.iter().any(|r| r.contains(&prefix)), &mut sig);
+            for r in &inside {
+                bit(covered_by(prefix, r), &mut sig);
+            }
+            for r in &equal {
                 bit(r.contains(&prefix), &mut sig);
             }
             for (allow, deny) in &filters {

@@ -218,16 +218,13 @@ const RESERVED: [IpNet; 4] = [
     v4(192, 168, 16),
     v4(100, 64, 10),
 ];
+/// 172.16.0.0/12: a user 0/0 removes it only optionally (R3).
 const P172: IpNet = RESERVED[1];
 const DEFAULT_V4: IpNet = v4(0, 0, 0);
 const DEFAULT_V6: IpNet = IpNet::V6(ipnet::Ipv6Net::new_assert(
     std::net::Ipv6Addr::UNSPECIFIED,
     0,
 ));
-
-fn reserved_prefixes() -> [IpNet; 4] {
-    RESERVED
-}
 
 /// A NIC's (or a subnet's) effective route table.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -303,19 +300,11 @@ impl Ranges {
         }
     }
 
-    /// Whether one of the ranges contains the address `a`.
+    /// Whether one of the ranges contains the address `a` (as its host
+    /// prefix).
     #[inline]
     pub fn contains_addr(&self, a: IpAddr) -> bool {
-        match a {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                self.v4.iter().any(|&(net, mask, _)| a & mask == net)
-            }
-            IpAddr::V6(a) => {
-                let a = u128::from(a);
-                self.v6.iter().any(|&(net, mask, _)| a & mask == net)
-            }
-        }
+        self.covers(&IpNet::from(a))
     }
 }
 
@@ -423,11 +412,10 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
     // R5 (optional): NICs holding gateway routes show none of them.
     let remove_reserved = user_default || (bgp_default && t.options.bgp_default_removes_reserved);
     let hide_reserved = has_gateway_routes && t.options.hide_reserved_none_with_gateway_routes;
-    let p172 = P172;
     let mut none_routes: Vec<(IpNet, Origin)> = Vec::new();
-    for p in reserved_prefixes() {
+    for p in RESERVED {
         let removed = hide_reserved
-            || (remove_reserved && (p != p172 || t.options.udr_default_removes_172_16));
+            || (remove_reserved && (p != P172 || t.options.udr_default_removes_172_16));
         if !removed {
             none_routes.push((p, Origin::Reserved));
         }
