@@ -1,9 +1,9 @@
 //! The BGP absorption benchmark's stages timed: N advertisements from one
 //! NVA through a Route Server (`bench::absorb_case`, as `vnetplane bench`),
 //! then event apply, BGP, injections, the whole control plane, every
-//! subnet's table and their compilation; three runs.
+//! subnet's table and their compilation; three runs (or RUNS).
 //!
-//! `cargo run --release --example absorb -- [N]` (default 20000).
+//! `cargo run --release --example absorb -- [N [RUNS]]` (default 20000 3).
 
 use std::time::Instant;
 use vnetplane::control;
@@ -13,9 +13,13 @@ fn main() -> Result<(), String> {
         Some(s) => s.parse().map_err(|e| format!("{s}: {e}"))?,
         None => 20_000,
     };
+    let runs: usize = match std::env::args().nth(2) {
+        Some(s) => s.parse().map_err(|e| format!("{s}: {e}"))?,
+        None => 3,
+    };
     let (t, evs) = vnetplane::pipeline::bench::absorb_case(n).map_err(|e| e.to_string())?;
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
-    for _ in 0..3 {
+    for _ in 0..runs {
         let t0 = Instant::now();
         let (topo, cond) = control::events::apply(&t, &evs).map_err(|e| e.to_string())?;
         let t1 = Instant::now();

@@ -896,6 +896,37 @@ impl Converged {
         }
     }
 
+    /// [`Converged::push`] of a copy of `st` (another prefix's state, the
+    /// same class) with `prefix` set in every path: only the entries are
+    /// cloned, never the state's own lists.
+    fn push_copy(&mut self, prefix: IpNet, st: &PrefixState) {
+        let with = |p: &Path| Path {
+            prefix,
+            ..p.clone()
+        };
+        for (d, r) in st.rx.iter().enumerate() {
+            if let Some(r) = r {
+                self.rx[d].push((
+                    prefix,
+                    Received {
+                        path: with(&r.path),
+                        status: r.status.clone(),
+                    },
+                ));
+            }
+        }
+        for (d, p) in st.adv.iter().enumerate() {
+            if let Some(p) = p {
+                self.adv[d].push(with(p));
+            }
+        }
+        for (n, b) in st.best.iter().enumerate() {
+            if !b.is_empty() {
+                self.best[n].push((prefix, b.iter().map(with).collect()));
+            }
+        }
+    }
+
     fn into_state(self, ctx: &Ctx, mut warnings: Vec<String>) -> BgpState {
         let t = ctx.t;
         // Rounds as a speaker counts them: the first round with an Up
@@ -1187,11 +1218,13 @@ fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> {
     for (&prefix, &c) in prefixes.iter().zip(&classes.of) {
         let c = c as usize;
         left[c] -= 1;
-        let mut st = if left[c] == 0 {
-            done[c].take().unwrap_or_else(|| PrefixState::new(ctx))
-        } else {
-            done[c].clone().unwrap_or_else(|| PrefixState::new(ctx))
-        };
+        if left[c] > 0 {
+            if let Some(st) = &done[c] {
+                out.push_copy(prefix, st);
+                continue;
+            }
+        }
+        let mut st = done[c].take().unwrap_or_else(|| PrefixState::new(ctx));
         if prefix != prefixes[classes.rep[c]] {
             st.set_prefix(prefix);
         }

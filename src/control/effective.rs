@@ -542,21 +542,31 @@ fn describe(t: &Topology, r: &Route) -> String {
 
 /// Marks, for each prefix, the best route Active and the others Invalid.
 fn mark_states(t: &Topology, routes: &mut [Route]) {
+    use std::collections::hash_map::Entry;
     let mut best: rustc_hash::FxHashMap<IpNet, usize> =
         rustc_hash::FxHashMap::with_capacity_and_hasher(routes.len(), Default::default());
+    // One lookup a route; ranks only where prefixes meet. The losers are
+    // every route not finally best (each pushed once: when it loses, or
+    // when a better one displaces it); the earlier route wins a tie.
+    let mut losers: Vec<usize> = Vec::new();
     for (i, r) in routes.iter().enumerate() {
-        match best.get(&r.prefix) {
-            Some(&b) if rank(t, &routes[b]) <= rank(t, r) => {}
-            _ => {
-                best.insert(r.prefix, i);
+        match best.entry(r.prefix) {
+            Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            Entry::Occupied(mut e) => {
+                let b = *e.get();
+                if rank(t, &routes[b]) <= rank(t, r) {
+                    losers.push(i);
+                } else {
+                    losers.push(b);
+                    e.insert(i);
+                }
             }
         }
     }
-    for i in 0..routes.len() {
+    for i in losers {
         let b = best[&routes[i].prefix];
-        if b == i {
-            continue;
-        }
         let (wr, lr) = (rank(t, &routes[b]), rank(t, &routes[i]));
         let rule = if wr.0 == lr.0 {
             if routes[i].source != Source::VirtualNetworkGateway || wr == lr {

@@ -244,9 +244,16 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
         }
         cands.sort_by_key(|(p, _)| p.prefix);
         let list = out.by_vnet.entry(rs.vnet).or_default();
+        list.reserve(cands.len());
         let mut hop_sets: rustc_hash::FxHashMap<Vec<std::net::IpAddr>, Arc<[std::net::IpAddr]>> =
             Default::default();
         let mut set: Vec<(&Path, usize)> = Vec::new();
+        let mut key: Vec<std::net::IpAddr> = Vec::new();
+        let mut sessions: Vec<usize> = Vec::new();
+        // Neighbouring prefixes mostly have the same sessions and AS path:
+        // the last text is checked before the table.
+        type Last = (Vec<usize>, Arc<[u32]>, Arc<str>);
+        let mut last: Option<Last> = None;
         for paths in cands.chunk_by(|a, b| a.0.prefix == b.0.prefix) {
             let prefix = paths[0].0.prefix;
             let min = paths
@@ -264,30 +271,39 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             set.sort_by_key(|a| a.0.next_hop);
             set.dedup_by(|a, b| a.0.next_hop == b.0.next_hop);
             // ECMP sets repeat across prefixes: one shared list each.
-            let key: Vec<std::net::IpAddr> = set.iter().map(|(p, _)| p.next_hop).collect();
-            let hops = match hop_sets.get(&key) {
+            key.clear();
+            key.extend(set.iter().map(|(p, _)| p.next_hop));
+            let hops = match hop_sets.get(&key[..]) {
                 Some(h) => Arc::clone(h),
                 None => {
                     let h: Arc<[std::net::IpAddr]> = Arc::from(&key[..]);
-                    hop_sets.insert(key, h.clone());
+                    hop_sets.insert(key.clone(), h.clone());
                     h
                 }
             };
             let as_path = set[0].0.as_path.clone();
-            let sessions: Vec<usize> = set.iter().map(|x| x.1).collect();
-            let detail = text(2, sessions, &as_path, &|| {
-                let from: Vec<String> = set
-                    .iter()
-                    .map(|&(_, si)| bgp.sessions[si].other(me).name(t))
-                    .collect();
-                let ecmp = if set.len() > 1 { "ECMP, " } else { "" };
-                format!(
-                    "{ecmp}learned by {} from {} (AS path {})",
-                    rs.name,
-                    from.join(", "),
-                    path_text(&as_path)
-                )
-            });
+            sessions.clear();
+            sessions.extend(set.iter().map(|x| x.1));
+            let detail = match &last {
+                Some((s, p, d)) if *s == sessions && *p == as_path => d.clone(),
+                _ => {
+                    let d = text(2, sessions.clone(), &as_path, &|| {
+                        let from: Vec<String> = set
+                            .iter()
+                            .map(|&(_, si)| bgp.sessions[si].other(me).name(t))
+                            .collect();
+                        let ecmp = if set.len() > 1 { "ECMP, " } else { "" };
+                        format!(
+                            "{ecmp}learned by {} from {} (AS path {})",
+                            rs.name,
+                            from.join(", "),
+                            path_text(&as_path)
+                        )
+                    });
+                    last = Some((sessions.clone(), as_path.clone(), d.clone()));
+                    d
+                }
+            };
             list.push(Injected {
                 prefix,
                 next_hop_ips: hops,

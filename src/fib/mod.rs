@@ -63,8 +63,10 @@ impl<A: Clone + Eq + Hash> Fib<A> {
         }
         let mut index: rustc_hash::FxHashMap<A, u32> = Default::default();
         let mut actions: Vec<A> = Vec::new();
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
+        // IPv4 prefixes sort before IPv6 ones: the first IPv6 route splits.
+        let n4 = rs.partition_point(|(p, _)| matches!(p, IpNet::V4(_)));
+        let mut v4 = Vec::with_capacity(n4);
+        let mut v6 = Vec::with_capacity(rs.len() - n4);
         // Neighbouring routes mostly share their action (a BGP peer's
         // prefixes): the last one is checked before the index.
         let mut last: Option<(&A, u32)> = None;
@@ -224,6 +226,45 @@ pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
     out
 }
 
+/// `v` sorted. For NIC tables, which come mostly in order (a few system
+/// and user routes around the long sorted run of a gateway's or Route
+/// Server's routes): the longest ascending run stays where it is, the
+/// others are sorted and merged into it in one pass, instead of a general
+/// sort shifting the long run at every merge.
+pub fn sorted_mostly_in_order<T: Ord>(v: Vec<T>) -> Vec<T> {
+    // The longest ascending run [a, b).
+    let (mut a, mut b, mut start) = (0, v.len().min(1), 0);
+    for i in 1..v.len() {
+        if v[i - 1] > v[i] {
+            start = i;
+        } else if i + 1 - start > b - a {
+            (a, b) = (start, i + 1);
+        }
+    }
+    if b - a == v.len() {
+        return v;
+    }
+    let mut v = v;
+    if b - a < v.len() / 2 {
+        v.sort();
+        return v;
+    }
+    let mut tail = v.split_off(b);
+    let mut run = v.split_off(a);
+    v.append(&mut tail);
+    v.sort();
+    let mut out = Vec::with_capacity(run.len() + v.len());
+    let mut rest = v.into_iter().peekable();
+    for x in run.drain(..) {
+        while let Some(r) = rest.next_if(|r| *r < x) {
+            out.push(r);
+        }
+        out.push(x);
+    }
+    out.extend(rest);
+    out
+}
+
 /// Every subnet's compiled table, one per distinct route set.
 #[derive(Clone, Debug)]
 pub struct FibSet {
@@ -280,8 +321,7 @@ impl FibSet {
                 by_subnet.push(fib);
                 continue;
             }
-            let mut routes = nic_routes(table);
-            routes.sort();
+            let routes = sorted_mostly_in_order(nic_routes(table));
             let h = hasher.hash_one(routes.as_slice());
             let same = |f: &&Arc<Fib<NicAction>>| f.routes() == routes.as_slice();
             let seen = by_hash

@@ -125,17 +125,21 @@ impl<K: Key> Poptrie<K> {
     /// bits set; duplicates of one prefix keep the last value given.
     pub fn build(routes: &[BuildRoute]) -> Self {
         let bits = K::BITS;
-        let mut rs: Vec<BuildRoute> = routes.to_vec();
         // Sort by (network, length); for duplicates keep the last one given
-        // (nothing to do when they arrive in order, each once).
-        if !rs
+        // (nothing to do, not even a copy, when they arrive in order, each
+        // once).
+        let rs: std::borrow::Cow<[BuildRoute]> = if routes
             .windows(2)
             .all(|w| (w[0].net, w[0].len) < (w[1].net, w[1].len))
         {
+            std::borrow::Cow::Borrowed(routes)
+        } else {
+            let mut rs = routes.to_vec();
             rs.reverse();
             rs.sort_by_key(|r| (r.net, r.len));
             rs.dedup_by_key(|r| (r.net, r.len));
-        }
+            std::borrow::Cow::Owned(rs)
+        };
         let dir_bits = if rs.len() < SMALL_TABLE {
             K::SMALL_DIR_BITS
         } else {
@@ -148,23 +152,20 @@ impl<K: Key> Poptrie<K> {
             nodes: Vec::with_capacity(rs.len() / 8 + 16),
             leaves: Vec::with_capacity(rs.len() * 2 + 64),
         };
-        // Direct table: paint short routes, shortest first.
-        let mut dir_val = vec![0u32; 1 << dir_bits];
-        let mut short: Vec<&BuildRoute> =
-            rs.iter().filter(|r| u32::from(r.len) <= dir_bits).collect();
+        // Direct table: paint short routes as leaves, shortest first.
+        let mut dir = vec![LEAF; 1 << dir_bits];
+        let n_short = rs.iter().filter(|r| u32::from(r.len) <= dir_bits).count();
+        let mut short: Vec<&BuildRoute> = Vec::with_capacity(n_short);
+        short.extend(rs.iter().filter(|r| u32::from(r.len) <= dir_bits));
         short.sort_by_key(|r| r.len);
         for r in short {
             let start = (r.net >> (bits - dir_bits)) as usize;
             let count = 1usize << (dir_bits - u32::from(r.len));
-            dir_val[start..start + count].fill(r.value);
+            dir[start..start + count].fill(r.value | LEAF);
         }
-        let mut dir: Vec<u32> = dir_val.iter().map(|v| v | LEAF).collect();
         // Chunks with longer routes become nodes.
-        let long: Vec<BuildRoute> = rs
-            .iter()
-            .copied()
-            .filter(|r| u32::from(r.len) > dir_bits)
-            .collect();
+        let mut long: Vec<BuildRoute> = Vec::with_capacity(rs.len() - n_short);
+        long.extend(rs.iter().copied().filter(|r| u32::from(r.len) > dir_bits));
         let mut i = 0;
         while i < long.len() {
             let chunk = (long[i].net >> (bits - dir_bits)) as usize;
@@ -175,7 +176,9 @@ impl<K: Key> Poptrie<K> {
             let lo = (chunk as u128) << (bits - dir_bits);
             let idx = b.nodes.len();
             b.nodes.push(Node::default());
-            b.fill(idx, &long[i..end], lo, dir_bits, dir_val[chunk]);
+            // The chunk's slot still holds the leaf painted above: the value
+            // its longer routes fall back to.
+            b.fill(idx, &long[i..end], lo, dir_bits, dir[chunk] & !LEAF);
             dir[chunk] = idx as u32;
             i = end;
         }

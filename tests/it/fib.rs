@@ -117,6 +117,22 @@ proptest! {
     }
 
     #[test]
+    fn mostly_sorted_sort_equals_sort(run in prop::collection::vec(any::<u16>(), 0..200), around in prop::collection::vec((any::<bool>(), any::<u16>()), 0..20), shuffled in prop::collection::vec(any::<u16>(), 0..50)) {
+        // A long sorted run with a few values before and after it (how NIC
+        // tables come), and arbitrary vectors (the general fallback).
+        let mut sorted_run = run.clone();
+        sorted_run.sort();
+        let mut v: Vec<u16> = around.iter().filter(|x| x.0).map(|x| x.1).collect();
+        v.extend(&sorted_run);
+        v.extend(around.iter().filter(|x| !x.0).map(|x| x.1));
+        for input in [v, shuffled] {
+            let mut expect = input.clone();
+            expect.sort();
+            prop_assert_eq!(vnetplane::fib::sorted_mostly_in_order(input), expect);
+        }
+    }
+
+    #[test]
     fn apply_equals_rebuild(routes in prop::collection::vec(v4_route(), 0..40), adds in prop::collection::vec(v4_route(), 0..10), removes in prop::collection::vec(0usize..40, 0..10)) {
         let fib = Fib::build(routes.clone());
         let mut changes: Vec<Change<u32>> = adds.iter().map(|(p, v)| Change::Upsert(*p, *v)).collect();
