@@ -65,24 +65,53 @@ pub fn converge_state(topology: Topology, conditions: Conditions) -> ControlPlan
     }
 }
 
+/// Control-plane work of at least this many routes (injected routes to
+/// place in subnet tables, routes to compile) is spread over every core
+/// (rayon); less stays on the calling thread. A version in a stream of
+/// updates is far below: the control plane must not take the forwarding
+/// workers' cores for it. A large batch (a full table learned at once) is
+/// absorbed on all of them.
+pub const PARALLEL_ROUTES: usize = 32_768;
+
 impl ControlPlane {
     pub fn subnet_table(&self, s: SubnetId) -> Table {
         effective::subnet_table(&self.topology, &self.injections, s)
     }
     /// Every subnet's effective routes, by subnet id. Subnets with the same
     /// inputs ([`ControlPlane::subnet_twins`]) share one computation.
+    /// Large sets (at least [`PARALLEL_ROUTES`] injected routes to place
+    /// in all) are computed on every core.
     pub fn subnet_tables(&self) -> Vec<Table> {
+        use rayon::prelude::*;
         let twins = self.subnet_twins();
+        let t = &self.topology;
+        let firsts: Vec<usize> = (0..twins.len()).filter(|&i| twins[i] == i).collect();
+        let work: usize = firsts
+            .iter()
+            .map(|&i| {
+                let vid = t.subnets[i].vnet;
+                std::iter::once(vid)
+                    .chain(t.remote_gateway_vnet(vid).map(|(_, hub)| hub))
+                    .map(|v| self.injections.by_vnet.get(&v).map_or(0, Vec::len))
+                    .sum::<usize>()
+            })
+            .sum();
+        let one = |&i: &usize| self.subnet_table(SubnetId(i as u32));
+        let computed: Vec<Table> = if work >= PARALLEL_ROUTES {
+            firsts.par_iter().map(one).collect()
+        } else {
+            firsts.iter().map(one).collect()
+        };
+        let mut computed = computed.into_iter();
         let mut out: Vec<Table> = Vec::with_capacity(twins.len());
         for (i, &first) in twins.iter().enumerate() {
-            let s = SubnetId(i as u32);
             let table = if first < i {
                 Table {
-                    subnet: s,
+                    subnet: SubnetId(i as u32),
                     routes: out[first].routes.clone(),
                 }
             } else {
-                self.subnet_table(s)
+                computed.next().expect("one computed table a first subnet")
             };
             out.push(table);
         }

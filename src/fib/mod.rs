@@ -52,7 +52,7 @@ pub struct Fib<A> {
 impl<A: Clone + Eq + Hash> Fib<A> {
     /// Compiles a route set. For a prefix given twice, the last one wins.
     pub fn build(routes: impl IntoIterator<Item = (IpNet, A)>) -> Self {
-        let mut rs: Vec<(IpNet, A)> = routes.into_iter().map(|(p, a)| (p.trunc(), a)).collect();
+        let mut rs: Vec<(IpNet, A)> = routes.into_iter().map(|(p, a)| (truncated(p), a)).collect();
         // Already in order, one route a prefix (compiled tables arrive
         // sorted): nothing to do. Else a stable sort keeps input order
         // within a prefix; keep the last.
@@ -188,6 +188,17 @@ impl<A: Clone + Eq + Hash> Fib<A> {
     }
 }
 
+/// `p` without host bits (`IpNet::trunc`, which rebuilds the prefix, only
+/// when some are set: routes mostly come without).
+#[inline]
+fn truncated(p: IpNet) -> IpNet {
+    let host_bits = match p {
+        IpNet::V4(n) => u32::from(n.addr()) & !u32::from(n.netmask()) != 0,
+        IpNet::V6(n) => u128::from(n.addr()) & !u128::from(n.netmask()) != 0,
+    };
+    if host_bits { p.trunc() } else { p }
+}
+
 /// What a NIC does with a packet: the effective route's next hop.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NicAction {
@@ -196,10 +207,10 @@ pub struct NicAction {
     pub ips: Arc<[IpAddr]>,
 }
 
-/// The routes a NIC's FIB holds: the Active routes, minus gateway routes that
-/// R16 hides (equal to or inside an active VNet/peering/service-endpoint route).
+/// The routes a NIC's FIB holds, in order: the Active routes, minus gateway
+/// routes that R16 hides (equal to or inside an active VNet/peering/
+/// service-endpoint route), sorted by prefix (then action).
 pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
-    let mut out = Vec::with_capacity(table.routes.len());
     let system = crate::control::effective::Ranges::new(
         table
             .routes
@@ -207,35 +218,53 @@ pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
             .filter(|r| r.state == State::Active && r.is_vnet_system())
             .map(|r| r.prefix),
     );
-    out.extend(
-        table
-            .routes
-            .iter()
-            .filter(|r| r.state == State::Active)
-            .filter(|r| !(r.source == Source::VirtualNetworkGateway && system.covers(&r.prefix)))
-            .map(|r| {
-                (
-                    r.prefix,
-                    NicAction {
-                        next_hop_type: r.next_hop_type,
-                        ips: r.next_hop_ips.clone(),
-                    },
-                )
-            }),
-    );
-    out
+    let held: Vec<&crate::control::effective::Route> = table
+        .routes
+        .iter()
+        .filter(|r| r.state == State::Active)
+        .filter(|r| !(r.source == Source::VirtualNetworkGateway && system.covers(&r.prefix)))
+        .collect();
+    // Sorted as references (cheap to move), then written out once.
+    let held = sorted_mostly_in_order_by(held, |a, b| {
+        (a.prefix, a.next_hop_type, &a.next_hop_ips).cmp(&(
+            b.prefix,
+            b.next_hop_type,
+            &b.next_hop_ips,
+        ))
+    });
+    held.into_iter()
+        .map(|r| {
+            (
+                r.prefix,
+                NicAction {
+                    next_hop_type: r.next_hop_type,
+                    ips: r.next_hop_ips.clone(),
+                },
+            )
+        })
+        .collect()
 }
 
-/// `v` sorted. For NIC tables, which come mostly in order (a few system
-/// and user routes around the long sorted run of a gateway's or Route
-/// Server's routes): the longest ascending run stays where it is, the
-/// others are sorted and merged into it in one pass, instead of a general
-/// sort shifting the long run at every merge.
+/// `v` sorted.
 pub fn sorted_mostly_in_order<T: Ord>(v: Vec<T>) -> Vec<T> {
+    sorted_mostly_in_order_by(v, T::cmp)
+}
+
+/// `v` sorted by `cmp`, for vectors that come mostly in order (NIC
+/// tables: a few system and user routes around the long sorted run of a
+/// gateway's or Route Server's routes): the longest ascending run stays
+/// as it is, the few others are sorted and each put where a binary search
+/// in the run says, instead of a general sort shifting the long run at
+/// every merge.
+pub fn sorted_mostly_in_order_by<T>(
+    v: Vec<T>,
+    cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> Vec<T> {
+    use std::cmp::Ordering::Greater;
     // The longest ascending run [a, b).
     let (mut a, mut b, mut start) = (0, v.len().min(1), 0);
     for i in 1..v.len() {
-        if v[i - 1] > v[i] {
+        if cmp(&v[i - 1], &v[i]) == Greater {
             start = i;
         } else if i + 1 - start > b - a {
             (a, b) = (start, i + 1);
@@ -246,22 +275,21 @@ pub fn sorted_mostly_in_order<T: Ord>(v: Vec<T>) -> Vec<T> {
     }
     let mut v = v;
     if b - a < v.len() / 2 {
-        v.sort();
+        v.sort_by(&cmp);
         return v;
     }
     let mut tail = v.split_off(b);
-    let mut run = v.split_off(a);
+    let run = v.split_off(a);
     v.append(&mut tail);
-    v.sort();
+    v.sort_by(&cmp);
     let mut out = Vec::with_capacity(run.len() + v.len());
-    let mut rest = v.into_iter().peekable();
-    for x in run.drain(..) {
-        while let Some(r) = rest.next_if(|r| *r < x) {
-            out.push(r);
-        }
+    let mut run = run.into_iter();
+    for x in v {
+        let before = run.as_slice().partition_point(|r| cmp(r, &x) != Greater);
+        out.extend(run.by_ref().take(before));
         out.push(x);
     }
-    out.extend(rest);
+    out.extend(run);
     out
 }
 
@@ -298,6 +326,7 @@ impl FibSet {
         twins: &[usize],
         prev: Option<&FibSet>,
     ) -> (FibSet, usize) {
+        use rayon::prelude::*;
         use std::hash::BuildHasher;
         // Route sets are found by a hash of their routes (FxHash: hashing
         // is most of the reuse check) and compared in full on a hit; the
@@ -310,43 +339,98 @@ impl FibSet {
                 list.push(f);
             }
         }
-        let mut distinct: Vec<Arc<Fib<NicAction>>> = Vec::new();
+        let is_twin = |i: usize| twins.get(i).is_some_and(|&j| j < i);
+        // Large sets: each table's routes (and then each new compiled
+        // table) on every core; the reuse decisions stay in subnet order.
+        let parallel = tables
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !is_twin(i))
+            .map(|(_, t)| t.routes.len())
+            .sum::<usize>()
+            >= crate::control::PARALLEL_ROUTES;
+        let prepare = |(i, table): (usize, &Table)| {
+            (!is_twin(i)).then(|| {
+                let routes = nic_routes(table);
+                let h = hasher.hash_one(routes.as_slice());
+                (routes, h)
+            })
+        };
+        type Prepared = Option<(Vec<(IpNet, NicAction)>, u64)>;
+        let prepared: Vec<Prepared> = if parallel {
+            tables.par_iter().enumerate().map(prepare).collect()
+        } else {
+            tables.iter().enumerate().map(prepare).collect()
+        };
+        // Per subnet: a twin's subnet, a table compiled before (this set's
+        // or `prev`'s), or a route set to compile.
+        enum Slot {
+            Twin(usize),
+            Known(Arc<Fib<NicAction>>),
+            New(usize),
+        }
+        let mut slots: Vec<Slot> = Vec::with_capacity(tables.len());
+        let mut to_build: Vec<Vec<(IpNet, NicAction)>> = Vec::new();
+        // hash -> this set's distinct tables (Known, or New by build index).
         let mut by_hash: rustc_hash::FxHashMap<u64, Vec<usize>> = Default::default();
-        let mut by_subnet: Vec<Arc<Fib<NicAction>>> = Vec::with_capacity(tables.len());
-        let mut bytes = 0;
-        let mut compiled = 0;
-        for (i, table) in tables.iter().enumerate() {
-            if let Some(&j) = twins.get(i).filter(|&&j| j < i) {
-                let fib = by_subnet[j].clone();
-                by_subnet.push(fib);
+        let mut distinct_slots: Vec<usize> = Vec::new();
+        for (i, p) in prepared.into_iter().enumerate() {
+            let Some((routes, h)) = p else {
+                slots.push(Slot::Twin(twins[i]));
                 continue;
-            }
-            let routes = sorted_mostly_in_order(nic_routes(table));
-            let h = hasher.hash_one(routes.as_slice());
-            let same = |f: &&Arc<Fib<NicAction>>| f.routes() == routes.as_slice();
-            let seen = by_hash
-                .get(&h)
-                .and_then(|v| v.iter().map(|&i| &distinct[i]).find(same));
-            let fib = match seen {
-                Some(f) => f.clone(),
+            };
+            let same = |s: &usize| match &slots[*s] {
+                Slot::Known(f) => f.routes() == routes.as_slice(),
+                Slot::New(b) => to_build[*b] == routes,
+                Slot::Twin(_) => false,
+            };
+            let seen = by_hash.get(&h).and_then(|v| v.iter().copied().find(same));
+            let slot = match seen {
+                Some(s) => Slot::Twin(s),
                 None => {
-                    let f = match old.get(&h).and_then(|v| v.iter().copied().find(same)) {
-                        Some(f) => f.clone(),
+                    let known = old
+                        .get(&h)
+                        .and_then(|v| v.iter().copied().find(|f| f.routes() == routes.as_slice()));
+                    by_hash.entry(h).or_default().push(i);
+                    distinct_slots.push(i);
+                    match known {
+                        Some(f) => Slot::Known(f.clone()),
                         None => {
-                            compiled += 1;
-                            Arc::new(Fib::build(routes))
+                            to_build.push(routes);
+                            Slot::New(to_build.len() - 1)
                         }
-                    };
-                    bytes += f.trie_bytes();
-                    by_hash.entry(h).or_default().push(distinct.len());
-                    distinct.push(f.clone());
-                    f
+                    }
                 }
+            };
+            slots.push(slot);
+        }
+        let compiled = to_build.len();
+        let built: Vec<Arc<Fib<NicAction>>> = if parallel {
+            to_build
+                .into_par_iter()
+                .map(|r| Arc::new(Fib::build(r)))
+                .collect()
+        } else {
+            to_build
+                .into_iter()
+                .map(|r| Arc::new(Fib::build(r)))
+                .collect()
+        };
+        let mut by_subnet: Vec<Arc<Fib<NicAction>>> = Vec::with_capacity(tables.len());
+        for slot in &slots {
+            let fib = match slot {
+                Slot::Twin(j) => by_subnet[*j].clone(),
+                Slot::Known(f) => f.clone(),
+                Slot::New(b) => built[*b].clone(),
             };
             by_subnet.push(fib);
         }
+        let bytes = distinct_slots
+            .iter()
+            .map(|&i| by_subnet[i].trie_bytes())
+            .sum();
         let set = FibSet {
-            distinct: distinct.len(),
+            distinct: distinct_slots.len(),
             by_subnet,
             bytes,
         };
