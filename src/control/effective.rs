@@ -255,6 +255,9 @@ fn range_route(prefix: IpNet, next_hop_type: NextHopType, origin: Origin) -> Rou
 pub struct Ranges {
     v4: Vec<(u32, u32, u8)>,
     v6: Vec<(u128, u128, u8)>,
+    /// The lowest and highest IPv4 address any range holds: most prefixes
+    /// asked about (a gateway's or Route Server's) are outside all ranges.
+    v4_span: (u32, u32),
 }
 
 impl Ranges {
@@ -262,12 +265,15 @@ impl Ranges {
         let mut r = Ranges {
             v4: Vec::new(),
             v6: Vec::new(),
+            v4_span: (u32::MAX, 0),
         };
         for n in nets {
             match n {
                 IpNet::V4(n) => {
                     let mask = u32::from(n.netmask());
-                    r.v4.push((u32::from(n.network()) & mask, mask, n.prefix_len()));
+                    let net = u32::from(n.network()) & mask;
+                    r.v4.push((net, mask, n.prefix_len()));
+                    r.v4_span = (r.v4_span.0.min(net), r.v4_span.1.max(net | !mask));
                 }
                 IpNet::V6(n) => {
                     let mask = u128::from(n.netmask());
@@ -285,6 +291,9 @@ impl Ranges {
         match p {
             IpNet::V4(p) => {
                 let a = u32::from(p.addr());
+                if a < self.v4_span.0 || a > self.v4_span.1 {
+                    return false;
+                }
                 let len = p.prefix_len();
                 self.v4
                     .iter()

@@ -13,6 +13,7 @@
 //! udr-remove TABLE ROUTE
 //! ```
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -245,25 +246,81 @@ pub fn apply_each(
 /// in a batch costs one set update.
 #[derive(Default)]
 struct RouteEvents {
-    last: rustc_hash::FxHashMap<(Node, IpNet), bool>,
+    /// ((speaker, prefix), advertised), in order of first arrival.
+    events: Vec<((Node, IpNet), bool)>,
+    /// Where each (speaker, prefix) is in `events`.
+    at: rustc_hash::FxHashMap<(Node, IpNet), usize>,
 }
+
+/// From this many route events a batch is applied speaker by speaker in
+/// prefix order; below, change by change.
+const BULK_ROUTE_EVENTS: usize = 4096;
 
 impl RouteEvents {
     fn set(&mut self, n: Node, prefix: IpNet, advertised: bool) {
-        self.last.insert((n, prefix), advertised);
+        let next = self.events.len();
+        let i = *self.at.entry((n, prefix)).or_insert(next);
+        if i == next {
+            self.events.push(((n, prefix), advertised));
+        } else {
+            self.events[i].1 = advertised;
+        }
     }
 
     fn flush(&mut self, c: &mut Conditions) {
-        for ((n, prefix), advertised) in self.last.drain() {
-            let (to, from) = if advertised {
-                (&mut c.advertised, &mut c.withdrawn)
-            } else {
-                (&mut c.withdrawn, &mut c.advertised)
-            };
-            from.entry(n).or_default().remove(&prefix);
-            to.entry(n).or_default().insert(prefix);
+        self.at.clear();
+        let events = &mut self.events;
+        if events.len() < BULK_ROUTE_EVENTS {
+            for &((n, prefix), advertised) in events.iter() {
+                let (to, from) = if advertised {
+                    (&mut c.advertised, &mut c.withdrawn)
+                } else {
+                    (&mut c.withdrawn, &mut c.advertised)
+                };
+                from.entry(n).or_default().remove(&prefix);
+                to.entry(n).or_default().insert(prefix);
+            }
+            events.clear();
+            return;
         }
+        // A large batch (a table learned at once): speaker by speaker,
+        // prefixes in order (sorted unless they came so), each set gets
+        // its new members in one merge (`BTreeSet::append`, linear)
+        // instead of one insertion at a random place each.
+        if !events.is_sorted_by_key(|e| e.0) {
+            events.sort_unstable_by_key(|e| e.0);
+        }
+        for group in events.chunk_by(|a, b| a.0.0 == b.0.0) {
+            let n = group[0].0.0;
+            let of = |advertised: bool| {
+                group
+                    .iter()
+                    .filter(move |e| e.1 == advertised)
+                    .map(|e| e.0.1)
+            };
+            move_prefixes(n, of(true), &mut c.advertised, &mut c.withdrawn);
+            move_prefixes(n, of(false), &mut c.withdrawn, &mut c.advertised);
+        }
+        events.clear();
     }
+}
+
+/// `prefixes` (in order) of speaker `n` out of `from`, into `to`.
+fn move_prefixes(
+    n: Node,
+    prefixes: impl Iterator<Item = IpNet> + Clone,
+    to: &mut BTreeMap<Node, BTreeSet<IpNet>>,
+    from: &mut BTreeMap<Node, BTreeSet<IpNet>>,
+) {
+    let mut add: BTreeSet<IpNet> = prefixes.clone().collect();
+    if add.is_empty() {
+        return;
+    }
+    let set = from.entry(n).or_default();
+    for p in prefixes {
+        set.remove(&p);
+    }
+    to.entry(n).or_default().append(&mut add);
 }
 
 fn apply_one(

@@ -47,6 +47,28 @@ pub struct Fib<A> {
     actions: Vec<A>,
     /// The canonical input (sorted by prefix, one entry per prefix).
     routes: Vec<(IpNet, A)>,
+    /// Each route's trie value (its action's index + 1).
+    values: Vec<u32>,
+}
+
+/// A prefix as the trie builder takes it: network (right-aligned), length.
+#[inline]
+fn prefix_key(p: &IpNet) -> (u128, u8) {
+    match p {
+        IpNet::V4(n) => (u32::from(n.network()) as u128, n.prefix_len()),
+        IpNet::V6(n) => (u128::from(n.network()), n.prefix_len()),
+    }
+}
+
+/// Route `i` of a sorted set as the trie builder takes it.
+#[inline]
+fn build_route<A>(routes: &[(IpNet, A)], values: &[u32], i: usize) -> BuildRoute {
+    let (net, len) = prefix_key(&routes[i].0);
+    BuildRoute {
+        net,
+        len,
+        value: values[i],
+    }
 }
 
 impl<A: Clone + Eq + Hash> Fib<A> {
@@ -63,14 +85,11 @@ impl<A: Clone + Eq + Hash> Fib<A> {
         }
         let mut index: rustc_hash::FxHashMap<A, u32> = Default::default();
         let mut actions: Vec<A> = Vec::new();
-        // IPv4 prefixes sort before IPv6 ones: the first IPv6 route splits.
-        let n4 = rs.partition_point(|(p, _)| matches!(p, IpNet::V4(_)));
-        let mut v4 = Vec::with_capacity(n4);
-        let mut v6 = Vec::with_capacity(rs.len() - n4);
+        let mut values: Vec<u32> = Vec::with_capacity(rs.len());
         // Neighbouring routes mostly share their action (a BGP peer's
         // prefixes): the last one is checked before the index.
         let mut last: Option<(&A, u32)> = None;
-        for (p, a) in &rs {
+        for (_, a) in &rs {
             let value = match last {
                 Some((l, v)) if l == a => v,
                 _ => {
@@ -82,24 +101,118 @@ impl<A: Clone + Eq + Hash> Fib<A> {
                     v
                 }
             };
-            match p {
-                IpNet::V4(n) => v4.push(BuildRoute {
-                    net: u32::from(n.network()) as u128,
-                    len: n.prefix_len(),
-                    value,
-                }),
-                IpNet::V6(n) => v6.push(BuildRoute {
-                    net: u128::from(n.network()),
-                    len: n.prefix_len(),
-                    value,
-                }),
-            }
+            values.push(value);
         }
+        // IPv4 prefixes sort before IPv6 ones: the first IPv6 route splits.
+        let n4 = rs.partition_point(|(p, _)| matches!(p, IpNet::V4(_)));
+        let v4: Vec<BuildRoute> = (0..n4).map(|i| build_route(&rs, &values, i)).collect();
+        let v6: Vec<BuildRoute> = (n4..rs.len())
+            .map(|i| build_route(&rs, &values, i))
+            .collect();
         Fib {
             v4: Poptrie::build(&v4),
             v6: Poptrie::build(&v6),
             actions,
             routes: rs,
+            values,
+        }
+    }
+
+    /// [`Fib::build`] of `routes` (the same answers), made from `self` when
+    /// they differ from its routes at few prefixes: the tries are patched
+    /// where those prefixes are ([`Poptrie::patched`]), unchanged routes
+    /// keep their action index, new actions are appended (the list may keep
+    /// some no route uses any more). Routes in order, one a prefix, as
+    /// [`nic_routes`] gives them; anything else, or a large change, is
+    /// built in full.
+    pub fn rebuilt_from(&self, routes: Vec<(IpNet, A)>) -> Self {
+        let max_changed = 64usize.max(routes.len() / 16);
+        let old = &self.routes;
+        let mut changed: Vec<IpNet> = Vec::new();
+        let mut values: Vec<u32> = Vec::with_capacity(routes.len());
+        let mut actions: Option<(Vec<A>, rustc_hash::FxHashMap<A, u32>)> = None;
+        let mut i = 0;
+        // Whether route k - 1 was the unchanged old route i - 1.
+        let mut after_same = false;
+        for (k, (p, a)) in routes.iter().enumerate() {
+            // Out of order, twice, or with host bits: the general build.
+            // (Two unchanged routes in a row are in order, as the old ones.)
+            let unchanged = i < old.len() && old[i].0 == *p && old[i].1 == *a;
+            if !(unchanged && after_same) && (k > 0 && routes[k - 1].0 >= *p || truncated(*p) != *p)
+            {
+                return Fib::build(routes);
+            }
+            after_same = unchanged;
+            if unchanged {
+                values.push(self.values[i]);
+                i += 1;
+                continue;
+            }
+            while i < old.len() && old[i].0 < *p {
+                changed.push(old[i].0);
+                i += 1;
+            }
+            i += usize::from(i < old.len() && old[i].0 == *p);
+            changed.push(*p);
+            if changed.len() > max_changed {
+                return Fib::build(routes);
+            }
+            let (list, index) = actions.get_or_insert_with(|| {
+                let index = self
+                    .actions
+                    .iter()
+                    .enumerate()
+                    .map(|(k, a)| (a.clone(), k as u32 + 1))
+                    .collect();
+                (self.actions.clone(), index)
+            });
+            values.push(*index.entry(a.clone()).or_insert_with(|| {
+                list.push(a.clone());
+                list.len() as u32
+            }));
+        }
+        changed.extend(old[i..].iter().map(|r| r.0));
+        if changed.len() > max_changed {
+            return Fib::build(routes);
+        }
+        let n4 = routes.partition_point(|(p, _)| matches!(p, IpNet::V4(_)));
+        let v4 = self
+            .v4
+            .patched(
+                n4,
+                |k| build_route(&routes, &values, k),
+                changed
+                    .iter()
+                    .filter(|p| matches!(p, IpNet::V4(_)))
+                    .map(prefix_key),
+            )
+            .unwrap_or_else(|| {
+                let rs: Vec<BuildRoute> =
+                    (0..n4).map(|k| build_route(&routes, &values, k)).collect();
+                Poptrie::build(&rs)
+            });
+        let v6 = self
+            .v6
+            .patched(
+                routes.len() - n4,
+                |k| build_route(&routes, &values, n4 + k),
+                changed
+                    .iter()
+                    .filter(|p| matches!(p, IpNet::V6(_)))
+                    .map(prefix_key),
+            )
+            .unwrap_or_else(|| {
+                let rs: Vec<BuildRoute> = (n4..routes.len())
+                    .map(|k| build_route(&routes, &values, k))
+                    .collect();
+                Poptrie::build(&rs)
+            });
+        Fib {
+            v4,
+            v6,
+            actions: actions.map_or_else(|| self.actions.clone(), |(list, _)| list),
+            routes,
+            values,
         }
     }
 
@@ -293,6 +406,10 @@ pub fn sorted_mostly_in_order_by<T>(
     out
 }
 
+/// Tables of at least this many routes are made from a close one
+/// ([`Fib::rebuilt_from`]) when [`FibSet::compile_tables`] has one.
+pub const DERIVE_MIN: usize = 4096;
+
 /// Every subnet's compiled table, one per distinct route set.
 #[derive(Clone, Debug)]
 pub struct FibSet {
@@ -370,7 +487,8 @@ impl FibSet {
             New(usize),
         }
         let mut slots: Vec<Slot> = Vec::with_capacity(tables.len());
-        let mut to_build: Vec<Vec<(IpNet, NicAction)>> = Vec::new();
+        type ToBuild<'a> = (Vec<(IpNet, NicAction)>, Option<&'a Arc<Fib<NicAction>>>);
+        let mut to_build: Vec<ToBuild> = Vec::new();
         // hash -> this set's distinct tables (Known, or New by build index).
         let mut by_hash: rustc_hash::FxHashMap<u64, Vec<usize>> = Default::default();
         let mut distinct_slots: Vec<usize> = Vec::new();
@@ -381,7 +499,7 @@ impl FibSet {
             };
             let same = |s: &usize| match &slots[*s] {
                 Slot::Known(f) => f.routes() == routes.as_slice(),
-                Slot::New(b) => to_build[*b] == routes,
+                Slot::New(b) => to_build[*b].0 == routes,
                 Slot::Twin(_) => false,
             };
             let seen = by_hash.get(&h).and_then(|v| v.iter().copied().find(same));
@@ -396,7 +514,8 @@ impl FibSet {
                     match known {
                         Some(f) => Slot::Known(f.clone()),
                         None => {
-                            to_build.push(routes);
+                            let base = prev.and_then(|p| p.by_subnet.get(i));
+                            to_build.push((routes, base));
                             Slot::New(to_build.len() - 1)
                         }
                     }
@@ -405,17 +524,28 @@ impl FibSet {
             slots.push(slot);
         }
         let compiled = to_build.len();
-        let built: Vec<Arc<Fib<NicAction>>> = if parallel {
-            to_build
-                .into_par_iter()
-                .map(|r| Arc::new(Fib::build(r)))
+        // A large table is made from a close one when there is one
+        // (`Fib::rebuilt_from`, which builds in full when it is not close):
+        // the previous set's table of the same subnet, else the first table
+        // built here (a hub and its spokes differ in a few system routes
+        // around the same injected ones). Small ones build as fast.
+        let mut to_build = to_build.into_iter();
+        let make = |(routes, base): ToBuild, first: Option<&Arc<Fib<NicAction>>>| {
+            Arc::new(match base.or(first) {
+                Some(b) if routes.len() >= DERIVE_MIN => b.rebuilt_from(routes),
+                _ => Fib::build(routes),
+            })
+        };
+        let first = to_build.next().map(|r| make(r, None));
+        let rest: Vec<Arc<Fib<NicAction>>> = if parallel {
+            let rest: Vec<_> = to_build.collect();
+            rest.into_par_iter()
+                .map(|r| make(r, first.as_ref()))
                 .collect()
         } else {
-            to_build
-                .into_iter()
-                .map(|r| Arc::new(Fib::build(r)))
-                .collect()
+            to_build.map(|r| make(r, first.as_ref())).collect()
         };
+        let built: Vec<Arc<Fib<NicAction>>> = first.into_iter().chain(rest).collect();
         let mut by_subnet: Vec<Arc<Fib<NicAction>>> = Vec::with_capacity(tables.len());
         for slot in &slots {
             let fib = match slot {

@@ -106,6 +106,8 @@ pub struct Poptrie<K: Key> {
     dir: Vec<u32>,
     nodes: Vec<Node>,
     leaves: Vec<u32>,
+    /// Nodes and leaves no longer reachable (left by `patched`).
+    stale: usize,
     _k: std::marker::PhantomData<K>,
 }
 
@@ -187,8 +189,167 @@ impl<K: Key> Poptrie<K> {
             dir,
             nodes: b.nodes,
             leaves: b.leaves,
+            stale: 0,
             _k: std::marker::PhantomData,
         }
+    }
+
+    /// What [`Poptrie::build`] of a route set gives (the same answers for
+    /// every key), made from `self` — built from a set that differs from
+    /// it only at the `changed` prefixes (network, length) — by repainting
+    /// the direct-table slots those prefixes cover and rebuilding the
+    /// subtrees under them; everything else is copied. The set is given as
+    /// `n` routes, `route(i)` the i-th in (network, length) order, one a
+    /// prefix, no host bits (as `build` leaves them). `None` when the
+    /// change covers more than an eighth of the direct table, the set
+    /// crossed [`SMALL_TABLE`], or the replaced subtrees would leave more
+    /// dead entries than live ones: then a build costs about the same.
+    pub fn patched(
+        &self,
+        n: usize,
+        route: impl Fn(usize) -> BuildRoute,
+        changed: impl IntoIterator<Item = (u128, u8)>,
+    ) -> Option<Self> {
+        let bits = K::BITS;
+        let dir_bits = self.dir_bits;
+        let expect_bits = if n < SMALL_TABLE {
+            K::SMALL_DIR_BITS
+        } else {
+            K::DIR_BITS
+        };
+        if dir_bits != expect_bits {
+            return None;
+        }
+        // Direct-table blocks (first slot, slot count) the changes cover;
+        // aligned, so two are nested or apart: keep the outermost.
+        let mut blocks: Vec<(usize, usize)> = changed
+            .into_iter()
+            .map(|(net, len)| {
+                let len = u32::from(len).min(dir_bits);
+                let first = (net >> (bits - dir_bits)) as usize;
+                let count = 1usize << (dir_bits - len);
+                (first & !(count - 1), count)
+            })
+            .collect();
+        blocks.sort_unstable_by_key(|&(first, count)| (first, std::cmp::Reverse(count)));
+        blocks.dedup_by(|inner, outer| inner.0 + inner.1 <= outer.0 + outer.1);
+        let slots: usize = blocks.iter().map(|b| b.1).sum();
+        if slots > self.dir.len() / 8 {
+            return None;
+        }
+        let full = u128::MAX >> (128 - bits);
+        let mask = |len: u32| if len == 0 { 0 } else { full & !(full >> len) };
+        // The first route at or after (net, len).
+        let seek = |net: u128, len: u8| {
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                let r = route(mid);
+                if (r.net, r.len) < (net, len) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let mut dir = self.dir.clone();
+        let mut b = Builder {
+            bits,
+            nodes: self.nodes.clone(),
+            leaves: self.leaves.clone(),
+        };
+        let mut stale = self.stale;
+        let mut short: Vec<BuildRoute> = Vec::new();
+        let mut long: Vec<BuildRoute> = Vec::new();
+        for (first, count) in blocks {
+            let block_len = dir_bits - count.trailing_zeros();
+            let lo = (first as u128) << (bits - dir_bits);
+            let hi = lo + ((count as u128) << (bits - dir_bits)) - 1;
+            // The longest route covering the whole block.
+            let default = (0..=block_len)
+                .rev()
+                .find_map(|len| {
+                    let net = lo & mask(len);
+                    let i = seek(net, len as u8);
+                    (i < n)
+                        .then(|| route(i))
+                        .filter(|r| r.net == net && u32::from(r.len) == len)
+                        .map(|r| r.value)
+                })
+                .unwrap_or(0);
+            // Dead subtrees (counted before they are replaced).
+            for &d in &dir[first..first + count] {
+                if d & LEAF == 0 {
+                    stale += self.subtree_entries(d as usize);
+                }
+            }
+            dir[first..first + count].fill(default | LEAF);
+            // Routes inside the block, longer than it: short ones painted
+            // shortest first, long ones grouped by direct slot.
+            short.clear();
+            long.clear();
+            let mut i = seek(lo, 0);
+            while i < n {
+                let r = route(i);
+                if r.net > hi {
+                    break;
+                }
+                let len = u32::from(r.len);
+                if len > dir_bits {
+                    long.push(r);
+                } else if len > block_len {
+                    short.push(r);
+                }
+                i += 1;
+            }
+            short.sort_by_key(|r| r.len);
+            for r in &short {
+                let start = (r.net >> (bits - dir_bits)) as usize;
+                let count = 1usize << (dir_bits - u32::from(r.len));
+                dir[start..start + count].fill(r.value | LEAF);
+            }
+            let mut j = 0;
+            while j < long.len() {
+                let chunk = (long[j].net >> (bits - dir_bits)) as usize;
+                let end = j + long[j..]
+                    .iter()
+                    .take_while(|r| (r.net >> (bits - dir_bits)) as usize == chunk)
+                    .count();
+                let chunk_lo = (chunk as u128) << (bits - dir_bits);
+                let idx = b.nodes.len();
+                b.nodes.push(Node::default());
+                b.fill(idx, &long[j..end], chunk_lo, dir_bits, dir[chunk] & !LEAF);
+                dir[chunk] = idx as u32;
+                j = end;
+            }
+        }
+        if stale * 2 > b.nodes.len() + b.leaves.len() {
+            return None;
+        }
+        Some(Poptrie {
+            dir_bits,
+            dir,
+            nodes: b.nodes,
+            leaves: b.leaves,
+            stale,
+            _k: std::marker::PhantomData,
+        })
+    }
+
+    /// Nodes and leaves of the subtree at node `idx`.
+    fn subtree_entries(&self, idx: usize) -> usize {
+        let n = self.nodes[idx];
+        let children = n.vector.count_ones() as usize;
+        1 + n.leafvec.count_ones() as usize
+            + (0..children)
+                .map(|c| self.subtree_entries(n.base1 as usize + c))
+                .sum::<usize>()
+    }
+
+    /// Entries (nodes and leaves) left unreachable by [`Poptrie::patched`].
+    pub fn stale_entries(&self) -> usize {
+        self.stale
     }
 
     /// The value of the longest prefix containing `key` (0 when none).
@@ -403,6 +564,77 @@ mod tests {
         let mut out = [0u32; 7];
         t.lookup_batch(&keys, &mut out);
         assert_eq!(out, [1, 2, 3, 4, 5, 4, 6]);
+    }
+
+    /// Random sets of nested IPv4 routes, then a few changes: the patched
+    /// trie is made (the changes are small) and answers like a build, at
+    /// every route's edges, for both direct-table sizes and for patches of
+    /// patches.
+    #[test]
+    fn patched_answers_like_a_build() {
+        let mut rng = crate::fib::tables::Rng(11);
+        let route = |rng: &mut crate::fib::tables::Rng| {
+            let len = [8u8, 12, 16, 18, 20, 22, 24, 26, 32][(rng.next_u32() % 9) as usize];
+            let a = (rng.next_u32() & 0x0f3f_ffff) & (u32::MAX << (32 - u32::from(len)));
+            r(a, len, 1 + rng.next_u32() % 7)
+        };
+        let canon = |mut v: Vec<BuildRoute>| {
+            v.sort_by_key(|r| (r.net, r.len));
+            v.dedup_by_key(|r| (r.net, r.len));
+            v
+        };
+        for (case, size) in [(0, 40usize), (1, 300), (2, SMALL_TABLE + 500)]
+            .into_iter()
+            .cycle()
+            .take(30)
+        {
+            let mut set = canon((0..size).map(|_| route(&mut rng)).collect());
+            let mut trie = Poptrie::<u32>::build(&set);
+            for _round in 0..3 {
+                let mut next = set.clone();
+                let mut changed = Vec::new();
+                for _ in 0..1 + case * 3 {
+                    match rng.next_u32() % 3 {
+                        0 => {
+                            let x = route(&mut rng);
+                            changed.push((x.net, x.len));
+                            next.retain(|y| (y.net, y.len) != (x.net, x.len));
+                            next.push(x);
+                        }
+                        1 if !next.is_empty() => {
+                            let x = next.swap_remove(rng.next_u32() as usize % next.len());
+                            changed.push((x.net, x.len));
+                        }
+                        _ if !next.is_empty() => {
+                            let k = rng.next_u32() as usize % next.len();
+                            next[k].value = 100 + rng.next_u32() % 5;
+                            changed.push((next[k].net, next[k].len));
+                        }
+                        _ => {}
+                    }
+                }
+                let next = canon(next);
+                let patched = trie
+                    .patched(next.len(), |i| next[i], changed.iter().copied())
+                    .expect("a few changes of /8 or longer patch");
+                let built = Poptrie::<u32>::build(&next);
+                for x in next.iter().chain(&set) {
+                    let lo = x.net as u32;
+                    let hi = lo | u32::MAX.checked_shr(u32::from(x.len)).unwrap_or(0);
+                    for key in [
+                        lo,
+                        hi,
+                        lo.wrapping_sub(1),
+                        hi.wrapping_add(1),
+                        lo / 2 + hi / 2,
+                    ] {
+                        assert_eq!(patched.lookup(key), built.lookup(key), "key {key:#x}");
+                    }
+                }
+                set = next;
+                trie = patched;
+            }
+        }
     }
 
     #[test]

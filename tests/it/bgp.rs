@@ -825,4 +825,37 @@ fn a_batch_of_events_applies_as_its_events_one_by_one() {
         events::apply_onto(&mut topo3, &mut strict, &good).unwrap();
         assert_eq!(strict, one);
     }
+    // Large batches (a table learned at once) take the grouped path, in
+    // prefix order or not: the same state as the events in small batches.
+    for sorted in [true, false] {
+        let mut evs: Vec<Event> = (0..6000)
+            .map(|i| {
+                let speaker = names[rnd(2)].to_string();
+                let prefix: ipnet::IpNet = format!("100.{}.{}.0/24", 64 + i / 256, i % 256)
+                    .parse()
+                    .unwrap();
+                if rnd(5) == 0 {
+                    Event::Withdraw { speaker, prefix }
+                } else {
+                    Event::Advertise { speaker, prefix }
+                }
+            })
+            .collect();
+        if !sorted {
+            evs.reverse();
+        }
+        // Flips of prefixes already in the batch, and of ones from before.
+        evs.extend((0..300).map(|i| Event::Withdraw {
+            speaker: names[i % 2].to_string(),
+            prefix: format!("100.64.{}.0/24", i % 256).parse().unwrap(),
+        }));
+        let (mut topo1, mut small) = events::apply(&t, &evs[..500]).unwrap();
+        for chunk in evs[500..].chunks(100) {
+            events::apply_onto(&mut topo1, &mut small, chunk).unwrap();
+        }
+        let (mut topo2, mut bulk) = events::apply(&t, &evs[..500]).unwrap();
+        events::apply_onto(&mut topo2, &mut bulk, &evs[500..]).unwrap();
+        assert_eq!(bulk, small);
+        assert!(bulk.advertised.values().map(|s| s.len()).sum::<usize>() > 4000);
+    }
 }

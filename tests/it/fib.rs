@@ -133,6 +133,39 @@ proptest! {
     }
 
     #[test]
+    fn rebuilt_from_answers_like_a_build(routes in prop::collection::vec(prop_oneof![v4_route(), v6_route()], 0..80), adds in prop::collection::vec(prop_oneof![v4_route(), v6_route()], 0..12), removes in prop::collection::vec(0usize..80, 0..12), revalues in prop::collection::vec(0usize..80, 0..6)) {
+        // A table, then another close to it (routes added, removed, given
+        // other actions), compiled from the first and in full.
+        let base = Fib::build(routes.clone());
+        let mut map: std::collections::BTreeMap<IpNet, u32> = base.routes().iter().cloned().collect();
+        for (p, v) in &adds {
+            map.insert(*p, *v);
+        }
+        for &i in &removes {
+            if let Some((p, _)) = base.routes().get(i) {
+                map.remove(p);
+            }
+        }
+        for &i in &revalues {
+            if let Some((p, v)) = base.routes().get(i) {
+                map.insert(*p, v + 100);
+            }
+        }
+        let target: Vec<(IpNet, u32)> = map.into_iter().collect();
+        let derived = base.rebuilt_from(target.clone());
+        let full = Fib::build(target.clone());
+        prop_assert_eq!(derived.routes(), full.routes());
+        // Derived again from the derived one (patches on patches).
+        let base_routes: Vec<(IpNet, u32)> = base.routes().to_vec();
+        let again = derived.rebuilt_from(base_routes.clone());
+        for ip in probes(&target).into_iter().chain(probes(&routes)) {
+            prop_assert_eq!(derived.lookup(ip), full.lookup(ip), "ip {}", ip);
+            prop_assert_eq!(derived.lookup(ip).copied(), naive(&target, ip), "ip {}", ip);
+            prop_assert_eq!(again.lookup(ip).copied(), naive(&base_routes, ip), "ip {}", ip);
+        }
+    }
+
+    #[test]
     fn apply_equals_rebuild(routes in prop::collection::vec(v4_route(), 0..40), adds in prop::collection::vec(v4_route(), 0..10), removes in prop::collection::vec(0usize..40, 0..10)) {
         let fib = Fib::build(routes.clone());
         let mut changes: Vec<Change<u32>> = adds.iter().map(|(p, v)| Change::Upsert(*p, *v)).collect();
@@ -224,6 +257,62 @@ fn nic_fibs_answer_like_the_control_plane() {
             }
         }
     }
+}
+
+#[test]
+fn large_tables_made_from_close_ones_answer_like_full_builds() {
+    // A hub whose NVA advertises 5,000 /24s to its Route Server: 11
+    // distinct tables of ~5,000 routes, compiled on every core, each after
+    // the first made from the first (`Fib::rebuilt_from`); then the same
+    // with 40 prefixes withdrawn, each made from the previous set's table
+    // of its subnet. Every table answers like a full build of its routes.
+    use vnetplane::control::events::Event;
+    let n = 5000;
+    let (t, mut evs) = vnetplane::pipeline::bench::absorb_case(n).unwrap();
+    assert!(n >= vnetplane::fib::DERIVE_MIN);
+    let check = |set: &FibSet, cp: &vnetplane::control::ControlPlane| {
+        let tables = cp.subnet_tables();
+        for (i, table) in tables.iter().enumerate() {
+            let routes = vnetplane::fib::nic_routes(table);
+            let full = Fib::build(routes.clone());
+            assert_eq!(set.by_subnet[i].routes(), full.routes(), "subnet {i}");
+            let keyed: Vec<(IpNet, u32)> = routes.iter().map(|(p, _)| (*p, 0)).collect();
+            for ip in probes(&keyed) {
+                assert_eq!(
+                    set.by_subnet[i].lookup(ip),
+                    full.lookup(ip),
+                    "subnet {i} ip {ip}"
+                );
+            }
+        }
+        tables.len()
+    };
+    let cp = vnetplane::control::converge(&t, &evs).unwrap();
+    let (set, compiled) = FibSet::compile_reusing(&cp, None);
+    assert_eq!(set.distinct, 11);
+    assert_eq!(compiled, 11);
+    assert!(set.by_subnet.iter().all(|f| f.len() > n));
+    check(&set, &cp);
+    let Event::Advertise { speaker, .. } = evs[0].clone() else {
+        panic!("absorb case advertises")
+    };
+    for e in evs.clone().iter().step_by(125) {
+        if let Event::Advertise { prefix, .. } = e {
+            evs.push(Event::Withdraw {
+                speaker: speaker.clone(),
+                prefix: *prefix,
+            });
+        }
+    }
+    let cp2 = vnetplane::control::converge(&t, &evs).unwrap();
+    let (set2, compiled2) = FibSet::compile_reusing(&cp2, Some(&set));
+    assert_eq!(compiled2, 11);
+    assert!(
+        set2.by_subnet
+            .iter()
+            .all(|f| f.len() > n - 40 && f.len() < n)
+    );
+    check(&set2, &cp2);
 }
 
 #[test]
