@@ -1011,7 +1011,7 @@ struct JsonRoute {
 
 fn json_route(r: &Route) -> JsonRoute {
     JsonRoute {
-        name: r.name.clone(),
+        name: r.name.as_deref().map(str::to_string),
         source: r.source.as_str(),
         state: r.state.as_str(),
         address_prefix: vec![r.prefix.to_string()],

@@ -110,7 +110,7 @@ pub enum Origin {
         by: Injector,
         kind: InjectKind,
         /// Length of the BGP AS path (0 for static prefixes), for R31.
-        as_path_len: usize,
+        as_path_len: u32,
         detail: Arc<str>,
         transit: Option<PeeringId>,
     },
@@ -142,10 +142,10 @@ pub struct Route {
     pub next_hop_type: NextHopType,
     pub next_hop_ips: Arc<[IpAddr]>,
     /// The UDR's name (user routes only).
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     pub origin: Origin,
     /// Why the route is Invalid, when it is.
-    pub invalid_because: Option<String>,
+    pub invalid_because: Option<Arc<str>>,
 }
 
 impl Route {
@@ -377,7 +377,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
                     origin: Origin::Injected {
                         by: r.by,
                         kind: r.kind,
-                        as_path_len: r.as_path.len(),
+                        as_path_len: u32::try_from(r.as_path.len()).unwrap_or(u32::MAX),
                         detail: r.detail.clone(),
                         transit,
                     },
@@ -478,7 +478,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
                 prefix: u.prefix,
                 next_hop_type: ty,
                 next_hop_ips: Arc::from(ips),
-                name: Some(u.name.clone()),
+                name: Some(Arc::from(u.name.as_str())),
                 origin: Origin::Udr {
                     table: rtid,
                     index: i,
@@ -526,7 +526,7 @@ fn rank(t: &Topology, r: &Route) -> (u8, u8, usize) {
                     RoutingPreference::VpnNva => u8::from(er),
                     RoutingPreference::AsPath => 0,
                 };
-                (2, class, *as_path_len)
+                (2, class, *as_path_len as usize)
             }
             _ => (2, 9, 0),
         },
@@ -592,7 +592,7 @@ fn mark_states(t: &Topology, routes: &mut [Route]) {
         };
         let why = format!("{} has the same prefix ({rule})", describe(t, &routes[b]));
         routes[i].state = State::Invalid;
-        routes[i].invalid_because = Some(why);
+        routes[i].invalid_because = Some(Arc::from(why));
     }
 }
 
@@ -670,7 +670,7 @@ pub fn lookup(table: &Table, dst: IpAddr) -> Decision {
             let verdict = if Some(i) == selected {
                 Verdict::Selected
             } else if r.state == State::Invalid {
-                Verdict::Invalid(r.invalid_because.clone().unwrap_or_default())
+                Verdict::Invalid(r.invalid_because.as_deref().unwrap_or_default().to_string())
             } else if let (Some(sys), Source::VirtualNetworkGateway) = (system, r.source) {
                 Verdict::IgnoredForSystemRoute { system: sys }
             } else {
