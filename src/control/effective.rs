@@ -549,51 +549,85 @@ fn describe(t: &Topology, r: &Route) -> String {
     }
 }
 
-/// Marks, for each prefix, the best route Active and the others Invalid.
+/// Marks, for each prefix, the best route Active and the others Invalid:
+/// the lowest rank wins, the earlier route a tie.
 fn mark_states(t: &Topology, routes: &mut [Route]) {
-    use std::collections::hash_map::Entry;
-    let mut best: rustc_hash::FxHashMap<IpNet, usize> =
-        rustc_hash::FxHashMap::with_capacity_and_hasher(routes.len(), Default::default());
-    // One lookup a route; ranks only where prefixes meet. The losers are
-    // every route not finally best (each pushed once: when it loses, or
-    // when a better one displaces it); the earlier route wins a tie.
-    let mut losers: Vec<usize> = Vec::new();
-    for (i, r) in routes.iter().enumerate() {
-        match best.entry(r.prefix) {
-            Entry::Vacant(e) => {
-                e.insert(i);
-            }
-            Entry::Occupied(mut e) => {
-                let b = *e.get();
-                if rank(t, &routes[b]) <= rank(t, r) {
-                    losers.push(i);
-                } else {
-                    losers.push(b);
-                    e.insert(i);
-                }
-            }
+    for group in same_prefix_groups(routes) {
+        let b = group
+            .iter()
+            .copied()
+            .min_by_key(|&i| (rank(t, &routes[i]), i))
+            .expect("groups have two routes or more");
+        for i in group.into_iter().filter(|&i| i != b) {
+            mark_invalid(t, routes, i, b);
         }
     }
-    for i in losers {
-        let b = best[&routes[i].prefix];
-        let (wr, lr) = (rank(t, &routes[b]), rank(t, &routes[i]));
-        let rule = if wr.0 == lr.0 {
-            if routes[i].source != Source::VirtualNetworkGateway || wr == lr {
-                "same prefix, declared later"
-            } else if wr.1 != lr.1 {
-                "R31/R39: the routing preference puts ExpressRoute and VPN/NVA routes in this order"
-            } else {
-                "R31: the shorter AS path wins"
-            }
-        } else if wr.0 == 1 && lr.0 == 2 {
-            "R16: VNet and peering system routes beat gateway routes"
-        } else {
-            "R15: User beats VirtualNetworkGateway beats Default for the same prefix"
-        };
-        let why = format!("{} has the same prefix ({rule})", describe(t, &routes[b]));
-        routes[i].state = State::Invalid;
-        routes[i].invalid_because = Some(Arc::from(why));
+}
+
+/// The routes that share their prefix with another, grouped by prefix,
+/// each group in table order. A table is mostly the long sorted run of a
+/// gateway's or Route Server's routes with a few others around it: those
+/// few are looked up in the run (binary search) and among themselves; a
+/// table without such a run is sorted whole.
+fn same_prefix_groups(routes: &[Route]) -> Vec<Vec<usize>> {
+    let n = routes.len();
+    // The longest strictly ascending run [a, b): no two routes in it meet.
+    let (mut a, mut b, mut start) = (0, n.min(1), 0);
+    for i in 1..n {
+        if routes[i - 1].prefix >= routes[i].prefix {
+            start = i;
+        } else if i + 1 - start > b - a {
+            (a, b) = (start, i + 1);
+        }
     }
+    let mut cands: Vec<(IpNet, usize)> = if b - a >= n / 2 {
+        let run = &routes[a..b];
+        let mut c: Vec<(IpNet, usize)> =
+            (0..a).chain(b..n).map(|j| (routes[j].prefix, j)).collect();
+        let met: Vec<(IpNet, usize)> = c
+            .iter()
+            .filter_map(|&(p, _)| {
+                let k = run.partition_point(|r| r.prefix < p);
+                (k < run.len() && run[k].prefix == p).then_some((p, a + k))
+            })
+            .collect();
+        c.extend(met);
+        c
+    } else {
+        routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.prefix, i))
+            .collect()
+    };
+    cands.sort_unstable();
+    cands.dedup();
+    cands
+        .chunk_by(|x, y| x.0 == y.0)
+        .filter(|g| g.len() > 1)
+        .map(|g| g.iter().map(|x| x.1).collect())
+        .collect()
+}
+
+/// Route `i` loses to route `b` (same prefix): Invalid, and why.
+fn mark_invalid(t: &Topology, routes: &mut [Route], i: usize, b: usize) {
+    let (wr, lr) = (rank(t, &routes[b]), rank(t, &routes[i]));
+    let rule = if wr.0 == lr.0 {
+        if routes[i].source != Source::VirtualNetworkGateway || wr == lr {
+            "same prefix, declared later"
+        } else if wr.1 != lr.1 {
+            "R31/R39: the routing preference puts ExpressRoute and VPN/NVA routes in this order"
+        } else {
+            "R31: the shorter AS path wins"
+        }
+    } else if wr.0 == 1 && lr.0 == 2 {
+        "R16: VNet and peering system routes beat gateway routes"
+    } else {
+        "R15: User beats VirtualNetworkGateway beats Default for the same prefix"
+    };
+    let why = format!("{} has the same prefix ({rule})", describe(t, &routes[b]));
+    routes[i].state = State::Invalid;
+    routes[i].invalid_because = Some(Arc::from(why));
 }
 
 /// The effective routes of a NIC.
@@ -693,5 +727,44 @@ pub fn lookup(table: &Table, dst: IpAddr) -> Decision {
         selected,
         platform: false,
         candidates,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The groups of routes sharing a prefix, whatever the table's layout
+    /// (a long sorted run with a few routes around it; no run at all), are
+    /// those a map from prefix to routes gives.
+    #[test]
+    fn same_prefix_groups_are_the_prefix_map_ones() {
+        let mut rng = crate::fib::tables::Rng(5);
+        let prefix = |rng: &mut crate::fib::tables::Rng| {
+            let len = 8 + (rng.next_u32() % 3) as u8 * 8;
+            let a = (rng.next_u32() & 0x0303_0300) & (u32::MAX << (32 - u32::from(len)));
+            IpNet::V4(ipnet::Ipv4Net::new(a.into(), len).expect("valid length"))
+        };
+        for case in 0..300 {
+            let mut prefixes: Vec<IpNet> =
+                (0..rng.next_u32() % 6).map(|_| prefix(&mut rng)).collect();
+            let mut run: Vec<IpNet> = (0..rng.next_u32() % 60).map(|_| prefix(&mut rng)).collect();
+            if case % 3 != 0 {
+                run.sort();
+                run.dedup();
+            }
+            prefixes.extend(run);
+            prefixes.extend((0..rng.next_u32() % 6).map(|_| prefix(&mut rng)));
+            let routes: Vec<Route> = prefixes
+                .iter()
+                .map(|&p| range_route(p, NextHopType::None, Origin::Reserved))
+                .collect();
+            let mut map: BTreeMap<IpNet, Vec<usize>> = BTreeMap::new();
+            for (i, p) in prefixes.iter().enumerate() {
+                map.entry(*p).or_default().push(i);
+            }
+            let want: Vec<Vec<usize>> = map.into_values().filter(|g| g.len() > 1).collect();
+            assert_eq!(same_prefix_groups(&routes), want, "{prefixes:?}");
+        }
     }
 }
