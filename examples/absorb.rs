@@ -9,6 +9,8 @@ use std::time::Instant;
 use vnetplane::control;
 
 fn main() -> Result<(), String> {
+    // As the binary does (see `keep_freed_memory`).
+    vnetplane::keep_freed_memory();
     let n: usize = match std::env::args().nth(1) {
         Some(s) => s.parse().map_err(|e| format!("{s}: {e}"))?,
         None => 20_000,

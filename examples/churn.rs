@@ -13,6 +13,8 @@ use std::time::Duration;
 use vnetplane::pipeline::{ControlPriority, bench, flowcache};
 
 fn main() -> Result<(), String> {
+    // As the binary does (see `keep_freed_memory`).
+    vnetplane::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "vxlan".into());
     let num =

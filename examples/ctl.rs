@@ -12,6 +12,8 @@ use vnetplane::dataplane::World;
 use vnetplane::pipeline::bench;
 
 fn main() -> Result<(), String> {
+    // As the binary does (see `keep_freed_memory`).
+    vnetplane::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let file = args
         .next()
