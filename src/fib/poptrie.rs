@@ -265,7 +265,9 @@ impl<K: Key> Poptrie<K> {
         for (first, count) in blocks {
             let block_len = dir_bits - count.trailing_zeros();
             let lo = (first as u128) << (bits - dir_bits);
-            let hi = lo + ((count as u128) << (bits - dir_bits)) - 1;
+            // (The block's last address: its size less one first, so that
+            // the last block of the IPv6 space does not overflow.)
+            let hi = lo + (((count as u128) << (bits - dir_bits)) - 1);
             // The longest route covering the whole block.
             let default = (0..=block_len)
                 .rev()
@@ -634,6 +636,36 @@ mod tests {
                 set = next;
                 trie = patched;
             }
+        }
+    }
+
+    /// A change in the last block of the IPv6 space (its end is 2^128).
+    #[test]
+    fn patched_at_the_top_of_the_ipv6_space() {
+        let r6 = |net: u128, len: u8, value: u32| BuildRoute { net, len, value };
+        let base = vec![r6(0xfd00 << 112, 16, 1), r6(0xff00 << 112, 8, 2)];
+        let trie = Poptrie::<u128>::build(&base);
+        let next = vec![
+            r6(0xfc00 << 112, 6, 3),
+            r6(0xfd00 << 112, 16, 1),
+            r6(0xff00 << 112, 8, 4),
+        ];
+        let patched = trie
+            .patched(
+                next.len(),
+                |i| next[i],
+                [(0xfc00 << 112, 6), (0xff00 << 112, 8)],
+            )
+            .expect("two blocks of a 256-slot table");
+        let built = Poptrie::<u128>::build(&next);
+        for key in [
+            0xfc00u128 << 112,
+            0xfd00 << 112,
+            0xfe01 << 112,
+            0xff00 << 112,
+            u128::MAX,
+        ] {
+            assert_eq!(patched.lookup(key), built.lookup(key), "key {key:#x}");
         }
     }
 
