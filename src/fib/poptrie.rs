@@ -154,36 +154,16 @@ impl<K: Key> Poptrie<K> {
             nodes: Vec::with_capacity(rs.len() / 8 + 16),
             leaves: Vec::with_capacity(rs.len() * 2 + 64),
         };
-        // Direct table: paint short routes as leaves, shortest first.
+        // Direct table: short routes painted as leaves; chunks with longer
+        // routes become nodes.
         let mut dir = vec![LEAF; 1 << dir_bits];
         let n_short = rs.iter().filter(|r| u32::from(r.len) <= dir_bits).count();
-        let mut short: Vec<&BuildRoute> = Vec::with_capacity(n_short);
+        let mut short: Vec<BuildRoute> = Vec::with_capacity(n_short);
         short.extend(rs.iter().filter(|r| u32::from(r.len) <= dir_bits));
-        short.sort_by_key(|r| r.len);
-        for r in short {
-            let start = (r.net >> (bits - dir_bits)) as usize;
-            let count = 1usize << (dir_bits - u32::from(r.len));
-            dir[start..start + count].fill(r.value | LEAF);
-        }
-        // Chunks with longer routes become nodes.
+        b.paint(&mut dir, dir_bits, &mut short);
         let mut long: Vec<BuildRoute> = Vec::with_capacity(rs.len() - n_short);
         long.extend(rs.iter().copied().filter(|r| u32::from(r.len) > dir_bits));
-        let mut i = 0;
-        while i < long.len() {
-            let chunk = (long[i].net >> (bits - dir_bits)) as usize;
-            let end = i + long[i..]
-                .iter()
-                .take_while(|r| (r.net >> (bits - dir_bits)) as usize == chunk)
-                .count();
-            let lo = (chunk as u128) << (bits - dir_bits);
-            let idx = b.nodes.len();
-            b.nodes.push(Node::default());
-            // The chunk's slot still holds the leaf painted above: the value
-            // its longer routes fall back to.
-            b.fill(idx, &long[i..end], lo, dir_bits, dir[chunk] & !LEAF);
-            dir[chunk] = idx as u32;
-            i = end;
-        }
+        b.nodes_under(&mut dir, dir_bits, &long);
         Poptrie {
             dir_bits,
             dir,
@@ -305,26 +285,8 @@ impl<K: Key> Poptrie<K> {
                 }
                 i += 1;
             }
-            short.sort_by_key(|r| r.len);
-            for r in &short {
-                let start = (r.net >> (bits - dir_bits)) as usize;
-                let count = 1usize << (dir_bits - u32::from(r.len));
-                dir[start..start + count].fill(r.value | LEAF);
-            }
-            let mut j = 0;
-            while j < long.len() {
-                let chunk = (long[j].net >> (bits - dir_bits)) as usize;
-                let end = j + long[j..]
-                    .iter()
-                    .take_while(|r| (r.net >> (bits - dir_bits)) as usize == chunk)
-                    .count();
-                let chunk_lo = (chunk as u128) << (bits - dir_bits);
-                let idx = b.nodes.len();
-                b.nodes.push(Node::default());
-                b.fill(idx, &long[j..end], chunk_lo, dir_bits, dir[chunk] & !LEAF);
-                dir[chunk] = idx as u32;
-                j = end;
-            }
+            b.paint(&mut dir, dir_bits, &mut short);
+            b.nodes_under(&mut dir, dir_bits, &long);
         }
         if stale * 2 > b.nodes.len() + b.leaves.len() {
             return None;
@@ -451,6 +413,43 @@ struct Builder {
 }
 
 impl Builder {
+    /// Paints `short` routes (none longer than `dir_bits`) into the direct
+    /// table as leaves, shortest first.
+    fn paint(&self, dir: &mut [u32], dir_bits: u32, short: &mut [BuildRoute]) {
+        short.sort_by_key(|r| r.len);
+        for r in short.iter() {
+            let start = (r.net >> (self.bits - dir_bits)) as usize;
+            let count = 1usize << (dir_bits - u32::from(r.len));
+            dir[start..start + count].fill(r.value | LEAF);
+        }
+    }
+
+    /// Makes a node of each direct-table slot that `long` routes (longer
+    /// than `dir_bits`, sorted by network) fall in; the leaf painted in
+    /// the slot is the value they fall back to.
+    fn nodes_under(&mut self, dir: &mut [u32], dir_bits: u32, long: &[BuildRoute]) {
+        let shift = self.bits - dir_bits;
+        let mut i = 0;
+        while i < long.len() {
+            let chunk = (long[i].net >> shift) as usize;
+            let end = i + long[i..]
+                .iter()
+                .take_while(|r| (r.net >> shift) as usize == chunk)
+                .count();
+            let idx = self.nodes.len();
+            self.nodes.push(Node::default());
+            self.fill(
+                idx,
+                &long[i..end],
+                (chunk as u128) << shift,
+                dir_bits,
+                dir[chunk] & !LEAF,
+            );
+            dir[chunk] = idx as u32;
+            i = end;
+        }
+    }
+
     /// Fills node `idx` at depth `d` covering `[lo, lo + 2^(bits-d))` from
     /// `slice` (routes inside that range, sorted by network then length);
     /// `default` is the value of the longest route covering the whole range.
