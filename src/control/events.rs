@@ -209,7 +209,7 @@ pub fn apply_onto(
     c: &mut Conditions,
     events: &[Event],
 ) -> Result<(), EventError> {
-    let mut routes = RouteEvents::default();
+    let mut routes = RouteEvents::with_capacity(events.len());
     for e in events {
         if let Err(err) = apply_one(topo, c, e, &mut routes) {
             routes.flush(c);
@@ -229,7 +229,7 @@ pub fn apply_each(
     c: &mut Conditions,
     events: &[Event],
 ) -> Vec<(usize, EventError)> {
-    let mut routes = RouteEvents::default();
+    let mut routes = RouteEvents::with_capacity(events.len());
     let mut errors = Vec::new();
     for (i, e) in events.iter().enumerate() {
         if let Err(err) = apply_one(topo, c, e, &mut routes) {
@@ -257,6 +257,14 @@ struct RouteEvents {
 const BULK_ROUTE_EVENTS: usize = 4096;
 
 impl RouteEvents {
+    /// Room for `n` route events (a batch's events, at most).
+    fn with_capacity(n: usize) -> RouteEvents {
+        RouteEvents {
+            events: Vec::with_capacity(n),
+            at: rustc_hash::FxHashMap::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
     fn set(&mut self, n: Node, prefix: IpNet, advertised: bool) {
         let next = self.events.len();
         let i = *self.at.entry((n, prefix)).or_insert(next);
