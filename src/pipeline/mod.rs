@@ -457,6 +457,12 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let live = r.live.take();
     let control = r.control.take();
     let stop = r.stop;
+    if control.is_some() {
+        // The control plane spreads a large version over rayon's pool: the
+        // pool's threads start here, at normal priority, not from the
+        // control thread (threads inherit a real-time policy).
+        rayon::current_num_threads();
+    }
     let start = Instant::now();
     let (stats, (versions, control_scheduling), read, stopped, elapsed, reader) =
         std::thread::scope(|sc| -> Result<_, String> {
