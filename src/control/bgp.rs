@@ -1008,18 +1008,15 @@ impl Classes {
             .collect();
         // Export tests a prefix inside a range (R25, R36); import tests a
         // prefix equal to a VNet prefix (R37).
-        let inside: Vec<&[IpNet]> = ctx
-            .dirs
-            .iter()
-            .map(|d| &d.ranges[..])
-            .filter(|r| !r.is_empty())
-            .collect();
-        let equal: Vec<&[IpNet]> = ctx
-            .dirs
-            .iter()
-            .map(|d| &d.to_vnet_prefixes[..])
-            .filter(|r| !r.is_empty())
-            .collect();
+        let lists = |list: for<'a> fn(&'a Dir<'a>) -> &'a [IpNet]| -> Vec<&[IpNet]> {
+            ctx.dirs
+                .iter()
+                .map(list)
+                .filter(|r| !r.is_empty())
+                .collect()
+        };
+        let inside = lists(|d| &d.ranges);
+        let equal = lists(|d| &d.to_vnet_prefixes);
         let filters: Vec<(&[IpNet], &[IpNet])> = ctx
             .dirs
             .iter()

@@ -572,14 +572,8 @@ fn mark_states(t: &Topology, routes: &mut [Route]) {
 fn same_prefix_groups(routes: &[Route]) -> Vec<Vec<usize>> {
     let n = routes.len();
     // The longest strictly ascending run [a, b): no two routes in it meet.
-    let (mut a, mut b, mut start) = (0, n.min(1), 0);
-    for i in 1..n {
-        if routes[i - 1].prefix >= routes[i].prefix {
-            start = i;
-        } else if i + 1 - start > b - a {
-            (a, b) = (start, i + 1);
-        }
-    }
+    let std::ops::Range { start: a, end: b } =
+        crate::fib::longest_run(n, |i| routes[i - 1].prefix < routes[i].prefix);
     let mut cands: Vec<(IpNet, usize)> = if b - a >= n / 2 {
         let run = &routes[a..b];
         let mut c: Vec<(IpNet, usize)> =

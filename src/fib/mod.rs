@@ -71,6 +71,44 @@ fn build_route<A>(routes: &[(IpNet, A)], values: &[u32], i: usize) -> BuildRoute
     }
 }
 
+/// Routes `range` of a sorted set (one family's) as the trie builder takes
+/// them.
+fn build_routes<A>(
+    routes: &[(IpNet, A)],
+    values: &[u32],
+    range: std::ops::Range<usize>,
+) -> Vec<BuildRoute> {
+    range.map(|i| build_route(routes, values, i)).collect()
+}
+
+/// How many routes of a sorted set are IPv4 (they sort before IPv6 ones).
+fn v4_count<A>(routes: &[(IpNet, A)]) -> usize {
+    routes.partition_point(|(p, _)| matches!(p, IpNet::V4(_)))
+}
+
+/// One family's trie for routes `range` of a sorted set: `trie` patched
+/// at the `changed` prefixes of that family, else built anew.
+fn patched_or_built<K: poptrie::Key, A>(
+    trie: &Poptrie<K>,
+    routes: &[(IpNet, A)],
+    values: &[u32],
+    range: std::ops::Range<usize>,
+    changed: &[IpNet],
+) -> Poptrie<K> {
+    let v4 = K::BITS == 32;
+    let start = range.start;
+    let family = changed
+        .iter()
+        .filter(|p| matches!(p, IpNet::V4(_)) == v4)
+        .map(prefix_key);
+    trie.patched(
+        range.len(),
+        |k| build_route(routes, values, start + k),
+        family,
+    )
+    .unwrap_or_else(|| Poptrie::build(&build_routes(routes, values, range)))
+}
+
 impl<A: Clone + Eq + Hash> Fib<A> {
     /// Compiles a route set. For a prefix given twice, the last one wins.
     pub fn build(routes: impl IntoIterator<Item = (IpNet, A)>) -> Self {
@@ -103,15 +141,10 @@ impl<A: Clone + Eq + Hash> Fib<A> {
             };
             values.push(value);
         }
-        // IPv4 prefixes sort before IPv6 ones: the first IPv6 route splits.
-        let n4 = rs.partition_point(|(p, _)| matches!(p, IpNet::V4(_)));
-        let v4: Vec<BuildRoute> = (0..n4).map(|i| build_route(&rs, &values, i)).collect();
-        let v6: Vec<BuildRoute> = (n4..rs.len())
-            .map(|i| build_route(&rs, &values, i))
-            .collect();
+        let n4 = v4_count(&rs);
         Fib {
-            v4: Poptrie::build(&v4),
-            v6: Poptrie::build(&v6),
+            v4: Poptrie::build(&build_routes(&rs, &values, 0..n4)),
+            v6: Poptrie::build(&build_routes(&rs, &values, n4..rs.len())),
             actions,
             routes: rs,
             values,
@@ -175,38 +208,9 @@ impl<A: Clone + Eq + Hash> Fib<A> {
         if changed.len() > max_changed {
             return Fib::build(routes);
         }
-        let n4 = routes.partition_point(|(p, _)| matches!(p, IpNet::V4(_)));
-        let v4 = self
-            .v4
-            .patched(
-                n4,
-                |k| build_route(&routes, &values, k),
-                changed
-                    .iter()
-                    .filter(|p| matches!(p, IpNet::V4(_)))
-                    .map(prefix_key),
-            )
-            .unwrap_or_else(|| {
-                let rs: Vec<BuildRoute> =
-                    (0..n4).map(|k| build_route(&routes, &values, k)).collect();
-                Poptrie::build(&rs)
-            });
-        let v6 = self
-            .v6
-            .patched(
-                routes.len() - n4,
-                |k| build_route(&routes, &values, n4 + k),
-                changed
-                    .iter()
-                    .filter(|p| matches!(p, IpNet::V6(_)))
-                    .map(prefix_key),
-            )
-            .unwrap_or_else(|| {
-                let rs: Vec<BuildRoute> = (n4..routes.len())
-                    .map(|k| build_route(&routes, &values, k))
-                    .collect();
-                Poptrie::build(&rs)
-            });
+        let n4 = v4_count(&routes);
+        let v4 = patched_or_built(&self.v4, &routes, &values, 0..n4, &changed);
+        let v6 = patched_or_built(&self.v6, &routes, &values, n4..routes.len(), &changed);
         Fib {
             v4,
             v6,
@@ -358,6 +362,20 @@ pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
         .collect()
 }
 
+/// The longest run `[a, b)` of `0..n` in which each item `i` after the
+/// first continues the run (`continues(i)`: item `i - 1` may precede it).
+pub fn longest_run(n: usize, continues: impl Fn(usize) -> bool) -> std::ops::Range<usize> {
+    let (mut a, mut b, mut start) = (0, n.min(1), 0);
+    for i in 1..n {
+        if !continues(i) {
+            start = i;
+        } else if i + 1 - start > b - a {
+            (a, b) = (start, i + 1);
+        }
+    }
+    a..b
+}
+
 /// `v` sorted.
 pub fn sorted_mostly_in_order<T: Ord>(v: Vec<T>) -> Vec<T> {
     sorted_mostly_in_order_by(v, T::cmp)
@@ -374,15 +392,8 @@ pub fn sorted_mostly_in_order_by<T>(
     cmp: impl Fn(&T, &T) -> std::cmp::Ordering,
 ) -> Vec<T> {
     use std::cmp::Ordering::Greater;
-    // The longest ascending run [a, b).
-    let (mut a, mut b, mut start) = (0, v.len().min(1), 0);
-    for i in 1..v.len() {
-        if cmp(&v[i - 1], &v[i]) == Greater {
-            start = i;
-        } else if i + 1 - start > b - a {
-            (a, b) = (start, i + 1);
-        }
-    }
+    let std::ops::Range { start: a, end: b } =
+        longest_run(v.len(), |i| cmp(&v[i - 1], &v[i]) != Greater);
     if b - a == v.len() {
         return v;
     }

@@ -142,11 +142,7 @@ impl<K: Key> Poptrie<K> {
             rs.dedup_by_key(|r| (r.net, r.len));
             std::borrow::Cow::Owned(rs)
         };
-        let dir_bits = if rs.len() < SMALL_TABLE {
-            K::SMALL_DIR_BITS
-        } else {
-            K::DIR_BITS
-        };
+        let dir_bits = Self::dir_bits_for(rs.len());
         // Sized for what tables of /24s and longer need (a node per 64 routes
         // at most levels, a leaf run or two per route): few regrowths.
         let mut b = Builder {
@@ -174,6 +170,15 @@ impl<K: Key> Poptrie<K> {
         }
     }
 
+    /// The direct table's bits for a table of `n` routes.
+    fn dir_bits_for(n: usize) -> u32 {
+        if n < SMALL_TABLE {
+            K::SMALL_DIR_BITS
+        } else {
+            K::DIR_BITS
+        }
+    }
+
     /// What [`Poptrie::build`] of a route set gives (the same answers for
     /// every key), made from `self` — built from a set that differs from
     /// it only at the `changed` prefixes (network, length) — by repainting
@@ -192,12 +197,7 @@ impl<K: Key> Poptrie<K> {
     ) -> Option<Self> {
         let bits = K::BITS;
         let dir_bits = self.dir_bits;
-        let expect_bits = if n < SMALL_TABLE {
-            K::SMALL_DIR_BITS
-        } else {
-            K::DIR_BITS
-        };
-        if dir_bits != expect_bits {
+        if dir_bits != Self::dir_bits_for(n) {
             return None;
         }
         // Direct-table blocks (first slot, slot count) the changes cover;
