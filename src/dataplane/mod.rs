@@ -99,9 +99,22 @@ pub struct Layer {
     pub len: usize,
 }
 
-/// A packet's headers without TTLs (loop detection compares these): the
-/// outermost header and encapsulation, the depth, and the original header.
-type HeadersKey = (Header, Option<Encap>, usize, Header);
+/// How a walk's header stack (loop detection's "state", TTLs aside) came
+/// from an earlier one: a walk's states form a tree rooted at the stack it
+/// started with (state 0); state `s` ≥ 1 is `WalkBuf::states[s - 1]`.
+/// Headers change only by pushes and pops, so a push compares its layer
+/// with the pushes already made on the same state, and a pop of a pushed
+/// layer is its parent, compared with nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StateEdge {
+    /// State `.0` with this outer header and encapsulation pushed.
+    Push(u16, Header, Option<Encap>),
+    /// State `.0`, the starting stack or a state popped from it, with its
+    /// outer header popped (a packet that entered encapsulated). A stack
+    /// rebuilt by pushing what was popped below the start is a new state
+    /// the first time round (the loop is found at the next turn).
+    Pop(u16),
+}
 
 /// A packet: `layers[0]` is the original, the last is the outermost.
 /// Held inline (no allocation): at most [`MAX_LAYERS`] headers.
@@ -147,11 +160,6 @@ impl Packet {
         self.layers
             .last_mut()
             .expect("a packet has at least one layer")
-    }
-    /// The headers without TTLs: what loop detection compares.
-    fn key(&self) -> HeadersKey {
-        let o = self.outer();
-        (o.header, o.encap, self.layers.len(), self.layers[0].header)
     }
 }
 
@@ -856,7 +864,7 @@ impl World {
         buf.seen.clear();
         buf.seen_bits = 0;
         buf.states.clear();
-        buf.state = None;
+        buf.state = 0;
         buf.decisions.clear();
         buf.looked.clear();
         buf.looked_all = true;
@@ -1002,13 +1010,11 @@ pub struct WalkBuf {
     /// A 64-bit filter of `seen`'s keys: a key whose bit is clear was not
     /// seen (most steps skip the list search).
     seen_bits: u64,
-    /// The distinct header stacks (outer, its encapsulation, depth,
-    /// innermost) this walk has had; a state is an index here. Headers
-    /// change only when a layer is pushed or popped, so a state is looked
-    /// up then, not at every hop.
-    states: Vec<HeadersKey>,
-    /// The current header stack's index in `states`; `None`: changed since.
-    state: Option<u16>,
+    /// The header stacks this walk has had besides the one it started
+    /// with, each as the change from an earlier one (see [`StateEdge`]).
+    states: Vec<StateEdge>,
+    /// The current header stack: 0 the starting one, `s` `states[s - 1]`.
+    state: u16,
     /// ECMP / load-balancer choices to force, in decision order (the rest
     /// follow the flow hash).
     forced: Vec<usize>,
@@ -1028,6 +1034,20 @@ pub struct WalkBuf {
 /// Distinct addresses a walk records as looked up (see [`WalkBuf::looked`]).
 pub const MAX_LOOKED: usize = 4;
 
+impl WalkBuf {
+    /// The state an edge leads to: one met before, or a new one.
+    fn state_after(&mut self, e: StateEdge) -> u16 {
+        let i = match self.states.iter().position(|x| *x == e) {
+            Some(i) => i,
+            None => {
+                self.states.push(e);
+                self.states.len() - 1
+            }
+        };
+        (i + 1) as u16
+    }
+}
+
 impl Default for WalkBuf {
     fn default() -> Self {
         WalkBuf {
@@ -1038,7 +1058,7 @@ impl Default for WalkBuf {
             seen: Vec::with_capacity(16),
             seen_bits: 0,
             states: Vec::with_capacity(4),
-            state: None,
+            state: 0,
             forced: Vec::new(),
             decisions: Vec::new(),
             looked: ArrayVec::new(),
@@ -1176,37 +1196,28 @@ impl<const REC: bool> Walk<'_, REC> {
     /// Pushes an outer header; false when the packet already has
     /// [`MAX_LAYERS`] headers.
     fn push_layer(&mut self, l: Layer) -> bool {
-        self.b.state = None;
-        self.b.packet.layers.try_push(l).is_ok()
+        if self.b.packet.layers.try_push(l).is_err() {
+            return false;
+        }
+        self.b.state = self
+            .b
+            .state_after(StateEdge::Push(self.b.state, l.header, l.encap));
+        true
     }
 
     /// Pops the outer header (decapsulation).
     fn pop_layer(&mut self) {
-        self.b.state = None;
         self.b.packet.layers.pop();
-    }
-
-    /// The index of the current header stack among those this walk has had.
-    fn header_state(&mut self) -> u16 {
-        if let Some(s) = self.b.state {
-            return s;
-        }
-        let key = self.b.packet.key();
         let b = &mut *self.b;
-        let s = match b.states.iter().position(|k| *k == key) {
-            Some(i) => i,
-            None => {
-                b.states.push(key);
-                b.states.len() - 1
-            }
-        } as u16;
-        b.state = Some(s);
-        s
+        b.state = match b.state.checked_sub(1).map(|i| b.states[usize::from(i)]) {
+            Some(StateEdge::Push(parent, ..)) => parent,
+            _ => b.state_after(StateEdge::Pop(b.state)),
+        };
     }
 
     fn run(&mut self, mut at: At) -> Outcome {
         for _ in 0..MAX_STEPS {
-            let key = (at, self.header_state());
+            let key = (at, self.b.state);
             let bit = 1u64 << (seen_hash(key) & 63);
             if self.b.seen_bits & bit != 0
                 && let Some(&(_, first)) = self.b.seen.iter().find(|(k, _)| *k == key)

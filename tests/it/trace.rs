@@ -576,3 +576,55 @@ fn flow_hash_is_fnv1a_over_the_header() {
         assert_eq!(flow_hash(&h), reference(&h), "{h}");
     }
 }
+
+/// A tunnel ping-pong: nva2 sends what nva1's tunnel brings for
+/// 10.21.1.0/24 back into the tunnel, nva1 into it again. Loop detection
+/// knows the header stack after a decapsulation as the one before the
+/// encapsulation, so the loop is found at the second visit to nva1 with
+/// the original headers, not by TTL expiry ~30 rounds later; the counting
+/// walk (the fast path's separate build) agrees.
+#[test]
+fn tunnel_ping_pong_is_found_by_the_header_state() {
+    use vnetplane::dataplane::{Outcome, Pending, WalkBuf};
+    let src = std::fs::read_to_string("topologies/multi-region-vxlan.toml").unwrap();
+    let looped = src.replacen(
+        "  [[nva.bgp]]\n  peer = \"rs-hub2\"",
+        "  [[nva.route]]\n  prefix = \"10.21.1.0/24\"\n  tunnel = \"vx-nva1\"\n  [[nva.bgp]]\n  peer = \"rs-hub2\"",
+        1,
+    );
+    assert_ne!(looped, src);
+    let t = load(&looped);
+    let tr = walk_flow(&t, &[], "spoke11-vm", "10.21.1.4", 49152);
+    let w = walked(&tr, |h| h.node.clone());
+    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("loop", "nva nva1"));
+    assert_eq!(
+        w.nodes,
+        [
+            "nic spoke11-vm",
+            "nic nva1",
+            "nva nva1",
+            "nic nva1",
+            "nic nva2",
+            "nva nva2",
+            "nva nva2",
+            "nic nva2",
+            "nic nva1",
+            "nva nva1",
+        ],
+    );
+    assert_eq!((w.encaps.len(), w.decaps.len()), (2, 2));
+    // The same walk on the counting build.
+    let nic = t.nic_by_name("spoke11-vm").unwrap();
+    let mut buf = WalkBuf::default();
+    buf.packet = Packet::new(Header {
+        src: "10.11.1.4".parse().unwrap(),
+        dst: "10.21.1.4".parse().unwrap(),
+        proto: PROTO_TCP,
+        sport: 49152,
+        dport: 443,
+    });
+    let world = World::new(&converge(&t, &[]));
+    let o = world.forward_counting(Start::Nic(nic), &mut buf, &Pending::default());
+    assert!(matches!(o, Outcome::Loop { first: Some(2), .. }), "{o:?}");
+    assert_eq!(buf.steps, tr.hops.len());
+}
