@@ -1217,18 +1217,25 @@ impl<const REC: bool> Walk<'_, REC> {
 
     fn run(&mut self, mut at: At) -> Outcome {
         for _ in 0..MAX_STEPS {
-            let key = (at, self.b.state);
-            let bit = 1u64 << (seen_hash(key) & 63);
-            if self.b.seen_bits & bit != 0
-                && let Some(&(_, first)) = self.b.seen.iter().find(|(k, _)| *k == key)
-            {
-                return Outcome::Loop {
-                    at,
-                    first: Some(first),
-                };
+            // Every cycle of hops passes an SDN decision (a NIC's egress or
+            // a gateway forwarding from its sites): a NIC's ingress leads
+            // only to its NVA, an NVA only to a NIC's egress or to itself
+            // one header fewer, a site only to its own delivery. Tracking
+            // states there alone finds every loop.
+            if matches!(at, At::NicOut(_) | At::GatewayIn(_)) {
+                let key = (at, self.b.state);
+                let bit = 1u64 << (seen_hash(key) & 63);
+                if self.b.seen_bits & bit != 0
+                    && let Some(&(_, first)) = self.b.seen.iter().find(|(k, _)| *k == key)
+                {
+                    return Outcome::Loop {
+                        at,
+                        first: Some(first),
+                    };
+                }
+                self.b.seen_bits |= bit;
+                self.b.seen.push((key, self.b.steps));
             }
-            self.b.seen_bits |= bit;
-            self.b.seen.push((key, self.b.steps));
             let step = match at {
                 At::NicOut(n) => self.nic_out(n),
                 At::NicIn(n) => self.nic_in(n),

@@ -580,8 +580,9 @@ fn flow_hash_is_fnv1a_over_the_header() {
 /// A tunnel ping-pong: nva2 sends what nva1's tunnel brings for
 /// 10.21.1.0/24 back into the tunnel, nva1 into it again. Loop detection
 /// knows the header stack after a decapsulation as the one before the
-/// encapsulation, so the loop is found at the second visit to nva1 with
-/// the original headers, not by TTL expiry ~30 rounds later; the counting
+/// encapsulation, so the loop is found when nva1's NIC sends the same
+/// encapsulated packet a second time (states are tracked at SDN hops, which
+/// every cycle passes), not by TTL expiry ~30 rounds later; the counting
 /// walk (the fast path's separate build) agrees.
 #[test]
 fn tunnel_ping_pong_is_found_by_the_header_state() {
@@ -596,7 +597,7 @@ fn tunnel_ping_pong_is_found_by_the_header_state() {
     let t = load(&looped);
     let tr = walk_flow(&t, &[], "spoke11-vm", "10.21.1.4", 49152);
     let w = walked(&tr, |h| h.node.clone());
-    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("loop", "nva nva1"));
+    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("loop", "nic nva1"));
     assert_eq!(
         w.nodes,
         [
@@ -610,9 +611,10 @@ fn tunnel_ping_pong_is_found_by_the_header_state() {
             "nic nva2",
             "nic nva1",
             "nva nva1",
+            "nva nva1",
         ],
     );
-    assert_eq!((w.encaps.len(), w.decaps.len()), (2, 2));
+    assert_eq!((w.encaps.len(), w.decaps.len()), (3, 2));
     // The same walk on the counting build.
     let nic = t.nic_by_name("spoke11-vm").unwrap();
     let mut buf = WalkBuf::default();
@@ -625,6 +627,6 @@ fn tunnel_ping_pong_is_found_by_the_header_state() {
     });
     let world = World::new(&converge(&t, &[]));
     let o = world.forward_counting(Start::Nic(nic), &mut buf, &Pending::default());
-    assert!(matches!(o, Outcome::Loop { first: Some(2), .. }), "{o:?}");
+    assert!(matches!(o, Outcome::Loop { first: Some(3), .. }), "{o:?}");
     assert_eq!(buf.steps, tr.hops.len());
 }
