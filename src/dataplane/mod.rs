@@ -438,13 +438,28 @@ struct Fixed {
     /// (vnet, address) → the owner of the address in a VNet Connected to
     /// `vnet` (the lowest such VNet), and the peering stored on `vnet`.
     peered: HashMap<(VnetId, IpAddr), (VnetId, Owner, PeeringId)>,
-    /// Per peering: the peering back from its remote VNet, if any.
-    peering_back: Vec<Option<PeeringId>>,
+    /// Per peering: what its crossing checks (R45, R49), from its own
+    /// settings and those of the peering back.
+    peering_rule: Vec<PeeringRule>,
     /// Per VNet: its address space, for the per-packet "is this source
     /// from the VNet" test of peerings (R45).
     vnet_ranges: Vec<effective::Ranges>,
     /// Per subnet: its prefixes (an NVA's egress NIC for a next hop).
     subnet_ranges: Vec<effective::Ranges>,
+}
+
+/// What crossing a peering checks, decided once per topology from the
+/// peering and the one back (a peering without one back checks nothing:
+/// the validator warns of it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PeeringRule {
+    /// Both allow access and forwarded traffic (or there is no peering back).
+    Open,
+    /// One side disallows virtual network access: every packet dropped.
+    AccessDisabled,
+    /// Access allowed, forwarded traffic not on both sides (R49): a packet
+    /// from outside the sending VNet, not forwarded by a gateway, dropped.
+    NoForwarded,
 }
 
 /// Each NVA's OS lookups (see below); an NVA whose OS table equals its
@@ -540,15 +555,28 @@ impl Fixed {
                 }
             }
         }
-        let peering_back = t
+        let peering_rule = t
             .peerings
             .iter()
             .map(|p| {
-                t.vnet(p.remote)
+                let back = t
+                    .vnet(p.remote)
                     .peerings
                     .iter()
-                    .copied()
-                    .find(|q| t.peerings[q.idx()].remote == p.vnet)
+                    .map(|q| &t.peerings[q.idx()])
+                    .find(|q| q.remote == p.vnet);
+                match back {
+                    None => PeeringRule::Open,
+                    Some(b)
+                        if !p.allow_virtual_network_access || !b.allow_virtual_network_access =>
+                    {
+                        PeeringRule::AccessDisabled
+                    }
+                    Some(b) if !(p.allow_forwarded_traffic && b.allow_forwarded_traffic) => {
+                        PeeringRule::NoForwarded
+                    }
+                    Some(_) => PeeringRule::Open,
+                }
             })
             .collect();
         let names = Names {
@@ -589,7 +617,7 @@ impl Fixed {
             nic_nva,
             by_ip,
             peered,
-            peering_back,
+            peering_rule,
             vnet_ranges: t
                 .vnets
                 .iter()
@@ -751,18 +779,14 @@ impl World {
         src: IpAddr,
         by_gateway: bool,
     ) -> Option<DropReason> {
-        let t = self.t();
-        let p = &t.peerings[pid.idx()];
-        let back = &t.peerings[self.fixed.peering_back[pid.idx()]?.idx()];
-        if !p.allow_virtual_network_access || !back.allow_virtual_network_access {
-            return Some(DropReason::PeeringAccessDisabled);
+        match self.fixed.peering_rule[pid.idx()] {
+            PeeringRule::Open => None,
+            PeeringRule::AccessDisabled => Some(DropReason::PeeringAccessDisabled),
+            // Forwarded: from outside the sending VNet's address space.
+            PeeringRule::NoForwarded => (!by_gateway
+                && !self.fixed.vnet_ranges[from.idx()].contains_addr(src))
+            .then_some(DropReason::PeeringForwardedNotAllowed),
         }
-        let forwarded = !self.fixed.vnet_ranges[from.idx()].contains_addr(src);
-        if forwarded && !by_gateway && !(p.allow_forwarded_traffic && back.allow_forwarded_traffic)
-        {
-            return Some(DropReason::PeeringForwardedNotAllowed);
-        }
-        None
     }
 
     fn route_used(&self, subnet: SubnetId, dst: IpAddr) -> Option<RouteUsed> {
@@ -1021,18 +1045,41 @@ pub struct WalkBuf {
     /// (options, chosen) at each multi-way decision met.
     decisions: Vec<(usize, usize)>,
     /// Every address the walk looked up in a table (subnet FIBs, NVA OS
-    /// tables, a site's BGP routes), while there is room: a walk whose
-    /// looked-up addresses no changed prefix covers walks the same under
-    /// the new tables (what lets the flow cache keep flows across updates).
-    pub looked: ArrayVec<IpAddr, MAX_LOOKED>,
+    /// tables, a site's BGP routes), in lookup order, repeats included,
+    /// while there is room: a walk whose looked-up addresses no changed
+    /// prefix covers walks the same under the new tables (what lets the
+    /// flow cache keep flows across updates). Only a walk whose outcome is
+    /// cached reads them ([`WalkBuf::looked_set`]): the walk appends.
+    looked: ArrayVec<IpAddr, MAX_LOOKUPS>,
     /// `looked` holds every address looked up (no overflow).
-    pub looked_all: bool,
+    looked_all: bool,
     /// Hops walked (recorded in `hops` or not).
     pub steps: usize,
 }
 
-/// Distinct addresses a walk records as looked up (see [`WalkBuf::looked`]).
+/// Distinct addresses a walk's looked-up set holds (see
+/// [`WalkBuf::looked_set`]).
 pub const MAX_LOOKED: usize = 4;
+
+/// Lookups a walk records (a VXLAN path makes six).
+const MAX_LOOKUPS: usize = 16;
+
+impl WalkBuf {
+    /// The distinct addresses the last walk looked up in a table, when it
+    /// recorded them all and they are at most [`MAX_LOOKED`].
+    pub fn looked_set(&self) -> Option<ArrayVec<IpAddr, MAX_LOOKED>> {
+        if !self.looked_all {
+            return None;
+        }
+        let mut set = ArrayVec::new();
+        for &a in &self.looked {
+            if !set.contains(&a) {
+                set.try_push(a).ok()?;
+            }
+        }
+        Some(set)
+    }
+}
 
 impl WalkBuf {
     /// The state an edge leads to: one met before, or a new one.
@@ -1188,7 +1235,7 @@ impl<const REC: bool> Walk<'_, REC> {
     #[inline]
     fn looked_up(&mut self, a: IpAddr) {
         let b = &mut *self.b;
-        if !b.looked.contains(&a) && b.looked.try_push(a).is_err() {
+        if b.looked.try_push(a).is_err() {
             b.looked_all = false;
         }
     }

@@ -1300,7 +1300,7 @@ fn through_cache(
         hash,
         snap.version,
         flowcache::Cached { outcome, hops },
-        buf.looked_all.then_some(&buf.looked),
+        buf.looked_set().as_ref(),
     );
     outcome
 }

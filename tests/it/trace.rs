@@ -365,11 +365,35 @@ fn s14_s15_spoke_to_spoke() {
         "vnet = \"spoke12\"\nremote = \"hub1\"\nallow_forwarded_traffic = true",
         "vnet = \"spoke12\"\nremote = \"hub1\"\nallow_forwarded_traffic = false",
     );
-    let w = walk(&load(&src), "spoke11-vm", "10.12.1.4");
+    let t = load(&src);
+    let w = walk(&t, "spoke11-vm", "10.12.1.4");
     assert_eq!(
         (w.verdict.as_str(), w.at.as_str(), w.reason.as_str()),
         ("dropped", "nic nva1", "peering-forwarded-not-allowed")
     );
+    // ... while what hub1's own addresses send crosses it (not forwarded).
+    for from in ["nva1", "hub1-vm"] {
+        let w = walk(&t, from, "10.12.1.4");
+        assert_eq!(
+            (w.verdict.as_str(), w.at.as_str()),
+            ("delivered", "nic spoke12-vm"),
+            "{from}"
+        );
+    }
+    // Access disabled on the far side: nothing crosses, forwarded or not.
+    let src = include_str!("../../topologies/spoke-to-spoke-udr.toml").replace(
+        "vnet = \"spoke12\"\nremote = \"hub1\"\n",
+        "vnet = \"spoke12\"\nremote = \"hub1\"\nallow_virtual_network_access = false\n",
+    );
+    let t = load(&src);
+    for from in ["spoke11-vm", "nva1", "hub1-vm"] {
+        let w = walk(&t, from, "10.12.1.4");
+        assert_eq!(
+            (w.verdict.as_str(), w.reason.as_str()),
+            ("dropped", "peering-access-disabled"),
+            "{from}"
+        );
+    }
 }
 
 #[test]
