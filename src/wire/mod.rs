@@ -548,6 +548,7 @@ pub enum ParseError {
 
 /// Where the IP header starts in a frame of link type `link` (Ethernet with
 /// 802.1Q/802.1ad tags, Linux cooked v1/v2, raw IP).
+#[inline]
 pub fn ip_offset(link: crate::io::Link, data: &[u8]) -> Result<usize, ParseError> {
     use crate::io::Link;
     let short = || ParseError::Malformed("frame shorter than its link-layer header".into());
@@ -589,6 +590,9 @@ pub fn ip_offset(link: crate::io::Link, data: &[u8]) -> Result<usize, ParseError
 
 /// Parses a frame down to its (outermost) IP flow fields with etherparse.
 /// Unknown transport protocols are values, not errors: ports are 0.
+/// Inlined: on the forwarding path its result is then taken apart in
+/// registers instead of going through memory.
+#[inline(always)]
 pub fn parse(link: crate::io::Link, data: &[u8]) -> Result<Parsed, ParseError> {
     let ip_offset = ip_offset(link, data)?;
     match parse_common(&data[ip_offset..]) {
@@ -666,6 +670,8 @@ fn parse_common(ip: &[u8]) -> Option<(std::net::IpAddr, std::net::IpAddr, u8, u1
 }
 
 /// [`parse`] by etherparse: every case the direct reading leaves out.
+#[cold]
+#[inline(never)]
 fn parse_sliced(data: &[u8], ip_offset: usize) -> Result<Parsed, ParseError> {
     use etherparse::{NetSlice, SlicedPacket, TransportSlice};
     let sliced = SlicedPacket::from_ip(&data[ip_offset..])
