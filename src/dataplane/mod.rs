@@ -418,6 +418,11 @@ pub struct World {
     /// tunnel routes), values index its entries.
     nva_fibs: Vec<Arc<(Fib<u32>, Fib<u32>)>>,
     tables: Vec<Table>,
+    /// Per subnet, per action of its compiled table, per next-hop address
+    /// of a virtual-appliance or gateway action: where the address leads
+    /// from the subnet's VNet (empty for other actions). Resolved once per
+    /// world, not per packet (two owner lookups a hop saved).
+    next_hops: Vec<Box<[Box<[NextHopAt]>]>>,
     /// What depends only on the topology's objects (not on routes): shared
     /// by the worlds of route-only updates.
     fixed: Arc<Fixed>,
@@ -471,6 +476,64 @@ fn key_addr((s, a): AddrKey) -> (u32, IpAddr) {
         IpAddr::V6(std::net::Ipv6Addr::from(a))
     };
     (s >> 1, ip)
+}
+
+/// Where a route's next-hop address leads from a VNet (see
+/// `World::next_hops`); the checks that depend on the packet (a peering's
+/// rule) stay per packet.
+#[derive(Clone, Copy, Debug)]
+enum NextHopAt {
+    /// An owner in the VNet (R43: delivered unchanged).
+    Local(Owner),
+    /// An owner in a Connected peer, over this peering (stored on the VNet).
+    Peered(Owner, PeeringId),
+    /// A gateway among whose next-hop addresses it is.
+    Gateway(GatewayId),
+    /// Nobody (R51).
+    Nowhere,
+}
+
+/// Every subnet's next-hop resolutions (see `World::next_hops`); subnets
+/// of one VNet sharing a compiled table share the work.
+fn resolve_next_hops(t: &Topology, fibs: &FibSet, fixed: &Fixed) -> Vec<Box<[Box<[NextHopAt]>]>> {
+    let resolve = |vnet: VnetId, ip: &IpAddr| {
+        if let Some(&o) = fixed.owners.get(&addr_key(vnet.0, ip)) {
+            NextHopAt::Local(o)
+        } else if let Some(&(_, o, pid)) = fixed.peered.get(&addr_key(vnet.0, ip)) {
+            NextHopAt::Peered(o, pid)
+        } else if let Some(g) = t
+            .gateways
+            .iter()
+            .position(|g| effective::gateway_next_hops(g).contains(ip))
+        {
+            NextHopAt::Gateway(GatewayId(g as u32))
+        } else {
+            NextHopAt::Nowhere
+        }
+    };
+    let mut done: Vec<(*const Fib<crate::fib::NicAction>, VnetId, usize)> = Vec::new();
+    let mut out: Vec<Box<[Box<[NextHopAt]>]>> = Vec::with_capacity(t.subnets.len());
+    for (i, sub) in t.subnets.iter().enumerate() {
+        let fib = &fibs.by_subnet[i];
+        let key = Arc::as_ptr(fib);
+        if let Some(&(_, _, j)) = done.iter().find(|(f, v, _)| *f == key && *v == sub.vnet) {
+            out.push(out[j].clone());
+            continue;
+        }
+        done.push((key, sub.vnet, i));
+        out.push(
+            fib.actions()
+                .iter()
+                .map(|a| match a.next_hop_type {
+                    NextHopType::VirtualAppliance | NextHopType::VirtualNetworkGateway => {
+                        a.ips.iter().map(|ip| resolve(sub.vnet, ip)).collect()
+                    }
+                    _ => Box::default(),
+                })
+                .collect(),
+        );
+    }
+    out
 }
 
 /// What crossing a peering checks, decided once per topology from the
@@ -742,10 +805,12 @@ impl World {
     ) -> Self {
         let nva_fibs = nva_fibs(&cp, prev);
         let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
+        let next_hops = resolve_next_hops(&cp.topology, &fibs, &fixed);
         World {
             fibs,
             nva_fibs,
             tables,
+            next_hops,
             fixed,
             cp,
         }
@@ -1542,13 +1607,13 @@ impl<const REC: bool> Walk<'_, REC> {
         }
         let fib = &w.fibs.by_subnet[subnet.idx()];
         self.looked_up(dst);
-        let action = fib.lookup(dst);
+        let action = fib.lookup_indexed(dst);
         let i = self.hop(at, kind, String::new());
         if REC && self.explain {
             let v = w.route_used(subnet, dst).map(Box::new);
             self.set_hop(i, |h| h.route = v);
         }
-        let Some(action) = action else {
+        let Some((ai, action)) = action else {
             let v = say!(self, "no route matches");
             self.set_hop(i, |h| h.decision = v);
             return self.drop_at(at, DropReason::NoRoute);
@@ -1609,49 +1674,44 @@ impl<const REC: bool> Walk<'_, REC> {
                 } else {
                     String::new()
                 };
-                if let Some((_, o)) = w.owner_in(vnet, ip) {
-                    self.deliver_to(
+                match w.next_hops[subnet.idx()][ai][k] {
+                    NextHopAt::Local(o) => self.deliver_to(
                         at,
                         o,
                         &say!(self, "next hop {ip}{ecmp}, delivered unchanged (R43)"),
-                    )
-                } else if let Some((_, o, pid)) = w.owner_peered(vnet, ip) {
-                    match w.peering_check(vnet, pid, src, nic.is_none()) {
-                        Some(r) => (
-                            say!(
-                                self,
-                                "next hop {ip} across peering {}, refused",
-                                t.peerings[pid.idx()].name
+                    ),
+                    NextHopAt::Peered(o, pid) => {
+                        match w.peering_check(vnet, pid, src, nic.is_none()) {
+                            Some(r) => (
+                                say!(
+                                    self,
+                                    "next hop {ip} across peering {}, refused",
+                                    t.peerings[pid.idx()].name
+                                ),
+                                self.drop_at(at, r),
                             ),
-                            self.drop_at(at, r),
-                        ),
-                        None => self.deliver_to(
-                            at,
-                            o,
-                            &say!(
-                                self,
-                                "next hop {ip}{ecmp} across peering {}",
-                                t.peerings[pid.idx()].name
+                            None => self.deliver_to(
+                                at,
+                                o,
+                                &say!(
+                                    self,
+                                    "next hop {ip}{ecmp} across peering {}",
+                                    t.peerings[pid.idx()].name
+                                ),
                             ),
-                        ),
+                        }
                     }
-                } else if let Some(g) = t
-                    .gateways
-                    .iter()
-                    .position(|g| effective::gateway_next_hops(g).contains(ip))
-                {
-                    (
-                        say!(self, "to gateway {}{ecmp}", t.gateways[g].name),
-                        Step::Go(At::Gateway(GatewayId(g as u32))),
-                    )
-                } else {
-                    (
+                    NextHopAt::Gateway(g) => (
+                        say!(self, "to gateway {}{ecmp}", t.gateway(g).name),
+                        Step::Go(At::Gateway(g)),
+                    ),
+                    NextHopAt::Nowhere => (
                         say!(
                             self,
                             "no NIC, load balancer or gateway owns next hop {ip} (R51)"
                         ),
                         self.drop_at(at, DropReason::NoOwner),
-                    )
+                    ),
                 }
             }
             NextHopType::Internet => (

@@ -230,6 +230,18 @@ impl<A: Clone + Eq + Hash> Fib<A> {
         self.action(v)
     }
 
+    /// The action of the longest prefix containing `ip`, with its index in
+    /// [`Fib::actions`] (for tables kept beside the FIB, per action).
+    #[inline]
+    pub fn lookup_indexed(&self, ip: IpAddr) -> Option<(usize, &A)> {
+        let v = match ip {
+            IpAddr::V4(a) => self.v4.lookup(u32::from(a)),
+            IpAddr::V6(a) => self.v6.lookup(u128::from(a)),
+        };
+        let i = (v as usize).checked_sub(1)?;
+        self.actions.get(i).map(|a| (i, a))
+    }
+
     /// The raw value (action index + 1, or 0) for an IPv4 address.
     #[inline]
     pub fn lookup_v4(&self, a: u32) -> u32 {
