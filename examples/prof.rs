@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release --example prof -- CASE [WORKERS] [FLOWS]` with CASE
 //! one of one-hop, vxlan, mixed. Environment: `FC=0` walks every packet (no
-//! flow cache), `INLINE=1` makes the reader forward a share itself.
+//! flow cache), `INLINE=1` makes the reader forward a share itself,
+//! `BATCH=N` sets the frames per batch.
 
 use vnetplane::pipeline::{self, Options, Outputs, ReaderMode, Run, bench};
 
@@ -19,6 +20,10 @@ fn main() -> Result<(), String> {
         std::env::var("FC").ok(),
         pipeline::flowcache::DEFAULT_ENTRIES,
     )?;
+    let batch = match std::env::var("BATCH") {
+        Ok(s) => Some(s.parse().map_err(|e| format!("BATCH {s}: {e}"))?),
+        Err(_) => None,
+    };
     let reader = if std::env::var("INLINE").is_ok() {
         ReaderMode::Inline
     } else {
@@ -38,6 +43,7 @@ fn main() -> Result<(), String> {
                 workers,
                 flow_cache,
                 reader,
+                batch,
                 ..Options::default()
             },
         };

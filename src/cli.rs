@@ -164,9 +164,10 @@ pub enum Command {
         /// Worker threads [default: one per core].
         #[arg(long)]
         workers: Option<usize>,
-        /// Packets per batch handed to a worker.
-        #[arg(long, default_value_t = 256)]
-        batch: usize,
+        /// Frames per batch handed to a worker [default: 4,096 when only
+        /// counting, 256 when writing traces or pcapng].
+        #[arg(long)]
+        batch: Option<usize>,
         /// Entries in each worker's flow cache (Azure VFP's unified flow
         /// table: a flow's first packet walks, the rest reuse its outcome
         /// until the tables change); 0 walks every packet. Runs that write

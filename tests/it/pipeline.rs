@@ -59,7 +59,7 @@ fn run_mode(
             stop: None,
             opts: Options {
                 workers,
-                batch: 7, // small batches: many switches between workers
+                batch: Some(7), // small batches: many switches between workers
                 from: None,
                 convergence_delay: delay,
                 reader,
@@ -149,7 +149,7 @@ fn run_counters(
             stop: None,
             opts: Options {
                 workers,
-                batch: 7,
+                batch: Some(7),
                 from: None,
                 convergence_delay: delay,
                 flow_cache: cache,
@@ -459,7 +459,7 @@ fn every_packet_sees_one_whole_table_version() {
             rx,
             Options {
                 workers: 2,
-                batch: 16,
+                batch: Some(16),
                 from: None,
                 convergence_delay: 0,
                 ..Options::default()
@@ -566,7 +566,7 @@ fn stop_with_packets_in_flight_loses_none() {
                 stop: Some(&stop),
                 opts: Options {
                     workers: 2,
-                    batch: 64,
+                    batch: Some(64),
                     from: None,
                     convergence_delay: 0,
                     ..Options::default()
