@@ -621,10 +621,15 @@ pub fn run<W: Write + Send, T: Write + Send>(
                         .unwrap_or(usize::MAX);
                 }
                 let w = split.worker_of(dispatch_hash(f));
-                let b = &mut cur[w];
-                b.idx.push(i as u32);
-                if b.idx.len() >= batch {
-                    send(b, step)?;
+                cur[w].idx.push(i as u32);
+                if cur[w].idx.len() >= batch {
+                    // A reader that forwards a share itself does that
+                    // rather than wait on a worker's full queue (an idle
+                    // core until the worker takes a whole batch).
+                    if inline_last && w != nw - 1 && work_txs[w].is_full() {
+                        send(&mut cur[nw - 1], step)?;
+                    }
+                    send(&mut cur[w], step)?;
                 }
                 read += 1;
             }
