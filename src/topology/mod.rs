@@ -3,9 +3,9 @@
 //! A topology file is TOML (the format is documented, with every field, in
 //! `topologies/example.toml`). Loading is three steps:
 //!
-//! 1. serde reads the file into [`raw`] structs whose values keep their byte
+//! 1. serde reads the file into `raw` structs whose values keep their byte
 //!    spans (syntax and type errors come back from `toml` with line/column);
-//! 2. [`build`] resolves names into typed ids and parses every address;
+//! 2. `build` resolves names into typed ids and parses every address;
 //! 3. [`validate`] checks the rules Azure enforces across objects.
 //!
 //! Every error is a [`Diagnostic`] naming file, line, column, object and field.

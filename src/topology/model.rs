@@ -1,5 +1,5 @@
 //! The typed topology: arenas of objects addressed by small typed ids. Built
-//! from a file by [`super::load`]; every object keeps the [`Loc`] it was
+//! from a file by [`super::load_file`]; every object keeps the [`Loc`] it was
 //! declared at so later stages (BGP warnings, verify findings) can point back
 //! into the user's file.
 
