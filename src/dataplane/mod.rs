@@ -493,13 +493,13 @@ enum NextHopAt {
     Nowhere,
 }
 
-/// Every subnet's next-hop resolutions (see `World::next_hops`); subnets
-/// of one VNet sharing a compiled table share the work.
+/// Every subnet's next-hop resolutions (see `World::next_hops`): a few
+/// lookups per distinct action of its table.
 fn resolve_next_hops(t: &Topology, fibs: &FibSet, fixed: &Fixed) -> Vec<Box<[Box<[NextHopAt]>]>> {
     let resolve = |vnet: VnetId, ip: &IpAddr| {
-        if let Some(&o) = fixed.owners.get(&addr_key(vnet.0, ip)) {
+        if let Some(o) = fixed.owner_in(vnet, ip) {
             NextHopAt::Local(o)
-        } else if let Some(&(_, o, pid)) = fixed.peered.get(&addr_key(vnet.0, ip)) {
+        } else if let Some((o, pid)) = fixed.owner_peered(vnet, ip) {
             NextHopAt::Peered(o, pid)
         } else if let Some(g) = t
             .gateways
@@ -511,17 +511,8 @@ fn resolve_next_hops(t: &Topology, fibs: &FibSet, fixed: &Fixed) -> Vec<Box<[Box
             NextHopAt::Nowhere
         }
     };
-    let mut done: Vec<(*const Fib<crate::fib::NicAction>, VnetId, usize)> = Vec::new();
-    let mut out: Vec<Box<[Box<[NextHopAt]>]>> = Vec::with_capacity(t.subnets.len());
-    for (i, sub) in t.subnets.iter().enumerate() {
-        let fib = &fibs.by_subnet[i];
-        let key = Arc::as_ptr(fib);
-        if let Some(&(_, _, j)) = done.iter().find(|(f, v, _)| *f == key && *v == sub.vnet) {
-            out.push(out[j].clone());
-            continue;
-        }
-        done.push((key, sub.vnet, i));
-        out.push(
+    (t.subnets.iter().zip(&fibs.by_subnet))
+        .map(|(sub, fib)| {
             fib.actions()
                 .iter()
                 .map(|a| match a.next_hop_type {
@@ -530,10 +521,9 @@ fn resolve_next_hops(t: &Topology, fibs: &FibSet, fixed: &Fixed) -> Vec<Box<[Box
                     }
                     _ => Box::default(),
                 })
-                .collect(),
-        );
-    }
-    out
+                .collect()
+        })
+        .collect()
 }
 
 /// What crossing a peering checks, decided once per topology from the
@@ -585,6 +575,21 @@ fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<u32>, Fib<u
 }
 
 impl Fixed {
+    /// The owner of `ip` in `vnet`.
+    #[inline]
+    fn owner_in(&self, vnet: VnetId, ip: &IpAddr) -> Option<Owner> {
+        self.owners.get(&addr_key(vnet.0, ip)).copied()
+    }
+
+    /// The owner of `ip` in a VNet Connected to `vnet`, and the peering
+    /// stored on `vnet` that reaches it.
+    #[inline]
+    fn owner_peered(&self, vnet: VnetId, ip: &IpAddr) -> Option<(Owner, PeeringId)> {
+        self.peered
+            .get(&addr_key(vnet.0, ip))
+            .map(|&(_, o, pid)| (o, pid))
+    }
+
     fn new(t: &Topology) -> Fixed {
         let mut owners = HashMap::default();
         for (i, n) in t.nics.iter().enumerate() {
@@ -852,19 +857,6 @@ impl World {
             Place::RouteServer(r) => Cow::Borrowed(&self.fixed.names.route_server[r.idx()]),
             Place::Capture => Cow::Borrowed("capture"),
         }
-    }
-
-    /// Where a packet for `ip` goes from `vnet`: the owner in the VNet or, for
-    /// peering next hops, in a Connected peer (returns the VNet it is in).
-    fn owner_in(&self, vnet: VnetId, ip: &IpAddr) -> Option<(VnetId, Owner)> {
-        self.fixed
-            .owners
-            .get(&addr_key(vnet.0, ip))
-            .map(|o| (vnet, *o))
-    }
-
-    fn owner_peered(&self, vnet: VnetId, ip: &IpAddr) -> Option<(VnetId, Owner, PeeringId)> {
-        self.fixed.peered.get(&addr_key(vnet.0, ip)).copied()
     }
 
     /// R49 and access checks on a peering crossing.
@@ -1177,9 +1169,7 @@ impl WalkBuf {
         }
         Some(set)
     }
-}
 
-impl WalkBuf {
     /// The state an edge leads to: one met before, or a new one.
     fn state_after(&mut self, e: StateEdge) -> u16 {
         let i = match self.states.iter().position(|x| *x == e) {
@@ -1619,16 +1609,16 @@ impl<const REC: bool> Walk<'_, REC> {
             return self.drop_at(at, DropReason::NoRoute);
         };
         let (decision, next): (String, Step) = match action.next_hop_type {
-            NextHopType::VnetLocal => match w.owner_in(vnet, &dst) {
-                Some((_, o)) => self.deliver_to(at, o, "local delivery in the VNet"),
+            NextHopType::VnetLocal => match w.fixed.owner_in(vnet, &dst) {
+                Some(o) => self.deliver_to(at, o, "local delivery in the VNet"),
                 None => (
                     say!(self, "no NIC owns the destination in the VNet (R51)"),
                     self.drop_at(at, DropReason::NoOwner),
                 ),
             },
             NextHopType::VNetPeering | NextHopType::VNetGlobalPeering => {
-                match w.owner_peered(vnet, &dst) {
-                    Some((_, o, pid)) => match w.peering_check(vnet, pid, src, nic.is_none()) {
+                match w.fixed.owner_peered(vnet, &dst) {
+                    Some((o, pid)) => match w.peering_check(vnet, pid, src, nic.is_none()) {
                         Some(r) => (
                             say!(self, "peering {} refuses it", t.peerings[pid.idx()].name),
                             self.drop_at(at, r),
