@@ -1,8 +1,10 @@
 //! A churn harness: one standard bench case forwarded while route updates
 //! stream in, each run printed with what `vnetplane bench` folds into a row
 //! (wall and busy time, versions, updates sent, flow-cache hits, total
-//! rebuild time, max update latency), each paired with a run without churn
-//! just before it; the median ratio ends the output.
+//! rebuild time, update latency), each paired with a run without churn
+//! just before it; the versions' update latencies pooled over the runs
+//! (median, 95th and 99th percentiles, max) and the median ratio end the
+//! output.
 //!
 //! `cargo run --release --example churn -- [CASE] [WORKERS] [UPDATES/S]`
 //! (defaults: vxlan, 1, 100000; `N=10000000` frames instead of 4M; `PAIRS=5`
@@ -30,6 +32,7 @@ fn main() -> Result<(), String> {
     })?;
     let pairs = num(std::env::var("PAIRS").ok(), 3)? as usize;
     let mut ratios = Vec::new();
+    let mut latencies: Vec<f64> = Vec::new();
     for _ in 0..pairs {
         let mut rates = [0.0; 2];
         for (k, churn) in [None, (rate > 0).then_some(rate)].into_iter().enumerate() {
@@ -50,6 +53,7 @@ fn main() -> Result<(), String> {
                 }),
             )
             .map_err(|e| e.to_string())?;
+            latencies.extend(r.update_latencies());
             let ns = r.elapsed.as_nanos() as f64 / case.frames.len() as f64;
             rates[k] = 1e3 / ns;
             let busy: Vec<String> = r
@@ -75,13 +79,14 @@ fn main() -> Result<(), String> {
                 }
             }
             println!(
-                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all (longest {:.2}), max update latency {:.2} ms, control {}",
+                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all (longest {:.2}), update latency median {:.2} / max {:.2} ms, control {}",
                 1e3 / ns,
                 r.elapsed.as_secs_f64() * 1e3,
                 busy.join(", "),
                 r.versions.len(),
                 r.versions.iter().map(|v| v.build_ms).sum::<f64>(),
                 r.versions.iter().map(|v| v.build_ms).fold(0.0, f64::max),
+                bench::percentile(&r.update_latencies(), 0.5),
                 r.max_update_latency().as_secs_f64() * 1e3,
                 r.control_scheduling.as_deref().unwrap_or("-"),
             );
@@ -89,6 +94,14 @@ fn main() -> Result<(), String> {
         ratios.push(rates[1] / rates[0]);
     }
     ratios.sort_by(f64::total_cmp);
+    println!(
+        "update latency over {} versions: median {:.2}, p95 {:.2}, p99 {:.2}, max {:.2} ms",
+        latencies.len(),
+        bench::percentile(&latencies, 0.5),
+        bench::percentile(&latencies, 0.95),
+        bench::percentile(&latencies, 0.99),
+        bench::percentile(&latencies, 1.0)
+    );
     println!(
         "with churn / without, median of {pairs} pairs: {:.0} % (all: {})",
         100.0 * ratios[ratios.len() / 2],

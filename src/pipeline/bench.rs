@@ -102,6 +102,70 @@ impl Machine {
     }
 }
 
+/// What the machine takes from a busy thread: one thread a core spins on
+/// the clock for a while, and every gap longer than 1 ms between two
+/// readings is time another task, an interrupt or the hypervisor held the
+/// core (a VM-wide pause shows on every core at once). Update latencies
+/// and the rates of short runs carry these gaps; the bench measures them
+/// before its runs so that a row can be read beside them.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Stalls {
+    pub seconds: f64,
+    pub threads: usize,
+    /// Gaps longer than 1 ms, over all threads.
+    pub gaps: usize,
+    /// Gaps longer than 5 ms.
+    pub gaps_over_5ms: usize,
+    pub longest_ms: f64,
+    /// Share of the spinning threads' time lost in gaps.
+    pub lost: f64,
+}
+
+impl Stalls {
+    pub fn probe(d: Duration, threads: usize) -> Stalls {
+        let per: Vec<Stalls> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..threads.max(1))
+                .map(|_| {
+                    sc.spawn(move || {
+                        let start = Instant::now();
+                        let mut last = start;
+                        let mut s = Stalls::default();
+                        while last - start < d {
+                            let now = Instant::now();
+                            s.see((now - last).as_secs_f64() * 1e3);
+                            last = now;
+                        }
+                        s
+                    })
+                })
+                .collect();
+            hs.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let mut all = Stalls::default();
+        for p in &per {
+            all.gaps += p.gaps;
+            all.gaps_over_5ms += p.gaps_over_5ms;
+            all.longest_ms = all.longest_ms.max(p.longest_ms);
+            all.lost += p.lost;
+        }
+        all.seconds = d.as_secs_f64();
+        all.threads = per.len();
+        // Lost milliseconds over the threads' spinning time.
+        all.lost /= (all.seconds * 1e3 * all.threads.max(1) as f64).max(1e-9);
+        all
+    }
+
+    /// One interval between two clock readings (`lost` in milliseconds).
+    fn see(&mut self, gap_ms: f64) {
+        if gap_ms > 1.0 {
+            self.gaps += 1;
+            self.gaps_over_5ms += usize::from(gap_ms > 5.0);
+            self.longest_ms = self.longest_ms.max(gap_ms);
+            self.lost += gap_ms;
+        }
+    }
+}
+
 /// One measurement.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -136,6 +200,12 @@ pub struct ChurnFigures {
     pub versions: usize,
     pub rate_vs_forward: f64,
     pub max_update_latency_ms: f64,
+    /// Every version's latency (arrival of its first change → adoption by
+    /// the last worker), pooled over the row's runs: median, 95th
+    /// percentile and the number of versions.
+    pub update_latency_p50_ms: f64,
+    pub update_latency_p95_ms: f64,
+    pub latency_versions: usize,
     /// How the control-plane thread was scheduled.
     pub control_scheduling: String,
 }
@@ -164,11 +234,39 @@ mod tests {
         let a = super::absorb(1000, 300).unwrap();
         assert!(a.largest_table_routes >= 300, "{a:?}");
     }
+
+    #[test]
+    fn stalls_count_only_gaps_over_a_millisecond() {
+        let mut s = super::Stalls::default();
+        for gap in [0.02, 0.9, 1.5, 6.0, 0.03] {
+            s.see(gap);
+        }
+        assert_eq!((s.gaps, s.gaps_over_5ms), (2, 1));
+        assert_eq!(s.longest_ms, 6.0);
+        assert_eq!(s.lost, 7.5);
+        let p = super::Stalls::probe(std::time::Duration::from_millis(20), 2);
+        assert_eq!(p.threads, 2);
+        assert!(
+            (0.0..=1.0).contains(&p.lost) && p.gaps_over_5ms <= p.gaps,
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v = [5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(super::percentile(&v, 0.5), 3.0);
+        assert_eq!(super::percentile(&v, 0.95), 5.0);
+        assert_eq!(super::percentile(&v, 0.2), 1.0);
+        assert_eq!(super::percentile(&[], 0.5), 0.0);
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub machine: Machine,
+    /// The machine's stalls, measured before the runs.
+    pub stalls: Stalls,
     pub command: String,
     pub rows: Vec<Row>,
     pub absorb: Option<Absorb>,
@@ -470,6 +568,17 @@ pub fn run_once(
     Ok((report, sent))
 }
 
+/// The `q` quantile of `v` (nearest rank; 0 when empty).
+pub fn percentile(v: &[f64], q: f64) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -521,6 +630,10 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
         }
     }
     let churn = a.churn.unwrap_or(100_000);
+    let stalls = Stalls::probe(
+        Duration::from_secs_f64(if a.quick { 0.25 } else { 1.0 }),
+        cores,
+    );
     let cases = match &a.topology {
         None => standard_cases(a.flows, packets)?,
         Some(name) => {
@@ -643,7 +756,14 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                 .iter()
                 .map(|(r, _)| r.max_update_latency().as_secs_f64() * 1e3)
                 .collect();
+            let pooled: Vec<f64> = runs
+                .iter()
+                .flat_map(|(r, _)| r.update_latencies())
+                .collect();
             r.churn = Some(ChurnFigures {
+                update_latency_p50_ms: percentile(&pooled, 0.5),
+                update_latency_p95_ms: percentile(&pooled, 0.95),
+                latency_versions: pooled.len(),
                 updates_per_s: churn,
                 updates_sent: sent,
                 versions,
@@ -664,6 +784,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
     let first = rows.first().cloned();
     Ok(BenchReport {
         machine: Machine::here(),
+        stalls,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         workers: first.as_ref().map_or(0, |r| r.workers),
         packets: first.as_ref().map_or(0, |r| r.packets),
@@ -767,8 +888,16 @@ pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
 pub fn text(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
-        "machine: {} ({} cores, {})\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
-        r.machine.cpu, r.machine.cores, r.machine.os
+        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        r.machine.cpu,
+        r.machine.cores,
+        r.machine.os,
+        r.stalls.threads,
+        r.stalls.seconds,
+        r.stalls.gaps,
+        r.stalls.gaps_over_5ms,
+        r.stalls.longest_ms,
+        r.stalls.lost * 100.0
     );
     for x in &r.rows {
         let per: Vec<String> = x
@@ -778,11 +907,14 @@ pub fn text(r: &BenchReport) -> String {
             .collect();
         let churn = x.churn.as_ref().map_or(String::new(), |c| {
             format!(
-                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn (paired runs), max update latency {:.2} ms, control plane {}",
+                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn (paired runs), update latency median {:.2} / p95 {:.2} ms over {} versions, max {:.2} ms, control plane {}",
                 c.updates_per_s,
                 c.updates_sent,
                 c.versions,
                 c.rate_vs_forward * 100.0,
+                c.update_latency_p50_ms,
+                c.update_latency_p95_ms,
+                c.latency_versions,
                 c.max_update_latency_ms,
                 c.control_scheduling
             )

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, unbounded};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError, TrySendError, bounded, unbounded};
 use serde::Serialize;
 
 use crate::control::bgp::Node;
@@ -212,6 +212,11 @@ pub struct VersionInfo {
     pub tables: usize,
     /// Reconvergence + compilation time.
     pub build_ms: f64,
+    /// From the arrival of its first change (a live event) or its step's
+    /// cut (a scheduled one) to its adoption by the last worker; `None`
+    /// when a worker had finished before it was published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
 }
 
 fn as_texts<S: serde::Serializer>(evs: &[Event], s: S) -> Result<S::Ok, S::Error> {
@@ -240,6 +245,10 @@ pub struct WorkerStats {
     /// Longest time from a change's arrival (or a scheduled step's cut) to
     /// this worker's adoption of the snapshot carrying it.
     pub max_update_latency: Duration,
+    /// Each adoption: the version and its delay (as above). One entry a
+    /// snapshot, not a packet; folded into [`VersionInfo::latency_ms`].
+    #[serde(skip)]
+    pub adoptions: Vec<(u32, Duration)>,
 }
 
 /// What a run did.
@@ -278,6 +287,11 @@ impl Report {
         self.workers
             .iter()
             .fold((0, 0), |(h, m), w| (h + w.flow_hits, m + w.flow_misses))
+    }
+    /// The update latency of each version every worker adopted, in
+    /// milliseconds (see [`VersionInfo::latency_ms`]).
+    pub fn update_latencies(&self) -> Vec<f64> {
+        self.versions.iter().filter_map(|v| v.latency_ms).collect()
     }
     pub fn max_update_latency(&self) -> Duration {
         self.workers
@@ -568,11 +582,15 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 }
                 let next = take(b);
                 let t = Instant::now();
-                let sent = work_txs[w]
-                    .send(next)
-                    .map_err(|_| "a worker stopped early".to_string());
+                let sent = match work_txs[w].try_send(next) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(next)) => {
+                        send_waiting(&work_txs[w], next, inline.as_mut())
+                    }
+                    Err(TrySendError::Disconnected(_)) => Err(()),
+                };
                 blocked += t.elapsed();
-                sent
+                sent.map_err(|()| "a worker stopped early".to_string())
             };
             // The next frame index at which a scheduled step is due.
             let mut next_due = sched.peek().map_or(usize::MAX, |(at, _)| *at);
@@ -673,6 +691,8 @@ pub fn run<W: Write + Send, T: Write + Send>(
         c.merge_into(&mut counters, &r.world);
         workers.push(s);
     }
+    let mut versions = versions;
+    version_latencies(&mut versions, &workers);
     counters.read = read;
     Ok(Report {
         counters,
@@ -941,6 +961,7 @@ fn control_loop(
                         tables_compiled: 0,
                         tables: world.fibs.distinct,
                         build_ms: 0.0,
+                        latency_ms: None,
                     });
                 }
                 publish(Snapshot {
@@ -992,6 +1013,7 @@ fn control_loop(
             tables_compiled: compiled,
             tables: world.fibs.distinct,
             build_ms: t0.elapsed().as_secs_f64() * 1e3,
+            latency_ms: None,
         });
         publish(Snapshot {
             version,
@@ -1006,6 +1028,31 @@ fn control_loop(
         last_publish = Some(Instant::now());
     }
     Ok(versions)
+}
+
+/// Each version's update latency: its longest adoption delay over the
+/// workers, when every worker adopted it.
+fn version_latencies(versions: &mut [VersionInfo], workers: &[WorkerStats]) {
+    let mut by_version: BTreeMap<u32, (usize, Duration)> = BTreeMap::new();
+    for w in workers {
+        let mut mine: Vec<(u32, Duration)> = w.adoptions.clone();
+        mine.sort_unstable();
+        // A version published twice (an announcement that changed nothing)
+        // counts once per worker, at its longest.
+        mine.reverse();
+        mine.dedup_by_key(|a| a.0);
+        for (v, d) in mine {
+            let e = by_version.entry(v).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(d);
+        }
+    }
+    for v in versions {
+        v.latency_ms = by_version
+            .get(&v.version)
+            .filter(|(n, _)| *n == workers.len())
+            .map(|(_, d)| d.as_secs_f64() * 1e3);
+    }
 }
 
 /// The prefixes whose routes differ between two worlds of the same
@@ -1213,9 +1260,25 @@ impl<'f> Worker<'f> {
         }
     }
 
+    /// A snapshot that arrives while the worker has no batch: adopted at
+    /// once when it is for a step the worker has reached (an idle worker,
+    /// or a reader waiting on a full queue, holds the newest tables as soon
+    /// as they are published, and the old ones go back to be freed); one
+    /// for a later scheduled step waits for the batch that needs it.
+    fn idle_update(&mut self, s: Arc<Snapshot>) {
+        self.later.push_back(s);
+        while self.later.front().is_some_and(|s| s.step <= self.snap.step) {
+            if let Some(s) = self.later.pop_front() {
+                self.adopt(s);
+            }
+        }
+    }
+
     fn adopt(&mut self, s: Arc<Snapshot>) {
         let stats = &mut self.lane.stats;
-        stats.max_update_latency = stats.max_update_latency.max(s.since.elapsed());
+        let latency = s.since.elapsed();
+        stats.max_update_latency = stats.max_update_latency.max(latency);
+        stats.adoptions.push((s.version, latency));
         stats.snapshots += 1;
         if s.version != self.snap.version {
             self.lane.deltas.push(s.version, s.delta.clone());
@@ -1278,7 +1341,27 @@ fn worker(
     done: Option<Sender<Batch>>,
     free: Sender<Batch>,
 ) -> Result<(FastCounters, WorkerStats), String> {
-    while let Ok(mut b) = rx.recv() {
+    // Between batches the worker also takes the snapshots published.
+    let updates = w.updates.clone();
+    let mut listening = true;
+    loop {
+        let next = if listening {
+            crossbeam_channel::select! {
+                recv(rx) -> b => Some(b),
+                recv(updates) -> s => {
+                    match s {
+                        Ok(s) => w.idle_update(s),
+                        // The control plane has finished.
+                        Err(_) => listening = false,
+                    }
+                    None
+                }
+            }
+        } else {
+            Some(rx.recv())
+        };
+        let Some(next) = next else { continue };
+        let Ok(mut b) = next else { break };
         w.batch(&mut b)?;
         match &done {
             Some(d) => d
@@ -1290,6 +1373,31 @@ fn worker(
         }
     }
     Ok(w.finish())
+}
+
+/// Sends a batch to a worker whose queue is full. Meanwhile the reader's
+/// own worker, when it forwards a share, takes the snapshots published (it
+/// would otherwise hold the old tables until the queue makes room).
+/// `Err` when the worker has stopped.
+fn send_waiting(tx: &Sender<Batch>, b: Batch, me: Option<&mut Worker<'_>>) -> Result<(), ()> {
+    let Some(me) = me else {
+        return tx.send(b).map_err(|_| ());
+    };
+    let updates = me.updates.clone();
+    loop {
+        let mut sel = Select::new();
+        let to_worker = sel.send(tx);
+        sel.recv(&updates);
+        let op = sel.select();
+        if op.index() == to_worker {
+            return op.send(tx, b).map_err(|_| ());
+        }
+        match op.recv(&updates) {
+            Ok(s) => me.idle_update(s),
+            // The control plane has finished: nothing more to take.
+            Err(_) => return tx.send(b).map_err(|_| ()),
+        }
+    }
 }
 
 /// A counters-only packet through the flow cache: the cached outcome of its
@@ -1598,6 +1706,130 @@ mod tests {
         let rs = Node::by_name(&t, "rs-hub1").expect("route server");
         assert_eq!(delta_with(site), vec![p]);
         assert_eq!(delta_with(rs), Vec::<IpNet>::new());
+    }
+
+    type Snap = Arc<Snapshot>;
+
+    fn snap(world: &Arc<World>, version: u32, step: usize) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            version,
+            world: world.clone(),
+            pending: Pending::default(),
+            step,
+            delta: None,
+            since: Instant::now(),
+        })
+    }
+
+    /// A worker at version 0 with its update channel; its retired
+    /// snapshots come back on the returned receiver.
+    fn idle_worker(frames: &[Frame]) -> (Worker<'_>, Arc<World>, Sender<Snap>, Receiver<Snap>) {
+        let t = crate::topology::load_builtin("spoke-to-spoke-udr")
+            .expect("builtin")
+            .expect("loads");
+        let world = Arc::new(World::new(&control::converge(&t, &[]).expect("converges")));
+        let (upd_tx, upd_rx) = unbounded();
+        let (retire_tx, retire_rx) = unbounded();
+        let mut w = Worker::new(
+            frames,
+            snap(&world, 0, 0),
+            upd_rx,
+            &Options::default(),
+            false,
+            false,
+        );
+        w.retired = Some(retire_tx);
+        (w, world, upd_tx, retire_rx)
+    }
+
+    const SOON: Duration = Duration::from_secs(10);
+
+    /// A worker with no batch takes a snapshot when it is published (and
+    /// hands the old one back to be freed), not when its next batch comes;
+    /// one for a scheduled step it has not reached waits for that batch.
+    #[test]
+    fn an_idle_worker_adopts_a_published_snapshot_at_once() {
+        let (w, world, upd, retired) = idle_worker(&[]);
+        let (batch_tx, batch_rx) = bounded::<Batch>(1);
+        let (free_tx, _free_rx) = unbounded();
+        std::thread::scope(|sc| {
+            let h = sc.spawn(move || worker(w, batch_rx, None, free_tx));
+            upd.send(snap(&world, 1, 0)).expect("the worker listens");
+            let old = retired.recv_timeout(SOON).expect("adopted while idle");
+            assert_eq!(old.version, 0);
+            upd.send(snap(&world, 2, 1)).expect("the worker listens");
+            assert!(
+                retired.recv_timeout(Duration::from_millis(300)).is_err(),
+                "a snapshot for a step no batch has reached was adopted"
+            );
+            // The batch of step 1 takes it.
+            batch_tx
+                .send(Batch {
+                    step: 1,
+                    ..Batch::default()
+                })
+                .expect("the worker listens");
+            let old = retired.recv_timeout(SOON).expect("adopted for the batch");
+            assert_eq!(old.version, 1);
+            drop((batch_tx, upd));
+            let (_, stats) = h.join().expect("no panic").expect("no error");
+            let versions: Vec<u32> = stats.adoptions.iter().map(|a| a.0).collect();
+            assert_eq!(versions, [1, 2]);
+        });
+    }
+
+    /// The reader's own worker, while the reader waits on another worker's
+    /// full queue, takes the snapshots published meanwhile.
+    #[test]
+    fn a_reader_waiting_on_a_full_queue_adopts_for_its_own_share() {
+        let (mut me, world, upd, retired) = idle_worker(&[]);
+        let (tx, rx) = bounded::<Batch>(1);
+        tx.send(Batch::default()).expect("room for one");
+        std::thread::scope(|sc| {
+            let h = sc.spawn(move || {
+                let r = send_waiting(&tx, Batch::default(), Some(&mut me));
+                (r, me.snap.version)
+            });
+            upd.send(snap(&world, 1, 0)).expect("the reader listens");
+            let old = retired.recv_timeout(SOON);
+            // Room in the queue: the batch goes (first, so that a failure
+            // below leaves no thread blocked).
+            rx.recv().expect("the first batch");
+            let (sent, version) = h.join().expect("no panic");
+            assert_eq!(old.expect("adopted while blocked").version, 0);
+            assert_eq!(sent, Ok(()));
+            assert_eq!(version, 1);
+            assert!(rx.recv().is_ok(), "the waiting batch arrived");
+        });
+    }
+
+    /// A version's latency is its longest adoption over the workers, and
+    /// none when a worker never adopted it.
+    #[test]
+    fn a_versions_latency_is_its_last_adoption() {
+        let ms = Duration::from_millis;
+        let info = |version| VersionInfo {
+            version,
+            events: Vec::new(),
+            kind: "converged",
+            from_packet: None,
+            tables_compiled: 0,
+            tables: 0,
+            build_ms: 0.0,
+            latency_ms: None,
+        };
+        let mut versions = vec![info(1), info(2)];
+        let w = |adoptions: Vec<(u32, Duration)>| WorkerStats {
+            adoptions,
+            ..WorkerStats::default()
+        };
+        let workers = [
+            w(vec![(1, ms(3)), (2, ms(4))]),
+            w(vec![(1, ms(2)), (1, ms(7))]),
+        ];
+        version_latencies(&mut versions, &workers);
+        assert_eq!(versions[0].latency_ms, Some(7.0));
+        assert_eq!(versions[1].latency_ms, None);
     }
 
     #[test]
