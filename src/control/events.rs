@@ -13,7 +13,7 @@
 //! udr-remove TABLE ROUTE
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
@@ -250,11 +250,10 @@ struct RouteEvents {
     events: Vec<((Node, IpNet), bool)>,
     /// Where each (speaker, prefix) is in `events`.
     at: rustc_hash::FxHashMap<(Node, IpNet), usize>,
+    /// The last speaker named and its node: a batch's route events mostly
+    /// come from one speaker (a name lookup scans every speaker's name).
+    last: Option<(String, Node)>,
 }
-
-/// From this many route events a batch is applied speaker by speaker in
-/// prefix order; below, change by change.
-const BULK_ROUTE_EVENTS: usize = 4096;
 
 impl RouteEvents {
     /// Room for `n` route events (a batch's events, at most).
@@ -262,7 +261,20 @@ impl RouteEvents {
         RouteEvents {
             events: Vec::with_capacity(n),
             at: rustc_hash::FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            last: None,
         }
+    }
+
+    /// The node of speaker `name` (`None`: no such speaker).
+    fn speaker(&mut self, t: &Topology, name: &str) -> Option<Node> {
+        if let Some((s, n)) = &self.last
+            && s == name
+        {
+            return Some(*n);
+        }
+        let n = Node::by_name(t, name)?;
+        self.last = Some((name.to_string(), n));
+        Some(n)
     }
 
     fn set(&mut self, n: Node, prefix: IpNet, advertised: bool) {
@@ -278,57 +290,72 @@ impl RouteEvents {
     fn flush(&mut self, c: &mut Conditions) {
         self.at.clear();
         let events = &mut self.events;
-        if events.len() < BULK_ROUTE_EVENTS {
-            for &((n, prefix), advertised) in events.iter() {
-                let (to, from) = if advertised {
-                    (&mut c.advertised, &mut c.withdrawn)
-                } else {
-                    (&mut c.withdrawn, &mut c.advertised)
-                };
-                from.entry(n).or_default().remove(&prefix);
-                to.entry(n).or_default().insert(prefix);
-            }
-            events.clear();
-            return;
-        }
-        // A large batch (a table learned at once): speaker by speaker,
-        // prefixes in order (sorted unless they came so), each set gets
-        // its new members in one merge (`BTreeSet::append`, linear)
-        // instead of one insertion at a random place each.
-        if !events.is_sorted_by_key(|e| e.0) {
-            events.sort_unstable_by_key(|e| e.0);
+        // Speaker by speaker (a stable sort by speaker only: each (speaker,
+        // prefix) is here once).
+        if !events.is_sorted_by_key(|e| e.0.0) {
+            events.sort_by_key(|e| e.0.0);
         }
         for group in events.chunk_by(|a, b| a.0.0 == b.0.0) {
             let n = group[0].0.0;
-            let of = |advertised: bool| {
-                group
-                    .iter()
-                    .filter(move |e| e.1 == advertised)
-                    .map(|e| e.0.1)
-            };
-            move_prefixes(n, of(true), &mut c.advertised, &mut c.withdrawn);
-            move_prefixes(n, of(false), &mut c.withdrawn, &mut c.advertised);
+            let adv = c.advertised.entry(n).or_default();
+            let wd = c.withdrawn.entry(n).or_default();
+            if group.len() * MERGE_RATIO < adv.len() + wd.len() {
+                // A few changes to large sets: one search each.
+                for &((_, prefix), advertised) in group {
+                    let (to, from) = if advertised {
+                        (&mut *adv, &mut *wd)
+                    } else {
+                        (&mut *wd, &mut *adv)
+                    };
+                    from.remove(&prefix);
+                    to.insert(prefix);
+                }
+            } else {
+                // Many beside the sets (a table learned at once; churn
+                // flipping a speaker's prefixes): both sets rebuilt, each
+                // in one merge of sorted lists.
+                let mut on: Vec<IpNet> = group.iter().filter(|e| e.1).map(|e| e.0.1).collect();
+                let mut off: Vec<IpNet> = group.iter().filter(|e| !e.1).map(|e| e.0.1).collect();
+                on.sort_unstable();
+                off.sort_unstable();
+                *adv = merged(adv, &off, &on);
+                *wd = merged(wd, &on, &off);
+            }
         }
         events.clear();
     }
 }
 
-/// `prefixes` (in order) of speaker `n` out of `from`, into `to`.
-fn move_prefixes(
-    n: Node,
-    prefixes: impl Iterator<Item = IpNet> + Clone,
-    to: &mut BTreeMap<Node, BTreeSet<IpNet>>,
-    from: &mut BTreeMap<Node, BTreeSet<IpNet>>,
-) {
-    let mut add: BTreeSet<IpNet> = prefixes.clone().collect();
-    if add.is_empty() {
-        return;
+/// A speaker's changes are merged into its sets rather than searched one
+/// by one from this many changes per member of the sets (a search costs
+/// about log2 of the set's size in comparisons, a merge about one per
+/// member).
+const MERGE_RATIO: usize = 8;
+
+/// The sorted set `old` without the members of `remove`, with those of
+/// `add` (both sorted, each prefix once), in one pass.
+fn merged(old: &BTreeSet<IpNet>, remove: &[IpNet], add: &[IpNet]) -> BTreeSet<IpNet> {
+    let mut out: Vec<IpNet> = Vec::with_capacity(old.len() + add.len());
+    let (mut r, mut a) = (0, 0);
+    for &p in old {
+        while r < remove.len() && remove[r] < p {
+            r += 1;
+        }
+        if remove.get(r) == Some(&p) {
+            continue;
+        }
+        while a < add.len() && add[a] < p {
+            out.push(add[a]);
+            a += 1;
+        }
+        if add.get(a) == Some(&p) {
+            a += 1;
+        }
+        out.push(p);
     }
-    let set = from.entry(n).or_default();
-    for p in prefixes {
-        set.remove(&p);
-    }
-    to.entry(n).or_default().append(&mut add);
+    out.extend_from_slice(&add[a..]);
+    // In order and once each: the set is built in bulk.
+    out.into_iter().collect()
 }
 
 fn apply_one(
@@ -369,11 +396,12 @@ fn apply_one(
                 }
             }
         }
-        Event::Advertise { speaker, prefix } => {
-            routes.set(node(speaker)?, *prefix, true);
-        }
-        Event::Withdraw { speaker, prefix } => {
-            routes.set(node(speaker)?, *prefix, false);
+        Event::Advertise { speaker, prefix } | Event::Withdraw { speaker, prefix } => {
+            let n = match routes.speaker(t, speaker) {
+                Some(n) => n,
+                None => node(speaker)?,
+            };
+            routes.set(n, *prefix, matches!(e, Event::Advertise { .. }));
         }
         Event::UdrAdd {
             table,

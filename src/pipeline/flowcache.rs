@@ -34,7 +34,7 @@ use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap;
 
 use crate::dataplane::{Header, MAX_LOOKED, Outcome};
-use crate::fib::Fib;
+use ipnet::IpNet;
 
 /// Entries in a worker's flow cache unless told otherwise (96 bytes each:
 /// 6 MiB, and the looked-up address sets).
@@ -62,12 +62,95 @@ struct Entry {
     looked: u32,
 }
 
+/// The prefixes whose routes changed from one version to the next, in
+/// any table a walk reads: sorted, each once, and as merged address
+/// ranges per family for [`Delta::covers`] (a binary search). A version's
+/// delta is built once by the control plane (a few hundred prefixes under
+/// churn; a trie's build cost more than every check of it) and read once
+/// per distinct looked-up address set by each worker.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Delta {
+    prefixes: Vec<IpNet>,
+    v4: Vec<(u32, u32)>,
+    v6: Vec<(u128, u128)>,
+}
+
+impl Delta {
+    pub fn new(prefixes: impl IntoIterator<Item = IpNet>) -> Delta {
+        // Sorted by integer keys (family, network, length): IpNet's own
+        // comparison is several times dearer, and a delta gathers a few
+        // thousand entries (one sorted run per table compared, repeats:
+        // the stable sort merges runs).
+        let mut keyed: Vec<((bool, u128, u8), IpNet)> = prefixes
+            .into_iter()
+            .map(|p| {
+                let p = p.trunc();
+                let key = match p {
+                    IpNet::V4(n) => (false, u128::from(u32::from(n.network())), n.prefix_len()),
+                    IpNet::V6(n) => (true, u128::from(n.network()), n.prefix_len()),
+                };
+                (key, p)
+            })
+            .collect();
+        keyed.sort_by_key(|k| k.0);
+        keyed.dedup_by_key(|k| k.0);
+        let mut v4: Vec<(u32, u32)> = Vec::new();
+        let mut v6: Vec<(u128, u128)> = Vec::new();
+        // In order of network within each family: merged in one pass.
+        for (_, p) in &keyed {
+            match p {
+                IpNet::V4(n) => push_merged(&mut v4, n.network().into(), n.broadcast().into()),
+                IpNet::V6(n) => push_merged(&mut v6, n.network().into(), n.broadcast().into()),
+            }
+        }
+        Delta {
+            prefixes: keyed.into_iter().map(|k| k.1).collect(),
+            v4,
+            v6,
+        }
+    }
+
+    /// The changed prefixes, sorted.
+    pub fn prefixes(&self) -> &[IpNet] {
+        &self.prefixes
+    }
+
+    /// Whether a changed prefix covers `a`.
+    #[inline]
+    pub fn covers(&self, a: IpAddr) -> bool {
+        match a {
+            IpAddr::V4(a) => in_ranges(&self.v4, u32::from(a)),
+            IpAddr::V6(a) => in_ranges(&self.v6, u128::from(a)),
+        }
+    }
+}
+
+/// Appends the inclusive range `[a, b]` to ranges sorted by start (`a` not
+/// below the last start), merging it with the last when they overlap or
+/// touch.
+fn push_merged<T: Ord + Copy + From<u8> + std::ops::Add<Output = T>>(
+    r: &mut Vec<(T, T)>,
+    a: T,
+    b: T,
+) {
+    match r.last_mut() {
+        // `a <= end + 1` without overflow: `end + 1` only when `a > end`.
+        Some(last) if a <= last.1 || a == last.1 + T::from(1) => last.1 = last.1.max(b),
+        _ => r.push((a, b)),
+    }
+}
+
+fn in_ranges<T: Ord + Copy>(r: &[(T, T)], a: T) -> bool {
+    let i = r.partition_point(|x| x.0 <= a);
+    i > 0 && a <= r[i - 1].1
+}
+
 /// The prefixes whose routes changed from one version to the next (`None`:
 /// anything may have changed: failures, topology), for the versions a worker
 /// adopted lately.
 #[derive(Default)]
 pub struct Deltas {
-    ring: VecDeque<(u32, Option<Arc<Fib<()>>>)>,
+    ring: VecDeque<(u32, Option<Arc<Delta>>)>,
 }
 
 /// Versions of deltas kept: an entry older than that walks again.
@@ -75,7 +158,7 @@ const DELTAS_KEPT: usize = 64;
 
 impl Deltas {
     /// Records the change that made `version`.
-    pub fn push(&mut self, version: u32, delta: Option<Arc<Fib<()>>>) {
+    pub fn push(&mut self, version: u32, delta: Option<Arc<Delta>>) {
         if self.ring.len() == DELTAS_KEPT {
             self.ring.pop_front();
         }
@@ -85,7 +168,7 @@ impl Deltas {
     /// What changed in `version`: `Some(Some(delta))` the prefixes,
     /// `Some(None)` anything may have (a failure), `None` not kept (or never
     /// seen).
-    fn get(&self, version: u32) -> Option<Option<&Fib<()>>> {
+    fn get(&self, version: u32) -> Option<Option<&Delta>> {
         let &(first, _) = self.ring.front()?;
         match self.ring.get(version.checked_sub(first)? as usize) {
             Some((got, d)) if *got == version => Some(d.as_deref()),
@@ -129,7 +212,7 @@ impl LookedSet {
         while self.checked < version {
             let v = self.checked + 1;
             let stands = match deltas.get(v) {
-                Some(Some(d)) => self.addrs.iter().all(|a| d.lookup(*a).is_none()),
+                Some(Some(d)) => !self.addrs.iter().any(|a| d.covers(*a)),
                 _ => false,
             };
             if !stands {
@@ -351,6 +434,57 @@ mod tests {
         hops: 3,
     };
 
+    /// A delta covers exactly the addresses inside one of its prefixes,
+    /// nested, adjacent or overlapping ones included, in both families.
+    #[test]
+    fn a_delta_covers_the_addresses_of_its_prefixes() {
+        let p = |s: &str| -> IpNet { s.parse().unwrap() };
+        let d = Delta::new([
+            p("10.0.0.0/16"),
+            p("10.0.3.0/24"),
+            p("10.1.0.0/16"),
+            p("192.168.7.9/24"),
+            p("255.255.255.255/32"),
+            p("2001:db8::/48"),
+            p("10.0.3.0/24"),
+        ]);
+        assert_eq!(
+            d.prefixes().len(),
+            6,
+            "sorted, once each, host bits cleared"
+        );
+        assert!(d.prefixes().contains(&p("192.168.7.0/24")));
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        for yes in [
+            "10.0.0.0",
+            "10.0.3.7",
+            "10.0.255.255",
+            "10.1.200.1",
+            "192.168.7.255",
+            "255.255.255.255",
+            "2001:db8:0:ffff::1",
+        ] {
+            assert!(d.covers(a(yes)), "{yes}");
+        }
+        for no in [
+            "9.255.255.255",
+            "10.2.0.0",
+            "192.168.8.0",
+            "255.255.255.254",
+            "2001:db8:1::",
+            "::",
+        ] {
+            assert!(!d.covers(a(no)), "{no}");
+        }
+        // Checked against the prefixes one by one, over a sweep of addresses.
+        for x in (0u32..=u32::MAX).step_by(65_521) {
+            let addr = IpAddr::from(std::net::Ipv4Addr::from(x));
+            let want = d.prefixes().iter().any(|q| q.contains(&addr));
+            assert_eq!(d.covers(addr), want, "{addr}");
+        }
+        assert!(!Delta::new([]).covers(a("10.0.0.1")));
+    }
+
     #[test]
     fn hits_only_the_same_key_under_the_same_version() {
         let mut c = FlowCache::new(64).unwrap();
@@ -404,7 +538,7 @@ mod tests {
             .into_iter()
             .collect();
         c.put(k, h, 3, DROP, Some(&looked));
-        let delta = |p: &str| Some(Arc::new(Fib::build([(p.parse().unwrap(), ())])));
+        let delta = |p: &str| Some(Arc::new(Delta::new([p.parse().unwrap()])));
         let mut d = Deltas::default();
         d.push(3, None);
         d.push(4, delta("100.127.0.0/24"));
@@ -462,10 +596,7 @@ mod tests {
         let mut d = Deltas::default();
         d.push(
             1,
-            Some(Arc::new(Fib::build([(
-                "100.127.0.0/24".parse().unwrap(),
-                (),
-            )]))),
+            Some(Arc::new(Delta::new(["100.127.0.0/24".parse().unwrap()]))),
         );
         let standing = (0..4000u16)
             .filter(|&i| c.get(&key(i), FlowCache::hash(&key(i)), 1, &d).is_some())
@@ -477,7 +608,7 @@ mod tests {
     fn flows_sharing_looked_up_addresses_share_one_check_and_sets_are_bounded() {
         let addr = |i: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 1, i));
         let set = |i: u8| -> ArrayVec<IpAddr, MAX_LOOKED> { [addr(i)].into_iter().collect() };
-        let delta = |p: &str| Some(Arc::new(Fib::build([(p.parse().unwrap(), ())])));
+        let delta = |p: &str| Some(Arc::new(Delta::new([p.parse().unwrap()])));
         // 8 entries (2 buckets of 4), so at most 8 sets.
         let mut c = FlowCache::new(8).unwrap();
         c.put(key(0), FlowCache::hash(&key(0)), 0, DROP, Some(&set(4)));

@@ -50,7 +50,7 @@ use crate::fib::Fib;
 use crate::io::{Frame, PcapNgOut};
 use crate::topology::{NicId, Topology};
 use crate::wire::{self, AZURE_ROUTER_MAC, ParseError};
-use flowcache::{Deltas, FlowCache, FlowKey};
+use flowcache::{Delta, Deltas, FlowCache, FlowKey};
 use ipnet::IpNet;
 
 /// Pipeline settings.
@@ -188,7 +188,7 @@ pub struct Snapshot {
     /// The prefixes whose routes changed since the previous version, in any
     /// table a walk reads (`None`: anything may have changed). Flow-cache
     /// entries whose looked-up addresses it does not cover stay valid.
-    pub delta: Option<Arc<Fib<()>>>,
+    pub delta: Option<Arc<Delta>>,
     /// When the oldest change it carries arrived (a live event) or was due
     /// (a scheduled step): update latency is measured from here.
     since: Instant,
@@ -1064,13 +1064,25 @@ fn version_latencies(versions: &mut [VersionInfo], workers: &[WorkerStats]) {
 ///
 /// Every list compared is sorted by prefix, so each is one merge walk;
 /// subnets sharing a compiled table (or keeping theirs) are compared once.
-pub fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
+pub fn table_delta(before: &World, after: &World) -> Option<Delta> {
     let (a, b) = (&before.cp, &after.cp);
     let (fa, fb) = (&before.fibs.by_subnet, &after.fibs.by_subnet);
     if fa.len() != fb.len() || a.nva_tables.len() != b.nva_tables.len() {
         return None;
     }
+    // One sorted run of changed prefixes per list compared; a run equal to
+    // one kept already (tables that changed alike: under churn, every
+    // table that learns the same routes) is dropped at once.
     let mut changed: Vec<IpNet> = Vec::new();
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    let mut run: Vec<IpNet> = Vec::new();
+    let mut keep = |run: &mut Vec<IpNet>| {
+        if !run.is_empty() && !runs.iter().any(|r| changed[r.clone()] == run[..]) {
+            runs.push(changed.len()..changed.len() + run.len());
+            changed.append(run);
+        }
+        run.clear();
+    };
     let mut compared: Vec<(
         *const Fib<crate::fib::NicAction>,
         *const Fib<crate::fib::NicAction>,
@@ -1081,10 +1093,12 @@ pub fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
             continue;
         }
         compared.push(pair);
-        diff_sorted(x.routes(), y.routes(), |r| r.0, &mut changed);
+        diff_sorted(x.routes(), y.routes(), |r| r.0, &mut run);
+        keep(&mut run);
     }
     for (x, y) in a.nva_tables.iter().zip(&b.nva_tables) {
-        diff_sorted(&x.entries, &y.entries, |e| e.prefix, &mut changed);
+        diff_sorted(&x.entries, &y.entries, |e| e.prefix, &mut run);
+        keep(&mut run);
     }
     // Of the BGP speakers, walks read only the sites' best routes (a site's
     // routers forward by them); the others reach the data path through the
@@ -1099,11 +1113,10 @@ pub fn table_delta(before: &World, after: &World) -> Option<Fib<()>> {
     for n in nodes {
         let x: Vec<_> = a.bgp.best_of(*n).collect();
         let y: Vec<_> = b.bgp.best_of(*n).collect();
-        diff_sorted(&x, &y, |e| *e.0, &mut changed);
+        diff_sorted(&x, &y, |e| *e.0, &mut run);
+        keep(&mut run);
     }
-    // Sorted runs, one per list compared, with repeats: the build's stable
-    // sort merges the runs and drops the repeats.
-    Some(Fib::build(changed.into_iter().map(|p| (p, ()))))
+    Some(Delta::new(changed))
 }
 
 /// Adds to `out` every prefix whose entries differ between two lists
@@ -1700,7 +1713,7 @@ mod tests {
             cp2.bgp.best.entry(n).or_default().insert(p, vec![path]);
             let after = World::rebuilt(Arc::new(cp2), &before, true).0;
             let d = table_delta(&before, &after).expect("same objects");
-            d.routes().iter().map(|r| r.0).collect::<Vec<_>>()
+            d.prefixes().to_vec()
         };
         let site = Node::by_name(&t, "onprem").expect("site");
         let rs = Node::by_name(&t, "rs-hub1").expect("route server");

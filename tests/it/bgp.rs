@@ -825,8 +825,9 @@ fn a_batch_of_events_applies_as_its_events_one_by_one() {
         events::apply_onto(&mut topo3, &mut strict, &good).unwrap();
         assert_eq!(strict, one);
     }
-    // Large batches (a table learned at once) take the grouped path, in
-    // prefix order or not: the same state as the events in small batches.
+    // Large batches (a table learned at once) are merged into a speaker's
+    // sets, in prefix order or not; the small batches of 100 beside sets of
+    // thousands are applied change by change: the same state.
     for sorted in [true, false] {
         let mut evs: Vec<Event> = (0..6000)
             .map(|i| {
