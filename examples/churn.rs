@@ -2,12 +2,13 @@
 //! stream in, each run printed with what `vnetplane bench` folds into a row
 //! (wall and busy time, versions, updates sent, flow-cache hits, total
 //! rebuild time, update latency), each paired with a run without churn
-//! just before it; the versions' update latencies pooled over the runs
+//! just before it, the reader placed alike (`bench::run_pair`); the versions' update latencies pooled over the runs
 //! (median, 95th and 99th percentiles, max) and the median ratio end the
 //! output.
 //!
 //! `cargo run --release --example churn -- [CASE] [WORKERS] [UPDATES/S]`
-//! (defaults: vxlan, 1, 100000; `N=10000000` frames instead of 4M; `PAIRS=5`
+//! (defaults: vxlan, 1, 100000; 0: a control plane beside the workers
+//! with no updates; `N=10000000` frames instead of 4M; `PAIRS=5`
 //! pairs of runs without and with churn, 3 by default; `NORMAL=1` runs the
 //! control thread at normal priority; `COALESCE_MS=4` the debounce).
 
@@ -35,24 +36,24 @@ fn main() -> Result<(), String> {
     let mut latencies: Vec<f64> = Vec::new();
     for _ in 0..pairs {
         let mut rates = [0.0; 2];
-        for (k, churn) in [None, (rate > 0).then_some(rate)].into_iter().enumerate() {
-            let (r, sent) = bench::run_once(
-                &world,
-                &case.topology,
-                &case.frames,
-                (workers, flowcache::DEFAULT_ENTRIES),
-                false,
-                churn.map(|rate| bench::Churn {
-                    rate,
-                    coalesce: Duration::from_secs_f64(coalesce_ms / 1e3),
-                    priority: if std::env::var("NORMAL").is_ok() {
-                        ControlPriority::Normal
-                    } else {
-                        ControlPriority::Realtime
-                    },
-                }),
-            )
-            .map_err(|e| e.to_string())?;
+        let churn = bench::Churn {
+            rate,
+            coalesce: Duration::from_secs_f64(coalesce_ms / 1e3),
+            priority: if std::env::var("NORMAL").is_ok() {
+                ControlPriority::Normal
+            } else {
+                ControlPriority::Realtime
+            },
+        };
+        let (plain, churned) = bench::run_pair(
+            &world,
+            &case.topology,
+            &case.frames,
+            (workers, flowcache::DEFAULT_ENTRIES),
+            churn,
+        )
+        .map_err(|e| e.to_string())?;
+        for (k, (r, sent)) in [plain, churned].into_iter().enumerate() {
             latencies.extend(r.update_latencies());
             let ns = r.elapsed.as_nanos() as f64 / case.frames.len() as f64;
             rates[k] = 1e3 / ns;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use super::{Control, ControlPriority, Options, Outputs, Report, Run};
+use super::{Control, ControlPriority, Options, Outputs, ReaderMode, Report, Run};
 use crate::control::{self, events::Event};
 use crate::dataplane::{Start, World};
 use crate::fib::{Fib, tables::Rng};
@@ -502,9 +502,59 @@ pub fn run_once(
     outputs: bool,
     churn: Option<Churn>,
 ) -> Result<(Report, u64)> {
+    run_with(
+        world,
+        t,
+        frames,
+        (workers, flow_cache, ReaderMode::Auto),
+        outputs,
+        churn,
+    )
+}
+
+/// A run with `churn` and, just before it, the same run without: the same
+/// workers and the same reader placement. With a control plane beside
+/// them the reader forwards a share itself once the workers and the
+/// control plane fill the cores (1 worker on 2 cores: one thread reads and
+/// forwards); the run without churn is made to do the same, so that the
+/// ratio of their rates is the updates' cost alone, not also a different
+/// placement of the reader.
+pub fn run_pair(
+    world: &Arc<World>,
+    t: &Topology,
+    frames: &[Frame],
+    (workers, flow_cache): (usize, usize),
+    churn: Churn,
+) -> Result<((Report, u64), (Report, u64))> {
+    let reader = if ReaderMode::Auto.inline(workers, true) {
+        ReaderMode::Inline
+    } else {
+        ReaderMode::Thread
+    };
+    let plain = run_with(world, t, frames, (workers, flow_cache, reader), false, None)?;
+    let churned = run_with(
+        world,
+        t,
+        frames,
+        (workers, flow_cache, ReaderMode::Auto),
+        false,
+        Some(churn),
+    )?;
+    Ok((plain, churned))
+}
+
+fn run_with(
+    world: &Arc<World>,
+    t: &Topology,
+    frames: &[Frame],
+    (workers, flow_cache, reader): (usize, usize, ReaderMode),
+    outputs: bool,
+    churn: Option<Churn>,
+) -> Result<(Report, u64)> {
     let opts = Options {
         workers,
         flow_cache,
+        reader,
         coalesce: churn.map_or(super::DEFAULT_COALESCE, |c| c.coalesce),
         control_priority: churn.map_or(ControlPriority::default(), |c| c.priority),
         ..Options::default()
@@ -743,25 +793,16 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             let mut ratios = Vec::new();
             let runs: Vec<_> = (0..repeat.min(3))
                 .map(|_| {
-                    let (plain, _) = run_once(
+                    let ((plain, _), churned) = run_pair(
                         &world,
                         &c.topology,
                         &c.frames,
                         (w, a.flow_cache),
-                        false,
-                        None,
-                    )?;
-                    let churned = run_once(
-                        &world,
-                        &c.topology,
-                        &c.frames,
-                        (w, a.flow_cache),
-                        false,
-                        Some(Churn {
+                        Churn {
                             rate: churn,
                             coalesce: Duration::from_secs_f64(a.coalesce_ms.max(0.0) / 1e3),
                             priority: a.control_priority,
-                        }),
+                        },
                     )?;
                     ratios.push(
                         plain.elapsed.as_secs_f64() / churned.0.elapsed.as_secs_f64().max(1e-9),

@@ -132,6 +132,18 @@ pub enum ReaderMode {
     Inline,
 }
 
+impl ReaderMode {
+    /// Whether the reader forwards a share itself, for `workers` workers
+    /// with or without a live control plane beside them.
+    pub fn inline(self, workers: usize, live: bool) -> bool {
+        match self {
+            ReaderMode::Auto => workers + usize::from(live) >= default_workers().max(2),
+            ReaderMode::Thread => false,
+            ReaderMode::Inline => true,
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Options {
@@ -444,11 +456,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let want_out = want_traces || want_pcapng;
     // No core to spare for the reader: it forwards a share itself. A live
     // event stream keeps the control plane busy: it takes a core too.
-    let inline_last = match opts.reader {
-        ReaderMode::Auto => nw + usize::from(r.live.is_some()) >= default_workers().max(2),
-        ReaderMode::Thread => false,
-        ReaderMode::Inline => true,
-    };
+    let inline_last = opts.reader.inline(nw, r.live.is_some());
     // The reader's own work per frame (~10 ns) is a fifth of a packet served
     // from the flow cache (~50 ns) but little beside a walk (130–450 ns):
     // with the cache, the worker the reader runs takes 3/4 of a share.
@@ -1843,6 +1851,19 @@ mod tests {
         version_latencies(&mut versions, &workers);
         assert_eq!(versions[0].latency_ms, Some(7.0));
         assert_eq!(versions[1].latency_ms, None);
+    }
+
+    /// The reader forwards a share itself once the workers, and a live
+    /// control plane, take every core (the rule `bench::run_pair` also
+    /// gives the run without churn).
+    #[test]
+    fn the_reader_forwards_a_share_once_workers_and_control_fill_the_cores() {
+        let cores = default_workers().max(2);
+        assert!(ReaderMode::Auto.inline(cores, false));
+        assert!(!ReaderMode::Auto.inline(cores - 1, false));
+        assert!(ReaderMode::Auto.inline(cores - 1, true));
+        assert!(!ReaderMode::Thread.inline(cores, true));
+        assert!(ReaderMode::Inline.inline(1, false));
     }
 
     #[test]
