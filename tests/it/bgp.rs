@@ -859,4 +859,30 @@ fn a_batch_of_events_applies_as_its_events_one_by_one() {
         assert_eq!(bulk, small);
         assert!(bulk.advertised.values().map(|s| s.len()).sum::<usize>() > 4000);
     }
+    // One speaker's table in order (a large batch is read as ordered until
+    // an event is not), then flips of prefixes from the start of the same
+    // batch: the last event of each prefix wins, as in small batches.
+    let adv = |i: usize, advertise: bool| {
+        let speaker = "nva1".to_string();
+        let prefix: ipnet::IpNet = format!("100.{}.{}.0/24", 64 + i / 256, i % 256)
+            .parse()
+            .unwrap();
+        if advertise {
+            Event::Advertise { speaker, prefix }
+        } else {
+            Event::Withdraw { speaker, prefix }
+        }
+    };
+    let mut evs: Vec<Event> = (0..5000).map(|i| adv(i, true)).collect();
+    evs.extend((0..100).map(|i| adv(i * 7, false)));
+    evs.extend((0..10).map(|i| adv(i * 7, true)));
+    let (mut topo1, mut small) = events::apply(&t, &[]).unwrap();
+    for chunk in evs.chunks(100) {
+        events::apply_onto(&mut topo1, &mut small, chunk).unwrap();
+    }
+    let (_, bulk) = events::apply(&t, &evs).unwrap();
+    assert_eq!(bulk, small);
+    let nva1 = vnetplane::control::bgp::Node::by_name(&t, "nva1").unwrap();
+    assert_eq!(bulk.advertised[&nva1].len(), 5000 - 90);
+    assert_eq!(bulk.withdrawn[&nva1].len(), 90);
 }
