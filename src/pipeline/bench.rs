@@ -166,6 +166,38 @@ impl Stalls {
     }
 }
 
+/// The machine's speed on a fixed single-thread workload (a chain of
+/// dependent shifts and xors, no memory): nanoseconds per step, the
+/// fastest of five tries of 20 million steps, before and after the runs. A shared
+/// VM runs slower for minutes at a time without pausing (every row of a
+/// bench then moves together, cached ones too); this tells such a phase
+/// from a change in the code.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Speed {
+    pub before_ns_per_step: f64,
+    pub after_ns_per_step: f64,
+}
+
+/// Nanoseconds per step of the speed workload (fastest of five tries).
+pub fn speed_probe() -> f64 {
+    const STEPS: u64 = 20_000_000;
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut x = std::hint::black_box(0x9e37_79b9_7f4a_7c15u64);
+        for _ in 0..STEPS {
+            // xorshift64: each step depends on the last, and no algebra
+            // folds several into one (an LCG's multiply-adds do fold).
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+        }
+        std::hint::black_box(x);
+        best = best.min(t.elapsed().as_secs_f64() * 1e9 / STEPS as f64);
+    }
+    best
+}
+
 /// One measurement.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
@@ -254,6 +286,8 @@ mod tests {
             (0.0..=1.0).contains(&p.lost) && p.gaps_over_5ms <= p.gaps,
             "{p:?}"
         );
+        let speed = super::speed_probe();
+        assert!(speed.is_finite() && speed > 0.0, "{speed}");
     }
 
     #[test]
@@ -271,6 +305,8 @@ pub struct BenchReport {
     pub machine: Machine,
     /// The machine's stalls, measured before the runs.
     pub stalls: Stalls,
+    /// The machine's speed before and after the runs.
+    pub speed: Speed,
     pub command: String,
     pub rows: Vec<Row>,
     pub absorb: Option<Absorb>,
@@ -684,6 +720,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
         }
     }
     let churn = a.churn.unwrap_or(100_000);
+    let speed_before = speed_probe();
     let stalls = Stalls::probe(
         Duration::from_secs_f64(if a.quick { 0.25 } else { 1.0 }),
         cores,
@@ -846,6 +883,10 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
     Ok(BenchReport {
         machine: Machine::here(),
         stalls,
+        speed: Speed {
+            before_ns_per_step: speed_before,
+            after_ns_per_step: speed_probe(),
+        },
         command: std::env::args().collect::<Vec<_>>().join(" "),
         workers: first.as_ref().map_or(0, |r| r.workers),
         packets: first.as_ref().map_or(0, |r| r.packets),
@@ -949,7 +990,7 @@ pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
 pub fn text(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
-        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed {:.3} ns a step before the runs, {:.3} after\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         r.machine.cpu,
         r.machine.cores,
         r.machine.os,
@@ -958,7 +999,9 @@ pub fn text(r: &BenchReport) -> String {
         r.stalls.gaps,
         r.stalls.gaps_over_5ms,
         r.stalls.longest_ms,
-        r.stalls.lost * 100.0
+        r.stalls.lost * 100.0,
+        r.speed.before_ns_per_step,
+        r.speed.after_ns_per_step
     );
     for x in &r.rows {
         let per: Vec<String> = x
