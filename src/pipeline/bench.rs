@@ -166,20 +166,31 @@ impl Stalls {
     }
 }
 
-/// The machine's speed on a fixed single-thread workload (a chain of
-/// dependent shifts and xors, no memory): nanoseconds per step, the
-/// fastest of five tries of 20 million steps, before and after the runs. A shared
-/// VM runs slower for minutes at a time without pausing (every row of a
-/// bench then moves together, cached ones too); this tells such a phase
-/// from a change in the code.
+/// The machine's speed before and after the runs, on two fixed
+/// single-thread workloads: the core (a chain of dependent shifts and
+/// xors, no memory: nanoseconds a step) and memory (a pointer chase
+/// through one random cycle over 32 MiB, larger than the last-level cache
+/// share a VM sees: nanoseconds a hop). Each is the fastest of a few
+/// tries. A shared VM has phases of minutes in which it runs slower
+/// without pausing; in session 9 the core probe stayed at 1.64 ns while
+/// the walk rows lost 10–30 %: memory is where neighbours show.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Speed {
-    pub before_ns_per_step: f64,
-    pub after_ns_per_step: f64,
+    pub core_ns_before: f64,
+    pub core_ns_after: f64,
+    pub memory_ns_before: f64,
+    pub memory_ns_after: f64,
 }
 
-/// Nanoseconds per step of the speed workload (fastest of five tries).
-pub fn speed_probe() -> f64 {
+impl Speed {
+    fn probe() -> (f64, f64) {
+        (core_probe(), memory_probe())
+    }
+}
+
+/// Nanoseconds per step of the core workload (fastest of five tries of 20
+/// million steps).
+pub fn core_probe() -> f64 {
     const STEPS: u64 = 20_000_000;
     let mut best = f64::INFINITY;
     for _ in 0..5 {
@@ -194,6 +205,31 @@ pub fn speed_probe() -> f64 {
         }
         std::hint::black_box(x);
         best = best.min(t.elapsed().as_secs_f64() * 1e9 / STEPS as f64);
+    }
+    best
+}
+
+/// Nanoseconds per hop of a pointer chase through one random cycle over
+/// 32 MiB (Sattolo's shuffle: every slot on the one cycle), fastest of
+/// three tries of a million hops.
+pub fn memory_probe() -> f64 {
+    const SLOTS: usize = 8 << 20;
+    const HOPS: usize = 1_000_000;
+    let mut next: Vec<u32> = (0..SLOTS as u32).collect();
+    let mut rng = Rng(0x5eed);
+    for i in (1..SLOTS).rev() {
+        let j = (rng.next_u64() % i as u64) as usize;
+        next.swap(i, j);
+    }
+    let mut best = f64::INFINITY;
+    let mut at = 0u32;
+    for _ in 0..3 {
+        let t = Instant::now();
+        for _ in 0..HOPS {
+            at = next[at as usize];
+        }
+        std::hint::black_box(at);
+        best = best.min(t.elapsed().as_secs_f64() * 1e9 / HOPS as f64);
     }
     best
 }
@@ -286,8 +322,8 @@ mod tests {
             (0.0..=1.0).contains(&p.lost) && p.gaps_over_5ms <= p.gaps,
             "{p:?}"
         );
-        let speed = super::speed_probe();
-        assert!(speed.is_finite() && speed > 0.0, "{speed}");
+        let (core, memory) = super::Speed::probe();
+        assert!(core > 0.0 && core.is_finite() && memory > 0.0 && memory.is_finite());
     }
 
     #[test]
@@ -720,7 +756,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
         }
     }
     let churn = a.churn.unwrap_or(100_000);
-    let speed_before = speed_probe();
+    let speed_before = Speed::probe();
     let stalls = Stalls::probe(
         Duration::from_secs_f64(if a.quick { 0.25 } else { 1.0 }),
         cores,
@@ -883,9 +919,14 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
     Ok(BenchReport {
         machine: Machine::here(),
         stalls,
-        speed: Speed {
-            before_ns_per_step: speed_before,
-            after_ns_per_step: speed_probe(),
+        speed: {
+            let after = Speed::probe();
+            Speed {
+                core_ns_before: speed_before.0,
+                core_ns_after: after.0,
+                memory_ns_before: speed_before.1,
+                memory_ns_after: after.1,
+            }
         },
         command: std::env::args().collect::<Vec<_>>().join(" "),
         workers: first.as_ref().map_or(0, |r| r.workers),
@@ -990,7 +1031,7 @@ pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
 pub fn text(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
-        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed {:.3} ns a step before the runs, {:.3} after\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed before / after the runs: core {:.2} / {:.2} ns a step, memory {:.1} / {:.1} ns a hop\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         r.machine.cpu,
         r.machine.cores,
         r.machine.os,
@@ -1000,8 +1041,10 @@ pub fn text(r: &BenchReport) -> String {
         r.stalls.gaps_over_5ms,
         r.stalls.longest_ms,
         r.stalls.lost * 100.0,
-        r.speed.before_ns_per_step,
-        r.speed.after_ns_per_step
+        r.speed.core_ns_before,
+        r.speed.core_ns_after,
+        r.speed.memory_ns_before,
+        r.speed.memory_ns_after
     );
     for x in &r.rows {
         let per: Vec<String> = x
