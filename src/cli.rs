@@ -620,9 +620,16 @@ pub fn run(cli: Cli) -> Result<String> {
                         .from_packet
                         .map(|i| format!("from packet {}", i + 1))
                         .unwrap_or_else(|| "live".into());
+                    // Scheduled steps wait for their snapshot: their
+                    // latency is the rebuild's; live ones' includes the
+                    // debounce window.
+                    let reached = v
+                        .latency_ms
+                        .map(|l| format!(", in every worker {l:.1} ms after it was due"))
+                        .unwrap_or_default();
                     let _ = writeln!(
                         s,
-                        "  table version {} ({}, {from}): {}; {} of {} tables compiled in {:.1} ms",
+                        "  table version {} ({}, {from}): {}; {} of {} tables compiled in {:.1} ms{reached}",
                         v.version,
                         v.kind,
                         v.events

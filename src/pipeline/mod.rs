@@ -226,7 +226,8 @@ pub struct VersionInfo {
     pub build_ms: f64,
     /// From the arrival of its first change (a live event) or its step's
     /// cut (a scheduled one) to its adoption by the last worker; `None`
-    /// when a worker had finished before it was published.
+    /// when some worker never adopted it (it had finished, or got no batch
+    /// from that scheduled step on).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f64>,
 }
