@@ -2,9 +2,9 @@
 //! stream in, each run printed with what `vnetplane bench` folds into a row
 //! (wall and busy time, versions, updates sent, flow-cache hits, total
 //! rebuild time, update latency), each paired with a run without churn
-//! just before it, the reader placed alike (`bench::run_pair`); the versions' update latencies pooled over the runs
-//! (median, 95th and 99th percentiles, max) and the median ratio end the
-//! output.
+//! just before it, the reader placed alike (`bench::run_pair`); the
+//! versions' update latencies pooled over the runs (median, 95th and 99th
+//! percentiles, max) and the median ratio end the output.
 //!
 //! `cargo run --release --example churn -- [CASE] [WORKERS] [UPDATES/S]`
 //! (defaults: vxlan, 1, 100000; 0: a control plane beside the workers

@@ -296,8 +296,8 @@ impl RouteEvents {
             // Out of order: the map from here on, with what came before.
             self.ordered = false;
             self.at.reserve(self.events.capacity());
-            let at = &mut self.at;
-            at.extend(self.events.iter().enumerate().map(|(i, e)| (e.0, i)));
+            self.at
+                .extend(self.events.iter().enumerate().map(|(i, e)| (e.0, i)));
         }
         let next = self.events.len();
         let i = *self.at.entry((n, prefix)).or_insert(next);

@@ -1289,7 +1289,13 @@ impl<'f> Worker<'f> {
     /// for a later scheduled step waits for the batch that needs it.
     fn idle_update(&mut self, s: Arc<Snapshot>) {
         self.later.push_back(s);
-        while self.later.front().is_some_and(|s| s.step <= self.snap.step) {
+        self.adopt_through(self.snap.step);
+    }
+
+    /// Adopts, in order, the waiting snapshots for scheduled steps up to
+    /// `step`.
+    fn adopt_through(&mut self, step: usize) {
+        while self.later.front().is_some_and(|s| s.step <= step) {
             if let Some(s) = self.later.pop_front() {
                 self.adopt(s);
             }
@@ -1322,11 +1328,7 @@ impl<'f> Worker<'f> {
             self.later.push_back(s);
         }
         loop {
-            while self.later.front().is_some_and(|s| s.step <= b.step) {
-                if let Some(s) = self.later.pop_front() {
-                    self.adopt(s);
-                }
-            }
+            self.adopt_through(b.step);
             if self.snap.step >= b.step {
                 break;
             }
@@ -1732,7 +1734,7 @@ mod tests {
 
     type Snap = Arc<Snapshot>;
 
-    fn snap(world: &Arc<World>, version: u32, step: usize) -> Arc<Snapshot> {
+    fn snap(world: &Arc<World>, version: u32, step: usize) -> Snap {
         Arc::new(Snapshot {
             version,
             world: world.clone(),
