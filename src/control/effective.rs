@@ -191,6 +191,18 @@ pub struct Injections {
     pub by_vnet: BTreeMap<VnetId, Vec<Injected>>,
 }
 
+impl Injections {
+    /// Of a subnet's sources, the VNets that inject routes, in table order:
+    /// subnets with the same share an [`InjectedLayer`].
+    pub fn injecting(&self, sources: &Sources) -> Vec<VnetId> {
+        sources
+            .iter()
+            .map(|s| s.0)
+            .filter(|v| self.by_vnet.get(v).is_some_and(|r| !r.is_empty()))
+            .collect()
+    }
+}
+
 /// The next-hop IPs a gateway's routes show (R8, Observed): an active-active
 /// VPN gateway lists each instance; a single-instance VPN gateway its public
 /// IP when declared; ExpressRoute its (opaque) instance IPs.
@@ -319,18 +331,322 @@ impl Ranges {
 
 /// Computes the effective routes of every NIC in `subnet`.
 pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
+    let (mut routes, sources) = own_head(t, subnet, |v| inj.by_vnet.get(&v).map_or(0, Vec::len));
+    // R25 (per NIC): no Route Server route equal to or inside this NIC's VNet
+    // or peering ranges.
+    let system_ranges = Ranges::new(routes.iter().map(|r| r.prefix));
+    for &(hub, transit) in &sources {
+        for r in inj.by_vnet.get(&hub).into_iter().flatten() {
+            if r.kind == InjectKind::RouteServer && system_ranges.covers(&r.prefix) {
+                continue;
+            }
+            routes.push(injected_route(r, transit));
+        }
+    }
+    let bgp_default = routes.iter().any(|r| {
+        r.source == Source::VirtualNetworkGateway
+            && r.prefix.prefix_len() == 0
+            && r.prefix.network().is_ipv4()
+    });
+    let has_gateway_routes = routes
+        .iter()
+        .any(|r| r.source == Source::VirtualNetworkGateway);
+    routes.extend(own_tail(t, subnet, bgp_default, has_gateway_routes));
+    mark_states(t, &mut routes);
+    Table {
+        subnet,
+        routes: Arc::new(routes),
+    }
+}
+
+/// The injected routes of one list of sources, shared by every subnet
+/// with those sources (a hub and its spokes hold the same thousands of
+/// gateway and Route Server routes around a few of their own): grouped by
+/// prefix in prefix order, each group's members in table order, with the
+/// member the same-prefix rules pick among them alone (R15, R31, R39).
+/// [`split_table`] then computes, per subnet, only what its own routes
+/// change.
+#[derive(Debug)]
+pub struct InjectedLayer<'a> {
+    sources: Vec<VnetId>,
+    /// (prefix, members, winner's index in `members`, winner's next hops
+    /// in `next_hops`).
+    groups: Vec<(IpNet, std::ops::Range<u32>, u32, u32)>,
+    /// The winners' distinct next-hop lists.
+    next_hops: Vec<Arc<[IpAddr]>>,
+    /// Each route, with its source.
+    members: Vec<(&'a Injected, VnetId)>,
+    /// Whether a member is not a Route Server's (R25 removes no such one).
+    any_not_route_server: bool,
+}
+
+impl<'a> InjectedLayer<'a> {
+    /// The layer of the routes `sources` inject: the source VNets that
+    /// inject any, in table order ([`Injections::injecting`]; a hub's
+    /// spokes inject nothing of their own and share the hub's layer).
+    pub fn new(t: &Topology, inj: &'a Injections, sources: &[VnetId]) -> Self {
+        let mut members: Vec<(&'a Injected, VnetId)> = sources
+            .iter()
+            .flat_map(|&v| {
+                inj.by_vnet
+                    .get(&v)
+                    .into_iter()
+                    .flatten()
+                    .map(move |r| (r, v))
+            })
+            .collect();
+        // A stable sort keeps table order within a prefix; one source's
+        // routes come sorted already.
+        if !members.windows(2).all(|w| w[0].0.prefix <= w[1].0.prefix) {
+            members.sort_by_key(|m| m.0.prefix);
+        }
+        let mut groups = Vec::new();
+        let mut next_hops: Vec<Arc<[IpAddr]>> = Vec::new();
+        let mut index: rustc_hash::FxHashMap<Arc<[IpAddr]>, u32> = Default::default();
+        let mut start = 0;
+        for group in members.chunk_by(|a, b| a.0.prefix == b.0.prefix) {
+            let end = start + group.len();
+            // The first of the best, as `mark_states` picks.
+            let winner = (start..end)
+                .min_by_key(|&i| {
+                    let r = members[i].0;
+                    let len = u32::try_from(r.as_path.len()).unwrap_or(u32::MAX);
+                    injected_rank(t, r.by, r.kind, len)
+                })
+                .expect("groups are not empty");
+            let ips = &members[winner].0.next_hop_ips;
+            // A peer's routes mostly share their next hops: the last
+            // list is checked before the index.
+            let hops = match next_hops.last() {
+                Some(l) if l == ips => next_hops.len() as u32 - 1,
+                _ => *index.entry(ips.clone()).or_insert_with(|| {
+                    next_hops.push(ips.clone());
+                    next_hops.len() as u32 - 1
+                }),
+            };
+            groups.push((
+                group[0].0.prefix,
+                start as u32..end as u32,
+                winner as u32,
+                hops,
+            ));
+            start = end;
+        }
+        InjectedLayer {
+            sources: sources.to_vec(),
+            any_not_route_server: members.iter().any(|m| m.0.kind != InjectKind::RouteServer),
+            groups,
+            next_hops,
+            members,
+        }
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The source VNets, in table order.
+    pub fn sources(&self) -> &[VnetId] {
+        &self.sources
+    }
+
+    /// Whether a subnet with `sources` has this layer's: its sources that
+    /// inject routes are the layer's.
+    fn inj_sources_match(&self, sources: &Sources) -> bool {
+        let members = |v: VnetId| self.members.iter().any(|m| m.1 == v);
+        sources.iter().map(|s| s.0).filter(|&v| members(v)).eq(self
+            .sources
+            .iter()
+            .copied()
+            .filter(|&v| members(v)))
+    }
+
+    /// Number of prefixes.
+    pub fn prefixes(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Prefix `g` (in prefix order) and the route its group picks.
+    pub fn winner(&self, g: usize) -> (IpNet, &'a Injected) {
+        let (p, _, w, _) = &self.groups[g];
+        (*p, self.members[*w as usize].0)
+    }
+
+    /// Prefix `g` and its winner's next hops, as an index in
+    /// [`InjectedLayer::next_hops`].
+    pub fn winner_hops(&self, g: usize) -> (IpNet, usize) {
+        let (p, _, _, h) = &self.groups[g];
+        (*p, *h as usize)
+    }
+
+    /// The winners' distinct next-hop lists.
+    pub fn next_hops(&self) -> &[Arc<[IpAddr]>] {
+        &self.next_hops
+    }
+
+    /// The first prefix index from `from` on whose prefix is not below `p`.
+    pub fn first_from(&self, from: usize, p: IpNet) -> usize {
+        from + self.groups[from..].partition_point(|g| g.0 < p)
+    }
+}
+
+/// A subnet's table split against the injected layer of its sources:
+/// its own routes and the injected routes they meet (same prefix as one of
+/// them, or inside a VNet, peering or service-endpoint route's prefix),
+/// marked as [`subnet_table`] marks them, and the indices (ascending) of
+/// the layer's prefixes placed there. Every other prefix of the layer
+/// meets none of the subnet's own routes: its group's winner is Active in
+/// the full table and no R16 or R25 rule touches it. The subnet must have
+/// the layer's sources.
+pub fn split_table(t: &Topology, layer: &InjectedLayer, subnet: SubnetId) -> (Table, Vec<u32>) {
+    let (mut routes, sources) = own_head(t, subnet, |_| 0);
+    debug_assert!(
+        layer.inj_sources_match(&sources),
+        "subnet {subnet:?} has other sources than its layer"
+    );
+    // R25, as in `subnet_table`.
+    let system_ranges = Ranges::new(routes.iter().map(|r| r.prefix));
+    let kept =
+        |r: &Injected| !(r.kind == InjectKind::RouteServer && system_ranges.covers(&r.prefix));
+    let has_gateway_routes = layer.any_not_route_server || layer.members.iter().any(|m| kept(m.0));
+    let bgp_default = layer
+        .groups
+        .binary_search_by(|g| g.0.cmp(&DEFAULT_V4))
+        .is_ok_and(|g| {
+            let range = &layer.groups[g].1;
+            layer.members[range.start as usize..range.end as usize]
+                .iter()
+                .any(|m| kept(m.0))
+        });
+    let tail = own_tail(t, subnet, bgp_default, has_gateway_routes);
+    // The layer's prefixes equal to an own route's, or inside a VNet,
+    // peering or service-endpoint route's: each looked up in the layer
+    // (a few own routes against thousands of prefixes).
+    let groups = &layer.groups;
+    let mut held: Vec<u32> = Vec::new();
+    for r in routes.iter().chain(&tail) {
+        let p = r.prefix;
+        if r.is_vnet_system() {
+            held.extend(
+                prefixes_inside(groups.len(), |g| groups[g].0, p)
+                    .filter(|&g| p.contains(&groups[g].0))
+                    .map(|g| g as u32),
+            );
+        } else if let Ok(g) = groups.binary_search_by(|g| g.0.cmp(&p)) {
+            held.push(g as u32);
+        }
+    }
+    held.sort_unstable();
+    held.dedup();
+    for &g in &held {
+        let range = &groups[g as usize].1;
+        for &(r, pos) in &layer.members[range.start as usize..range.end as usize] {
+            if kept(r) {
+                let transit = sources.iter().find(|s| s.0 == pos).and_then(|s| s.1);
+                routes.push(injected_route(r, transit));
+            }
+        }
+    }
+    routes.extend(tail);
+    mark_states(t, &mut routes);
+    (
+        Table {
+            subnet,
+            routes: Arc::new(routes),
+        },
+        held,
+    )
+}
+
+/// Of `n` prefixes in order (`prefix(i)`), the indices of a run that
+/// holds every one equal to or inside `p` (and maybe `p`'s supernets with
+/// its address): `IpNet` orders by address, then length.
+pub fn prefixes_inside(
+    n: usize,
+    prefix: impl Fn(usize) -> IpNet,
+    p: IpNet,
+) -> std::ops::Range<usize> {
+    let (first, last) = match p {
+        IpNet::V4(q) => (
+            IpNet::V4(ipnet::Ipv4Net::new_assert(q.network(), 0)),
+            IpNet::V4(ipnet::Ipv4Net::new_assert(q.broadcast(), 32)),
+        ),
+        IpNet::V6(q) => (
+            IpNet::V6(ipnet::Ipv6Net::new_assert(q.network(), 0)),
+            IpNet::V6(ipnet::Ipv6Net::new_assert(q.broadcast(), 128)),
+        ),
+    };
+    let lower = |x: IpNet| {
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if prefix(mid) < x {
+                lo = mid + 1
+            } else {
+                hi = mid
+            }
+        }
+        lo
+    };
+    let upper = |x: IpNet| {
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if prefix(mid) <= x {
+                lo = mid + 1
+            } else {
+                hi = mid
+            }
+        }
+        lo
+    };
+    lower(first)..upper(last)
+}
+
+/// Where a subnet's injected routes come from, in table order: its own
+/// VNet's gateways and Route Server, then its hub's through gateway
+/// transit (R8–R10), each with the peering it is learned over; none when
+/// its route table turns propagation off.
+pub type Sources = Vec<(VnetId, Option<PeeringId>)>;
+
+/// A subnet's [`Sources`].
+pub fn subnet_sources(t: &Topology, subnet: SubnetId) -> Sources {
     let s = t.subnet(subnet);
     let vid = s.vnet;
-    let vnet = t.vnet(vid);
-    let rt = s.route_table.map(|r| t.route_table(r));
-    // Sized for what the VNet's (and a hub's) gateways and Route Servers
-    // inject: tables of many BGP routes are built without regrowing.
-    let injected: usize = std::iter::once(vid)
-        .chain(t.remote_gateway_vnet(vid).map(|(_, hub)| hub))
-        .map(|v| inj.by_vnet.get(&v).map_or(0, Vec::len))
-        .sum();
-    let mut routes: Vec<Route> = Vec::with_capacity(injected + 16);
+    // R8–R10: gateway and Route Server routes, own VNet first, then the hub's
+    // through gateway transit; not at all when propagation is off.
+    let mut sources: Sources = Vec::new();
+    if s.route_table
+        .is_none_or(|r| t.route_table(r).propagate_gateway_routes)
+    {
+        sources.push((vid, None));
+        if let Some((pid, hub)) = t.remote_gateway_vnet(vid) {
+            sources.push((hub, Some(pid)));
+        }
+    }
+    sources
+}
 
+/// The routes of a subnet's table before the injected ones (R1's VnetLocal
+/// routes, R6–R7's peering routes), with room for `injected(vnet)` more
+/// from each source, and the sources.
+fn own_head(
+    t: &Topology,
+    subnet: SubnetId,
+    injected: impl Fn(VnetId) -> usize,
+) -> (Vec<Route>, Sources) {
+    let vid = t.subnet(subnet).vnet;
+    let vnet = t.vnet(vid);
+    let sources = subnet_sources(t, subnet);
+    // Sized for what the sources inject: tables of many BGP routes are
+    // built without regrowing.
+    let room: usize = sources.iter().map(|&(v, _)| injected(v)).sum();
+    let mut routes: Vec<Route> = Vec::with_capacity(room + 16);
     // R1: one VnetLocal route per VNet range.
     for &p in &vnet.address_space {
         routes.push(range_route(
@@ -351,41 +667,45 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
             routes.push(range_route(r, ty, Origin::Peering { peering: pid }));
         }
     }
-    // R8–R10: gateway and Route Server routes, own VNet first, then the hub's
-    // through gateway transit; not at all when propagation is off.
-    let propagate = rt.is_none_or(|r| r.propagate_gateway_routes);
-    // R25 (per NIC): no Route Server route equal to or inside this NIC's VNet
-    // or peering ranges.
-    let system_ranges = Ranges::new(routes.iter().map(|r| r.prefix));
-    if propagate {
-        let mut sources: Vec<(VnetId, Option<PeeringId>)> = vec![(vid, None)];
-        if let Some((pid, hub)) = t.remote_gateway_vnet(vid) {
-            sources.push((hub, Some(pid)));
-        }
-        for (hub, transit) in sources {
-            for r in inj.by_vnet.get(&hub).into_iter().flatten() {
-                if r.kind == InjectKind::RouteServer && system_ranges.covers(&r.prefix) {
-                    continue;
-                }
-                routes.push(Route {
-                    source: Source::VirtualNetworkGateway,
-                    state: State::Active,
-                    prefix: r.prefix,
-                    next_hop_type: NextHopType::VirtualNetworkGateway,
-                    next_hop_ips: r.next_hop_ips.clone(),
-                    name: None,
-                    origin: Origin::Injected {
-                        by: r.by,
-                        kind: r.kind,
-                        as_path_len: u32::try_from(r.as_path.len()).unwrap_or(u32::MAX),
-                        detail: r.detail.clone(),
-                        transit,
-                    },
-                    invalid_because: None,
-                });
-            }
-        }
+    (routes, sources)
+}
+
+/// A gateway's or Route Server's route as a NIC's table shows it (R8).
+fn injected_route(r: &Injected, transit: Option<PeeringId>) -> Route {
+    Route {
+        source: Source::VirtualNetworkGateway,
+        state: State::Active,
+        prefix: r.prefix,
+        next_hop_type: NextHopType::VirtualNetworkGateway,
+        next_hop_ips: r.next_hop_ips.clone(),
+        name: None,
+        origin: Origin::Injected {
+            by: r.by,
+            kind: r.kind,
+            as_path_len: u32::try_from(r.as_path.len()).unwrap_or(u32::MAX),
+            detail: r.detail.clone(),
+            transit,
+        },
+        invalid_because: None,
     }
+}
+
+/// The routes of a subnet's table after the injected ones: the Internet
+/// defaults, the reserved None routes, service endpoints and UDRs. Which
+/// reserved routes remain depends on whether the injected routes (those
+/// R25 keeps) hold an IPv4 0/0 (`bgp_default`) and any route at all
+/// (`has_gateway_routes`).
+fn own_tail(
+    t: &Topology,
+    subnet: SubnetId,
+    bgp_default: bool,
+    has_gateway_routes: bool,
+) -> Vec<Route> {
+    let s = t.subnet(subnet);
+    let vid = s.vnet;
+    let vnet = t.vnet(vid);
+    let rt = s.route_table.map(|r| t.route_table(r));
+    let mut routes: Vec<Route> = Vec::new();
     // R1: default routes to the Internet.
     let has_v4 = vnet.address_space.iter().any(|p| p.network().is_ipv4());
     let has_v6 = vnet.address_space.iter().any(|p| p.network().is_ipv6());
@@ -409,14 +729,6 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
             .iter()
             .any(|u| u.prefix.prefix_len() == 0 && u.prefix.network().is_ipv4())
     });
-    let bgp_default = routes.iter().any(|r| {
-        r.source == Source::VirtualNetworkGateway
-            && r.prefix.prefix_len() == 0
-            && r.prefix.network().is_ipv4()
-    });
-    let has_gateway_routes = routes
-        .iter()
-        .any(|r| r.source == Source::VirtualNetworkGateway);
     // R3: a user 0/0 (optionally a BGP 0/0) removes the reserved None routes;
     // R5 (optional): NICs holding gateway routes show none of them.
     let remove_reserved = user_default || (bgp_default && t.options.bgp_default_removes_reserved);
@@ -487,11 +799,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
             });
         }
     }
-    mark_states(t, &mut routes);
-    Table {
-        subnet,
-        routes: Arc::new(routes),
-    }
+    routes
 }
 
 /// Same-prefix precedence (R15 with the R16 exception; among gateway routes
@@ -506,32 +814,40 @@ fn rank(t: &Topology, r: &Route) -> (u8, u8, usize) {
                 kind,
                 as_path_len,
                 ..
-            } => {
-                // The hub's Route Server routing preference decides between
-                // ExpressRoute and VPN/NVA routes; VPN against NVA is always
-                // the shorter AS path (R31). Without a Route Server,
-                // ExpressRoute wins (R39).
-                let vnet = match by {
-                    Injector::Gateway(g) => t.gateway(*g).vnet,
-                    Injector::RouteServer(rs) => t.route_servers[rs.idx()].vnet,
-                };
-                let pref = t
-                    .route_server_in(vnet)
-                    .map_or(RoutingPreference::ExpressRoute, |rs| {
-                        t.route_servers[rs.idx()].routing_preference
-                    });
-                let er = *kind == InjectKind::ExpressRoute;
-                let class = match pref {
-                    RoutingPreference::ExpressRoute => u8::from(!er),
-                    RoutingPreference::VpnNva => u8::from(er),
-                    RoutingPreference::AsPath => 0,
-                };
-                (2, class, *as_path_len as usize)
-            }
+            } => injected_rank(t, *by, *kind, *as_path_len),
             _ => (2, 9, 0),
         },
         Source::Default => (3, 0, 0),
     }
+}
+
+/// [`rank`] of a gateway's or Route Server's route.
+fn injected_rank(
+    t: &Topology,
+    by: Injector,
+    kind: InjectKind,
+    as_path_len: u32,
+) -> (u8, u8, usize) {
+    // The hub's Route Server routing preference decides between
+    // ExpressRoute and VPN/NVA routes; VPN against NVA is always
+    // the shorter AS path (R31). Without a Route Server,
+    // ExpressRoute wins (R39).
+    let vnet = match by {
+        Injector::Gateway(g) => t.gateway(g).vnet,
+        Injector::RouteServer(rs) => t.route_servers[rs.idx()].vnet,
+    };
+    let pref = t
+        .route_server_in(vnet)
+        .map_or(RoutingPreference::ExpressRoute, |rs| {
+            t.route_servers[rs.idx()].routing_preference
+        });
+    let er = kind == InjectKind::ExpressRoute;
+    let class = match pref {
+        RoutingPreference::ExpressRoute => u8::from(!er),
+        RoutingPreference::VpnNva => u8::from(er),
+        RoutingPreference::AsPath => 0,
+    };
+    (2, class, as_path_len as usize)
 }
 
 fn describe(t: &Topology, r: &Route) -> String {
@@ -731,6 +1047,38 @@ mod tests {
     /// The groups of routes sharing a prefix, whatever the table's layout
     /// (a long sorted run with a few routes around it; no run at all), are
     /// those a map from prefix to routes gives.
+    #[test]
+    fn prefixes_inside_a_prefix_are_in_the_run_it_gives() {
+        let mut rng = crate::fib::tables::Rng(9);
+        for _ in 0..300 {
+            let mut ps: Vec<IpNet> = (0..rng.next_u32() % 200)
+                .map(|_| {
+                    let len = (rng.next_u32() % 33) as u8;
+                    let a = (rng.next_u32() & 0x0f0f_ff00)
+                        & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+                    IpNet::V4(ipnet::Ipv4Net::new(a.into(), len).expect("valid length"))
+                })
+                .collect();
+            ps.push("fd00::/8".parse().unwrap());
+            ps.sort();
+            ps.dedup();
+            let len = (rng.next_u32() % 33) as u8;
+            let a = rng.next_u32()
+                & 0x0f0f_ff00
+                & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            let p = IpNet::V4(ipnet::Ipv4Net::new(a.into(), len).expect("valid length"));
+            let run = prefixes_inside(ps.len(), |i| ps[i], p);
+            let inside: Vec<usize> = (0..ps.len()).filter(|&i| p.contains(&ps[i])).collect();
+            assert!(
+                inside.iter().all(|i| run.contains(i)),
+                "{p} in {ps:?}: {run:?}"
+            );
+            // Nothing else but supernets at p's address.
+            assert!(run.clone().all(|i| p.contains(&ps[i])
+                || (ps[i].addr() == p.addr() && ps[i].prefix_len() < p.prefix_len())));
+        }
+    }
+
     #[test]
     fn same_prefix_groups_are_the_prefix_map_ones() {
         let mut rng = crate::fib::tables::Rng(5);

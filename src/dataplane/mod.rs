@@ -20,7 +20,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arrayvec::ArrayVec;
 use rustc_hash::FxHashMap as HashMap;
@@ -417,7 +417,8 @@ pub struct World {
     /// Each NVA's OS table compiled: (all routes, underlay routes without
     /// tunnel routes), values index its entries.
     nva_fibs: Vec<Arc<(Fib<u32>, Fib<u32>)>>,
-    tables: Vec<Table>,
+    /// Each subnet's effective routes, once an explained walk needs them.
+    tables: Box<[OnceLock<Table>]>,
     /// Per subnet, per action of its compiled table, per next-hop address
     /// of a virtual-appliance or gateway action: where the address leads
     /// from the subnet's VNet (empty for other actions). Resolved once per
@@ -780,30 +781,23 @@ impl World {
 
     /// Builds the world of a shared control plane, compiling every table.
     pub fn from_arc(cp: Arc<ControlPlane>) -> Self {
-        let tables = cp.subnet_tables();
-        let fibs = FibSet::compile_tables(&tables, &cp.subnet_twins(), None).0;
-        World::assemble(cp, tables, fibs, None, None)
+        let fibs = FibSet::compile(&cp);
+        World::assemble(cp, fibs, None, None)
     }
 
-    /// Builds the world after a change: every subnet table computed once,
-    /// compiled reusing `prev`'s identical route sets; with `same_objects`
+    /// Builds the world after a change: every subnet's routes compiled
+    /// reusing `prev`'s identical route sets; with `same_objects`
     /// (route-only events: the topology's objects are unchanged) the
     /// object-derived part is shared with `prev` too. Also returns how many
     /// tables were compiled.
     pub fn rebuilt(cp: Arc<ControlPlane>, prev: &World, same_objects: bool) -> (World, usize) {
-        let tables = cp.subnet_tables();
-        let (fibs, compiled) =
-            FibSet::compile_tables(&tables, &cp.subnet_twins(), Some(&prev.fibs));
+        let (fibs, compiled) = FibSet::compile_reusing(&cp, Some(&prev.fibs));
         let fixed = same_objects.then(|| prev.fixed.clone());
-        (
-            World::assemble(cp, tables, fibs, fixed, Some(prev)),
-            compiled,
-        )
+        (World::assemble(cp, fibs, fixed, Some(prev)), compiled)
     }
 
     fn assemble(
         cp: Arc<ControlPlane>,
-        tables: Vec<Table>,
         fibs: FibSet,
         fixed: Option<Arc<Fixed>>,
         prev: Option<&World>,
@@ -812,18 +806,21 @@ impl World {
         let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
         let next_hops = resolve_next_hops(&cp.topology, &fibs, &fixed);
         World {
+            tables: (0..fibs.by_subnet.len()).map(|_| OnceLock::new()).collect(),
             fibs,
             nva_fibs,
-            tables,
             next_hops,
             fixed,
             cp,
         }
     }
 
-    /// Each subnet's effective routes (what its compiled table holds).
-    pub fn subnet_tables(&self) -> &[Table] {
-        &self.tables
+    /// A subnet's effective routes (what its compiled table holds),
+    /// computed the first time they are asked for in this world: only
+    /// explained walks name the route they used, and a world compiles its
+    /// tables without them ([`FibSet::compile_reusing`]).
+    pub fn subnet_table(&self, subnet: SubnetId) -> &Table {
+        self.tables[subnet.idx()].get_or_init(|| self.cp.subnet_table(subnet))
     }
 
     /// The NIC a captured packet enters from: the one holding its source.
@@ -880,7 +877,7 @@ impl World {
     }
 
     fn route_used(&self, subnet: SubnetId, dst: IpAddr) -> Option<RouteUsed> {
-        let table = &self.tables[subnet.idx()];
+        let table = self.subnet_table(subnet);
         let d = effective::lookup(table, dst);
         d.selected.map(|i| {
             let r = &table.routes[i];

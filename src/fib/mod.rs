@@ -26,7 +26,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use crate::control::ControlPlane;
-use crate::control::effective::{NextHopType, Source, State, Table};
+use crate::control::effective::{self, NextHopType, Source, State, Table};
 use crate::topology::NicId;
 use poptrie::{BuildRoute, Poptrie};
 
@@ -374,6 +374,56 @@ pub fn nic_routes(table: &Table) -> Vec<(IpNet, NicAction)> {
         .collect()
 }
 
+/// [`nic_routes`] of the subnet's full table, computed from the injected
+/// layer its sources share ([`effective::split_table`]): the routes its
+/// own ones meet from its split table, every other prefix of the layer
+/// with its group's winner. A hub and its spokes copy the shared
+/// routes' actions, not the full table's rows.
+pub fn layered_nic_routes(
+    t: &crate::topology::Topology,
+    layer: &effective::InjectedLayer,
+    subnet: crate::topology::SubnetId,
+) -> Vec<(IpNet, NicAction)> {
+    let (own, held) = effective::split_table(t, layer, subnet);
+    let own = nic_routes(&own);
+    // The layer's next-hop lists copied for this subnet: its routes count
+    // references on lists of their own, not all cores on the few shared
+    // ones (a contended atomic increment a route, then a decrement when
+    // the table goes: most of this function's time on 2 cores before).
+    let actions: Vec<NicAction> = layer
+        .next_hops()
+        .iter()
+        .map(|ips| NicAction {
+            next_hop_type: NextHopType::VirtualNetworkGateway,
+            ips: Arc::from(&ips[..]),
+        })
+        .collect();
+    let n = layer.prefixes();
+    let mut out = Vec::with_capacity(own.len() + n - held.len());
+    // The layer's prefixes from `from` to `to`, but the held ones.
+    let mut held = held.into_iter().peekable();
+    let mut copy = |out: &mut Vec<(IpNet, NicAction)>, from: usize, to: usize| {
+        for g in from..to {
+            if held.next_if_eq(&(g as u32)).is_none() {
+                let (p, a) = layer.winner_hops(g);
+                out.push((p, actions[a].clone()));
+            }
+        }
+    };
+    // Each own route where the layer's order puts it (no prefix in
+    // common: the held ones are the own routes' prefixes and those they
+    // cover), found by a binary search, not a comparison a prefix.
+    let mut at = 0;
+    for route in own {
+        let to = layer.first_from(at, route.0);
+        copy(&mut out, at, to);
+        out.push(route);
+        at = to;
+    }
+    copy(&mut out, at, n);
+    out
+}
+
 /// The longest run `[a, b)` of `0..n` in which each item `i` after the
 /// first continues the run (`continues(i)`: item `i - 1` may precede it).
 pub fn longest_run(n: usize, continues: impl Fn(usize) -> bool) -> std::ops::Range<usize> {
@@ -452,8 +502,44 @@ impl FibSet {
 
     /// The same after a change: a route set that `prev` already compiled is
     /// shared, not rebuilt. Also returns how many tables were compiled.
+    /// Subnets whose sources inject routes take them from one
+    /// [`effective::InjectedLayer`] per list of sources
+    /// ([`layered_nic_routes`]) instead of each computing its full table.
     pub fn compile_reusing(cp: &ControlPlane, prev: Option<&FibSet>) -> (FibSet, usize) {
-        FibSet::compile_tables(&cp.subnet_tables(), &cp.subnet_twins(), prev)
+        use crate::topology::{SubnetId, VnetId};
+        let t = &cp.topology;
+        let twins = cp.subnet_twins();
+        let mut layers: Vec<effective::InjectedLayer> = Vec::new();
+        let mut layer_of: Vec<Option<usize>> = vec![None; twins.len()];
+        for (i, _) in twins.iter().enumerate().filter(|&(i, &j)| i == j) {
+            let sources: Vec<VnetId> = cp
+                .injections
+                .injecting(&effective::subnet_sources(t, SubnetId(i as u32)));
+            if sources.is_empty() {
+                continue;
+            }
+            layer_of[i] = match layers.iter().position(|l| l.sources() == sources) {
+                Some(l) => Some(l),
+                None => {
+                    let layer = effective::InjectedLayer::new(t, &cp.injections, &sources);
+                    (!layer.is_empty()).then(|| {
+                        layers.push(layer);
+                        layers.len() - 1
+                    })
+                }
+            };
+        }
+        let work: usize = layer_of.iter().flatten().map(|&l| layers[l].len()).sum();
+        FibSet::compile_with(
+            twins.len(),
+            &twins,
+            prev,
+            work >= crate::control::PARALLEL_ROUTES,
+            |i| match layer_of[i] {
+                Some(l) => layered_nic_routes(t, &layers[l], SubnetId(i as u32)),
+                None => nic_routes(&cp.subnet_table(SubnetId(i as u32))),
+            },
+        )
     }
 
     /// [`FibSet::compile_reusing`] of tables already computed (one per
@@ -465,6 +551,31 @@ impl FibSet {
         tables: &[Table],
         twins: &[usize],
         prev: Option<&FibSet>,
+    ) -> (FibSet, usize) {
+        let is_twin = |i: usize| twins.get(i).is_some_and(|&j| j < i);
+        let work = tables
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| !is_twin(i))
+            .map(|(_, t)| t.routes.len())
+            .sum::<usize>();
+        FibSet::compile_with(
+            tables.len(),
+            twins,
+            prev,
+            work >= crate::control::PARALLEL_ROUTES,
+            |i| nic_routes(&tables[i]),
+        )
+    }
+
+    /// Compiles `routes(i)` for every subnet `i < n` that is not a twin,
+    /// on every core when `parallel`.
+    fn compile_with(
+        n: usize,
+        twins: &[usize],
+        prev: Option<&FibSet>,
+        parallel: bool,
+        routes: impl Fn(usize) -> Vec<(IpNet, NicAction)> + Sync,
     ) -> (FibSet, usize) {
         use rayon::prelude::*;
         use std::hash::BuildHasher;
@@ -482,25 +593,18 @@ impl FibSet {
         let is_twin = |i: usize| twins.get(i).is_some_and(|&j| j < i);
         // Large sets: each table's routes (and then each new compiled
         // table) on every core; the reuse decisions stay in subnet order.
-        let parallel = tables
-            .iter()
-            .enumerate()
-            .filter(|&(i, _)| !is_twin(i))
-            .map(|(_, t)| t.routes.len())
-            .sum::<usize>()
-            >= crate::control::PARALLEL_ROUTES;
-        let prepare = |(i, table): (usize, &Table)| {
+        let prepare = |i: usize| {
             (!is_twin(i)).then(|| {
-                let routes = nic_routes(table);
+                let routes = routes(i);
                 let h = hasher.hash_one(routes.as_slice());
                 (routes, h)
             })
         };
         type Prepared = Option<(Vec<(IpNet, NicAction)>, u64)>;
         let prepared: Vec<Prepared> = if parallel {
-            tables.par_iter().enumerate().map(prepare).collect()
+            (0..n).into_par_iter().map(prepare).collect()
         } else {
-            tables.iter().enumerate().map(prepare).collect()
+            (0..n).map(prepare).collect()
         };
         // Per subnet: a twin's subnet, a table compiled before (this set's
         // or `prev`'s), or a route set to compile.
@@ -509,7 +613,7 @@ impl FibSet {
             Known(Arc<Fib<NicAction>>),
             New(usize),
         }
-        let mut slots: Vec<Slot> = Vec::with_capacity(tables.len());
+        let mut slots: Vec<Slot> = Vec::with_capacity(n);
         type ToBuild<'a> = (Vec<(IpNet, NicAction)>, Option<&'a Arc<Fib<NicAction>>>);
         let mut to_build: Vec<ToBuild> = Vec::new();
         // hash -> this set's distinct tables (Known, or New by build index).
@@ -569,7 +673,7 @@ impl FibSet {
             to_build.map(|r| make(r, first.as_ref())).collect()
         };
         let built: Vec<Arc<Fib<NicAction>>> = first.into_iter().chain(rest).collect();
-        let mut by_subnet: Vec<Arc<Fib<NicAction>>> = Vec::with_capacity(tables.len());
+        let mut by_subnet: Vec<Arc<Fib<NicAction>>> = Vec::with_capacity(n);
         for slot in &slots {
             let fib = match slot {
                 Slot::Twin(j) => by_subnet[*j].clone(),

@@ -460,3 +460,132 @@ fn twin_subnets_share_their_table_and_its_compilation() {
     }
     assert!(shared > 10, "{shared} twin subnets");
 }
+
+/// Compiling from the injected layers a hub and its spokes share
+/// (`FibSet::compile_reusing`, `layered_nic_routes`) gives every subnet the
+/// routes its full table gives (`nic_routes(subnet_table)`), also where
+/// the injected routes meet the subnet's own: advertisements equal to,
+/// inside and around VNet ranges (R16, R25), equal to UDRs and reserved
+/// prefixes (R15, R3), a BGP 0/0 (R3, R5), beside the scenarios' own
+/// ExpressRoute, VPN and Route Server routes of the same prefixes (R31, R39).
+#[test]
+fn layered_compilation_gives_each_subnet_its_full_tables_routes() {
+    use ipnet::IpNet;
+    use vnetplane::control::effective::{InjectedLayer, subnet_sources};
+    use vnetplane::control::events::Event;
+    use vnetplane::fib::{FibSet, layered_nic_routes, nic_routes};
+    use vnetplane::topology::SubnetId;
+    let mut rng = vnetplane::fib::tables::Rng(11);
+    let (mut cases, mut layered, mut met) = (0, 0, 0);
+    for f in topology_files() {
+        let base = vnetplane::topology::load_file(&f).unwrap();
+        let t = &base;
+        // Prefixes that meet a subnet's own routes, and some that do not.
+        let mut pool: Vec<IpNet> = vec!["0.0.0.0/0".parse().unwrap()];
+        for v in &t.vnets {
+            for &p in &v.address_space {
+                pool.push(p);
+                if let IpNet::V4(n) = p {
+                    pool.push(IpNet::V4(n.supernet().unwrap_or(n)));
+                    pool.extend(
+                        n.subnets(n.prefix_len().max(28))
+                            .unwrap()
+                            .take(2)
+                            .map(IpNet::V4),
+                    );
+                }
+            }
+        }
+        for rt in &t.route_tables {
+            pool.extend(rt.routes.iter().map(|u| u.prefix));
+        }
+        pool.extend(NONE4.iter().map(|p| p.parse::<IpNet>().unwrap()));
+        for s in &t.sites {
+            pool.extend(s.prefixes.iter().copied());
+        }
+        for i in 0..8u32 {
+            pool.push(format!("100.{}.{}.0/24", 100 + i, i).parse().unwrap());
+        }
+        let speakers: Vec<String> = t
+            .nvas
+            .iter()
+            .filter(|n| !n.bgp.is_empty())
+            .map(|n| n.name.clone())
+            .collect();
+        let mut variants: Vec<Vec<Event>> = vec![Vec::new()];
+        for round in 0..4 {
+            let mut evs = Vec::new();
+            for sp in &speakers {
+                for _ in 0..(4 + round * 3) {
+                    let prefix = pool[rng.next_u32() as usize % pool.len()];
+                    evs.push(Event::Advertise {
+                        speaker: sp.clone(),
+                        prefix,
+                    });
+                }
+            }
+            if let Some(rt) = t.route_tables.first() {
+                evs.push(Event::UdrAdd {
+                    table: rt.name.clone(),
+                    route: "layer-test".into(),
+                    prefix: pool[rng.next_u32() as usize % pool.len()],
+                    next_hop: vnetplane::topology::UdrNextHop::None,
+                });
+            }
+            variants.push(evs);
+        }
+        // R3's and R5's options on as well: which reserved routes stay
+        // depends on the injected routes then.
+        // (each alone: R5 hides what R3 would remove).
+        let mut hiding = base.clone();
+        hiding.options.hide_reserved_none_with_gateway_routes = true;
+        let mut removing = base.clone();
+        removing.options.bgp_default_removes_reserved = true;
+        let runs = variants
+            .iter()
+            .flat_map(|evs| [(&base, evs), (&hiding, evs), (&removing, evs)]);
+        for (topo, evs) in runs {
+            let Ok(cp) = vnetplane::control::converge(topo, evs) else {
+                continue;
+            };
+            cases += 1;
+            // The topology after the events (UDRs added).
+            let t = &cp.topology;
+            let (set, _) = FibSet::compile_reusing(&cp, None);
+            for (i, fib) in set.by_subnet.iter().enumerate() {
+                let s = SubnetId(i as u32);
+                let table = cp.subnet_table(s);
+                let want = nic_routes(&table);
+                assert_eq!(
+                    fib.routes(),
+                    want.as_slice(),
+                    "{} subnet {i} after {evs:?}",
+                    f.display()
+                );
+                let sources: Vec<_> = subnet_sources(t, s).into_iter().map(|x| x.0).collect();
+                let layer = InjectedLayer::new(t, &cp.injections, &sources);
+                if !sources.is_empty() && !layer.is_empty() {
+                    layered += 1;
+                    assert_eq!(
+                        layered_nic_routes(t, &layer, s),
+                        want,
+                        "{} subnet {i}",
+                        f.display()
+                    );
+                    let (own, held) = vnetplane::control::effective::split_table(t, &layer, s);
+                    met += usize::from(!held.is_empty());
+                    // Held prefixes are the layer's, ascending, and their
+                    // routes are in the split table.
+                    assert!(held.windows(2).all(|w| w[0] < w[1]));
+                    for &g in &held {
+                        let (p, _) = layer.winner(g as usize);
+                        assert!(own.routes.iter().any(|r| r.prefix == p) || table.routes.iter().all(|r| r.prefix != p || r.state == vnetplane::control::effective::State::Invalid || r.source != vnetplane::control::effective::Source::VirtualNetworkGateway));
+                    }
+                }
+            }
+        }
+    }
+    assert!(cases > 240, "{cases} cases");
+    assert!(layered > 300, "{layered} layered subnets");
+    assert!(met > 30, "{met} subnets whose own routes met injected ones");
+}
