@@ -533,7 +533,7 @@ pub fn split_table(t: &Topology, layer: &InjectedLayer, subnet: SubnetId) -> (Ta
         let p = r.prefix;
         if r.is_vnet_system() {
             held.extend(
-                prefixes_inside(groups.len(), |g| groups[g].0, p)
+                prefixes_inside(groups, |g| g.0, p)
                     .filter(|&g| p.contains(&groups[g].0))
                     .map(|g| g as u32),
             );
@@ -545,9 +545,9 @@ pub fn split_table(t: &Topology, layer: &InjectedLayer, subnet: SubnetId) -> (Ta
     held.dedup();
     for &g in &held {
         let range = &groups[g as usize].1;
-        for &(r, pos) in &layer.members[range.start as usize..range.end as usize] {
+        for &(r, from) in &layer.members[range.start as usize..range.end as usize] {
             if kept(r) {
-                let transit = sources.iter().find(|s| s.0 == pos).and_then(|s| s.1);
+                let transit = sources.iter().find(|s| s.0 == from).and_then(|s| s.1);
                 routes.push(injected_route(r, transit));
             }
         }
@@ -563,12 +563,12 @@ pub fn split_table(t: &Topology, layer: &InjectedLayer, subnet: SubnetId) -> (Ta
     )
 }
 
-/// Of `n` prefixes in order (`prefix(i)`), the indices of a run that
-/// holds every one equal to or inside `p` (and maybe `p`'s supernets with
-/// its address): `IpNet` orders by address, then length.
-pub fn prefixes_inside(
-    n: usize,
-    prefix: impl Fn(usize) -> IpNet,
+/// Of `items` in prefix order (`key`), the indices of a run that holds
+/// every one equal to or inside `p` (and maybe `p`'s supernets with its
+/// address): `IpNet` orders by address, then length.
+pub fn prefixes_inside<T>(
+    items: &[T],
+    key: impl Fn(&T) -> IpNet,
     p: IpNet,
 ) -> std::ops::Range<usize> {
     let (first, last) = match p {
@@ -581,31 +581,7 @@ pub fn prefixes_inside(
             IpNet::V6(ipnet::Ipv6Net::new_assert(q.broadcast(), 128)),
         ),
     };
-    let lower = |x: IpNet| {
-        let (mut lo, mut hi) = (0, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if prefix(mid) < x {
-                lo = mid + 1
-            } else {
-                hi = mid
-            }
-        }
-        lo
-    };
-    let upper = |x: IpNet| {
-        let (mut lo, mut hi) = (0, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if prefix(mid) <= x {
-                lo = mid + 1
-            } else {
-                hi = mid
-            }
-        }
-        lo
-    };
-    lower(first)..upper(last)
+    items.partition_point(|x| key(x) < first)..items.partition_point(|x| key(x) <= last)
 }
 
 /// Where a subnet's injected routes come from, in table order: its own
@@ -1067,7 +1043,7 @@ mod tests {
                 & 0x0f0f_ff00
                 & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
             let p = IpNet::V4(ipnet::Ipv4Net::new(a.into(), len).expect("valid length"));
-            let run = prefixes_inside(ps.len(), |i| ps[i], p);
+            let run = prefixes_inside(&ps, |x| *x, p);
             let inside: Vec<usize> = (0..ps.len()).filter(|&i| p.contains(&ps[i])).collect();
             assert!(
                 inside.iter().all(|i| run.contains(i)),
