@@ -180,12 +180,73 @@ pub struct Speed {
     pub core_ns_after: f64,
     pub memory_ns_before: f64,
     pub memory_ns_after: f64,
+    /// [`pair_probe`]: what two threads that share nothing get of two
+    /// cores, before and after the runs.
+    pub pair_scaling_before: f64,
+    pub pair_scaling_after: f64,
 }
 
 impl Speed {
-    fn probe() -> (f64, f64) {
-        (core_probe(), memory_probe())
+    fn probe() -> (f64, f64, f64) {
+        (core_probe(), memory_probe(), pair_probe())
     }
+}
+
+/// Four independent xorshift chains (different shifts, so that they are
+/// not folded into vector lanes): enough independent work a step to keep
+/// a core's integer units busy, unlike [`core_probe`]'s single chain.
+fn wide_steps(steps: u64) -> u64 {
+    let mut x = std::hint::black_box([
+        0x9e37_79b9_7f4a_7c15u64,
+        0x6a09_e667_f3bc_c909,
+        0xbb67_ae85_84ca_a73b,
+        0x3c6e_f372_fe94_f82b,
+    ]);
+    for _ in 0..steps {
+        x[0] ^= x[0] << 13;
+        x[0] ^= x[0] >> 7;
+        x[0] ^= x[0] << 17;
+        x[1] ^= x[1] << 5;
+        x[1] ^= x[1] >> 15;
+        x[1] ^= x[1] << 27;
+        x[2] ^= x[2] << 23;
+        x[2] ^= x[2] >> 17;
+        x[2] ^= x[2] << 26;
+        x[3] ^= x[3] << 11;
+        x[3] ^= x[3] >> 29;
+        x[3] ^= x[3] << 14;
+    }
+    std::hint::black_box(x[0] ^ x[1] ^ x[2] ^ x[3])
+}
+
+/// What two cores give two threads that share nothing (no memory, no
+/// locks: [`wide_steps`] in registers): the time of one thread's steps
+/// over the time of two threads doing as many each, at once (1.0: the
+/// cores are independent; 0.5: one core's worth). Median of five tries.
+/// On a VM whose two vCPUs are hyperthreads of one physical core, or
+/// share theirs with a neighbour's, this reads below 1 — a ceiling for
+/// any forwarding code's 2-worker scaling at that moment. 1.0 on a
+/// machine with one core.
+pub fn pair_probe() -> f64 {
+    const STEPS: u64 = 10_000_000;
+    if super::default_workers() < 2 {
+        return 1.0;
+    }
+    let ratios = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            wide_steps(STEPS);
+            let one = t.elapsed();
+            let t = Instant::now();
+            std::thread::scope(|sc| {
+                let other = sc.spawn(|| wide_steps(STEPS));
+                wide_steps(STEPS);
+                let _ = other.join();
+            });
+            one.as_secs_f64() / t.elapsed().as_secs_f64().max(1e-9)
+        })
+        .collect();
+    median(ratios)
 }
 
 /// Nanoseconds per step of the core workload (fastest of five tries of 20
@@ -253,6 +314,19 @@ pub struct Row {
     /// the rounds of each round's ratio.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scaling: Option<f64>,
+    /// The rate over `workers` times that of one core: one thread that
+    /// reads and forwards every frame (the 1-worker run gives the reader a
+    /// thread of its own, on a second core when there is one; with as many
+    /// workers as cores the reader shares theirs). Same rounds, median.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scaling_per_core: Option<f64>,
+    /// The same ratio for the forwarding code alone (`pipeline::kernel`:
+    /// the frames split by flow hash, each share on a thread of its own,
+    /// no reader, queues or writer), timed in the same rounds: what the
+    /// machine gives the work itself on that many cores, the ceiling to
+    /// read `scaling` against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kernel_scaling: Option<f64>,
     /// Share of packets answered by the flow cache (0 when it is off).
     pub flow_cache_hits: f64,
     /// Churn: updates offered per second, control-plane versions published,
@@ -322,8 +396,10 @@ mod tests {
             (0.0..=1.0).contains(&p.lost) && p.gaps_over_5ms <= p.gaps,
             "{p:?}"
         );
-        let (core, memory) = super::Speed::probe();
+        let (core, memory, pair) = super::Speed::probe();
         assert!(core > 0.0 && core.is_finite() && memory > 0.0 && memory.is_finite());
+        // Two threads can at best double one's work in the same time.
+        assert!(pair > 0.0 && pair < 1.5, "{pair}");
     }
 
     #[test]
@@ -733,6 +809,8 @@ fn row(case: &str, mode: &'static str, workers: usize, runs: &[(Report, u64)]) -
             .map(|w| w.packets as f64 / w.busy.as_secs_f64().max(1e-9) / 1e6)
             .collect(),
         scaling: None,
+        scaling_per_core: None,
+        kernel_scaling: None,
         flow_cache_hits: {
             let (h, m) = r.flow_cache();
             h as f64 / (h + m).max(1) as f64
@@ -814,7 +892,15 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             // whose speed drifts (a shared VM's does, over seconds) moves
             // the runs of one round together, and the scaling kept is the
             // median of the rounds' ratios to the 1-worker run.
+            // Each round also times the forwarding code alone on as many
+            // threads (`pipeline::kernel`): the scaling the machine gives
+            // the work itself, beside the pipeline's in the same round.
+            let one = workers.iter().position(|&w| w == 1);
             let mut runs: Vec<Vec<(Report, u64)>> = workers.iter().map(|_| Vec::new()).collect();
+            let mut kernel: Vec<Vec<f64>> = workers.iter().map(|_| Vec::new()).collect();
+            // And one thread that reads and forwards everything: the rate
+            // of one core, against which `scaling_per_core` reads.
+            let mut one_core: Vec<f64> = Vec::new();
             for _ in 0..repeat {
                 for (k, &w) in workers.iter().enumerate() {
                     runs[k].push(run_once(
@@ -826,8 +912,26 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                         None,
                     )?);
                 }
+                if one.is_some() && workers.len() > 1 {
+                    let (r, _) = run_with(
+                        &world,
+                        &c.topology,
+                        &c.frames,
+                        (1, cache, ReaderMode::Inline),
+                        false,
+                        None,
+                    )?;
+                    one_core.push(r.read as f64 / r.elapsed.as_secs_f64().max(1e-9));
+                    for (k, &w) in workers.iter().enumerate() {
+                        let (took, counters) =
+                            super::kernel(&world, &c.frames, w, cache).map_err(|e| anyhow!(e))?;
+                        if !counters.balanced() {
+                            bail!("internal: kernel counters do not add up: {counters:?}");
+                        }
+                        kernel[k].push(c.frames.len() as f64 / took.as_secs_f64().max(1e-9));
+                    }
+                }
             }
-            let one = workers.iter().position(|&w| w == 1);
             let rate = |r: &Report| r.read as f64 / r.elapsed.as_secs_f64().max(1e-9);
             for (k, &w) in workers.iter().enumerate() {
                 let mut r = row(&c.name, mode, w, &runs[k]);
@@ -837,6 +941,24 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                             .iter()
                             .zip(&runs[o])
                             .map(|(a, b)| rate(&a.0) / (rate(&b.0) * w as f64))
+                            .collect(),
+                    )
+                });
+                if w > 1 && !one_core.is_empty() {
+                    r.scaling_per_core = Some(median(
+                        runs[k]
+                            .iter()
+                            .zip(&one_core)
+                            .map(|(a, b)| rate(&a.0) / (b * w as f64))
+                            .collect(),
+                    ));
+                }
+                r.kernel_scaling = one.filter(|_| !kernel[k].is_empty()).map(|o| {
+                    median(
+                        kernel[k]
+                            .iter()
+                            .zip(&kernel[o])
+                            .map(|(a, b)| a / (b * w as f64))
                             .collect(),
                     )
                 });
@@ -925,6 +1047,8 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                 core_ns_before: speed_before.0,
                 core_ns_after: after.0,
                 memory_ns_before: speed_before.1,
+                pair_scaling_before: speed_before.2,
+                pair_scaling_after: after.2,
                 memory_ns_after: after.1,
             }
         },
@@ -1031,7 +1155,7 @@ pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
 pub fn text(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
-        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed before / after the runs: core {:.2} / {:.2} ns a step, memory {:.1} / {:.1} ns a hop\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed before / after the runs: core {:.2} / {:.2} ns a step, memory {:.1} / {:.1} ns a hop, two threads sharing nothing {:.2} / {:.2} of linear\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | scaling per core | kernel scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         r.machine.cpu,
         r.machine.cores,
         r.machine.os,
@@ -1044,7 +1168,9 @@ pub fn text(r: &BenchReport) -> String {
         r.speed.core_ns_before,
         r.speed.core_ns_after,
         r.speed.memory_ns_before,
-        r.speed.memory_ns_after
+        r.speed.memory_ns_after,
+        r.speed.pair_scaling_before,
+        r.speed.pair_scaling_after
     );
     for x in &r.rows {
         let per: Vec<String> = x
@@ -1068,7 +1194,7 @@ pub fn text(r: &BenchReport) -> String {
         });
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% | {} | {} | {} | {} | {} |",
             x.case,
             x.mode,
             x.workers,
@@ -1080,6 +1206,10 @@ pub fn text(r: &BenchReport) -> String {
             x.flow_cache_hits * 100.0,
             per.join(" / "),
             x.scaling.map_or(String::new(), |v| format!("{v:.2}")),
+            x.scaling_per_core
+                .map_or(String::new(), |v| format!("{v:.2}")),
+            x.kernel_scaling
+                .map_or(String::new(), |v| format!("{v:.2}")),
             churn
         );
     }

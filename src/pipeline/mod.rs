@@ -206,6 +206,20 @@ pub struct Snapshot {
     since: Instant,
 }
 
+impl Snapshot {
+    /// Version 0: the tables a run starts with.
+    fn initial(world: Arc<World>) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            version: 0,
+            world,
+            pending: Pending::default(),
+            step: 0,
+            delta: None,
+            since: Instant::now(),
+        })
+    }
+}
+
 /// One publication of the control plane.
 #[derive(Clone, Debug, Serialize)]
 pub struct VersionInfo {
@@ -463,14 +477,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
     // with the cache, the worker the reader runs takes 3/4 of a share.
     let cached = !want_out && opts.flow_cache > 0;
     let split = Split::new(nw, inline_last.then_some(if cached { 12 } else { UNIT }));
-    let first = Arc::new(Snapshot {
-        version: 0,
-        world: r.world.clone(),
-        pending: Pending::default(),
-        step: 0,
-        delta: None,
-        since: Instant::now(),
-    });
+    let first = Snapshot::initial(r.world.clone());
     // Each worker's queue: deep enough, when nothing is written, for the
     // reader to go on with its own share while a worker is off its core
     // (the control plane's rebuilds take a core for ~0.5-1 ms: ~100k
@@ -713,6 +720,76 @@ pub fn run<W: Write + Send, T: Write + Send>(
         control_scheduling,
         reader,
     })
+}
+
+/// The forwarding work alone, to read [`run`]'s scaling against: the
+/// frames split among `workers` by the same flow hash as the reader's
+/// (equal shares), in batches of [`COUNTING_BATCH`] built before the clock
+/// starts, each share forwarded by a worker on a thread of its own with
+/// nothing beside it: no reader, no queues, no writer, no control plane.
+/// Its rate on N threads over N times its rate on one is what the machine
+/// gives the forwarding code itself on N cores. Counters only (the bench's
+/// forward and walk rows); the wall time from the moment every thread is
+/// ready, and the counters, which account for every frame.
+pub fn kernel(
+    world: &Arc<World>,
+    frames: &[Frame],
+    workers: usize,
+    flow_cache: usize,
+) -> Result<(Duration, Counters), String> {
+    let nw = workers.max(1);
+    let split = Split::new(nw, None);
+    let mut shares: Vec<Vec<Batch>> = (0..nw).map(|_| Vec::new()).collect();
+    for (i, f) in frames.iter().enumerate() {
+        let w = split.worker_of(dispatch_hash(f));
+        let share = &mut shares[w];
+        match share.last_mut() {
+            Some(b) if b.idx.len() < COUNTING_BATCH => b.idx.push(i as u32),
+            _ => share.push(Batch {
+                worker: w,
+                idx: vec![i as u32],
+                ..Batch::default()
+            }),
+        }
+    }
+    let opts = Options {
+        workers: nw,
+        flow_cache,
+        ..Options::default()
+    };
+    let first = Snapshot::initial(world.clone());
+    let ready = std::sync::Barrier::new(nw + 1);
+    let (stats, elapsed) = std::thread::scope(|sc| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|mut share| {
+                // No control plane: the update channel's sender is gone.
+                let (_, updates) = unbounded();
+                let mut w = Worker::new(frames, first.clone(), updates, &opts, false, false);
+                let ready = &ready;
+                sc.spawn(move || -> Result<_, String> {
+                    ready.wait();
+                    for b in &mut share {
+                        w.batch(b)?;
+                    }
+                    Ok(w.finish())
+                })
+            })
+            .collect();
+        ready.wait();
+        let start = Instant::now();
+        let stats: Result<Vec<_>, String> = handles
+            .into_iter()
+            .map(|h| h.join().map_err(|_| "a worker panicked".to_string())?)
+            .collect();
+        (stats, start.elapsed())
+    });
+    let mut counters = Counters::default();
+    for (c, _) in stats? {
+        c.merge_into(&mut counters, world);
+    }
+    counters.read = frames.len();
+    Ok((elapsed, counters))
 }
 
 fn send_ctl(
