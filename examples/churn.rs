@@ -80,7 +80,7 @@ fn main() -> Result<(), String> {
                 }
             }
             println!(
-                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all (longest {:.2}), update latency median {:.2} / max {:.2} ms, control {}",
+                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all (longest {:.2}), update latency median {:.2} / max {:.2} ms, control {} (on a CPU {})",
                 1e3 / ns,
                 r.elapsed.as_secs_f64() * 1e3,
                 busy.join(", "),
@@ -90,6 +90,12 @@ fn main() -> Result<(), String> {
                 bench::percentile(&r.update_latencies(), 0.5),
                 r.max_update_latency().as_secs_f64() * 1e3,
                 r.control_scheduling.as_deref().unwrap_or("-"),
+                r.control_cpu.map_or("-".to_string(), |c| format!(
+                    "{:.1} ms, {:.1}% of the cores' wall time",
+                    c.as_secs_f64() * 1e3,
+                    100.0 * c.as_secs_f64()
+                        / (r.elapsed.as_secs_f64() * vnetplane::pipeline::default_workers() as f64)
+                )),
             );
         }
         ratios.push(rates[1] / rates[0]);

@@ -354,6 +354,14 @@ pub struct ChurnFigures {
     pub latency_versions: usize,
     /// How the control-plane thread was scheduled.
     pub control_scheduling: String,
+    /// The control-plane thread's time on a CPU in a run, and that over
+    /// the run's wall time × the machine's cores: the share of the cores
+    /// it takes from forwarding when no core is idle (medians over the
+    /// row's runs; absent where the OS does not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_cpu_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_cpu_share: Option<f64>,
 }
 
 /// Absorbing a batch of route changes.
@@ -1029,6 +1037,20 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                     .first()
                     .and_then(|(r, _)| r.control_scheduling.clone())
                     .unwrap_or_default(),
+                control_cpu_ms: runs
+                    .iter()
+                    .map(|(r, _)| r.control_cpu.map(|c| c.as_secs_f64() * 1e3))
+                    .collect::<Option<Vec<_>>>()
+                    .map(median),
+                control_cpu_share: runs
+                    .iter()
+                    .map(|(r, _)| {
+                        r.control_cpu.map(|c| {
+                            c.as_secs_f64() / (r.elapsed.as_secs_f64() * cores as f64).max(1e-9)
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .map(median),
             });
             rows.push(r);
         }
@@ -1180,7 +1202,7 @@ pub fn text(r: &BenchReport) -> String {
             .collect();
         let churn = x.churn.as_ref().map_or(String::new(), |c| {
             format!(
-                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn (paired runs), update latency median {:.2} / p95 {:.2} ms over {} versions, max {:.2} ms, control plane {}",
+                "{} updates/s offered, {} sent, {} versions, {:.0}% of the rate without churn (paired runs), update latency median {:.2} / p95 {:.2} ms over {} versions, max {:.2} ms, control plane {}{}",
                 c.updates_per_s,
                 c.updates_sent,
                 c.versions,
@@ -1189,7 +1211,14 @@ pub fn text(r: &BenchReport) -> String {
                 c.update_latency_p95_ms,
                 c.latency_versions,
                 c.max_update_latency_ms,
-                c.control_scheduling
+                c.control_scheduling,
+                match (c.control_cpu_ms, c.control_cpu_share) {
+                    (Some(ms), Some(share)) => format!(
+                        ", on a CPU {ms:.1} ms a run ({:.1}% of the cores' time)",
+                        share * 100.0
+                    ),
+                    _ => String::new(),
+                }
             )
         });
         let _ = writeln!(

@@ -292,6 +292,11 @@ pub struct Report {
     /// How the control-plane thread was scheduled (see
     /// [`ControlPriority`]); `None` without a control plane.
     pub control_scheduling: Option<String>,
+    /// The control-plane thread's time on a CPU, from its start to its end
+    /// (it may finish a version after the last packet); `None` without a
+    /// control plane or where the OS does not say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_cpu: Option<Duration>,
     pub reader: ReaderStats,
 }
 
@@ -517,7 +522,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
         rayon::current_num_threads();
     }
     let start = Instant::now();
-    let (stats, (versions, control_scheduling), read, stopped, elapsed, reader) =
+    let (stats, (versions, control_scheduling, control_cpu), read, stopped, elapsed, reader) =
         std::thread::scope(|sc| -> Result<_, String> {
             // Control plane.
             let ctl_handle = control.map(|c| {
@@ -525,8 +530,11 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 let prev = r.world.clone();
                 sc.spawn(move || {
                     let sched = set_control_priority(opts.control_priority);
-                    control_loop(c, prev, (ctl_rx, retire_rx), live, upd, opts.coalesce)
-                        .map(|v| (v, sched))
+                    let cpu = thread_cpu();
+                    control_loop(c, prev, (ctl_rx, retire_rx), live, upd, opts.coalesce).map(|v| {
+                        let cpu = cpu.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
+                        (v, sched, cpu)
+                    })
                 })
             });
             drop(upd_txs);
@@ -690,16 +698,23 @@ pub fn run<W: Write + Send, T: Write + Send>(
             // Forwarding is over; the control plane may still finish a
             // version (not part of the forwarding time).
             let elapsed = start.elapsed();
-            let (versions, sched) = match ctl_handle {
+            let (versions, sched, cpu) = match ctl_handle {
                 Some(h) => {
-                    let (v, s) = h
+                    let (v, s, cpu) = h
                         .join()
                         .map_err(|_| "the control plane panicked".to_string())??;
-                    (v, Some(s))
+                    (v, Some(s), cpu)
                 }
-                None => (Vec::new(), None),
+                None => (Vec::new(), None, None),
             };
-            Ok((stats, (versions, sched), read, stopped, elapsed, reader))
+            Ok((
+                stats,
+                (versions, sched, cpu),
+                read,
+                stopped,
+                elapsed,
+                reader,
+            ))
         })?;
     let mut counters = Counters::default();
     let mut workers = Vec::new();
@@ -718,8 +733,25 @@ pub fn run<W: Write + Send, T: Write + Send>(
         elapsed,
         stopped_early: stopped,
         control_scheduling,
+        control_cpu,
         reader,
     })
+}
+
+/// The calling thread's time on a CPU so far (`CLOCK_THREAD_CPUTIME_ID`);
+/// `None` where there is no such clock.
+#[cfg(unix)]
+pub fn thread_cpu() -> Option<Duration> {
+    use nix::time::{ClockId, clock_gettime};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .ok()
+        .map(Duration::from)
+}
+
+/// The calling thread's time on a CPU: not known here.
+#[cfg(not(unix))]
+pub fn thread_cpu() -> Option<Duration> {
+    None
 }
 
 /// The forwarding work alone, to read [`run`]'s scaling against: the
@@ -1902,6 +1934,23 @@ mod tests {
             assert_eq!(version, 1);
             assert!(rx.recv().is_ok(), "the waiting batch arrived");
         });
+    }
+
+    /// A thread's CPU time grows while it computes (where the OS says).
+    #[test]
+    fn a_threads_cpu_time_grows_while_it_spins() {
+        let start = super::thread_cpu();
+        if cfg!(not(unix)) {
+            assert_eq!(start, None);
+            return;
+        }
+        let start = start.expect("a thread CPU clock on Unix");
+        let wall = Instant::now();
+        let mut x = 1u64;
+        while super::thread_cpu().unwrap() < start + Duration::from_millis(5) {
+            x = std::hint::black_box(x.wrapping_mul(3));
+            assert!(wall.elapsed() < Duration::from_secs(10), "CPU time stuck");
+        }
     }
 
     /// A version's latency is its longest adoption over the workers, and
