@@ -303,7 +303,7 @@ pub struct BgpState {
     /// What each sender sent on each session (after its export policy).
     pub advertised: BTreeMap<(Node, usize), Vec<Path>>,
     /// Best paths per speaker (a Route Server's NVA routes may be an ECMP set).
-    pub best: BTreeMap<Node, BTreeMap<IpNet, Vec<Path>>>,
+    pub best: BTreeMap<Node, ByPrefix<Vec<Path>>>,
     pub warnings: Vec<String>,
     pub rounds: usize,
     pub converged: bool,
@@ -617,7 +617,67 @@ pub fn converge_whole_table(t: &Topology, cond: &Conditions) -> BgpState {
 }
 
 /// What each receiver got on each session: `(receiver, session)` → prefix → path.
-pub type Rib = BTreeMap<(Node, usize), BTreeMap<IpNet, Received>>;
+pub type Rib = BTreeMap<(Node, usize), ByPrefix<Received>>;
+
+/// Entries keyed by prefix, in prefix order, one a prefix: a sorted list.
+/// Convergence produces each table in prefix order already, so it becomes
+/// one of these as it is (a map built per table and version cost the churn
+/// loop 9 % of its instructions); lookups are binary searches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ByPrefix<V>(Vec<(IpNet, V)>);
+
+impl<V> Default for ByPrefix<V> {
+    fn default() -> Self {
+        ByPrefix(Vec::new())
+    }
+}
+
+impl<V> ByPrefix<V> {
+    /// From `(prefix, value)` pairs; pairs out of order are sorted and, as
+    /// a map's `collect` does, the last of equal prefixes kept.
+    pub fn from_pairs(mut v: Vec<(IpNet, V)>) -> Self {
+        if !v.windows(2).all(|w| w[0].0 < w[1].0) {
+            // Stable: equal prefixes keep their order, and the last stays.
+            v.sort_by_key(|e| e.0);
+            v.reverse();
+            v.dedup_by(|a, b| a.0 == b.0);
+            v.reverse();
+        }
+        ByPrefix(v)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&IpNet, &V)> + '_ {
+        self.0.iter().map(|(p, v)| (p, v))
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + '_ {
+        self.0.iter().map(|(_, v)| v)
+    }
+
+    pub fn get(&self, prefix: &IpNet) -> Option<&V> {
+        let i = self.0.binary_search_by(|(p, _)| p.cmp(prefix)).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    /// Sets `prefix`'s value, in its place; the value it replaces.
+    pub fn insert(&mut self, prefix: IpNet, value: V) -> Option<V> {
+        match self.0.binary_search_by(|(p, _)| p.cmp(&prefix)) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            Err(i) => {
+                self.0.insert(i, (prefix, value));
+                None
+            }
+        }
+    }
+}
 
 /// One direction of an Up session — what `from` sends `to` on session `si` —
 /// with everything the per-path decisions need computed once.
@@ -937,7 +997,7 @@ impl Converged {
             .dirs
             .iter()
             .zip(self.rx)
-            .map(|(d, v)| ((d.to, d.si), v.into_iter().collect()))
+            .map(|(d, v)| ((d.to, d.si), ByPrefix::from_pairs(v)))
             .collect();
         let advertised = ctx
             .dirs
@@ -949,7 +1009,7 @@ impl Converged {
             .nodes
             .iter()
             .zip(self.best)
-            .map(|(&n, v)| (n, v.into_iter().collect()))
+            .map(|(&n, v)| (n, ByPrefix::from_pairs(v)))
             .collect();
         for ((node, si), got) in &received {
             if let Some(Received {
@@ -1681,7 +1741,7 @@ impl BgpState {
 
     /// A speaker's best paths.
     pub fn best_of(&self, n: Node) -> impl Iterator<Item = (&IpNet, &Vec<Path>)> + '_ {
-        self.best.get(&n).into_iter().flatten()
+        self.best.get(&n).into_iter().flat_map(ByPrefix::iter)
     }
 }
 
@@ -1689,6 +1749,40 @@ impl BgpState {
 mod tests {
     use super::*;
     use crate::control::events::{self, Event};
+
+    /// A prefix-ordered list behaves as the map it replaces: pairs out of
+    /// order are sorted, the last of equal prefixes kept; lookups and
+    /// inserts find a prefix's place.
+    #[test]
+    fn by_prefix_is_the_map_it_replaces() {
+        let p = |s: &str| s.parse::<IpNet>().unwrap();
+        let pairs = vec![
+            (p("10.1.0.0/16"), 1),
+            (p("10.0.0.0/8"), 2),
+            (p("10.1.0.0/16"), 3),
+            (p("::/0"), 4),
+            (p("0.0.0.0/0"), 5),
+        ];
+        let map: BTreeMap<IpNet, i32> = pairs.iter().cloned().collect();
+        let mut list = ByPrefix::from_pairs(pairs);
+        let want: Vec<_> = map.iter().collect();
+        assert_eq!(list.iter().collect::<Vec<_>>(), want);
+        assert_eq!(list.len(), 4);
+        assert_eq!(list.get(&p("10.1.0.0/16")), Some(&3));
+        assert_eq!(list.get(&p("10.2.0.0/16")), None);
+        assert_eq!(list.insert(p("10.2.0.0/16"), 6), None);
+        assert_eq!(list.insert(p("0.0.0.0/0"), 7), Some(5));
+        let mut map = map;
+        map.insert(p("10.2.0.0/16"), 6);
+        map.insert(p("0.0.0.0/0"), 7);
+        assert_eq!(
+            list.values().collect::<Vec<_>>(),
+            map.values().collect::<Vec<_>>()
+        );
+        // Already in order: kept as given.
+        let sorted = ByPrefix::from_pairs(vec![(p("10.0.0.0/8"), 1), (p("10.0.0.0/16"), 2)]);
+        assert_eq!(sorted.values().copied().collect::<Vec<_>>(), vec![1, 2]);
+    }
 
     /// Every prefix converged alone (classes of one), in prefix order.
     fn one_by_one(ctx: &Ctx, prefixes: &[IpNet]) -> Converged {
