@@ -80,9 +80,9 @@ fn run_mode(
     (r, lines, pcap.finish().unwrap())
 }
 
-#[test]
-fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
-    let mut n = 0;
+/// Every scenario pcap: its name, its topology and its frames.
+fn scenario_captures() -> Vec<(String, Topology, Vec<Frame>)> {
+    let mut out = Vec::new();
     for entry in std::fs::read_dir(root().join("pcaps")).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().and_then(|e| e.to_str()) != Some("pcap") {
@@ -90,7 +90,16 @@ fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
         }
         let name = p.file_stem().unwrap().to_str().unwrap().to_string();
         let t = builtin(&name);
-        let frames = io::read_capture(&p).unwrap().frames;
+        out.push((name, t, io::read_capture(&p).unwrap().frames));
+    }
+    assert!(!out.is_empty(), "no scenario pcaps");
+    out
+}
+
+#[test]
+fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
+    let mut n = 0;
+    for (name, t, frames) in scenario_captures() {
         // Repeat the capture so that every worker gets many batches.
         let many: Vec<Frame> = (0..40)
             .flat_map(|_| frames.iter().cloned())
@@ -167,14 +176,7 @@ fn run_counters(
 #[test]
 fn flow_cache_counts_as_walking_every_packet_on_every_scenario_pcap() {
     let mut hits = 0;
-    for entry in std::fs::read_dir(root().join("pcaps")).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().and_then(|e| e.to_str()) != Some("pcap") {
-            continue;
-        }
-        let name = p.file_stem().unwrap().to_str().unwrap().to_string();
-        let t = builtin(&name);
-        let frames = io::read_capture(&p).unwrap().frames;
+    for (name, t, frames) in scenario_captures() {
         let many: Vec<Frame> = (0..20).flat_map(|_| frames.iter().cloned()).collect();
         let walked = run_counters(&t, &many, 1, Vec::new(), 0, 0);
         assert_eq!(walked.flow_cache(), (0, 0), "{name}: no cache, no hits");
@@ -203,14 +205,7 @@ fn flow_cache_counts_as_walking_every_packet_on_every_scenario_pcap() {
 #[test]
 fn the_kernel_alone_counts_as_the_pipeline_on_every_scenario_pcap() {
     let mut pcaps = 0;
-    for entry in std::fs::read_dir(root().join("pcaps")).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().and_then(|e| e.to_str()) != Some("pcap") {
-            continue;
-        }
-        let name = p.file_stem().unwrap().to_str().unwrap().to_string();
-        let t = builtin(&name);
-        let frames = io::read_capture(&p).unwrap().frames;
+    for (name, t, frames) in scenario_captures() {
         let many: Vec<Frame> = (0..5).flat_map(|_| frames.iter().cloned()).collect();
         let world = Arc::new(World::new(&converge(&t, &[])));
         for cache in [0, 65_536] {
