@@ -658,6 +658,11 @@ impl<V> ByPrefix<V> {
         self.0.iter().map(|(p, v)| (p, v))
     }
 
+    /// The `k`-th entry in prefix order.
+    pub fn nth(&self, k: usize) -> Option<(&IpNet, &V)> {
+        self.0.get(k).map(|(p, v)| (p, v))
+    }
+
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + '_ {
         self.0.iter().map(|(_, v)| v)
     }

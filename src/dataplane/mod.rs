@@ -27,7 +27,7 @@ use rustc_hash::FxHashMap as HashMap;
 use serde::Serialize;
 
 use crate::control::ControlPlane;
-use crate::control::bgp::Node;
+use crate::control::bgp::{self, Node};
 use crate::control::effective::{self, NextHopType, Table};
 use crate::fib::{Fib, FibSet};
 use crate::topology::*;
@@ -417,6 +417,9 @@ pub struct World {
     /// Each NVA's OS table compiled: (all routes, underlay routes without
     /// tunnel routes), values index its entries.
     nva_fibs: Vec<Arc<(Fib<u32>, Fib<u32>)>>,
+    /// Each site's best BGP routes compiled: values are positions in its
+    /// best list (`bgp.best`), the longest match a site's routers use.
+    site_fibs: Vec<Arc<Fib<u32>>>,
     /// Each subnet's effective routes, once an explained walk needs them.
     tables: Box<[OnceLock<Table>]>,
     /// Per subnet, per action of its compiled table, per next-hop address
@@ -431,6 +434,11 @@ pub struct World {
 
 /// The part of a world the topology's objects decide.
 struct Fixed {
+    /// Per site, its static connections' reach: the served VNets' address
+    /// spaces (a gateway's VNet and the spokes using it as remote
+    /// gateway), each prefix valued with the first connection (in the
+    /// site's order) whose reach contains it (see [`site_static`]).
+    site_static: Vec<Fib<u32>>,
     /// Node names ("nic x", "nva y", ...), by kind and index.
     names: Names,
     /// Each gateway's VNet's GatewaySubnet (R40).
@@ -575,6 +583,64 @@ fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<u32>, Fib<u
         .collect()
 }
 
+/// Each site's best BGP routes as a longest-prefix-match table (values:
+/// positions in the site's best list), reused from `prev` for a site whose
+/// best routes did not change.
+fn site_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<Fib<u32>>> {
+    (0..cp.topology.sites.len())
+        .map(|i| {
+            let me = Node::Site(SiteId(i as u32));
+            let best = cp.bgp.best.get(&me);
+            if let Some(w) = prev
+                && let Some(fib) = w.site_fibs.get(i)
+                && w.cp.bgp.best.get(&me) == best
+            {
+                return fib.clone();
+            }
+            let routes = best.into_iter().flat_map(|b| b.iter());
+            Arc::new(Fib::build(
+                routes.enumerate().map(|(k, (p, _))| (*p, k as u32)),
+            ))
+        })
+        .collect()
+}
+
+/// A site's static connections as a longest-prefix-match table: every
+/// address-space prefix of the VNets a connection's gateway serves, valued
+/// with the first connection (in the site's order) whose reach contains
+/// it. The prefixes that contain an address are nested, the longest of
+/// them inside all the others, so the longest match's value is the first
+/// connection reaching the address at all — what a scan of the
+/// connections in order finds.
+fn site_static(t: &Topology, site: &crate::topology::Site) -> Fib<u32> {
+    let reach: Vec<(ipnet::IpNet, u32)> = site
+        .connections
+        .iter()
+        .enumerate()
+        .flat_map(|(k, c)| {
+            crate::control::bgp::served_vnets(t, t.gateway(c.gateway).vnet)
+                .into_iter()
+                .flat_map(|v| t.vnet(v).address_space.clone())
+                .map(move |p| (p, k as u32))
+        })
+        .collect();
+    let first = |p: &ipnet::IpNet| {
+        reach
+            .iter()
+            .filter(|(q, _)| q.contains(p))
+            .map(|&(_, k)| k)
+            .min()
+    };
+    let mut prefixes: Vec<ipnet::IpNet> = reach.iter().map(|(p, _)| *p).collect();
+    prefixes.sort();
+    prefixes.dedup();
+    Fib::build(
+        prefixes
+            .into_iter()
+            .filter_map(|p| first(&p).map(|k| (p, k))),
+    )
+}
+
 impl Fixed {
     /// The owner of `ip` in `vnet`.
     #[inline]
@@ -709,6 +775,7 @@ impl Fixed {
             })
             .collect();
         Fixed {
+            site_static: t.sites.iter().map(|site| site_static(t, site)).collect(),
             names,
             gateway_subnet,
             nva_ips,
@@ -803,12 +870,14 @@ impl World {
         prev: Option<&World>,
     ) -> Self {
         let nva_fibs = nva_fibs(&cp, prev);
+        let site_fibs = site_fibs(&cp, prev);
         let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
         let next_hops = resolve_next_hops(&cp.topology, &fibs, &fixed);
         World {
             tables: (0..fibs.by_subnet.len()).map(|_| OnceLock::new()).collect(),
             fibs,
             nva_fibs,
+            site_fibs,
             next_hops,
             fixed,
             cp,
@@ -821,6 +890,21 @@ impl World {
     /// tables without them ([`FibSet::compile_reusing`]).
     pub fn subnet_table(&self, subnet: SubnetId) -> &Table {
         self.tables[subnet.idx()].get_or_init(|| self.cp.subnet_table(subnet))
+    }
+
+    /// A site's routers' BGP lookup: the longest of its best routes that
+    /// contains `dst`, with its paths.
+    pub fn site_best(&self, s: SiteId, dst: IpAddr) -> Option<(&ipnet::IpNet, &Vec<bgp::Path>)> {
+        let k = *self.site_fibs.get(s.idx())?.lookup(dst)?;
+        self.cp.bgp.best.get(&Node::Site(s))?.nth(k as usize)
+    }
+
+    /// A site's static connections: the first (its position in the site's
+    /// list) whose gateway serves a VNet holding `dst` (the gateway's own
+    /// VNet or a spoke using it as remote gateway).
+    pub fn site_connection(&self, s: SiteId, dst: IpAddr) -> Option<usize> {
+        let k = *self.fixed.site_static.get(s.idx())?.lookup(dst)?;
+        Some(k as usize)
     }
 
     /// The NIC a captured packet enters from: the one holding its source.
@@ -1430,10 +1514,7 @@ impl<const REC: bool> Walk<'_, REC> {
         for depth in 0..3 {
             let dst = self.b.packet.outer().header.dst;
             self.looked_up(dst);
-            let best = bgp
-                .best_of(me)
-                .filter(|(p, _)| p.contains(&dst))
-                .max_by_key(|(p, _)| p.prefix_len());
+            let best = w.site_best(s, dst);
             let mut choice: Option<(String, Step)> = None;
             if let Some((prefix, set)) = best
                 && let Some(path) = set.first()
@@ -1516,11 +1597,9 @@ impl<const REC: bool> Walk<'_, REC> {
             }
             if choice.is_none() {
                 // Static connections: the gateway whose VNet (or transit spokes) holds dst.
-                let served = site.connections.iter().find(|c| {
-                    crate::control::bgp::served_vnets(t, t.gateway(c.gateway).vnet)
-                        .iter()
-                        .any(|v| t.vnet(*v).address_space.iter().any(|p| p.contains(&dst)))
-                });
+                let served = w
+                    .site_connection(s, dst)
+                    .and_then(|k| site.connections.get(k));
                 if let Some(c) = served {
                     choice = Some((
                         say!(self, "connection to gateway {}", t.gateway(c.gateway).name),

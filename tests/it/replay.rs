@@ -436,3 +436,113 @@ mod hostile {
         }
     }
 }
+
+/// A site's routers look their routes up in compiled tables (the best BGP
+/// routes; the static connections' reach); the answers are those of a scan
+/// — the longest best route containing the address, the first connection
+/// whose gateway serves a VNet holding it — on every built-in topology
+/// (with nested prefixes advertised by each BGP NVA where there is one),
+/// and on two static connections whose reaches nest, in both orders.
+#[test]
+fn a_sites_compiled_lookups_answer_as_a_scan_of_its_routes() {
+    use vnetplane::control::bgp::{Node, served_vnets};
+    use vnetplane::topology::{SiteId, Topology};
+
+    let nested = |gw1: &str, gw2: &str| {
+        let src = std::fs::read_to_string(root().join("topologies/hub-spoke-vng.toml")).unwrap();
+        let src = src.replace(
+            "  [[site.connection]]\n  gateway = \"gw-hub1\"\n  bgp = false",
+            &format!(
+                "  [[site.connection]]\n  gateway = \"{gw1}\"\n  bgp = false\n  \
+                 [[site.connection]]\n  gateway = \"{gw2}\"\n  bgp = false"
+            ),
+        );
+        assert!(src.contains("gw-hub2"));
+        load(&format!(
+            "{src}\n[[vnet]]\nname = \"wide\"\nregion = \"westeurope\"\n\
+             address_space = [\"10.0.0.0/8\"]\n  [[vnet.subnet]]\n  name = \"GatewaySubnet\"\n  \
+             prefix = \"10.200.0.0/27\"\n\n[[gateway]]\nname = \"gw-hub2\"\nvnet = \"wide\"\n\
+             kind = \"vpn\"\nips = [\"10.200.0.4\"]\n"
+        ))
+    };
+    let mut cases: Vec<(String, Topology, Vec<String>)> = Vec::new();
+    for (name, _) in vnetplane::topology::BUILTIN {
+        let t = builtin(name);
+        let mut events = Vec::new();
+        if let Some(nva) = t.nvas.iter().find(|n| !n.bgp.is_empty()) {
+            for p in [
+                "10.0.0.0/8",
+                "10.1.0.0/16",
+                "10.1.3.0/24",
+                "10.1.3.128/25",
+                "0.0.0.0/0",
+            ] {
+                events.push(format!("advertise {} {p}", nva.name));
+            }
+        }
+        cases.push((name.to_string(), t, events));
+    }
+    cases.push((
+        "nested, narrow first".into(),
+        nested("gw-hub1", "gw-hub2"),
+        Vec::new(),
+    ));
+    cases.push((
+        "nested, wide first".into(),
+        nested("gw-hub2", "gw-hub1"),
+        Vec::new(),
+    ));
+    let (mut sites, mut bgp_hits, mut static_hits, mut second) = (0, 0, 0, 0);
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for (name, t, events) in &cases {
+        let evs: Vec<&str> = events.iter().map(String::as_str).collect();
+        let w = World::new(&converge(t, &evs));
+        for (i, site) in t.sites.iter().enumerate() {
+            sites += 1;
+            let s = SiteId(i as u32);
+            let me = Node::Site(s);
+            // Addresses at and around every prefix the site might match.
+            let mut prefixes: Vec<ipnet::IpNet> = w.cp.bgp.best_of(me).map(|(p, _)| *p).collect();
+            prefixes.extend(t.vnets.iter().flat_map(|v| v.address_space.iter().copied()));
+            prefixes.extend(site.prefixes.iter().copied());
+            let mut dsts = Vec::new();
+            for p in &prefixes {
+                dsts.extend([p.network(), p.broadcast()]);
+                if let ipnet::IpNet::V4(p4) = p {
+                    let span = u64::from(!u32::from(p4.netmask()));
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let a = u32::from(p4.network()) + (x % (span + 1)) as u32;
+                    dsts.push(std::net::IpAddr::V4(a.into()));
+                }
+            }
+            dsts.push("8.8.8.8".parse().unwrap());
+            for dst in dsts {
+                let scan =
+                    w.cp.bgp
+                        .best_of(me)
+                        .filter(|(p, _)| p.contains(&dst))
+                        .max_by_key(|(p, _)| p.prefix_len())
+                        .map(|(p, _)| *p);
+                let got = w.site_best(s, dst).map(|(p, _)| *p);
+                assert_eq!(got, scan, "{name}: site {} to {dst}", site.name);
+                bgp_hits += usize::from(scan.is_some());
+                let first = site.connections.iter().position(|c| {
+                    served_vnets(t, t.gateway(c.gateway).vnet)
+                        .iter()
+                        .any(|v| t.vnet(*v).address_space.iter().any(|p| p.contains(&dst)))
+                });
+                assert_eq!(
+                    w.site_connection(s, dst),
+                    first,
+                    "{name}: site {} to {dst}",
+                    site.name
+                );
+                static_hits += usize::from(first.is_some());
+                second += usize::from(first == Some(1));
+            }
+        }
+    }
+    assert!(sites >= 10 && bgp_hits > 50 && static_hits > 10 && second > 0);
+}
