@@ -612,13 +612,13 @@ fn site_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<Fib<u32>>> {
 /// them inside all the others, so the longest match's value is the first
 /// connection reaching the address at all — what a scan of the
 /// connections in order finds.
-fn site_static(t: &Topology, site: &crate::topology::Site) -> Fib<u32> {
+fn site_static(t: &Topology, site: &Site) -> Fib<u32> {
     let reach: Vec<(ipnet::IpNet, u32)> = site
         .connections
         .iter()
         .enumerate()
         .flat_map(|(k, c)| {
-            crate::control::bgp::served_vnets(t, t.gateway(c.gateway).vnet)
+            bgp::served_vnets(t, t.gateway(c.gateway).vnet)
                 .into_iter()
                 .flat_map(|v| t.vnet(v).address_space.clone())
                 .map(move |p| (p, k as u32))
