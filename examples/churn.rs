@@ -10,7 +10,8 @@
 //! (defaults: vxlan, 1, 100000; 0: a control plane beside the workers
 //! with no updates; `N=10000000` frames instead of 4M; `PAIRS=5`
 //! pairs of runs without and with churn, 3 by default; `NORMAL=1` runs the
-//! control thread at normal priority; `COALESCE_MS=4` the debounce).
+//! control thread at normal priority; `COALESCE_MS=4` the debounce;
+//! `STEERING=fixed` keeps every flow on its first worker).
 
 use std::time::Duration;
 use vnetplane::pipeline::{ControlPriority, bench, flowcache};
@@ -32,6 +33,7 @@ fn main() -> Result<(), String> {
         s.parse().map_err(|e| format!("COALESCE_MS={s}: {e}"))
     })?;
     let pairs = num(std::env::var("PAIRS").ok(), 3)? as usize;
+    let steering = bench::steering_from_env()?;
     let mut ratios = Vec::new();
     let mut latencies: Vec<f64> = Vec::new();
     for _ in 0..pairs {
@@ -49,7 +51,10 @@ fn main() -> Result<(), String> {
             &world,
             &case.topology,
             &case.frames,
-            (workers, flowcache::DEFAULT_ENTRIES),
+            bench::Setup {
+                steering,
+                ..bench::Setup::new(workers, flowcache::DEFAULT_ENTRIES)
+            },
             churn,
         )
         .map_err(|e| e.to_string())?;
@@ -80,7 +85,7 @@ fn main() -> Result<(), String> {
                 }
             }
             println!(
-                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all (longest {:.2}), update latency median {:.2} / max {:.2} ms, control {} (on a CPU {})",
+                "{which}: {:.2} Mpps ({ns:.1} ns/packet), wall {:.0} ms, busy [{}] ms, {} versions, {sent} updates sent, flow cache {hits} hits / {walks} walks, rebuilds {:.1} ms in all (longest {:.2}), update latency median {:.2} / max {:.2} ms, control {} (on a CPU {}), {} bucket moves",
                 1e3 / ns,
                 r.elapsed.as_secs_f64() * 1e3,
                 busy.join(", "),
@@ -96,6 +101,7 @@ fn main() -> Result<(), String> {
                     100.0 * c.as_secs_f64()
                         / (r.elapsed.as_secs_f64() * vnetplane::pipeline::default_workers() as f64)
                 )),
+                r.reader.moves,
             );
         }
         ratios.push(rates[1] / rates[0]);

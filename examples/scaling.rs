@@ -23,13 +23,18 @@ fn main() -> Result<(), String> {
     let (case, world) = bench::standard_case(&which, 4096, 2_000_000).map_err(|e| e.to_string())?;
     let frames = &case.frames;
     let n = frames.len() as f64;
+    let steering = bench::steering_from_env()?;
+    let setup = |w| bench::Setup {
+        steering,
+        ..bench::Setup::new(w, cache as usize)
+    };
     let mut rows = Vec::new();
     for round in 0..rounds {
         let pair = bench::pair_probe();
         let k1 = n / kernel(&world, frames, 1, cache)?.0.as_secs_f64();
         let kn = n / kernel(&world, frames, workers, cache)?.0.as_secs_f64();
         let rate = |w: usize| -> Result<f64, String> {
-            let (r, _) = bench::run_once(&world, &case.topology, frames, (w, cache), false, None)
+            let (r, _) = bench::run_once(&world, &case.topology, frames, setup(w), false, None)
                 .map_err(|e| e.to_string())?;
             Ok(r.read as f64 / r.elapsed.as_secs_f64())
         };

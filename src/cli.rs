@@ -184,6 +184,12 @@ pub enum Command {
         /// or `normal`.
         #[arg(long, value_enum, default_value_t = crate::pipeline::ControlPriority::Realtime)]
         control_priority: crate::pipeline::ControlPriority,
+        /// How flows are steered to workers: `adaptive` (the reader moves
+        /// hash buckets from a worker that falls behind to one that runs
+        /// dry; a flow stays on one worker until its bucket moves) or
+        /// `fixed` (a flow never changes worker). The output is the same.
+        #[arg(long, value_enum, default_value_t = crate::pipeline::Steering::Adaptive)]
+        steering: crate::pipeline::Steering,
     },
     /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
     /// destinations (default: from every non-NVA NIC to every VM, site host and
@@ -506,6 +512,7 @@ pub fn run(cli: Cli) -> Result<String> {
             flow_cache,
             coalesce_ms,
             control_priority,
+            steering,
         }) => {
             if !(0.0..=60_000.0).contains(&coalesce_ms) {
                 bail!("--coalesce-ms: {coalesce_ms} is not between 0 and 60000");
@@ -562,6 +569,7 @@ pub fn run(cli: Cli) -> Result<String> {
                     flow_cache,
                     coalesce: std::time::Duration::from_secs_f64(coalesce_ms / 1e3),
                     control_priority,
+                    steering,
                     ..Default::default()
                 },
             };
@@ -587,6 +595,11 @@ pub fn run(cli: Cli) -> Result<String> {
                 v["workers"] = serde_json::json!(report.workers.len());
                 v["versions"] = serde_json::to_value(&report.versions)?;
                 v["control_scheduling"] = serde_json::json!(report.control_scheduling);
+                v["steering"] = serde_json::json!({
+                    "mode": report.reader.steering,
+                    "bucket_moves": report.reader.moves,
+                    "buckets": report.reader.buckets,
+                });
                 let (hits, walks) = report.flow_cache();
                 v["flow_cache"] = serde_json::json!({ "hits": hits, "walks": walks });
                 Ok(serde_json::to_string_pretty(&v)? + "\n")

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use super::{Control, ControlPriority, Options, Outputs, ReaderMode, Report, Run};
+use super::{Control, ControlPriority, Options, Outputs, ReaderMode, Report, Run, Steering};
 use crate::control::{self, events::Event};
 use crate::dataplane::{Start, World};
 use crate::fib::{Fib, tables::Rng};
@@ -66,6 +66,10 @@ pub struct Args {
     /// Churn rows: the control-plane thread's scheduling.
     #[arg(long, value_enum, default_value_t = ControlPriority::Realtime)]
     pub control_priority: ControlPriority,
+    /// How flows are steered to workers: `adaptive` (hash buckets move
+    /// from a worker that falls behind to one that runs dry) or `fixed`.
+    #[arg(long, value_enum, default_value_t = Steering::Adaptive)]
+    pub steering: Steering,
     /// Runs per measurement (the median is reported) [default: 5; 2 with --quick].
     #[arg(long)]
     pub repeat: Option<usize>,
@@ -303,6 +307,9 @@ pub struct Row {
     pub hops_per_packet: f64,
     /// Per worker: packets / its busy time.
     pub mpps_per_worker: Vec<f64>,
+    /// Hash buckets the reader moved between workers in the median run
+    /// (see [`Steering`]).
+    pub bucket_moves: u64,
     /// Rate relative to 1 worker × workers (scaling), forward and walk
     /// modes: the worker counts run in turn, and this is the median over
     /// the rounds of each round's ratio.
@@ -422,6 +429,8 @@ pub struct BenchReport {
     /// The machine's speed before and after the runs.
     pub speed: Speed,
     pub command: String,
+    /// How flows were steered to workers in every row.
+    pub steering: Steering,
     pub rows: Vec<Row>,
     pub absorb: Option<Absorb>,
     /// The first row's figures, for scripts: workers, packets, mpps,
@@ -642,24 +651,48 @@ pub struct Churn {
     pub priority: ControlPriority,
 }
 
-/// One run of `frames` on `workers` workers; `outputs`: write traces and
-/// pcapng (to memory); `churn`: updates streamed meanwhile.
+/// The workers of a run: how many, their flow caches' entries (0: every
+/// packet walks), and how flows are steered to them.
+#[derive(Clone, Copy, Debug)]
+pub struct Setup {
+    pub workers: usize,
+    pub flow_cache: usize,
+    pub steering: Steering,
+}
+
+impl Setup {
+    /// `workers` workers with `flow_cache` entries each, flows steered as
+    /// by default.
+    pub fn new(workers: usize, flow_cache: usize) -> Setup {
+        Setup {
+            workers,
+            flow_cache,
+            steering: Steering::default(),
+        }
+    }
+}
+
+/// `STEERING=fixed|adaptive` from the environment, for the examples that
+/// compare the two (unset: the default).
+pub fn steering_from_env() -> std::result::Result<Steering, String> {
+    match std::env::var("STEERING") {
+        Err(_) => Ok(Steering::default()),
+        Ok(v) => <Steering as clap::ValueEnum>::from_str(&v, true)
+            .map_err(|_| format!("STEERING={v}: `adaptive` or `fixed`")),
+    }
+}
+
+/// One run of `frames`; `outputs`: write traces and pcapng (to memory);
+/// `churn`: updates streamed meanwhile.
 pub fn run_once(
     world: &Arc<World>,
     t: &Topology,
     frames: &[Frame],
-    (workers, flow_cache): (usize, usize),
+    setup: Setup,
     outputs: bool,
     churn: Option<Churn>,
 ) -> Result<(Report, u64)> {
-    run_with(
-        world,
-        t,
-        frames,
-        (workers, flow_cache, ReaderMode::Auto),
-        outputs,
-        churn,
-    )
+    run_with(world, t, frames, (setup, ReaderMode::Auto), outputs, churn)
 }
 
 /// A run with `churn` and, just before it, the same run without: the same
@@ -673,20 +706,20 @@ pub fn run_pair(
     world: &Arc<World>,
     t: &Topology,
     frames: &[Frame],
-    (workers, flow_cache): (usize, usize),
+    setup: Setup,
     churn: Churn,
 ) -> Result<((Report, u64), (Report, u64))> {
-    let reader = if ReaderMode::Auto.inline(workers, true) {
+    let reader = if ReaderMode::Auto.inline(setup.workers, true) {
         ReaderMode::Inline
     } else {
         ReaderMode::Thread
     };
-    let plain = run_with(world, t, frames, (workers, flow_cache, reader), false, None)?;
+    let plain = run_with(world, t, frames, (setup, reader), false, None)?;
     let churned = run_with(
         world,
         t,
         frames,
-        (workers, flow_cache, ReaderMode::Auto),
+        (setup, ReaderMode::Auto),
         false,
         Some(churn),
     )?;
@@ -697,13 +730,14 @@ fn run_with(
     world: &Arc<World>,
     t: &Topology,
     frames: &[Frame],
-    (workers, flow_cache, reader): (usize, usize, ReaderMode),
+    (setup, reader): (Setup, ReaderMode),
     outputs: bool,
     churn: Option<Churn>,
 ) -> Result<(Report, u64)> {
     let opts = Options {
-        workers,
-        flow_cache,
+        workers: setup.workers,
+        flow_cache: setup.flow_cache,
+        steering: setup.steering,
         reader,
         coalesce: churn.map_or(super::DEFAULT_COALESCE, |c| c.coalesce),
         control_priority: churn.map_or(ControlPriority::default(), |c| c.priority),
@@ -810,6 +844,7 @@ fn row(case: &str, mode: &'static str, workers: usize, runs: &[(Report, u64)]) -
             .iter()
             .map(|w| w.packets as f64 / w.busy.as_secs_f64().max(1e-9) / 1e6)
             .collect(),
+        bucket_moves: r.reader.moves,
         scaling: None,
         scaling_per_core: None,
         kernel_scaling: None,
@@ -869,6 +904,10 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             }]
         }
     };
+    let setup = |workers, flow_cache| Setup {
+        steering: a.steering,
+        ..Setup::new(workers, flow_cache)
+    };
     let mut rows = Vec::new();
     for c in &cases {
         if c.frames.is_empty() {
@@ -881,7 +920,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             &world,
             &c.topology,
             &c.frames[..c.frames.len().min(50_000)],
-            (1, a.flow_cache),
+            setup(1, a.flow_cache),
             false,
             None,
         )?;
@@ -909,7 +948,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                         &world,
                         &c.topology,
                         &c.frames,
-                        (w, cache),
+                        setup(w, cache),
                         false,
                         None,
                     )?);
@@ -919,7 +958,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                         &world,
                         &c.topology,
                         &c.frames,
-                        (1, cache, ReaderMode::Inline),
+                        (setup(1, cache), ReaderMode::Inline),
                         false,
                         None,
                     )?;
@@ -971,7 +1010,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
         let n = (c.frames.len() / 10).max(1);
         for &w in &workers {
             let runs: Vec<_> = (0..repeat.min(3))
-                .map(|_| run_once(&world, &c.topology, &c.frames[..n], (w, 0), true, None))
+                .map(|_| run_once(&world, &c.topology, &c.frames[..n], setup(w, 0), true, None))
                 .collect::<Result<_>>()?;
             rows.push(row(&c.name, "traces+pcapng", w, &runs));
         }
@@ -994,7 +1033,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                         &world,
                         &c.topology,
                         &c.frames,
-                        (w, a.flow_cache),
+                        setup(w, a.flow_cache),
                         Churn {
                             rate: churn,
                             coalesce: Duration::from_secs_f64(a.coalesce_ms.max(0.0) / 1e3),
@@ -1069,6 +1108,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             }
         },
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        steering: a.steering,
         workers: first.as_ref().map_or(0, |r| r.workers),
         packets: first.as_ref().map_or(0, |r| r.packets),
         mpps: first.as_ref().map_or(0.0, |r| r.mpps),
@@ -1171,7 +1211,7 @@ pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
 pub fn text(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
-        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed before / after the runs: core {:.2} / {:.2} ns a step, memory {:.1} / {:.1} ns a hop, two threads sharing nothing {:.2} / {:.2} of linear\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | scaling | scaling per core | kernel scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed before / after the runs: core {:.2} / {:.2} ns a step, memory {:.1} / {:.1} ns a hop, two threads sharing nothing {:.2} / {:.2} of linear; flows steered: {}\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | bucket moves | scaling | scaling per core | kernel scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         r.machine.cpu,
         r.machine.cores,
         r.machine.os,
@@ -1186,7 +1226,11 @@ pub fn text(r: &BenchReport) -> String {
         r.speed.memory_ns_before,
         r.speed.memory_ns_after,
         r.speed.pair_scaling_before,
-        r.speed.pair_scaling_after
+        r.speed.pair_scaling_after,
+        match r.steering {
+            Steering::Adaptive => "adaptive (hash buckets move to the worker that keeps pace)",
+            Steering::Fixed => "fixed (a flow never changes worker)",
+        }
     );
     for x in &r.rows {
         let per: Vec<String> = x
@@ -1217,7 +1261,7 @@ pub fn text(r: &BenchReport) -> String {
         });
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% | {} | {} | {} | {} | {} | {} |",
             x.case,
             x.mode,
             x.workers,
@@ -1228,6 +1272,7 @@ pub fn text(r: &BenchReport) -> String {
             x.hops_per_packet,
             x.flow_cache_hits * 100.0,
             per.join(" / "),
+            x.bucket_moves,
             x.scaling.map_or(String::new(), |v| format!("{v:.2}")),
             x.scaling_per_core
                 .map_or(String::new(), |v| format!("{v:.2}")),

@@ -9,9 +9,11 @@
 //!                   stdin events ───▶ (reconverge, recompile changed tables)
 //! ```
 //!
-//! - The reader hashes each frame's 5-tuple (a flow always lands on the same
-//!   worker) and hands index batches out; batch buffers come back through a
-//!   free list, so a steady run allocates nothing per packet.
+//! - The reader hashes each frame's 5-tuple, finds the worker of its hash
+//!   bucket (a flow stays on one worker until `steer` moves its bucket to
+//!   a worker that keeps pace) and hands index batches out; batch buffers
+//!   come back through a free list, so a steady run allocates nothing per
+//!   packet.
 //! - A worker owns its walk buffers, counters and output buffers; it walks
 //!   packets with [`World::forward_with`] (no text, no allocation, no lock)
 //!   unless pcapng output wants the decisions as comments.
@@ -30,6 +32,10 @@
 pub mod bench;
 pub mod events;
 pub mod flowcache;
+mod steer;
+
+pub use steer::Steering;
+use steer::{Split, Table, UNIT};
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
@@ -77,6 +83,8 @@ pub struct Options {
     pub coalesce: Duration,
     /// Whether the reader forwards a worker's share itself.
     pub reader: ReaderMode,
+    /// Whether flows' hash buckets may move between workers during the run.
+    pub steering: Steering,
     /// How the control-plane thread is scheduled.
     pub control_priority: ControlPriority,
 }
@@ -154,6 +162,7 @@ impl Default for Options {
             flow_cache: flowcache::DEFAULT_ENTRIES,
             coalesce: DEFAULT_COALESCE,
             reader: ReaderMode::Auto,
+            steering: Steering::default(),
             control_priority: ControlPriority::default(),
         }
     }
@@ -304,10 +313,16 @@ pub struct Report {
 /// and the part of it spent waiting on a full worker queue (with an inline
 /// worker, its batches' busy time is in that worker's stats; the rest is
 /// reading and dispatching).
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct ReaderStats {
     pub total: Duration,
     pub blocked: Duration,
+    /// How flows were steered, and the hash buckets moved between workers
+    /// (always 0 with [`Steering::Fixed`]).
+    pub steering: Steering,
+    pub moves: u64,
+    /// Buckets each worker held at the end (1,024 in all, or four a worker past 256 workers).
+    pub buckets: Vec<u32>,
 }
 
 impl Report {
@@ -482,6 +497,10 @@ pub fn run<W: Write + Send, T: Write + Send>(
     // with the cache, the worker the reader runs takes 3/4 of a share.
     let cached = !want_out && opts.flow_cache > 0;
     let split = Split::new(nw, inline_last.then_some(if cached { 12 } else { UNIT }));
+    let mut table = Table::new(split, nw);
+    let adaptive = opts.steering == Steering::Adaptive && nw > 1;
+    // Each worker's queue depth, in batches, when the reader judges it.
+    let mut depth = vec![steer::INLINE_DEPTH; nw];
     let first = Snapshot::initial(r.world.clone());
     // Each worker's queue: deep enough, when nothing is written, for the
     // reader to go on with its own share while a worker is off its core
@@ -662,16 +681,27 @@ pub fn run<W: Write + Send, T: Write + Send>(
                         .min()
                         .unwrap_or(usize::MAX);
                 }
-                let w = split.worker_of(dispatch_hash(f));
+                let w = table.worker_of(dispatch_hash(f));
                 cur[w].idx.push(i as u32);
                 if cur[w].idx.len() >= batch {
+                    let threaded = !(inline_last && w == nw - 1);
                     // A reader that forwards a share itself does that
                     // rather than wait on a worker's full queue (an idle
                     // core until the worker takes a whole batch).
-                    if inline_last && w != nw - 1 && work_txs[w].is_full() {
+                    if inline_last && threaded && work_txs[w].is_full() {
                         send(&mut cur[nw - 1], step)?;
                     }
                     send(&mut cur[w], step)?;
+                    // The queue this batch joined tells whether its worker
+                    // keeps pace: one bucket moves when it does not.
+                    if adaptive && threaded {
+                        for (k, d) in depth.iter_mut().enumerate() {
+                            if !(inline_last && k == nw - 1) {
+                                *d = work_txs[k].len();
+                            }
+                        }
+                        table.rebalance(w, &depth);
+                    }
                 }
                 read += 1;
             }
@@ -681,6 +711,9 @@ pub fn run<W: Write + Send, T: Write + Send>(
             let reader = ReaderStats {
                 total: reading.elapsed(),
                 blocked,
+                steering: opts.steering,
+                moves: table.moves,
+                buckets: table.held().to_vec(),
             };
             drop(inline_done);
             drop(work_txs);
@@ -838,39 +871,6 @@ fn send_ctl(
         from_packet,
     })
     .map_err(|_| "the control plane stopped early".to_string())
-}
-
-/// How flow hashes map to workers: each worker owns a fixed range of the
-/// hash space for the whole run (a flow never moves).
-#[derive(Clone, Copy)]
-struct Split {
-    /// The hash space scaled to this many units…
-    units: u64,
-    /// …of which every worker but the last owns `UNIT`; the last owns the rest.
-    last: usize,
-}
-
-/// Units of hash space per worker.
-const UNIT: u64 = 16;
-
-impl Split {
-    /// `inline`: the last worker's weight, in sixteenths of a worker, when
-    /// the reader runs it itself.
-    fn new(workers: usize, inline: Option<u64>) -> Split {
-        let last = workers - 1;
-        let w = inline.unwrap_or(UNIT).clamp(1, UNIT);
-        Split {
-            units: last as u64 * UNIT + w,
-            last,
-        }
-    }
-
-    /// The worker of a flow hash: multiply and shift, not a division.
-    #[inline]
-    fn worker_of(self, hash: u64) -> usize {
-        let u = ((hash & 0xffff_ffff) * self.units) >> 32;
-        ((u / UNIT) as usize).min(self.last)
-    }
 }
 
 /// The 5-tuple hash the reader spreads flows with (a light header peek;
@@ -2024,29 +2024,5 @@ mod tests {
             };
             assert_eq!(dispatch_hash(&g), dispatch_hash_read(&f));
         }
-    }
-
-    #[test]
-    fn split_gives_each_worker_its_share_of_the_hash_space() {
-        // Hashes are the top 48 bits of a multiplication: spread them evenly
-        // over the low 32 bits the split reads.
-        let shares = |split: Split, n: usize| {
-            let mut c = vec![0u64; n];
-            for i in 0..64_000u64 {
-                c[split.worker_of(i * (1 << 32) / 64_000)] += 1;
-            }
-            c
-        };
-        assert_eq!(shares(Split::new(1, None), 1), [64_000]);
-        assert_eq!(shares(Split::new(2, None), 2), [32_000, 32_000]);
-        assert_eq!(shares(Split::new(4, Some(UNIT)), 4), [16_000; 4]);
-        // The reader's worker at 3/4 of a share: 16 / 28 and 12 / 28.
-        assert_eq!(shares(Split::new(2, Some(12)), 2), [36_572, 27_428]);
-        let c = shares(Split::new(3, Some(8)), 3);
-        for (got, want) in c.into_iter().zip([25_600, 25_600, 12_800]) {
-            assert!(got.abs_diff(want) <= 1, "{got} for {want}");
-        }
-        // The largest hash still lands on a worker.
-        assert_eq!(Split::new(3, Some(8)).worker_of(u64::MAX), 2);
     }
 }

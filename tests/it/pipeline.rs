@@ -14,7 +14,7 @@ use vnetplane::control::events::Event;
 use vnetplane::dataplane::{Start, World};
 use vnetplane::io::{self, Frame, PcapNgOut};
 use vnetplane::pipeline::{
-    self, Control, Options, Outputs, ReaderMode, Report, Run, bench, events,
+    self, Control, Options, Outputs, ReaderMode, Report, Run, Steering, bench, events,
 };
 use vnetplane::topology::Topology;
 
@@ -31,17 +31,19 @@ fn run(
     scheduled: Vec<(usize, Event)>,
     delay: usize,
 ) -> (Report, Vec<Value>, Vec<u8>) {
-    run_mode(t, frames, workers, scheduled, delay, ReaderMode::Auto)
+    let how = (ReaderMode::Auto, Steering::default());
+    run_mode(t, frames, workers, scheduled, delay, how)
 }
 
-/// [`run`] with the reader forwarding a share itself or not.
+/// [`run`] with the reader forwarding a share itself or not, and flows
+/// steered as given.
 fn run_mode(
     t: &Topology,
     frames: &[Frame],
     workers: usize,
     scheduled: Vec<(usize, Event)>,
     delay: usize,
-    reader: ReaderMode,
+    (reader, steering): (ReaderMode, Steering),
 ) -> (Report, Vec<Value>, Vec<u8>) {
     let world = Arc::new(World::new(&converge(t, &[])));
     let mut pcap = PcapNgOut::new(Vec::new()).unwrap();
@@ -63,6 +65,7 @@ fn run_mode(
                 from: None,
                 convergence_delay: delay,
                 reader,
+                steering,
                 ..Options::default()
             },
         },
@@ -99,6 +102,8 @@ fn scenario_captures() -> Vec<(String, Topology, Vec<Frame>)> {
 #[test]
 fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
     let mut n = 0;
+    // Scenarios whose adaptive 2-worker run moved buckets.
+    let mut moved = 0;
     for (name, t, frames) in scenario_captures() {
         // Repeat the capture so that every worker gets many batches.
         let many: Vec<Frame> = (0..40)
@@ -114,25 +119,47 @@ fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
         assert_eq!(r1.read, many.len());
         assert_eq!(t1.len(), many.len(), "{name}: one trace line per packet");
         // The reader forwarding a share itself (as when the workers take
-        // every core) or only reading: the same output.
+        // every core) or only reading, flows moving between workers or
+        // not: the same output.
+        let (adaptive, fixed) = (Steering::Adaptive, Steering::Fixed);
         let modes = [
-            (1, ReaderMode::Inline),
-            (2, ReaderMode::Thread),
-            (2, ReaderMode::Inline),
-            (4, ReaderMode::Thread),
-            (4, ReaderMode::Inline),
+            (1, ReaderMode::Inline, adaptive),
+            (2, ReaderMode::Thread, adaptive),
+            (2, ReaderMode::Inline, adaptive),
+            (2, ReaderMode::Inline, fixed),
+            (4, ReaderMode::Thread, adaptive),
+            (4, ReaderMode::Inline, adaptive),
+            (4, ReaderMode::Thread, fixed),
         ];
-        for (w, mode) in modes {
-            let (rw, tw, pw) = run_mode(&t, &many, w, Vec::new(), 0, mode);
-            let how = format!("{w} workers, reader {mode:?}");
+        for (w, mode, steering) in modes {
+            let (rw, tw, pw) = run_mode(&t, &many, w, Vec::new(), 0, (mode, steering));
+            let how = format!("{w} workers, reader {mode:?}, steering {steering:?}");
             assert_eq!(rw.counters, r1.counters, "{name}: counters, {how}");
             assert_eq!(tw, t1, "{name}: traces, {how}");
             assert!(pw == p1, "{name}: pcapng bytes differ with {how}");
             assert_eq!(rw.workers.len(), w);
+            let buckets = &rw.reader.buckets;
+            assert!(buckets.iter().all(|&b| b > 0), "{name}: {how}: {buckets:?}");
+            assert!(buckets.iter().sum::<u32>() >= 1024, "{name}: {how}");
+            if steering == fixed || w == 1 {
+                assert_eq!(rw.reader.moves, 0, "{name}: {how}");
+            } else if mode == ReaderMode::Inline && w == 2 && rw.workers[0].packets >= 7 {
+                // The threaded worker (the first) had a full batch queued
+                // while the reader read: the first one found its queue
+                // empty (it was dry), so it took a bucket from the
+                // reader's own share. Flows did move, and the output above
+                // is still the same.
+                assert!(rw.reader.moves > 0, "{name}: {how}");
+                moved += 1;
+            }
         }
         n += 1;
     }
     assert!(n >= 20, "only {n} scenario pcaps");
+    assert!(
+        moved >= n / 2,
+        "buckets moved in only {moved} of {n} scenarios"
+    );
 }
 
 /// A counters-only run (the path the flow cache serves) with `cache`
@@ -144,6 +171,25 @@ fn run_counters(
     scheduled: Vec<(usize, Event)>,
     delay: usize,
     cache: usize,
+) -> Report {
+    run_counters_steered(
+        t,
+        frames,
+        workers,
+        (scheduled, delay),
+        cache,
+        Steering::default(),
+    )
+}
+
+/// [`run_counters`] with flows steered as given.
+fn run_counters_steered(
+    t: &Topology,
+    frames: &[Frame],
+    workers: usize,
+    (scheduled, delay): (Vec<(usize, Event)>, usize),
+    cache: usize,
+    steering: Steering,
 ) -> Report {
     pipeline::run(
         frames,
@@ -162,6 +208,7 @@ fn run_counters(
                 from: None,
                 convergence_delay: delay,
                 flow_cache: cache,
+                steering,
                 ..Options::default()
             },
         },
@@ -180,16 +227,25 @@ fn flow_cache_counts_as_walking_every_packet_on_every_scenario_pcap() {
         let many: Vec<Frame> = (0..20).flat_map(|_| frames.iter().cloned()).collect();
         let walked = run_counters(&t, &many, 1, Vec::new(), 0, 0);
         assert_eq!(walked.flow_cache(), (0, 0), "{name}: no cache, no hits");
-        for (workers, entries) in [(1, 65_536), (2, 65_536), (2, 4)] {
-            let r = run_counters(&t, &many, workers, Vec::new(), 0, entries);
-            assert_eq!(r.counters, walked.counters, "{name} {workers}/{entries}");
-            assert_eq!(r.hops(), walked.hops(), "{name} {workers}/{entries}");
+        let (adaptive, fixed) = (Steering::Adaptive, Steering::Fixed);
+        for (workers, entries, steering) in [
+            (1, 65_536, fixed),
+            (2, 65_536, fixed),
+            (2, 65_536, adaptive),
+            (2, 4, adaptive),
+        ] {
+            let r = run_counters_steered(&t, &many, workers, (Vec::new(), 0), entries, steering);
+            let how = format!("{name} {workers}/{entries}/{steering:?}");
+            assert_eq!(r.counters, walked.counters, "{how}");
+            assert_eq!(r.hops(), walked.hops(), "{how}");
             let (h, m) = r.flow_cache();
-            assert!(h + m <= many.len() as u64);
-            if entries > 4 {
+            assert!(h + m <= many.len() as u64, "{how}");
+            if entries > 4 && steering == fixed {
                 // 20 rounds of the same flows: all but the first round hit
                 // (less the tunnel packets a capture may hold, never cached).
-                assert!(h >= m * 19 - 19, "{name}: {h} hits, {m} walks");
+                // A flow whose bucket moves walks once more on its new
+                // worker: that bound is for flows that stay.
+                assert!(h >= m * 19 - 19, "{how}: {h} hits, {m} walks");
                 hits += h;
             }
         }
@@ -334,17 +390,21 @@ fn flow_cache_keeps_flows_through_unrelated_churn_and_drops_them_on_a_covering_c
     }
 }
 
-/// Packets of one flow always reach the same worker, and the work spreads.
+/// With fixed steering, packets of one flow always reach the same worker;
+/// and the work spreads.
 #[test]
 fn flows_are_pinned_and_spread() {
     let t = builtin("hub-spoke-vng");
     let frames = bench_frames(&t, "spoke11-vm", "10.1.3.4", 64, 6400);
-    let (r, _, _) = run(&t, &frames, 2, Vec::new(), 0);
+    // Fixed steering: a flow never changes worker.
+    let how = (ReaderMode::Auto, Steering::Fixed);
+    let (r, _, _) = run_mode(&t, &frames, 2, Vec::new(), 0, how);
     let per: Vec<u64> = r.workers.iter().map(|w| w.packets).collect();
     assert_eq!(per.iter().sum::<u64>(), 6400);
     assert!(per.iter().all(|&p| p > 1000), "spread: {per:?}");
     // 64 flows of 100 packets each: a worker's count is a multiple of 100.
     assert!(per.iter().all(|p| p % 100 == 0), "pinned: {per:?}");
+    assert_eq!(r.reader.moves, 0);
 }
 
 fn bench_frames(t: &Topology, from: &str, dst: &str, flows: usize, packets: usize) -> Vec<Frame> {
@@ -698,6 +758,10 @@ fn bench_quick_json_has_the_fields() {
     let rows = v["rows"].as_array().unwrap();
     assert!(rows[0]["flow_cache_hits"].as_f64().unwrap() > 0.9);
     assert_eq!(rows[2]["flow_cache_hits"].as_f64().unwrap(), 0.0);
+    // Flows steered adaptively by default; one worker moves nothing.
+    assert_eq!(v["steering"], "adaptive");
+    assert_eq!(rows[0]["bucket_moves"], 0, "one worker");
+    assert!(rows.iter().all(|r| r["bucket_moves"].is_u64()));
 }
 
 #[test]
@@ -720,6 +784,15 @@ fn replay_cli_with_events_file_and_workers() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["workers"], 2);
+    assert_eq!(v["steering"]["mode"], "adaptive");
+    let held: Vec<u64> = (v["steering"]["buckets"].as_array().unwrap().iter())
+        .map(|b| b.as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        (held.len(), held.iter().sum::<u64>()),
+        (2, 1024),
+        "{held:?}"
+    );
     assert_eq!(v["versions"][0]["events"][0], "speaker-down nva1");
     assert_eq!(v["versions"][0]["from_packet"], 1);
     // The control thread asks for real-time scheduling; where that is
@@ -739,6 +812,46 @@ fn replay_cli_with_events_file_and_workers() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("control plane scheduled normal\n"), "{text}");
     assert!(text.contains("speaker-down nva1"), "{text}");
+    // Fixed steering: the same counts, no bucket moved.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(["replay", "-t", "dual-homed-active-passive", "--pcap"])
+        .arg(root().join("pcaps/dual-homed-active-passive.pcap"))
+        .args([
+            "--workers",
+            "2",
+            "--steering",
+            "fixed",
+            "--json",
+            "--events",
+        ])
+        .arg(&ev)
+        .output()
+        .unwrap();
+    let f: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(f["steering"]["mode"], "fixed");
+    assert_eq!(f["steering"]["bucket_moves"], 0);
+    for k in [
+        "delivered",
+        "delivered_at",
+        "dropped",
+        "drop_reasons",
+        "looped",
+    ] {
+        assert_eq!(f[k], v[k], "{k}");
+    }
+    // A steering that does not exist is refused by name.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(["replay", "-t", "dual-homed-active-passive", "--pcap"])
+        .arg(root().join("pcaps/dual-homed-active-passive.pcap"))
+        .args(["--steering", "random"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--steering") && err.contains("adaptive"),
+        "{err}"
+    );
     // A wrong events file names the file and line.
     std::fs::write(&ev, "\nat soon speaker-down nva1\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
