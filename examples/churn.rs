@@ -10,7 +10,8 @@
 //! (defaults: vxlan, 1, 100000; 0: a control plane beside the workers
 //! with no updates; `N=10000000` frames instead of 4M; `PAIRS=5`
 //! pairs of runs without and with churn, 3 by default; `NORMAL=1` runs the
-//! control thread at normal priority; `COALESCE_MS=4` the debounce;
+//! control thread at normal priority; `COALESCE_MS=6` the debounce (the
+//! pipeline's default unless given);
 //! `STEERING=fixed` keeps every flow on its first worker).
 
 use std::time::Duration;
@@ -29,9 +30,12 @@ fn main() -> Result<(), String> {
     let (case, world) = bench::standard_case(&which, 4096, n).map_err(|e| e.to_string())?;
     // Each churn run paired with a run without churn just before it (the
     // VM's speed drifts between runs; a pair shares its phase).
-    let coalesce_ms: f64 = std::env::var("COALESCE_MS").ok().map_or(Ok(4.0), |s| {
-        s.parse().map_err(|e| format!("COALESCE_MS={s}: {e}"))
-    })?;
+    let default_ms = vnetplane::pipeline::DEFAULT_COALESCE.as_secs_f64() * 1e3;
+    let coalesce_ms: f64 = std::env::var("COALESCE_MS")
+        .ok()
+        .map_or(Ok(default_ms), |s| {
+            s.parse().map_err(|e| format!("COALESCE_MS={s}: {e}"))
+        })?;
     let pairs = num(std::env::var("PAIRS").ok(), 3)? as usize;
     let steering = bench::steering_from_env()?;
     let mut ratios = Vec::new();

@@ -176,7 +176,7 @@ pub enum Command {
         flow_cache: usize,
         /// Live events (`--events -`): the least time between two table
         /// publications; events arriving meanwhile are applied together.
-        #[arg(long, default_value_t = 4.0, value_name = "MS")]
+        #[arg(long, default_value_t = crate::pipeline::DEFAULT_COALESCE.as_secs_f64() * 1e3, value_name = "MS")]
         coalesce_ms: f64,
         /// The control-plane thread's scheduling while events arrive:
         /// `realtime` (SCHED_FIFO at the lowest priority, where allowed:

@@ -61,7 +61,7 @@ pub struct Args {
     pub flow_cache: usize,
     /// Churn rows: the least time between two table publications (live
     /// events arriving meanwhile are applied together).
-    #[arg(long, default_value_t = 4.0, value_name = "MS")]
+    #[arg(long, default_value_t = super::DEFAULT_COALESCE.as_secs_f64() * 1e3, value_name = "MS")]
     pub coalesce_ms: f64,
     /// Churn rows: the control-plane thread's scheduling.
     #[arg(long, value_enum, default_value_t = ControlPriority::Realtime)]

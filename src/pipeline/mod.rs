@@ -182,9 +182,16 @@ pub const COUNTING_BATCH: usize = 4096;
 /// outputs (a trace line and frames a packet) until the writer takes them.
 pub const WRITING_BATCH: usize = 256;
 
-/// The debounce of live events: with 2–3 ms rebuilds, updates reach every
-/// worker within 10 ms of their arrival.
-pub const DEFAULT_COALESCE: Duration = Duration::from_millis(4);
+/// The debounce of live events, sized from the 10 ms an update may take to
+/// reach every worker: the window, then the rebuild (0.3–1 ms a churn
+/// version), then the adoption (within a batch, 2–3 ms when a worker is off
+/// its core mid-batch) leave 6 ms for the window. A version's control-plane
+/// cost is mostly fixed (the same for 1 or 900 updates), so the window sets
+/// the control thread's CPU under a stream of updates: 6 ms rather than 4
+/// keeps 91–93 % of the 2-worker rate at 100k updates/s against 87–93 %
+/// (`COALESCE_MS=4|6 cargo run --release --example churn -- vxlan 2`,
+/// session 12), update latency median 6.1–6.3 ms, p99 6.8–7.2 ms.
+pub const DEFAULT_COALESCE: Duration = Duration::from_millis(6);
 
 /// Frames a worker's queue holds when nothing is written (32 batches of
 /// [`COUNTING_BATCH`]; the depth was measured in batches of 256). Paired churn runs (`examples/churn vxlan 2`, three
