@@ -1026,8 +1026,11 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             // it, and the rate kept is the median of the pairs' ratios: a
             // machine whose speed drifts between rows (a shared VM does)
             // then moves both sides of a ratio together.
+            // As many pairs as the forward rows' runs (until session 12,
+            // three: single pairs spread by ±6 points on this VM, so a
+            // median of three moved by as much between runs).
             let mut ratios = Vec::new();
-            let runs: Vec<_> = (0..repeat.min(3))
+            let runs: Vec<_> = (0..repeat)
                 .map(|_| {
                     let ((plain, _), churned) = run_pair(
                         &world,
