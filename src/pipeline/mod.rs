@@ -328,7 +328,8 @@ pub struct ReaderStats {
     /// (always 0 with [`Steering::Fixed`]).
     pub steering: Steering,
     pub moves: u64,
-    /// Buckets each worker held at the end (1,024 in all, or four a worker past 256 workers).
+    /// Buckets each worker held at the end (1,024 in all; four a worker
+    /// past 256 workers).
     pub buckets: Vec<u32>,
 }
 
