@@ -26,7 +26,7 @@ fn main() -> Result<(), String> {
     let steering = bench::steering_from_env()?;
     let setup = |w| bench::Setup {
         steering,
-        ..bench::Setup::new(w, cache as usize)
+        ..bench::Setup::new(w, cache)
     };
     let mut rows = Vec::new();
     for round in 0..rounds {
