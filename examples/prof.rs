@@ -4,7 +4,8 @@
 //! `cargo run --release --example prof -- CASE [WORKERS] [FLOWS]` with CASE
 //! one of one-hop, vxlan, mixed. Environment: `FC=0` walks every packet (no
 //! flow cache), `INLINE=1` makes the reader forward a share itself,
-//! `BATCH=N` sets the frames per batch.
+//! `BATCH=N` sets the frames per batch, `STEERING=fixed` keeps every flow
+//! on the worker its hash gives.
 
 use vnetplane::pipeline::{self, Options, Outputs, ReaderMode, Run, bench};
 
@@ -44,6 +45,7 @@ fn main() -> Result<(), String> {
                 flow_cache,
                 reader,
                 batch,
+                steering: bench::steering_from_env()?,
                 ..Options::default()
             },
         };
@@ -60,8 +62,10 @@ fn main() -> Result<(), String> {
             .iter()
             .map(|w| {
                 format!(
-                    "{:.0}%",
-                    100.0 * w.busy.as_secs_f64() / r.elapsed.as_secs_f64()
+                    "{:.0}% ({:.1} ns x {:.0}k)",
+                    100.0 * w.busy.as_secs_f64() / r.elapsed.as_secs_f64(),
+                    w.busy.as_nanos() as f64 / w.packets.max(1) as f64,
+                    w.packets as f64 / 1e3
                 )
             })
             .collect();

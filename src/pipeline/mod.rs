@@ -37,6 +37,7 @@ mod steer;
 pub use steer::Steering;
 use steer::{Split, Table, UNIT};
 
+use arrayvec::ArrayVec;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::ops::Range;
@@ -1286,11 +1287,18 @@ fn newly_failed(before: &ControlPlane, after: &control::bgp::Conditions) -> Pend
     }
 }
 
+/// Places other than a NIC a worker counts deliveries to without a map.
+const PLACES: usize = 8;
+
 /// A worker's counters: arrays and small maps keyed by value, no strings.
 /// Deliveries to a VM (the common place) are counted by NIC index.
 #[derive(Default)]
 struct FastCounters {
     to_nic: Vec<usize>,
+    /// Deliveries elsewhere (the internet, a site, ...): the first few
+    /// places in the worker's own memory, searched in order; the rest in a
+    /// map.
+    places: ArrayVec<(Place, usize), PLACES>,
     delivered: BTreeMap<Place, usize>,
     drops: [usize; 32],
     looped: usize,
@@ -1306,7 +1314,15 @@ impl FastCounters {
                 }
                 self.to_nic[n.idx()] += 1;
             }
-            Outcome::Delivered(p) => *self.delivered.entry(p).or_default() += 1,
+            Outcome::Delivered(p) => {
+                if let Some((_, n)) = self.places.iter_mut().find(|(q, _)| *q == p) {
+                    *n += 1;
+                } else if self.places.is_full() {
+                    *self.delivered.entry(p).or_default() += 1;
+                } else {
+                    self.places.push((p, 1));
+                }
+            }
             Outcome::Dropped(_, r) => self.drops[r as usize] += 1,
             Outcome::Loop { .. } => self.looped += 1,
         }
@@ -1319,7 +1335,9 @@ impl FastCounters {
             .enumerate()
             .filter(|(_, n)| **n > 0)
             .map(|(i, n)| (Place::At(At::NicIn(NicId(i as u32))), n));
-        for (p, n) in nics.chain(self.delivered.iter().map(|(p, n)| (*p, n))) {
+        let others = self.places.iter().map(|(p, n)| (*p, *n));
+        let others = others.chain(self.delivered.iter().map(|(p, n)| (*p, *n)));
+        for (p, n) in nics.map(|(p, n)| (p, *n)).chain(others) {
             c.delivered += n;
             *c.delivered_at
                 .entry(world.place_name(p).into_owned())
@@ -1884,6 +1902,41 @@ mod tests {
     }
 
     const SOON: Duration = Duration::from_secs(10);
+
+    /// Deliveries to more places than the inline list holds: the first
+    /// [`PLACES`] are counted inline, the rest in the map, and the merged
+    /// counters name every place with its exact count.
+    #[test]
+    fn counters_keep_every_place_past_the_inline_list() {
+        let (_, world, _, _) = idle_worker(&[]);
+        let mut c = FastCounters::default();
+        let places = PLACES + 3;
+        let place = |k: usize| Place::Platform(std::net::IpAddr::from([168, 63, 129, k as u8]));
+        // Place k delivered k + 1 times, interleaved, with a NIC delivery,
+        // a drop and a loop between.
+        for round in 0..places {
+            for k in round..places {
+                c.count(Outcome::Delivered(place(k)));
+            }
+            c.count(Outcome::Delivered(Place::At(At::NicIn(NicId(0)))));
+            c.count(Outcome::Dropped(Place::Capture, DropReason::Malformed));
+        }
+        assert_eq!(c.places.len(), PLACES);
+        assert_eq!(c.delivered.len(), places - PLACES);
+        let mut merged = Counters::default();
+        c.merge_into(&mut merged, &world);
+        for k in 0..places {
+            let name = world.place_name(place(k)).into_owned();
+            assert_eq!(merged.delivered_at.get(&name), Some(&(k + 1)), "{name}");
+        }
+        let nic0 = world
+            .place_name(Place::At(At::NicIn(NicId(0))))
+            .into_owned();
+        assert_eq!(merged.delivered_at.get(&nic0), Some(&places));
+        assert_eq!(merged.delivered, places * (places + 1) / 2 + places);
+        assert_eq!(merged.dropped, places);
+        assert_eq!(merged.drop_reasons.get("malformed"), Some(&places));
+    }
 
     /// A worker with no batch takes a snapshot when it is published (and
     /// hands the old one back to be freed), not when its next batch comes;
