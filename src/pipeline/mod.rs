@@ -1318,7 +1318,7 @@ impl FastCounters {
                 if let Some((_, n)) = self.places.iter_mut().find(|(q, _)| *q == p) {
                     *n += 1;
                 } else if self.places.is_full() {
-                    *self.delivered.entry(p).or_default() += 1;
+                    self.count_elsewhere(p);
                 } else {
                     self.places.push((p, 1));
                 }
@@ -1326,6 +1326,13 @@ impl FastCounters {
             Outcome::Dropped(_, r) => self.drops[r as usize] += 1,
             Outcome::Loop { .. } => self.looped += 1,
         }
+    }
+
+    /// A delivery to a place past the inline list.
+    #[cold]
+    #[inline(never)]
+    fn count_elsewhere(&mut self, p: Place) {
+        *self.delivered.entry(p).or_default() += 1;
     }
 
     fn merge_into(&self, c: &mut Counters, world: &World) {
