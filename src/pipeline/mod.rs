@@ -1584,14 +1584,15 @@ fn through_cache(
         return c.outcome;
     }
     let world = &*snap.world;
-    let outcome = match replay::start_of(world, from, key.header.src) {
+    let header = key.header();
+    let outcome = match replay::start_of(world, from, header.src) {
         None => {
             buf.hops.clear();
             buf.steps = 0;
             Outcome::Dropped(Place::Capture, DropReason::NoIngressNic)
         }
         Some(start) => {
-            buf.packet.reset(key.header, key.ttl, key.len as usize);
+            buf.packet.reset(header, key.ttl, key.len as usize);
             world.forward_counting(start, buf, &snap.pending)
         }
     };
@@ -1641,11 +1642,7 @@ impl Lane {
                 };
                 let tunnel = replay::may_be_tunnel(&h);
                 if !tunnel && let Some(cache) = self.cache.as_mut() {
-                    let key = FlowKey {
-                        header: h,
-                        ttl: p.ttl.max(1),
-                        len: (f.data.len() - p.ip_offset) as u32,
-                    };
+                    let key = FlowKey::new(&h, p.ttl.max(1), (f.data.len() - p.ip_offset) as u32);
                     through_cache(
                         cache,
                         &self.deltas,
