@@ -1361,7 +1361,12 @@ impl FastCounters {
     }
 }
 
-/// A worker's reusable state.
+/// A worker's reusable state. Aligned to 128 bytes (a pair of cache
+/// lines, what the adjacent-line prefetcher fetches): its per-packet fields
+/// then start a line of their own, and a worker never shares one with data
+/// allocated beside it. Measured, not derived: a cached packet with one
+/// worker 10-15 % faster (`examples/prof`, alternated builds).
+#[repr(align(128))]
 struct Lane {
     buf: WalkBuf,
     frame: Vec<u8>,
