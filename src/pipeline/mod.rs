@@ -501,11 +501,13 @@ pub fn run<W: Write + Send, T: Write + Send>(
     // No core to spare for the reader: it forwards a share itself. A live
     // event stream keeps the control plane busy: it takes a core too.
     let inline_last = opts.reader.inline(nw, r.live.is_some());
-    // The reader's own work per frame (~10 ns) is a fifth of a packet served
-    // from the flow cache (~50 ns) but little beside a walk (130–450 ns):
-    // with the cache, the worker the reader runs takes 3/4 of a share.
+    // The reader's own work per frame (~9 ns) is a third of a packet served
+    // from the flow cache (~25 ns) but little beside a walk (60–160 ns):
+    // with the cache, the worker the reader runs starts with 10/16 of a
+    // share (12/16 read 1-4 % slower, `examples/prof CASE 2` alternated;
+    // adaptive steering moves buckets from there).
     let cached = !want_out && opts.flow_cache > 0;
-    let split = Split::new(nw, inline_last.then_some(if cached { 12 } else { UNIT }));
+    let split = Split::new(nw, inline_last.then_some(if cached { 10 } else { UNIT }));
     let mut table = Table::new(split, nw);
     let adaptive = opts.steering == Steering::Adaptive && nw > 1;
     // Each worker's queue depth, in batches, when the reader judges it.
