@@ -1364,10 +1364,10 @@ impl FastCounters {
 }
 
 /// A worker's reusable state. Aligned to 128 bytes (a pair of cache
-/// lines, what the adjacent-line prefetcher fetches): its per-packet fields
-/// then start a line of their own, and a worker never shares one with data
-/// allocated beside it. Measured, not derived: a cached packet with one
-/// worker 10-15 % faster (`examples/prof`, alternated builds).
+/// lines, what the adjacent-line prefetcher fetches), so that it starts a
+/// line pair of its own. Measured, not derived: a cached packet with one
+/// worker 10-15 % faster (`examples/prof`, alternated builds); which line
+/// its hot fields shared or split before is not known.
 #[repr(align(128))]
 struct Lane {
     buf: WalkBuf,
@@ -1923,8 +1923,8 @@ mod tests {
         let mut c = FastCounters::default();
         let places = PLACES + 3;
         let place = |k: usize| Place::Platform(std::net::IpAddr::from([168, 63, 129, k as u8]));
-        // Place k delivered k + 1 times, interleaved, with a NIC delivery,
-        // a drop and a loop between.
+        // Place k delivered k + 1 times, interleaved, with a NIC delivery
+        // and a drop between.
         for round in 0..places {
             for k in round..places {
                 c.count(Outcome::Delivered(place(k)));
