@@ -32,8 +32,10 @@
 pub mod bench;
 pub mod events;
 pub mod flowcache;
+mod ingest;
 mod steer;
 
+use ingest::Ingest;
 pub use steer::Steering;
 use steer::{Split, Table, UNIT};
 
@@ -332,6 +334,11 @@ pub struct ReaderStats {
     /// Buckets each worker held at the end (1,024 in all; four a worker
     /// past 256 workers).
     pub buckets: Vec<u32>,
+    /// Time spent before the clock placing the frames in receive queues
+    /// (a NIC's receive-side scaling, [`ingest`]), and the frames each
+    /// queue got.
+    pub ingest: Duration,
+    pub queued: Vec<usize>,
 }
 
 impl Report {
@@ -509,6 +516,10 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let cached = !want_out && opts.flow_cache > 0;
     let split = Split::new(nw, inline_last.then_some(if cached { 10 } else { UNIT }));
     let mut table = Table::new(split, nw);
+    // The NIC's part, before the clock: frames in per-worker queues, each
+    // with its hash in a descriptor.
+    let ingest = Ingest::new(frames, split, nw)?;
+    let placed: &[Frame] = &ingest.frames;
     let adaptive = opts.steering == Steering::Adaptive && nw > 1;
     // Each worker's queue depth, in batches, when the reader judges it.
     let mut depth = vec![steer::INLINE_DEPTH; nw];
@@ -574,7 +585,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
             let mut inline: Option<Worker<'_>> = None;
             for (k, (rx, upd)) in work_rxs.into_iter().zip(upd_rxs).enumerate() {
                 let mut w =
-                    Worker::new(frames, first.clone(), upd, &opts, want_traces, want_pcapng);
+                    Worker::new(placed, first.clone(), upd, &opts, want_traces, want_pcapng);
                 w.retired = retire_tx.clone();
                 if k == nw - 1 && inline_last {
                     inline = Some(w);
@@ -591,7 +602,8 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 let free = free_tx.clone();
                 let world = r.world.clone();
                 let Outputs { pcapng, traces } = outputs;
-                sc.spawn(move || write_loop(nw, done_rx, free, &world, pcapng, traces))
+                let ingest = &ingest;
+                sc.spawn(move || write_loop(nw, done_rx, free, &world, ingest, pcapng, traces))
             });
             drop(free_tx);
             // Reader.
@@ -651,7 +663,7 @@ pub fn run<W: Write + Send, T: Write + Send>(
             // Frames until the next look at the stop flag (a countdown: no
             // division per frame).
             let mut until_stop_check = 0;
-            for (i, f) in frames.iter().enumerate() {
+            for (i, d) in ingest.desc.iter().enumerate() {
                 if until_stop_check == 0 {
                     until_stop_check = batch;
                     if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
@@ -692,8 +704,8 @@ pub fn run<W: Write + Send, T: Write + Send>(
                         .min()
                         .unwrap_or(usize::MAX);
                 }
-                let w = table.worker_of(dispatch_hash(f));
-                cur[w].idx.push(i as u32);
+                let w = table.worker_of(u64::from(d.hash));
+                cur[w].idx.push(d.pos);
                 if cur[w].idx.len() >= batch {
                     let threaded = !(inline_last && w == nw - 1);
                     // A reader that forwards a share itself does that
@@ -725,6 +737,8 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 steering: opts.steering,
                 moves: table.moves,
                 buckets: table.held().to_vec(),
+                ingest: ingest.took,
+                queued: ingest.queued.clone(),
             };
             drop(inline_done);
             drop(work_txs);
@@ -815,15 +829,16 @@ pub fn kernel(
 ) -> Result<(Duration, Counters), String> {
     let nw = workers.max(1);
     let split = Split::new(nw, None);
+    let ingest = Ingest::new(frames, split, nw)?;
     let mut shares: Vec<Vec<Batch>> = (0..nw).map(|_| Vec::new()).collect();
-    for (i, f) in frames.iter().enumerate() {
-        let w = split.worker_of(dispatch_hash(f));
+    for d in &ingest.desc {
+        let w = split.worker_of(u64::from(d.hash));
         let share = &mut shares[w];
         match share.last_mut() {
-            Some(b) if b.idx.len() < COUNTING_BATCH => b.idx.push(i as u32),
+            Some(b) if b.idx.len() < COUNTING_BATCH => b.idx.push(d.pos),
             _ => share.push(Batch {
                 worker: w,
-                idx: vec![i as u32],
+                idx: vec![d.pos],
                 ..Batch::default()
             }),
         }
@@ -841,7 +856,8 @@ pub fn kernel(
             .map(|mut share| {
                 // No control plane: the update channel's sender is gone.
                 let (_, updates) = unbounded();
-                let mut w = Worker::new(frames, first.clone(), updates, &opts, false, false);
+                let mut w =
+                    Worker::new(&ingest.frames, first.clone(), updates, &opts, false, false);
                 let ready = &ready;
                 sc.spawn(move || -> Result<_, String> {
                     ready.wait();
@@ -1749,6 +1765,7 @@ fn write_loop<W: Write, T: Write>(
     done: Receiver<Batch>,
     free: Sender<Batch>,
     world: &World,
+    ingest: &Ingest<'_>,
     mut pcapng: Option<&mut PcapNgOut<W>>,
     mut traces: Option<&mut T>,
 ) -> Result<(), String> {
@@ -1762,7 +1779,7 @@ fn write_loop<W: Write, T: Write>(
         for w in 0..nw {
             while let Some(b) = queues[w].front() {
                 let k = pos[w];
-                if b.idx[k] != next {
+                if ingest.input_index(b.idx[k]) != next {
                     break;
                 }
                 let (j0, r0) = if k == 0 { (0, 0) } else { b.out.ends[k - 1] };
