@@ -600,6 +600,10 @@ pub fn run(cli: Cli) -> Result<String> {
                     "bucket_moves": report.reader.moves,
                     "buckets": report.reader.buckets,
                 });
+                v["receive_queues"] = serde_json::json!({
+                    "frames": report.reader.queued,
+                    "ms": report.reader.ingest.as_secs_f64() * 1e3,
+                });
                 let (hits, walks) = report.flow_cache();
                 v["flow_cache"] = serde_json::json!({ "hits": hits, "walks": walks });
                 Ok(serde_json::to_string_pretty(&v)? + "\n")

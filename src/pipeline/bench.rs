@@ -310,6 +310,11 @@ pub struct Row {
     /// Hash buckets the reader moved between workers in the median run
     /// (see [`Steering`]).
     pub bucket_moves: u64,
+    /// Time the median run spent before its clock placing the frames in
+    /// its workers' receive queues (the NIC's part: hashing each frame and,
+    /// with more than one worker, copying each queue's frames together;
+    /// `pipeline::ingest`), per frame.
+    pub ingest_ns_per_frame: f64,
     /// Rate relative to 1 worker × workers (scaling), forward and walk
     /// modes: the worker counts run in turn, and this is the median over
     /// the rounds of each round's ratio.
@@ -845,6 +850,7 @@ fn row(case: &str, mode: &'static str, workers: usize, runs: &[(Report, u64)]) -
             .map(|w| w.packets as f64 / w.busy.as_secs_f64().max(1e-9) / 1e6)
             .collect(),
         bucket_moves: r.reader.moves,
+        ingest_ns_per_frame: r.reader.ingest.as_secs_f64() * 1e9 / packets.max(1) as f64,
         scaling: None,
         scaling_per_core: None,
         kernel_scaling: None,
@@ -1214,7 +1220,7 @@ pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
 pub fn text(r: &BenchReport) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
-        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed before / after the runs: core {:.2} / {:.2} ns a step, memory {:.1} / {:.1} ns a hop, two threads sharing nothing {:.2} / {:.2} of linear; flows steered: {}\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | bucket moves | scaling | scaling per core | kernel scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "machine: {} ({} cores, {}); stalls before the runs ({} threads spinning {:.2} s): {} gaps > 1 ms ({} > 5 ms), longest {:.1} ms, {:.2}% of the time lost; speed before / after the runs: core {:.2} / {:.2} ns a step, memory {:.1} / {:.1} ns a hop, two threads sharing nothing {:.2} / {:.2} of linear; flows steered: {}\n\n| case | mode | workers | packets | Mpps | Gbps (64 B) | ns/packet | hops/packet | flow cache hits | Mpps per worker (busy) | bucket moves | receive queues (ns/frame, before the clock) | scaling | scaling per core | kernel scaling | churn |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         r.machine.cpu,
         r.machine.cores,
         r.machine.os,
@@ -1264,7 +1270,7 @@ pub fn text(r: &BenchReport) -> String {
         });
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.0} | {:.2} | {:.1}% | {} | {} | {:.1} | {} | {} | {} | {} |",
             x.case,
             x.mode,
             x.workers,
@@ -1276,6 +1282,7 @@ pub fn text(r: &BenchReport) -> String {
             x.flow_cache_hits * 100.0,
             per.join(" / "),
             x.bucket_moves,
+            x.ingest_ns_per_frame,
             x.scaling.map_or(String::new(), |v| format!("{v:.2}")),
             x.scaling_per_core
                 .map_or(String::new(), |v| format!("{v:.2}")),

@@ -508,13 +508,15 @@ pub fn run<W: Write + Send, T: Write + Send>(
     // No core to spare for the reader: it forwards a share itself. A live
     // event stream keeps the control plane busy: it takes a core too.
     let inline_last = opts.reader.inline(nw, r.live.is_some());
-    // The reader's own work per frame (~9 ns) is a third of a packet served
-    // from the flow cache (~25 ns) but little beside a walk (60–160 ns):
-    // with the cache, the worker the reader runs starts with 10/16 of a
-    // share (12/16 read 1-4 % slower, `examples/prof CASE 2` alternated;
+    // The reader's own work per frame (a descriptor read and an index
+    // pushed, the hash having come with the frame's queue) is a fraction
+    // of a packet served from the flow cache (~25 ns) and nothing beside a
+    // walk (60–160 ns): with the cache, the worker the reader runs starts
+    // with 13/16 of a share (10, 12, 13, 14, 16 tried: 13 best or tied in
+    // each case, `SHARE`-patched `examples/prof CASE 2`, two rounds;
     // adaptive steering moves buckets from there).
     let cached = !want_out && opts.flow_cache > 0;
-    let split = Split::new(nw, inline_last.then_some(if cached { 10 } else { UNIT }));
+    let split = Split::new(nw, inline_last.then_some(if cached { 13 } else { UNIT }));
     let mut table = Table::new(split, nw);
     // The NIC's part, before the clock: frames in per-worker queues, each
     // with its hash in a descriptor.

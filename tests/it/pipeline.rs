@@ -104,6 +104,9 @@ fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
     let mut n = 0;
     // Scenarios whose adaptive 2-worker run moved buckets.
     let mut moved = 0;
+    // Scenarios whose frames were placed in more than one receive queue
+    // (so the writer put frames from different queues back in input order).
+    let mut spread = 0;
     for (name, t, frames) in scenario_captures() {
         // Repeat the capture so that every worker gets many batches.
         let many: Vec<Frame> = (0..40)
@@ -138,6 +141,12 @@ fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
             assert_eq!(tw, t1, "{name}: traces, {how}");
             assert!(pw == p1, "{name}: pcapng bytes differ with {how}");
             assert_eq!(rw.workers.len(), w);
+            let queued = &rw.reader.queued;
+            assert_eq!(queued.len(), w, "{name}: {how}: a receive queue per worker");
+            assert_eq!(queued.iter().sum::<usize>(), many.len(), "{name}: {how}");
+            if w == 4 && steering == fixed && queued.iter().filter(|&&k| k > 0).count() > 1 {
+                spread += 1;
+            }
             let buckets = &rw.reader.buckets;
             assert!(buckets.iter().all(|&b| b > 0), "{name}: {how}: {buckets:?}");
             assert!(buckets.iter().sum::<u32>() >= 1024, "{name}: {how}");
@@ -156,6 +165,10 @@ fn output_is_identical_for_1_2_and_4_workers_on_every_scenario_pcap() {
         n += 1;
     }
     assert!(n >= 20, "only {n} scenario pcaps");
+    assert!(
+        spread >= n / 2,
+        "frames in more than one queue in only {spread} of {n} scenarios"
+    );
     assert!(
         moved >= n / 2,
         "buckets moved in only {moved} of {n} scenarios"
@@ -761,6 +774,10 @@ fn bench_quick_json_has_the_fields() {
     // Flows steered adaptively by default; one worker moves nothing.
     assert_eq!(v["steering"], "adaptive");
     assert_eq!(rows[0]["bucket_moves"], 0, "one worker");
+    assert!(
+        rows.iter()
+            .all(|r| r["ingest_ns_per_frame"].as_f64().unwrap() > 0.0)
+    );
     assert!(rows.iter().all(|r| r["bucket_moves"].is_u64()));
 }
 
@@ -795,6 +812,13 @@ fn replay_cli_with_events_file_and_workers() {
     );
     assert_eq!(v["versions"][0]["events"][0], "speaker-down nva1");
     assert_eq!(v["versions"][0]["from_packet"], 1);
+    // Every frame read was placed in one of the two receive queues.
+    let queued: Vec<u64> = (v["receive_queues"]["frames"].as_array().unwrap().iter())
+        .map(|k| k.as_u64().unwrap())
+        .collect();
+    assert_eq!(queued.len(), 2);
+    assert_eq!(Some(queued.iter().sum::<u64>()), v["read"].as_u64());
+    assert!(v["receive_queues"]["ms"].as_f64().unwrap() >= 0.0);
     // The control thread asks for real-time scheduling; where that is
     // refused, the report says so and why.
     let sched = v["control_scheduling"].as_str().unwrap();
