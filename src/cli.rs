@@ -542,6 +542,26 @@ pub fn run(cli: Cli) -> Result<String> {
                 )),
                 None => None,
             };
+            let opts = crate::pipeline::Options {
+                workers: workers.unwrap_or_else(crate::pipeline::default_workers),
+                batch,
+                from,
+                convergence_delay,
+                flow_cache,
+                coalesce: std::time::Duration::from_secs_f64(coalesce_ms / 1e3),
+                control_priority,
+                steering,
+                ..Default::default()
+            };
+            // The frames into their receive queues before standard input is
+            // read: an event typed meanwhile would count that as latency.
+            let queues = crate::pipeline::Queues::new(
+                &cap.frames,
+                &opts,
+                events_file.as_deref() == Some("-"),
+                pcapng.is_some() || tr.is_some(),
+            )
+            .map_err(|e| anyhow!(e))?;
             let (scheduled, live) = match events_file.as_deref() {
                 None => (Vec::new(), None),
                 Some("-") => (Vec::new(), Some(crate::pipeline::stdin_events())),
@@ -561,20 +581,10 @@ pub fn run(cli: Cli) -> Result<String> {
                 scheduled,
                 live,
                 stop: None,
-                opts: crate::pipeline::Options {
-                    workers: workers.unwrap_or_else(crate::pipeline::default_workers),
-                    batch,
-                    from,
-                    convergence_delay,
-                    flow_cache,
-                    coalesce: std::time::Duration::from_secs_f64(coalesce_ms / 1e3),
-                    control_priority,
-                    steering,
-                    ..Default::default()
-                },
+                opts,
             };
-            let report = crate::pipeline::run(
-                &cap.frames,
+            let report = crate::pipeline::run_queued(
+                &queues,
                 run,
                 crate::pipeline::Outputs {
                     pcapng: pcapng.as_mut(),

@@ -748,6 +748,11 @@ fn run_with(
         control_priority: churn.map_or(ControlPriority::default(), |c| c.priority),
         ..Options::default()
     };
+    // The frames go into their receive queues first: updates sent while
+    // that takes place would wait in the channel and count its time as
+    // their latency.
+    let queues =
+        super::Queues::new(frames, &opts, churn.is_some(), outputs).map_err(|e| anyhow!(e))?;
     let (live_tx, live_rx) = crossbeam_channel::unbounded();
     let done = Arc::new(AtomicBool::new(false));
     let feeder = churn.map(|Churn { rate, .. }| {
@@ -788,8 +793,8 @@ fn run_with(
     let report = if outputs {
         let mut pcap = PcapNgOut::new(Vec::with_capacity(64 << 20)).map_err(|e| anyhow!(e))?;
         let mut traces: Vec<u8> = Vec::with_capacity(64 << 20);
-        let r = super::run(
-            frames,
+        let r = super::run_queued(
+            &queues,
             run,
             Outputs {
                 pcapng: Some(&mut pcap),
@@ -798,7 +803,7 @@ fn run_with(
         );
         r.map_err(|e| anyhow!(e))?
     } else {
-        super::run(frames, run, Outputs::none()).map_err(|e| anyhow!(e))?
+        super::run_queued(&queues, run, Outputs::none()).map_err(|e| anyhow!(e))?
     };
     done.store(true, Ordering::Relaxed);
     let sent = match feeder {

@@ -12,12 +12,12 @@
 //! (README, "Scaling"). A NIC's queues give the dataplanes we compare with
 //! (VPP, DPDK) exactly that layout, and the hash in the descriptor, for
 //! free; here the run pays for it before its clock starts, and says how
-//! long it took ([`Ingest::took`]).
+//! long it took ([`Queues::took`]).
 //!
 //! The reader then reads only descriptors (8 bytes a frame, in input
 //! order): the bucket of the hash gives the worker (the steering table may
 //! still move buckets), the position gives the frame. Input order is kept
-//! by the position's input index ([`Ingest::input_index`]), which the
+//! by the position's input index ([`Queues::input_index`]), which the
 //! writer restores, so outputs are the same as without queues.
 
 use std::borrow::Cow;
@@ -32,31 +32,57 @@ use crate::io::Frame;
 pub(super) struct Desc {
     /// The flow hash's low 32 bits (all the steering reads).
     pub hash: u32,
-    /// Where the frame is in [`Ingest::frames`].
+    /// Where the frame is in [`Queues::frames`].
     pub pos: u32,
 }
 
-/// A capture placed in receive queues.
-pub(super) struct Ingest<'f> {
+/// A capture placed in receive queues: [`Queues::new`] for a run's
+/// options, then [`super::run_queued`] (or [`super::run`], which does
+/// both).
+pub struct Queues<'f> {
     /// The frames, queue by queue (queue 0's first), each queue in input
     /// order; the input itself when there is one queue.
-    pub frames: Cow<'f, [Frame]>,
+    pub(super) frames: Cow<'f, [Frame]>,
     /// Per input frame, in input order.
-    pub desc: Vec<Desc>,
+    pub(super) desc: Vec<Desc>,
     /// Per position in `frames`: the input index (empty when positions are
     /// input indices).
     seq: Vec<u32>,
     /// Frames in each queue.
-    pub queued: Vec<usize>,
+    pub(super) queued: Vec<usize>,
     /// Time taken to build all this.
-    pub took: Duration,
+    pub(super) took: Duration,
+    /// The first split of the flows the queues follow.
+    pub(super) split: Split,
 }
 
-impl<'f> Ingest<'f> {
+impl<'f> Queues<'f> {
+    /// The queues of a run with `opts`, with live events or not, writing
+    /// traces or pcapng or not (these decide the reader's first split).
+    pub fn new(
+        frames: &'f [Frame],
+        opts: &super::Options,
+        live: bool,
+        writing: bool,
+    ) -> Result<Self, String> {
+        let (_, split) = super::first_split(opts, live, writing);
+        Self::place(frames, split, opts.workers)
+    }
+
+    /// Frames in each queue.
+    pub fn queued(&self) -> &[usize] {
+        &self.queued
+    }
+
+    /// Time taken to place the frames.
+    pub fn took(&self) -> Duration {
+        self.took
+    }
+
     /// Places `frames` in the queues of `split`'s `workers` workers (one
     /// queue: no copy). Frames are numbered by `u32`: at most 2^32 - 1 of
     /// them.
-    pub(super) fn new(frames: &'f [Frame], split: Split, workers: usize) -> Result<Self, String> {
+    pub(super) fn place(frames: &'f [Frame], split: Split, workers: usize) -> Result<Self, String> {
         let t = Instant::now();
         let n = frames.len();
         if u32::try_from(n).is_err() {
@@ -68,7 +94,7 @@ impl<'f> Ingest<'f> {
         let nw = workers.max(1);
         let hashes: Vec<u32> = frames.iter().map(|f| dispatch_hash(f) as u32).collect();
         if nw == 1 {
-            return Ok(Ingest {
+            return Ok(Queues {
                 frames: Cow::Borrowed(frames),
                 desc: hashes
                     .iter()
@@ -81,6 +107,7 @@ impl<'f> Ingest<'f> {
                 seq: Vec::new(),
                 queued: vec![n],
                 took: t.elapsed(),
+                split,
             });
         }
         let queue: Vec<u8> = hashes
@@ -111,12 +138,13 @@ impl<'f> Ingest<'f> {
         // Copied queue by queue, so that each queue's frames (and their
         // bytes, allocated one after the other) lie together.
         let placed: Vec<Frame> = seq.iter().map(|&i| frames[i as usize].clone()).collect();
-        Ok(Ingest {
+        Ok(Queues {
             frames: Cow::Owned(placed),
             desc,
             seq,
             queued,
             took: t.elapsed(),
+            split,
         })
     }
 
@@ -157,7 +185,7 @@ mod tests {
             .map(|i| frame(i + 1, [10, 0, (i / 200) as u8, (i % 200) as u8]))
             .collect();
         let split = Split::new(2, None);
-        let ing = Ingest::new(&frames, split, 2).unwrap();
+        let ing = Queues::place(&frames, split, 2).unwrap();
         assert_eq!(ing.queued.iter().sum::<usize>(), 500);
         assert!(ing.queued.iter().all(|&k| k > 100), "{:?}", ing.queued);
         let mut seen = vec![false; 500];
@@ -191,7 +219,7 @@ mod tests {
     #[test]
     fn one_queue_is_the_input_itself() {
         let frames: Vec<Frame> = (0..10).map(|i| frame(i + 1, [10, 0, 0, i as u8])).collect();
-        let ing = Ingest::new(&frames, Split::new(1, None), 1).unwrap();
+        let ing = Queues::place(&frames, Split::new(1, None), 1).unwrap();
         assert!(matches!(ing.frames, Cow::Borrowed(_)));
         assert_eq!(ing.queued, vec![10]);
         for (i, d) in ing.desc.iter().enumerate() {

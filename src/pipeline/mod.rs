@@ -35,7 +35,7 @@ pub mod flowcache;
 mod ingest;
 mod steer;
 
-use ingest::Ingest;
+pub use ingest::Queues;
 pub use steer::Steering;
 use steer::{Split, Table, UNIT};
 
@@ -483,9 +483,42 @@ enum Ctl {
 
 /// Runs `frames` through the pipeline. Every frame read ends in exactly
 /// one counter; with outputs, they are written in input order, identical
-/// for any number of workers.
+/// for any number of workers. The frames are first placed in receive
+/// queues ([`Queues`]); [`run_queued`] takes queues built beforehand.
 pub fn run<W: Write + Send, T: Write + Send>(
     frames: &[Frame],
+    r: Run<'_>,
+    outputs: Outputs<'_, W, T>,
+) -> Result<Report, String> {
+    let writing = outputs.traces.is_some() || outputs.pcapng.is_some();
+    let q = Queues::new(frames, &r.opts, r.live.is_some(), writing)?;
+    run_queued(&q, r, outputs)
+}
+
+/// Whether the reader forwards the last worker's share itself, and how the
+/// flows are first shared out: for `opts`, with or without live events and
+/// outputs.
+fn first_split(opts: &Options, live: bool, writing: bool) -> (bool, Split) {
+    let nw = opts.workers.max(1);
+    // No core to spare for the reader: it forwards a share itself. A live
+    // event stream keeps the control plane busy: it takes a core too.
+    let inline_last = opts.reader.inline(nw, live);
+    // The reader's own work per frame (a descriptor read and an index
+    // pushed, the hash having come with the frame's queue) is a fraction
+    // of a packet served from the flow cache (~25 ns) and nothing beside a
+    // walk (60–160 ns): with the cache, the worker the reader runs starts
+    // with 13/16 of a share (10, 12, 13, 14, 16 tried: 13 best or tied in
+    // each case, `SHARE`-patched `examples/prof CASE 2`, two rounds;
+    // adaptive steering moves buckets from there).
+    let cached = !writing && opts.flow_cache > 0;
+    let inline = inline_last.then_some(if cached { 13 } else { UNIT });
+    (inline_last, Split::new(nw, inline))
+}
+
+/// [`run`] on frames already placed in receive queues, built with the
+/// same options (and live events or not, outputs or not) as this run.
+pub fn run_queued<W: Write + Send, T: Write + Send>(
+    ingest: &Queues<'_>,
     mut r: Run<'_>,
     outputs: Outputs<'_, W, T>,
 ) -> Result<Report, String> {
@@ -505,22 +538,14 @@ pub fn run<W: Write + Send, T: Write + Send>(
     let want_traces = outputs.traces.is_some();
     let want_pcapng = outputs.pcapng.is_some();
     let want_out = want_traces || want_pcapng;
-    // No core to spare for the reader: it forwards a share itself. A live
-    // event stream keeps the control plane busy: it takes a core too.
-    let inline_last = opts.reader.inline(nw, r.live.is_some());
-    // The reader's own work per frame (a descriptor read and an index
-    // pushed, the hash having come with the frame's queue) is a fraction
-    // of a packet served from the flow cache (~25 ns) and nothing beside a
-    // walk (60–160 ns): with the cache, the worker the reader runs starts
-    // with 13/16 of a share (10, 12, 13, 14, 16 tried: 13 best or tied in
-    // each case, `SHARE`-patched `examples/prof CASE 2`, two rounds;
-    // adaptive steering moves buckets from there).
-    let cached = !want_out && opts.flow_cache > 0;
-    let split = Split::new(nw, inline_last.then_some(if cached { 13 } else { UNIT }));
+    let (inline_last, split) = first_split(&opts, r.live.is_some(), want_out);
+    if ingest.split != split || ingest.queued.len() != nw {
+        return Err(format!(
+            "internal: receive queues built for other options ({} queues, {nw} workers)",
+            ingest.queued.len()
+        ));
+    }
     let mut table = Table::new(split, nw);
-    // The NIC's part, before the clock: frames in per-worker queues, each
-    // with its hash in a descriptor.
-    let ingest = Ingest::new(frames, split, nw)?;
     let placed: &[Frame] = &ingest.frames;
     let adaptive = opts.steering == Steering::Adaptive && nw > 1;
     // Each worker's queue depth, in batches, when the reader judges it.
@@ -604,7 +629,6 @@ pub fn run<W: Write + Send, T: Write + Send>(
                 let free = free_tx.clone();
                 let world = r.world.clone();
                 let Outputs { pcapng, traces } = outputs;
-                let ingest = &ingest;
                 sc.spawn(move || write_loop(nw, done_rx, free, &world, ingest, pcapng, traces))
             });
             drop(free_tx);
@@ -831,7 +855,7 @@ pub fn kernel(
 ) -> Result<(Duration, Counters), String> {
     let nw = workers.max(1);
     let split = Split::new(nw, None);
-    let ingest = Ingest::new(frames, split, nw)?;
+    let ingest = Queues::place(frames, split, nw)?;
     let mut shares: Vec<Vec<Batch>> = (0..nw).map(|_| Vec::new()).collect();
     for d in &ingest.desc {
         let w = split.worker_of(u64::from(d.hash));
@@ -1767,7 +1791,7 @@ fn write_loop<W: Write, T: Write>(
     done: Receiver<Batch>,
     free: Sender<Batch>,
     world: &World,
-    ingest: &Ingest<'_>,
+    ingest: &Queues<'_>,
     mut pcapng: Option<&mut PcapNgOut<W>>,
     mut traces: Option<&mut T>,
 ) -> Result<(), String> {

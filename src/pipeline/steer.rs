@@ -31,7 +31,7 @@ pub enum Steering {
 
 /// How flow hashes are first shared out: each worker a fixed range of the
 /// hash space.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Split {
     /// The hash space scaled to this many units…
     units: u64,

@@ -936,3 +936,39 @@ fn a_bad_live_event_costs_only_itself() {
         r.versions
     );
 }
+
+#[test]
+fn queues_built_for_other_options_are_refused_not_misread() {
+    let t = builtin("spoke-to-spoke-udr");
+    let frames = io::read_capture(&root().join("pcaps/spoke-to-spoke-udr.pcap"))
+        .unwrap()
+        .frames;
+    let two = Options {
+        workers: 2,
+        ..Options::default()
+    };
+    let q = pipeline::Queues::new(&frames, &two, false, false).unwrap();
+    assert_eq!(q.queued().len(), 2);
+    assert_eq!(q.queued().iter().sum::<usize>(), frames.len());
+    let run = |workers| Run {
+        world: Arc::new(World::new(&converge(&t, &[]))),
+        control: None,
+        scheduled: Vec::new(),
+        live: None,
+        stop: None,
+        opts: Options {
+            workers,
+            ..Options::default()
+        },
+    };
+    let err = pipeline::run_queued(&q, run(1), Outputs::none()).unwrap_err();
+    assert!(
+        err.contains("receive queues built for other options"),
+        "{err}"
+    );
+    // The options they were built for: every frame accounted for.
+    let r = pipeline::run_queued(&q, run(2), Outputs::none()).unwrap();
+    assert_eq!(r.read, frames.len());
+    assert!(r.counters.balanced());
+    assert_eq!(r.reader.queued, q.queued());
+}
