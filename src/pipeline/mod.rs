@@ -840,8 +840,8 @@ pub fn thread_cpu() -> Option<Duration> {
 
 /// The forwarding work alone, to read [`run`]'s scaling against: the
 /// frames split among `workers` by the same flow hash as the reader's
-/// (equal shares), in batches of [`COUNTING_BATCH`] built before the clock
-/// starts, each share forwarded by a worker on a thread of its own with
+/// (equal shares), placed in receive queues as [`run`] places them, in
+/// batches of [`COUNTING_BATCH`] built before the clock starts, each share forwarded by a worker on a thread of its own with
 /// nothing beside it: no reader, no queues, no writer, no control plane.
 /// Its rate on N threads over N times its rate on one is what the machine
 /// gives the forwarding code itself on N cores. Counters only (the bench's
