@@ -568,6 +568,8 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
     // frees them: a worker never pays for dropping a world.
     let (retire_tx, retire_rx) = unbounded::<Arc<Snapshot>>();
     let retire_tx = r.control.is_some().then_some(retire_tx);
+    // Disconnected once every packet is forwarded (nothing is sent on it).
+    let (forwarded_tx, forwarded_rx) = bounded::<()>(0);
     let mut work_txs = Vec::new();
     let mut work_rxs = Vec::new();
     let mut upd_txs = Vec::new();
@@ -599,7 +601,15 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
                 sc.spawn(move || {
                     let sched = set_control_priority(opts.control_priority);
                     let cpu = thread_cpu();
-                    control_loop(c, prev, (ctl_rx, retire_rx), live, upd, opts.coalesce).map(|v| {
+                    control_loop(
+                        c,
+                        prev,
+                        (ctl_rx, retire_rx, forwarded_rx),
+                        live,
+                        upd,
+                        opts.coalesce,
+                    )
+                    .map(|v| {
                         let cpu = cpu.zip(thread_cpu()).map(|(a, b)| b.saturating_sub(a));
                         (v, sched, cpu)
                     })
@@ -782,6 +792,7 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
             // Forwarding is over; the control plane may still finish a
             // version (not part of the forwarding time).
             let elapsed = start.elapsed();
+            drop(forwarded_tx);
             let (versions, sched, cpu) = match ctl_handle {
                 Some(h) => {
                     let (v, s, cpu) = h
@@ -981,7 +992,7 @@ fn dispatch_hash_read(f: &Frame) -> u64 {
 fn control_loop(
     c: Control,
     mut world: Arc<World>,
-    (steps, retired): (Receiver<Ctl>, Receiver<Arc<Snapshot>>),
+    (steps, retired, forwarded): (Receiver<Ctl>, Receiver<Arc<Snapshot>>, Receiver<()>),
     live: Option<Receiver<LiveEvent>>,
     workers: Vec<Sender<Arc<Snapshot>>>,
     coalesce: Duration,
@@ -1081,6 +1092,13 @@ fn control_loop(
                                 }
                             }
                         }
+                    }
+                    // The reader has finished: no worker will adopt this
+                    // last version, so it waits for the forwarding to end
+                    // rather than take a core from the workers' last
+                    // batches (the channel disconnects then).
+                    if steps_closed {
+                        let _ = forwarded.recv();
                     }
                     (evs, Half::Whole, None, step)
                 }
