@@ -110,13 +110,13 @@ impl<'f> Queues<'f> {
                 split,
             });
         }
-        let queue: Vec<u8> = hashes
+        let queue: Vec<usize> = hashes
             .iter()
-            .map(|&h| split.worker_of(u64::from(h)).min(nw - 1) as u8)
+            .map(|&h| split.worker_of(u64::from(h)).min(nw - 1))
             .collect();
         let mut queued = vec![0usize; nw];
         for &q in &queue {
-            queued[usize::from(q)] += 1;
+            queued[q] += 1;
         }
         // Each queue's first position, then each frame's.
         let mut next: Vec<u32> = queued
@@ -130,8 +130,8 @@ impl<'f> Queues<'f> {
         let mut desc = Vec::with_capacity(n);
         let mut seq = vec![0u32; n];
         for (i, (&hash, &q)) in hashes.iter().zip(&queue).enumerate() {
-            let pos = next[usize::from(q)];
-            next[usize::from(q)] += 1;
+            let pos = next[q];
+            next[q] += 1;
             seq[pos as usize] = i as u32;
             desc.push(Desc { hash, pos });
         }
@@ -214,6 +214,37 @@ mod tests {
             let idx: Vec<u32> = q.map(|p| ing.input_index(p as u32)).collect();
             assert!(idx.windows(2).all(|w| w[0] < w[1]));
         }
+    }
+
+    #[test]
+    fn every_frame_lies_in_its_own_workers_queue_past_256_workers() {
+        let frames: Vec<Frame> = (0..3000)
+            .map(|i| frame(i + 1, [10, (i / 65536) as u8, (i / 256) as u8, i as u8]))
+            .collect();
+        let nw = 300;
+        let split = Split::new(nw, None);
+        let ing = Queues::place(&frames, split, nw).unwrap();
+        assert_eq!(ing.queued.len(), nw);
+        let firsts: Vec<usize> = ing
+            .queued
+            .iter()
+            .scan(0, |at, &k| {
+                let first = *at;
+                *at += k;
+                Some(first)
+            })
+            .collect();
+        let mut past_256 = 0;
+        for d in &ing.desc {
+            let w = split.worker_of(u64::from(d.hash));
+            let p = d.pos as usize;
+            assert!(
+                (firsts[w]..firsts[w] + ing.queued[w]).contains(&p),
+                "worker {w}'s frame at {p}"
+            );
+            past_256 += usize::from(w >= 256);
+        }
+        assert!(past_256 > 0, "no frame for a worker past 255");
     }
 
     #[test]
