@@ -541,7 +541,8 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
     let (inline_last, split) = first_split(&opts, r.live.is_some(), want_out);
     if ingest.split != split || ingest.queued.len() != nw {
         return Err(format!(
-            "internal: receive queues built for other options ({} queues, {nw} workers)",
+            "receive queues built for other options: {} queues for {nw} workers, or another \
+             first split (build them with this run's options, live events and outputs)",
             ingest.queued.len()
         ));
     }
@@ -852,8 +853,9 @@ pub fn thread_cpu() -> Option<Duration> {
 /// The forwarding work alone, to read [`run`]'s scaling against: the
 /// frames split among `workers` by the same flow hash as the reader's
 /// (equal shares), placed in receive queues as [`run`] places them, in
-/// batches of [`COUNTING_BATCH`] built before the clock starts, each share forwarded by a worker on a thread of its own with
-/// nothing beside it: no reader, no queues, no writer, no control plane.
+/// batches of [`COUNTING_BATCH`] built before the clock starts, each share
+/// forwarded by a worker on a thread of its own with nothing beside it: no
+/// reader, no queues, no writer, no control plane.
 /// Its rate on N threads over N times its rate on one is what the machine
 /// gives the forwarding code itself on N cores. Counters only (the bench's
 /// forward and walk rows); the wall time from the moment every thread is
