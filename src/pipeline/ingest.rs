@@ -23,9 +23,9 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use super::dispatch_hash;
 use super::steer::Split;
-use crate::io::Frame;
+use crate::io::{Frame, Link};
+use crate::wire;
 
 /// One frame's receive descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,23 +93,6 @@ impl<'f> Queues<'f> {
         }
         let nw = workers.max(1);
         let hashes: Vec<u32> = frames.iter().map(|f| dispatch_hash(f) as u32).collect();
-        if nw == 1 {
-            return Ok(Queues {
-                frames: Cow::Borrowed(frames),
-                desc: hashes
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &hash)| Desc {
-                        hash,
-                        pos: i as u32,
-                    })
-                    .collect(),
-                seq: Vec::new(),
-                queued: vec![n],
-                took: t.elapsed(),
-                split,
-            });
-        }
         let queue: Vec<usize> = hashes
             .iter()
             .map(|&h| split.worker_of(u64::from(h)).min(nw - 1))
@@ -135,11 +118,17 @@ impl<'f> Queues<'f> {
             seq[pos as usize] = i as u32;
             desc.push(Desc { hash, pos });
         }
-        // Copied queue by queue, so that each queue's frames (and their
-        // bytes, allocated one after the other) lie together.
-        let placed: Vec<Frame> = seq.iter().map(|&i| frames[i as usize].clone()).collect();
+        // One queue is the input itself. Otherwise the frames are copied
+        // queue by queue, so that each queue's frames (and their bytes,
+        // allocated one after the other) lie together.
+        let frames = if nw == 1 {
+            seq = Vec::new();
+            Cow::Borrowed(frames)
+        } else {
+            Cow::Owned(seq.iter().map(|&i| frames[i as usize].clone()).collect())
+        };
         Ok(Queues {
-            frames: Cow::Owned(placed),
+            frames,
             desc,
             seq,
             queued,
@@ -159,10 +148,59 @@ impl<'f> Queues<'f> {
     }
 }
 
+/// The 5-tuple hash a frame's descriptor carries (a light header peek;
+/// frames it cannot read go to the first queue).
+#[inline]
+fn dispatch_hash(f: &Frame) -> u64 {
+    // The common frame (Ethernet, IPv4 without options, TCP or UDP) read at
+    // fixed offsets; the same value as the general reading below.
+    let d = &f.data;
+    if f.link == Link::Ethernet
+        && d.len() >= 38
+        && d[12..15] == [0x08, 0x00, 0x45]
+        && matches!(d[23], 6 | 17)
+    {
+        let w = |o: usize| u64::from(u32::from_be_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]));
+        let x = w(26) ^ w(30) ^ (u64::from(d[23]) << 32 | w(34));
+        return x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16;
+    }
+    dispatch_hash_read(f)
+}
+
+/// [`dispatch_hash`] by reading the link and IP headers.
+fn dispatch_hash_read(f: &Frame) -> u64 {
+    let Ok(off) = wire::ip_offset(f.link, &f.data) else {
+        return 0;
+    };
+    let ip = &f.data[off..];
+    let (src, dst, proto, l4): (u128, u128, u8, usize) = match ip.first().map(|b| b >> 4) {
+        Some(4) if ip.len() >= 20 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let s = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
+            let d = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+            (u128::from(s), u128::from(d), ip[9], ihl)
+        }
+        Some(6) if ip.len() >= 40 => {
+            let mut s = [0u8; 16];
+            let mut d = [0u8; 16];
+            s.copy_from_slice(&ip[8..24]);
+            d.copy_from_slice(&ip[24..40]);
+            (u128::from_be_bytes(s), u128::from_be_bytes(d), ip[6], 40)
+        }
+        _ => return 0,
+    };
+    let ports = match (proto, ip.get(l4..l4 + 4)) {
+        (6 | 17, Some(p)) => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
+        _ => 0,
+    };
+    let mut x = src ^ dst.rotate_left(64) ^ (u128::from(proto) << 32 | u128::from(ports));
+    x ^= x >> 64;
+    (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::Link;
 
     fn frame(number: usize, src: [u8; 4]) -> Frame {
         let mut d = vec![0u8; 64];
@@ -255,6 +293,37 @@ mod tests {
         assert_eq!(ing.queued, vec![10]);
         for (i, d) in ing.desc.iter().enumerate() {
             assert_eq!((d.pos, ing.input_index(d.pos)), (i as u32, i as u32));
+        }
+    }
+
+    #[test]
+    fn dispatch_reads_the_common_frame_as_the_general_reading_does() {
+        for (proto, sport) in [(17u8, 1000u16), (6, 40000)] {
+            let mut data = Vec::new();
+            let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+            let ip = b.ipv4([10, 1, 2, 3], [10, 4, 5, 6], 64);
+            if proto == 17 {
+                ip.udp(sport, 53).write(&mut data, &[0; 18]).unwrap();
+            } else {
+                ip.tcp(sport, 443, 1, 1000).write(&mut data, &[]).unwrap();
+            }
+            let f = Frame {
+                number: 1,
+                timestamp: Duration::ZERO,
+                link: Link::Ethernet,
+                data,
+            };
+            assert_eq!(dispatch_hash(&f), dispatch_hash_read(&f), "proto {proto}");
+            // The same flow in a cooked capture hashes the same way.
+            let mut sll = vec![0u8; 16];
+            sll[14..16].copy_from_slice(&[0x08, 0x00]);
+            sll.extend_from_slice(&f.data[14..]);
+            let g = Frame {
+                link: Link::LinuxSll,
+                data: sll,
+                ..f
+            };
+            assert_eq!(dispatch_hash(&g), dispatch_hash_read(&f));
         }
     }
 }

@@ -539,7 +539,8 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
     let want_pcapng = outputs.pcapng.is_some();
     let want_out = want_traces || want_pcapng;
     let (inline_last, split) = first_split(&opts, r.live.is_some(), want_out);
-    if ingest.split != split || ingest.queued.len() != nw {
+    // A split names its worker count: equal splits, equal queues.
+    if ingest.split != split {
         return Err(format!(
             "receive queues built for other options: {} queues for {nw} workers, or another \
              first split (build them with this run's options, live events and outputs)",
@@ -937,56 +938,6 @@ fn send_ctl(
         from_packet,
     })
     .map_err(|_| "the control plane stopped early".to_string())
-}
-
-/// The 5-tuple hash the reader spreads flows with (a light header peek;
-/// frames it cannot read go to worker 0).
-#[inline]
-fn dispatch_hash(f: &Frame) -> u64 {
-    // The common frame (Ethernet, IPv4 without options, TCP or UDP) read at
-    // fixed offsets; the same value as the general reading below.
-    let d = &f.data;
-    if f.link == crate::io::Link::Ethernet
-        && d.len() >= 38
-        && d[12..15] == [0x08, 0x00, 0x45]
-        && matches!(d[23], 6 | 17)
-    {
-        let w = |o: usize| u64::from(u32::from_be_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]));
-        let x = w(26) ^ w(30) ^ (u64::from(d[23]) << 32 | w(34));
-        return x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16;
-    }
-    dispatch_hash_read(f)
-}
-
-/// [`dispatch_hash`] by reading the link and IP headers.
-fn dispatch_hash_read(f: &Frame) -> u64 {
-    let Ok(off) = wire::ip_offset(f.link, &f.data) else {
-        return 0;
-    };
-    let ip = &f.data[off..];
-    let (src, dst, proto, l4): (u128, u128, u8, usize) = match ip.first().map(|b| b >> 4) {
-        Some(4) if ip.len() >= 20 => {
-            let ihl = usize::from(ip[0] & 0x0f) * 4;
-            let s = u32::from_be_bytes([ip[12], ip[13], ip[14], ip[15]]);
-            let d = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
-            (u128::from(s), u128::from(d), ip[9], ihl)
-        }
-        Some(6) if ip.len() >= 40 => {
-            let mut s = [0u8; 16];
-            let mut d = [0u8; 16];
-            s.copy_from_slice(&ip[8..24]);
-            d.copy_from_slice(&ip[24..40]);
-            (u128::from_be_bytes(s), u128::from_be_bytes(d), ip[6], 40)
-        }
-        _ => return 0,
-    };
-    let ports = match (proto, ip.get(l4..l4 + 4)) {
-        (6 | 17, Some(p)) => u32::from_be_bytes([p[0], p[1], p[2], p[3]]),
-        _ => 0,
-    };
-    let mut x = src ^ dst.rotate_left(64) ^ (u128::from(proto) << 32 | u128::from(ports));
-    x ^= x >> 64;
-    (x as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16
 }
 
 /// The control plane beside the workers: reconverges on each step or live
@@ -1906,7 +1857,6 @@ pub fn stdin_events() -> Receiver<LiveEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::Link;
 
     /// The delta names a prefix whose best route changed at a site (a
     /// site's routers forward by it), and not one that changed only in
@@ -2128,36 +2078,5 @@ mod tests {
         assert!(ReaderMode::Auto.inline(cores - 1, true));
         assert!(!ReaderMode::Thread.inline(cores, true));
         assert!(ReaderMode::Inline.inline(1, false));
-    }
-
-    #[test]
-    fn dispatch_reads_the_common_frame_as_the_general_reading_does() {
-        for (proto, sport) in [(17u8, 1000u16), (6, 40000)] {
-            let mut data = Vec::new();
-            let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-            let ip = b.ipv4([10, 1, 2, 3], [10, 4, 5, 6], 64);
-            if proto == 17 {
-                ip.udp(sport, 53).write(&mut data, &[0; 18]).unwrap();
-            } else {
-                ip.tcp(sport, 443, 1, 1000).write(&mut data, &[]).unwrap();
-            }
-            let f = Frame {
-                number: 1,
-                timestamp: Duration::ZERO,
-                link: Link::Ethernet,
-                data,
-            };
-            assert_eq!(dispatch_hash(&f), dispatch_hash_read(&f), "proto {proto}");
-            // The same flow in a cooked capture hashes the same way.
-            let mut sll = vec![0u8; 16];
-            sll[14..16].copy_from_slice(&[0x08, 0x00]);
-            sll.extend_from_slice(&f.data[14..]);
-            let g = Frame {
-                link: Link::LinuxSll,
-                data: sll,
-                ..f
-            };
-            assert_eq!(dispatch_hash(&g), dispatch_hash_read(&f));
-        }
     }
 }
