@@ -210,13 +210,16 @@ pub fn apply_onto(
     events: &[Event],
 ) -> Result<(), EventError> {
     let mut routes = RouteEvents::with_capacity(events.len());
+    let mut udrs = UdrEdits::default();
     for e in events {
-        if let Err(err) = apply_one(topo, c, e, &mut routes) {
+        if let Err(err) = apply_one(topo, c, e, (&mut routes, &mut udrs)) {
             routes.flush(c);
+            udrs.flush(topo);
             return Err(err);
         }
     }
     routes.flush(c);
+    udrs.flush(topo);
     Ok(())
 }
 
@@ -230,13 +233,15 @@ pub fn apply_each(
     events: &[Event],
 ) -> Vec<(usize, EventError)> {
     let mut routes = RouteEvents::with_capacity(events.len());
+    let mut udrs = UdrEdits::default();
     let mut errors = Vec::new();
     for (i, e) in events.iter().enumerate() {
-        if let Err(err) = apply_one(topo, c, e, &mut routes) {
+        if let Err(err) = apply_one(topo, c, e, (&mut routes, &mut udrs)) {
             errors.push((i, err));
         }
     }
     routes.flush(c);
+    udrs.flush(topo);
     errors
 }
 
@@ -384,11 +389,89 @@ fn merged(old: &BTreeSet<IpNet>, remove: &[IpNet], add: &[IpNet]) -> BTreeSet<Ip
     out.into_iter().collect()
 }
 
+/// A batch's route-table edits. Each table a batch touches is indexed
+/// once, by route name and prefix, so that an add or remove costs a hash
+/// lookup instead of a scan of the table's routes (a stream of UDR edits
+/// to a table of a few hundred routes spent most of the control plane's
+/// time comparing names); a removed route is marked and the table is
+/// compacted once, when the batch is flushed. The result is the same as
+/// applying the edits one by one: the surviving routes in their order,
+/// the added ones after them in the order they came.
+#[derive(Default)]
+struct UdrEdits {
+    tables: Vec<TableEdit>,
+}
+
+struct TableEdit {
+    /// The table's index in the topology.
+    table: usize,
+    /// Live routes (not removed in this batch) by name: their position.
+    by_name: rustc_hash::FxHashMap<String, usize>,
+    /// Live routes per prefix.
+    prefixes: rustc_hash::FxHashMap<IpNet, u32>,
+    /// Per position: removed in this batch.
+    dead: Vec<bool>,
+    removed: usize,
+}
+
+impl UdrEdits {
+    /// The route table named `name` and its index (built on first use).
+    fn table<'t>(
+        &mut self,
+        topo: &'t mut Topology,
+        name: &str,
+    ) -> Option<(&'t mut crate::topology::RouteTable, &mut TableEdit)> {
+        let k = match self
+            .tables
+            .iter()
+            .position(|e| topo.route_tables[e.table].name == name)
+        {
+            Some(k) => k,
+            None => {
+                let table = topo.route_tables.iter().position(|r| r.name == name)?;
+                let routes = &topo.route_tables[table].routes;
+                let mut prefixes = rustc_hash::FxHashMap::default();
+                for u in routes {
+                    *prefixes.entry(u.prefix).or_default() += 1;
+                }
+                self.tables.push(TableEdit {
+                    table,
+                    // Names are unique in a table (validation refuses a
+                    // duplicate; an add is refused if the name is taken).
+                    by_name: routes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, u)| (u.name.clone(), i))
+                        .collect(),
+                    prefixes,
+                    dead: vec![false; routes.len()],
+                    removed: 0,
+                });
+                self.tables.len() - 1
+            }
+        };
+        let e = &mut self.tables[k];
+        Some((&mut topo.route_tables[e.table], e))
+    }
+
+    /// Drops the removed routes from their tables.
+    fn flush(&mut self, topo: &mut Topology) {
+        for e in self.tables.drain(..) {
+            if e.removed > 0 {
+                let mut dead = e.dead.iter();
+                topo.route_tables[e.table]
+                    .routes
+                    .retain(|_| !dead.next().copied().unwrap_or(false));
+            }
+        }
+    }
+}
+
 fn apply_one(
     topo: &mut Topology,
     c: &mut Conditions,
     e: &Event,
-    routes: &mut RouteEvents,
+    (routes, udrs): (&mut RouteEvents, &mut UdrEdits),
 ) -> Result<(), EventError> {
     let t = &*topo;
     let err = |m: String| EventError {
@@ -435,20 +518,19 @@ fn apply_one(
             prefix,
             next_hop,
         } => {
-            let rt = topo
-                .route_tables
-                .iter_mut()
-                .find(|r| &r.name == table)
+            let (rt, edit) = udrs
+                .table(topo, table)
                 .ok_or_else(|| err(format!("no route table named `{table}`")))?;
-            if rt
-                .routes
-                .iter()
-                .any(|u| &u.name == route || u.prefix == *prefix)
+            if edit.by_name.contains_key(route.as_str())
+                || edit.prefixes.get(prefix).is_some_and(|&n| n > 0)
             {
                 return Err(err(format!(
                     "route table {table} already has a route named {route} or for {prefix}"
                 )));
             }
+            edit.by_name.insert(route.clone(), rt.routes.len());
+            *edit.prefixes.entry(*prefix).or_default() += 1;
+            edit.dead.push(false);
             rt.routes.push(Udr {
                 name: route.clone(),
                 prefix: *prefix,
@@ -457,17 +539,18 @@ fn apply_one(
             });
         }
         Event::UdrRemove { table, route } => {
-            let rt = topo
-                .route_tables
-                .iter_mut()
-                .find(|r| &r.name == table)
+            let (rt, edit) = udrs
+                .table(topo, table)
                 .ok_or_else(|| err(format!("no route table named `{table}`")))?;
-            let before = rt.routes.len();
-            rt.routes.retain(|u| &u.name != route);
-            if rt.routes.len() == before {
+            let Some(i) = edit.by_name.remove(route.as_str()) else {
                 return Err(err(format!(
                     "route table {table} has no route named {route}"
                 )));
+            };
+            edit.dead[i] = true;
+            edit.removed += 1;
+            if let Some(n) = edit.prefixes.get_mut(&rt.routes[i].prefix) {
+                *n -= 1;
             }
         }
     }
@@ -528,5 +611,81 @@ mod tests {
                 .contains("R12")
         );
         assert!(Event::parse("reboot everything").is_err());
+    }
+
+    /// UDR edits applied as one batch end as they do one by one: the same
+    /// routes in the same order, the same edits refused (a name or prefix
+    /// taken, a name not there, an unknown table), with names and prefixes
+    /// reused within the batch after a removal.
+    #[test]
+    fn a_batch_of_udr_edits_ends_as_the_edits_one_by_one() {
+        use proptest::prelude::*;
+        let t = crate::topology::load_str(
+            "generated:hub-spoke-2x1",
+            &crate::topology::generate::hub_spoke(2, 1, 0),
+        )
+        .unwrap();
+        let table = t.route_tables[0].name.clone();
+        let existing = t.route_tables[0].routes[0].name.clone();
+        let event = (0u8..4, 0usize..6, 0usize..4).prop_map(move |(kind, r, p)| {
+            let route = if r == 5 {
+                existing.clone()
+            } else {
+                format!("r{r}")
+            };
+            let prefix: IpNet = format!("100.127.{p}.0/24").parse().unwrap();
+            match kind {
+                0 | 1 => Event::UdrAdd {
+                    table: table.clone(),
+                    route,
+                    prefix,
+                    next_hop: UdrNextHop::None,
+                },
+                2 => Event::UdrRemove {
+                    table: table.clone(),
+                    route,
+                },
+                _ => Event::UdrRemove {
+                    table: "no-such-table".into(),
+                    route,
+                },
+            }
+        });
+        let shape = |t: &Topology| -> Vec<Vec<(String, IpNet)>> {
+            t.route_tables
+                .iter()
+                .map(|rt| {
+                    rt.routes
+                        .iter()
+                        .map(|u| (u.name.clone(), u.prefix))
+                        .collect()
+                })
+                .collect()
+        };
+        proptest!(|(evs in proptest::collection::vec(event, 0..40))| {
+            let (mut batch, mut bc) = (t.clone(), Conditions::default());
+            let skipped: Vec<usize> = apply_each(&mut batch, &mut bc, &evs)
+                .into_iter()
+                .map(|(i, _)| i)
+                .collect();
+            let (mut one, mut oc) = (t.clone(), Conditions::default());
+            let mut refused = Vec::new();
+            for (i, e) in evs.iter().enumerate() {
+                if apply_onto(&mut one, &mut oc, std::slice::from_ref(e)).is_err() {
+                    refused.push(i);
+                }
+            }
+            // apply_onto stops at the first refused edit, the ones before
+            // it applied.
+            let n = refused.first().copied().unwrap_or(evs.len());
+            prop_assert_eq!(skipped, refused);
+            prop_assert_eq!(shape(&batch), shape(&one));
+            let (mut upto, mut uc) = (t.clone(), Conditions::default());
+            let stopped = apply_onto(&mut upto, &mut uc, &evs);
+            prop_assert_eq!(stopped.is_err(), n < evs.len());
+            let (mut prefix, mut pc) = (t.clone(), Conditions::default());
+            apply_each(&mut prefix, &mut pc, &evs[..n]);
+            prop_assert_eq!(shape(&upto), shape(&prefix));
+        });
     }
 }
