@@ -764,14 +764,15 @@ fn run_with(
             let start = Instant::now();
             let mut sent = 0u64;
             while !done.load(Ordering::Relaxed) {
-                // Send what is due at `rate`, in slices of 1 ms.
+                // Send what is due at `rate`, in slices of 1 ms (one
+                // message a slice, as a feed's burst arrives).
                 let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
-                while sent < due {
-                    let e = evs[sent as usize % evs.len()].clone();
-                    if tx.send(super::LiveEvent::from(e)).is_err() {
+                if sent < due {
+                    let burst = (sent..due).map(|i| evs[i as usize % evs.len()].clone());
+                    if tx.send(super::LiveEvents::now(burst.collect())).is_err() {
                         return Ok(sent);
                     }
-                    sent += 1;
+                    sent = due;
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }

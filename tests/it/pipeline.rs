@@ -429,7 +429,7 @@ fn bench_frames(t: &Topology, from: &str, dst: &str, flows: usize, packets: usiz
 fn live_run(
     t: &Topology,
     world: Arc<World>,
-    rx: crossbeam_channel::Receiver<pipeline::LiveEvent>,
+    rx: crossbeam_channel::Receiver<pipeline::LiveEvents>,
     opts: Options,
 ) -> Run<'static> {
     Run {
