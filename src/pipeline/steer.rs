@@ -68,8 +68,18 @@ impl Split {
 pub(super) const BUCKETS: usize = 1024;
 
 /// Queue depth, in batches, at which a worker is behind: the reader moves
-/// one of its buckets to the worker whose queue is shortest.
-pub(super) const BEHIND: usize = 4;
+/// one of its buckets to the worker whose queue is shortest. A worker off
+/// its core for one control-plane rebuild (~0.4 ms: three or four batches
+/// of a cached 2-worker run) is not behind, it catches up when it is back:
+/// at 4 such a pause moved buckets to the reader's own worker, which is
+/// the run's critical path when it forwards a share (busy the whole wall
+/// time), and the threaded worker then ran dry and idled while it took them
+/// back. At 8, paired 2-worker churn runs of the VXLAN case kept 89-93 % of
+/// the rate against 86-89 % (four rounds, `examples/churn vxlan 2`, nine
+/// pairs each; the plain runs' rates unchanged), one-hop 95 % against
+/// 94-95 %; `perf sched` showed the reader on its core for the whole wall
+/// time in both, and the churn run's wall 66-68 ms against 71-80 ms.
+pub(super) const BEHIND: usize = 8;
 
 /// At this depth or less, once a batch has just been queued, a worker has
 /// run dry (it had nothing else queued): it takes a bucket from the worker
@@ -238,6 +248,11 @@ mod tests {
         // Worker 0 threaded, worker 1 the reader's own.
         assert_eq!(t.rebalance(0, &[2, INLINE_DEPTH]), None, "in the band");
         assert_eq!(t.rebalance(0, &[3, INLINE_DEPTH]), None, "in the band");
+        assert_eq!(
+            t.rebalance(0, &[BEHIND - 1, INLINE_DEPTH]),
+            None,
+            "a pause of a few batches is not behind"
+        );
         assert_eq!(t.rebalance(0, &[BEHIND, INLINE_DEPTH]), Some((0, 1)));
         assert_eq!(t.held(), [start[0] - 1, start[1] + 1]);
         assert_eq!(t.rebalance(0, &[1, INLINE_DEPTH]), Some((1, 0)));
