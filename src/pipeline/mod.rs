@@ -992,15 +992,13 @@ fn control_loop(
     loop {
         // Free the snapshots every worker has left.
         retired.try_iter().for_each(drop);
-        // Next input: a scheduled step or live events (coalesced). `since`:
-        // when it arrived (a live event's stamp; a step's receipt).
         // Under a stream of live events the rest of the window is slept
         // out first and what came meanwhile is then taken at once: one
         // wake-up a version, where waiting for the window's first event
-        // woke the thread only to sleep again (each wake-up of a thread
-        // that preempts a worker costs the control plane ~20 us of CPU on
-        // this VM, and the worker its cache). A scheduled step ends the
-        // sleep; so does the end of the run (handled below).
+        // woke the thread only to sleep again (a sleep and its wake-up
+        // cost this thread ~20 us of CPU on this VM, by its CPU clock
+        // around them, and each wake-up preempts a worker). A scheduled
+        // step ends the sleep; so does the end of the run (handled below).
         if live.is_some()
             && deferred.is_none()
             && !steps_closed
@@ -1014,6 +1012,8 @@ fn control_loop(
                 }
             }
         }
+        // Next input: a scheduled step or live events (coalesced). `since`:
+        // when it arrived (a live event's stamp; a step's receipt).
         let since;
         let (mut evs, half, from_packet, new_step) = {
             let msg = match &live {
