@@ -12,7 +12,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use vnetplane::fib::{Fib, tables};
+use vnetplane::bench::tables;
+use vnetplane::fib::Fib;
 
 const KEYS: usize = 100_000;
 

@@ -10,9 +10,10 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use vnetplane::bench::pipeline as bench;
 use vnetplane::control;
 use vnetplane::dataplane::World;
-use vnetplane::pipeline::{self, Options, Outputs, Run, bench};
+use vnetplane::pipeline::{self, Options, Outputs, Run};
 
 fn pipeline(c: &mut Criterion) {
     let cases = bench::standard_cases(1024, 200_000).expect("standard cases");

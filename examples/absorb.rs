@@ -11,9 +11,7 @@
 use std::time::Instant;
 use vnetplane::control;
 
-fn main() -> Result<(), String> {
-    // As the binary does (see `keep_freed_memory`).
-    vnetplane::keep_freed_memory();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = match std::env::args().nth(1) {
         Some(s) => s.parse().map_err(|e| format!("{s}: {e}"))?,
         None => 20_000,
@@ -22,7 +20,7 @@ fn main() -> Result<(), String> {
         Some(s) => s.parse().map_err(|e| format!("{s}: {e}"))?,
         None => 3,
     };
-    let (t, evs) = vnetplane::pipeline::bench::absorb_case(n).map_err(|e| e.to_string())?;
+    let (t, evs) = vnetplane::bench::pipeline::absorb_case(n).map_err(|e| e.to_string())?;
     let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
     for _ in 0..runs {
         let t0 = Instant::now();

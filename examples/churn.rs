@@ -15,11 +15,10 @@
 //! `STEERING=fixed` keeps every flow on its first worker).
 
 use std::time::Duration;
-use vnetplane::pipeline::{ControlPriority, bench, flowcache};
+use vnetplane::bench::pipeline as bench;
+use vnetplane::pipeline::{ControlPriority, flowcache};
 
-fn main() -> Result<(), String> {
-    // As the binary does (see `keep_freed_memory`).
-    vnetplane::keep_freed_memory();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "vxlan".into());
     let num =

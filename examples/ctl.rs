@@ -7,13 +7,11 @@
 
 use std::sync::Arc;
 use std::time::Instant;
+use vnetplane::bench::pipeline as bench;
 use vnetplane::control::{self, events};
 use vnetplane::dataplane::World;
-use vnetplane::pipeline::bench;
 
-fn main() -> Result<(), String> {
-    // As the binary does (see `keep_freed_memory`).
-    vnetplane::keep_freed_memory();
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let file = args
         .next()

@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use ipnet::IpNet;
-use vnetplane::fib::{Fib, tables};
+use vnetplane::bench::tables;
+use vnetplane::fib::Fib;
 
 fn main() {
     let real =

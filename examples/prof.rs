@@ -7,9 +7,10 @@
 //! `BATCH=N` sets the frames per batch, `STEERING=fixed` keeps every flow
 //! on the worker its hash gives.
 
-use vnetplane::pipeline::{self, Options, Outputs, ReaderMode, Run, bench};
+use vnetplane::bench::pipeline as bench;
+use vnetplane::pipeline::{self, Options, Outputs, ReaderMode, Run};
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "one-hop".into());
     let num = |a: Option<String>, d: usize| {

@@ -9,9 +9,10 @@
 //! (defaults: vxlan, 2, 7; CASE one of one-hop, vxlan, mixed; `FC=0`
 //! walks every packet).
 
-use vnetplane::pipeline::{bench, flowcache, kernel};
+use vnetplane::bench::pipeline as bench;
+use vnetplane::pipeline::{flowcache, kernel};
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "vxlan".into());
     let num = |a: Option<String>, d: usize| {

@@ -10,10 +10,11 @@
 //! 54 µs and 110 µs for 2, 1,002, 10,002 and 20,002).
 
 use std::sync::Arc;
+use vnetplane::bench::pipeline as bench;
 use vnetplane::control::{self, events::Event};
 use vnetplane::dataplane::{Start, World};
-use vnetplane::pipeline::{bench, kernel};
-fn main() -> Result<(), String> {
+use vnetplane::pipeline::kernel;
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: sitebench TOPOLOGY ROUTES DST";
     let name = args.next().ok_or(usage)?;
@@ -29,7 +30,7 @@ fn main() -> Result<(), String> {
         .map_err(|e| format!("DST: {e}"))?;
     let t = vnetplane::topology::load_path_or_builtin(&name).map_err(|e| e.to_string())?;
     if t.sites.is_empty() {
-        return Err(format!("{name}: no site"));
+        return Err(format!("{name}: no site").into());
     }
     let nva = t
         .nvas
@@ -63,7 +64,7 @@ fn main() -> Result<(), String> {
         200_000,
     );
     if frames.is_empty() {
-        return Err(format!("{name}: no frames from the first site to {dst}"));
+        return Err(format!("{name}: no frames from the first site to {dst}").into());
     }
     let mut best = f64::MAX;
     let mut counters = None;

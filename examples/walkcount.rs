@@ -7,9 +7,10 @@
 //! run of half the frames to remove the setup: per-packet instructions =
 //! (I(400k) − I(200k)) / 200k.
 
-use vnetplane::pipeline::{self, Options, Outputs, Run, bench};
+use vnetplane::bench::pipeline as bench;
+use vnetplane::pipeline::{self, Options, Outputs, Run};
 
-fn main() -> Result<(), String> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "vxlan".into());
     let n: usize = match args.next() {

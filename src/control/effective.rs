@@ -865,7 +865,7 @@ fn same_prefix_groups(routes: &[Route]) -> Vec<Vec<usize>> {
     let n = routes.len();
     // The longest strictly ascending run [a, b): no two routes in it meet.
     let std::ops::Range { start: a, end: b } =
-        crate::fib::longest_run(n, |i| routes[i - 1].prefix < routes[i].prefix);
+        crate::control::sorted::longest_run(n, |i| routes[i - 1].prefix < routes[i].prefix);
     let mut cands: Vec<(IpNet, usize)> = if b - a >= n / 2 {
         let run = &routes[a..b];
         let mut c: Vec<(IpNet, usize)> =
@@ -1025,7 +1025,7 @@ mod tests {
     /// those a map from prefix to routes gives.
     #[test]
     fn prefixes_inside_a_prefix_are_in_the_run_it_gives() {
-        let mut rng = crate::fib::tables::Rng(9);
+        let mut rng = crate::rng::Rng(9);
         for _ in 0..300 {
             let mut ps: Vec<IpNet> = (0..rng.next_u32() % 200)
                 .map(|_| {
@@ -1057,8 +1057,8 @@ mod tests {
 
     #[test]
     fn same_prefix_groups_are_the_prefix_map_ones() {
-        let mut rng = crate::fib::tables::Rng(5);
-        let prefix = |rng: &mut crate::fib::tables::Rng| {
+        let mut rng = crate::rng::Rng(5);
+        let prefix = |rng: &mut crate::rng::Rng| {
             let len = 8 + (rng.next_u32() % 3) as u8 * 8;
             let a = (rng.next_u32() & 0x0303_0300) & (u32::MAX << (32 - u32::from(len)));
             IpNet::V4(ipnet::Ipv4Net::new(a.into(), len).expect("valid length"))

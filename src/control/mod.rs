@@ -15,6 +15,7 @@ pub mod bgp;
 pub mod effective;
 pub mod events;
 pub mod nva;
+pub mod sorted;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -45,7 +45,7 @@ pub const DEFAULT_TTL: u8 = 64;
 /// IP datagram length of packets the tool originates (a TCP SYN with options).
 pub const DEFAULT_LEN: usize = 60;
 
-pub mod replay;
+pub mod frame;
 pub mod traffic;
 
 /// One IP header's worth of flow fields.

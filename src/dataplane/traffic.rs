@@ -3,6 +3,7 @@
 //! Ethernet frame (the VM's MAC toward Azure's router MAC) with fixed
 //! timestamps, so the same inputs give the same capture byte for byte.
 
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -11,10 +12,10 @@ use etherparse::PacketBuilder;
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 
-use super::replay::nic_mac;
+use super::frame::nic_mac;
 use super::{PROTO_ICMP, PROTO_TCP, PROTO_UDP, Start};
-use crate::fib::tables::Rng;
-use crate::io::{Frame, Link};
+use crate::io::{CaptureError, Frame, Link};
+use crate::rng::Rng;
 use crate::topology::Topology;
 use crate::wire::AZURE_ROUTER_MAC;
 
@@ -193,19 +194,23 @@ pub fn frames(t: &Topology, flows: &[Flow]) -> Vec<Frame> {
 }
 
 /// Writes frames as a little-endian, microsecond, Ethernet pcap.
-pub fn write_pcap(path: &Path, frames: &[Frame]) -> Result<(), String> {
-    let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn write_pcap(path: &Path, frames: &[Frame]) -> Result<(), CaptureError> {
+    let file_error = |source| CaptureError::Io {
+        file: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(file_error)?;
     let header = PcapHeader {
         datalink: DataLink::ETHERNET,
         ..PcapHeader::default()
     };
     let mut w = PcapWriter::with_header(std::io::BufWriter::new(file), header)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(CaptureError::Write)?;
     for f in frames {
         w.write_packet(&PcapPacket::new(f.timestamp, f.data.len() as u32, &f.data))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(CaptureError::Write)?;
     }
-    Ok(())
+    w.into_writer().flush().map_err(CaptureError::Flush)
 }
 
 /// The protocol number for `tcp`, `udp` or `icmp`.
@@ -216,4 +221,73 @@ pub fn proto_number(name: &str) -> Option<u8> {
         "icmp" => Some(PROTO_ICMP),
         _ => None,
     }
+}
+
+/// Frame size of generated packets without FCS (64 bytes on the wire).
+pub const FRAME_LEN: usize = 60;
+
+/// 64-byte UDP frames (60 without FCS) for `flows` flows from `senders`
+/// to `dsts`, cycled to `packets`.
+pub fn udp_flows(
+    t: &Topology,
+    senders: &[Start],
+    dsts: &[IpAddr],
+    flows: usize,
+    packets: usize,
+) -> Vec<Frame> {
+    let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
+    for s in senders {
+        let Some(src) = source_ip(t, *s) else {
+            continue;
+        };
+        for &d in dsts {
+            if d.is_ipv4() == src.is_ipv4() && d != src {
+                pairs.push((src, d));
+            }
+        }
+    }
+    if pairs.is_empty() {
+        return Vec::new();
+    }
+    let mut proto: Vec<Vec<u8>> = Vec::new();
+    for k in 0..flows.max(pairs.len()) {
+        let (s, d) = pairs[k % pairs.len()];
+        let sport = 1024 + (k / pairs.len()) as u16 % 60000;
+        proto.push(udp_frame(s, d, sport, 4000));
+    }
+    (0..packets)
+        .map(|i| Frame {
+            number: i + 1,
+            timestamp: Duration::from_nanos(i as u64 * 100),
+            link: Link::Ethernet,
+            data: proto[i % proto.len()].clone(),
+        })
+        .collect()
+}
+
+fn source_ip(t: &Topology, s: Start) -> Option<IpAddr> {
+    match s {
+        Start::Nic(n) => t.nic(n).ips.iter().copied().find(|ip| ip.is_ipv4()),
+        Start::Site(x) => {
+            let site = &t.sites[x.idx()];
+            site.hosts.first().copied().or(site.cpe)
+        }
+    }
+}
+
+fn udp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+    let mut out = Vec::with_capacity(FRAME_LEN);
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) else {
+        let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) else {
+            return out;
+        };
+        let b = b.ipv6(s.octets(), d.octets(), 64).udp(sport, dport);
+        let _ = b.write(&mut out, &[0u8; 8]);
+        return out;
+    };
+    let b = b.ipv4(s.octets(), d.octets(), 64).udp(sport, dport);
+    let payload = [0u8; FRAME_LEN - 14 - 20 - 8];
+    let _ = b.write(&mut out, &payload);
+    out
 }

@@ -573,8 +573,8 @@ mod tests {
     /// patches.
     #[test]
     fn patched_answers_like_a_build() {
-        let mut rng = crate::fib::tables::Rng(11);
-        let route = |rng: &mut crate::fib::tables::Rng| {
+        let mut rng = crate::rng::Rng(11);
+        let route = |rng: &mut crate::rng::Rng| {
             let len = [8u8, 12, 16, 18, 20, 22, 24, 26, 32][(rng.next_u32() % 9) as usize];
             let a = (rng.next_u32() & 0x0f3f_ffff) & (u32::MAX << (32 - u32::from(len)));
             r(a, len, 1 + rng.next_u32() % 7)

@@ -7,6 +7,8 @@
 //! broken record stops the read and is reported with its packet number, and
 //! the frames before it are kept.
 
+pub mod azure;
+
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -63,40 +65,82 @@ pub struct Capture {
     pub stopped: Option<String>,
 }
 
+/// Why a capture could not be read or written. Reading errors name the
+/// file; a record that stops a read midway is not an error but
+/// [`Capture::stopped`].
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{file}: {source}")]
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: not a capture: {got} bytes, too short for a pcap or pcapng header")]
+    TooShort { file: String, got: usize },
+    #[error("{file}: bad {format} header: {source}")]
+    Header {
+        file: String,
+        format: &'static str,
+        source: pcap_file::PcapError,
+    },
+    #[error("{file}: unsupported pcap version {major}.{minor} (only 2.x exists)")]
+    Version {
+        file: String,
+        major: u16,
+        minor: u16,
+    },
+    /// Writing a block failed (the caller knows the file's name).
+    #[error("writing pcapng: {0}")]
+    Write(#[source] pcap_file::PcapError),
+    /// Flushing the output failed.
+    #[error("writing pcapng: {0}")]
+    Flush(#[source] std::io::Error),
+}
+
+fn io_error(file: &str) -> impl FnOnce(std::io::Error) -> CaptureError + '_ {
+    move |source| CaptureError::Io {
+        file: file.to_string(),
+        source,
+    }
+}
+
 /// Reads a pcap or pcapng file (told apart by their magic numbers).
-pub fn read_capture(path: &Path) -> Result<Capture, String> {
-    let name = path.display();
-    let mut f = BufReader::new(File::open(path).map_err(|e| format!("{name}: {e}"))?);
+pub fn read_capture(path: &Path) -> Result<Capture, CaptureError> {
+    let name = path.display().to_string();
+    let mut f = BufReader::new(File::open(path).map_err(io_error(&name))?);
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < 4 {
         match f.read(&mut magic[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => return Err(format!("{name}: {e}")),
+            Err(e) => return Err(io_error(&name)(e)),
         }
     }
     if got < 4 {
-        return Err(format!(
-            "{name}: not a capture: {got} bytes, too short for a pcap or pcapng header"
-        ));
+        return Err(CaptureError::TooShort { file: name, got });
     }
     let rest = magic.chain(f);
     if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        read_pcapng(rest, &name.to_string())
+        read_pcapng(rest, &name)
     } else {
-        read_pcap(rest, &name.to_string())
+        read_pcap(rest, &name)
     }
 }
 
-fn read_pcap<R: Read>(r: R, name: &str) -> Result<Capture, String> {
-    let mut reader = PcapReader::new(r).map_err(|e| format!("{name}: bad pcap header: {e}"))?;
+fn read_pcap<R: Read>(r: R, name: &str) -> Result<Capture, CaptureError> {
+    let mut reader = PcapReader::new(r).map_err(|source| CaptureError::Header {
+        file: name.to_string(),
+        format: "pcap",
+        source,
+    })?;
     let h = reader.header();
     if h.version_major != 2 {
-        return Err(format!(
-            "{name}: unsupported pcap version {}.{} (only 2.x exists)",
-            h.version_major, h.version_minor
-        ));
+        return Err(CaptureError::Version {
+            file: name.to_string(),
+            major: h.version_major,
+            minor: h.version_minor,
+        });
     }
     let link = Link::from_datalink(h.datalink);
     let mut frames = Vec::new();
@@ -118,9 +162,12 @@ fn read_pcap<R: Read>(r: R, name: &str) -> Result<Capture, String> {
     Ok(Capture { frames, stopped })
 }
 
-fn read_pcapng<R: Read>(r: R, name: &str) -> Result<Capture, String> {
-    let mut reader =
-        PcapNgReader::new(r).map_err(|e| format!("{name}: bad pcapng section header: {e}"))?;
+fn read_pcapng<R: Read>(r: R, name: &str) -> Result<Capture, CaptureError> {
+    let mut reader = PcapNgReader::new(r).map_err(|source| CaptureError::Header {
+        file: name.to_string(),
+        format: "pcapng section",
+        source,
+    })?;
     let mut links: Vec<Link> = Vec::new();
     let mut frames = Vec::new();
     let mut stopped = None;
@@ -178,22 +225,22 @@ pub struct PcapNgOut<W: Write> {
 }
 
 impl PcapNgOut<BufWriter<File>> {
-    pub fn create(path: &Path) -> Result<Self, String> {
-        let f = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        PcapNgOut::new(BufWriter::new(f)).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn create(path: &Path) -> Result<Self, CaptureError> {
+        let f = File::create(path).map_err(io_error(&path.display().to_string()))?;
+        PcapNgOut::new(BufWriter::new(f))
     }
 }
 
 impl<W: Write> PcapNgOut<W> {
-    pub fn new(w: W) -> Result<Self, String> {
+    pub fn new(w: W) -> Result<Self, CaptureError> {
         Ok(PcapNgOut {
-            writer: PcapNgWriter::new(w).map_err(|e| e.to_string())?,
+            writer: PcapNgWriter::new(w).map_err(CaptureError::Write)?,
             interfaces: Vec::new(),
         })
     }
 
     /// The interface id for a capture point, describing it on first use.
-    fn interface(&mut self, name: &str) -> Result<u32, String> {
+    fn interface(&mut self, name: &str) -> Result<u32, CaptureError> {
         if let Some(i) = self.interfaces.iter().position(|n| n == name) {
             return Ok(i as u32);
         }
@@ -207,7 +254,7 @@ impl<W: Write> PcapNgOut<W> {
         };
         self.writer
             .write_pcapng_block(idb)
-            .map_err(|e| e.to_string())?;
+            .map_err(CaptureError::Write)?;
         self.interfaces.push(name.to_string());
         Ok((self.interfaces.len() - 1) as u32)
     }
@@ -221,7 +268,7 @@ impl<W: Write> PcapNgOut<W> {
         frame: &[u8],
         comment: &str,
         outbound: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), CaptureError> {
         let id = self.interface(name)?;
         let epb = EnhancedPacketBlock {
             interface_id: id,
@@ -235,13 +282,13 @@ impl<W: Write> PcapNgOut<W> {
         };
         self.writer
             .write_pcapng_block(epb)
-            .map_err(|e| e.to_string())?;
+            .map_err(CaptureError::Write)?;
         Ok(())
     }
 
-    pub fn finish(self) -> Result<W, String> {
+    pub fn finish(self) -> Result<W, CaptureError> {
         let mut w = self.writer.into_inner();
-        w.flush().map_err(|e| e.to_string())?;
+        w.flush().map_err(CaptureError::Flush)?;
         Ok(w)
     }
 }

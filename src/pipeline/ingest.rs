@@ -64,8 +64,8 @@ impl<'f> Queues<'f> {
         opts: &super::Options,
         live: bool,
         writing: bool,
-    ) -> Result<Self, String> {
-        let (_, split) = super::first_split(opts, live, writing);
+    ) -> Result<Self, super::PipelineError> {
+        let (_, split) = super::steer::first_split(opts, live, writing);
         Self::place(frames, split, opts.workers)
     }
 
@@ -82,14 +82,15 @@ impl<'f> Queues<'f> {
     /// Places `frames` in the queues of `split`'s `workers` workers (one
     /// queue: no copy). Frames are numbered by `u32`: at most 2^32 - 1 of
     /// them.
-    pub(super) fn place(frames: &'f [Frame], split: Split, workers: usize) -> Result<Self, String> {
+    pub(super) fn place(
+        frames: &'f [Frame],
+        split: Split,
+        workers: usize,
+    ) -> Result<Self, super::PipelineError> {
         let t = Instant::now();
         let n = frames.len();
         if u32::try_from(n).is_err() {
-            return Err(format!(
-                "{n} frames: a run takes at most {} (split the capture)",
-                u32::MAX
-            ));
+            return Err(super::PipelineError::TooManyFrames { frames: n });
         }
         let nw = workers.max(1);
         let hashes: Vec<u32> = frames.iter().map(|f| dispatch_hash(f) as u32).collect();

@@ -188,6 +188,26 @@ impl Table {
     }
 }
 
+/// Whether the reader forwards the last worker's share itself, and how the
+/// flows are first shared out: for `opts`, with or without live events and
+/// outputs.
+pub(super) fn first_split(opts: &super::Options, live: bool, writing: bool) -> (bool, Split) {
+    let nw = opts.workers.max(1);
+    // No core to spare for the reader: it forwards a share itself. A live
+    // event stream keeps the control plane busy: it takes a core too.
+    let inline_last = opts.reader.inline(nw, live);
+    // The reader's own work per frame (a descriptor read and an index
+    // pushed, the hash having come with the frame's queue) is a fraction
+    // of a packet served from the flow cache (~25 ns) and nothing beside a
+    // walk (60–160 ns): with the cache, the worker the reader runs starts
+    // with 13/16 of a share (10, 12, 13, 14, 16 tried: 13 best or tied in
+    // each case, `SHARE`-patched `examples/prof CASE 2`, two rounds;
+    // adaptive steering moves buckets from there).
+    let cached = !writing && opts.flow_cache > 0;
+    let inline = inline_last.then_some(if cached { 13 } else { UNIT });
+    (inline_last, Split::new(nw, inline))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

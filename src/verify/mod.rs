@@ -23,7 +23,7 @@ use ipnet::IpNet;
 use serde::Serialize;
 
 use crate::control::bgp::Node;
-use crate::control::events::Event;
+use crate::control::events::{Event, EventError};
 use crate::control::{self, ControlPlane};
 use crate::dataplane::{Header, PROTO_TCP, Packet, Start, Trace, Verdict, World};
 use crate::topology::*;
@@ -89,9 +89,18 @@ pub struct Failure {
     pub events: Vec<Event>,
 }
 
+/// Why `verify` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("--fail: no BGP speaker named `{0}` (or use each-nva, each-session)")]
+    UnknownSpeaker(String),
+    #[error(transparent)]
+    Event(#[from] EventError),
+}
+
 /// `each-nva`, `each-session`, or a comma-separated list of speaker names.
-pub fn parse_failures(t: &Topology, spec: &str) -> Result<Vec<Failure>, String> {
-    let cp = control::converge(t, &[]).map_err(|e| e.to_string())?;
+pub fn parse_failures(t: &Topology, spec: &str) -> Result<Vec<Failure>, VerifyError> {
+    let cp = control::converge(t, &[])?;
     match spec {
         "each-nva" => Ok(t
             .nvas
@@ -119,9 +128,7 @@ pub fn parse_failures(t: &Topology, spec: &str) -> Result<Vec<Failure>, String> 
             .filter(|n| !n.is_empty())
             .map(|n| {
                 if Node::by_name(t, n).is_none() {
-                    return Err(format!(
-                        "--fail: no BGP speaker named `{n}` (or use each-nva, each-session)"
-                    ));
+                    return Err(VerifyError::UnknownSpeaker(n.to_string()));
                 }
                 Ok(Failure {
                     name: format!("{n} down"),
@@ -294,7 +301,7 @@ fn classify(t: &Topology, ip: IpAddr) -> Declared {
 }
 
 /// Verifies the topology intact and under each failure.
-pub fn verify(t: &Topology, failures: &[Failure]) -> Result<Report, String> {
+pub fn verify(t: &Topology, failures: &[Failure]) -> Result<Report, VerifyError> {
     let mut report = Report::default();
     let mut runs: Vec<(Option<String>, Vec<Event>)> = vec![(None, Vec::new())];
     runs.extend(
@@ -303,7 +310,7 @@ pub fn verify(t: &Topology, failures: &[Failure]) -> Result<Report, String> {
             .map(|f| (Some(f.name.clone()), f.events.clone())),
     );
     for (failure, events) in runs {
-        let cp = control::converge(t, &events).map_err(|e| e.to_string())?;
+        let cp = control::converge(t, &events)?;
         check(&cp, failure, &mut report);
     }
     // The same problem under several failures: keep the intact one first.

@@ -15,7 +15,7 @@ fn t2a_range_inside_reserved_prefix_matches_the_rest_example() {
     let t = builtin("spec-t2a-reserved-inside");
     let tab = table(&t, "nic1");
     let ours: serde_json::Value =
-        serde_json::from_str(&vnetplane::cli::routes_json(&tab).unwrap()).unwrap();
+        serde_json::to_value(vnetplane::io::azure::effective_routes(&tab)).unwrap();
     let example: serde_json::Value = serde_json::from_str(include_str!(
         "../fixtures/NetworkInterfaceEffectiveRouteTableList.2023-09-01.json"
     ))
@@ -475,7 +475,7 @@ fn layered_compilation_gives_each_subnet_its_full_tables_routes() {
     use vnetplane::control::events::Event;
     use vnetplane::fib::{FibSet, layered_nic_routes, nic_routes};
     use vnetplane::topology::SubnetId;
-    let mut rng = vnetplane::fib::tables::Rng(11);
+    let mut rng = vnetplane::rng::Rng(11);
     let (mut cases, mut layered, mut met) = (0, 0, 0);
     for f in topology_files() {
         let base = vnetplane::topology::load_file(&f).unwrap();

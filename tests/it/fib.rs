@@ -6,8 +6,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
+#[cfg(feature = "bench")]
+use vnetplane::bench::tables;
 use vnetplane::control::effective;
-use vnetplane::fib::{Change, Fib, FibSet, tables};
+use vnetplane::fib::{Change, Fib, FibSet};
 
 use super::util::*;
 
@@ -128,7 +130,7 @@ proptest! {
         for input in [v, shuffled] {
             let mut expect = input.clone();
             expect.sort();
-            prop_assert_eq!(vnetplane::fib::sorted_mostly_in_order(input), expect);
+            prop_assert_eq!(vnetplane::control::sorted::sorted_mostly_in_order(input), expect);
         }
     }
 
@@ -259,6 +261,7 @@ fn nic_fibs_answer_like_the_control_plane() {
     }
 }
 
+#[cfg(feature = "bench")]
 #[test]
 fn large_tables_made_from_close_ones_answer_like_full_builds() {
     // A hub whose NVA advertises 5,000 /24s to its Route Server: 11
@@ -268,7 +271,7 @@ fn large_tables_made_from_close_ones_answer_like_full_builds() {
     // of its subnet. Every table answers like a full build of its routes.
     use vnetplane::control::events::Event;
     let n = 5000;
-    let (t, mut evs) = vnetplane::pipeline::bench::absorb_case(n).unwrap();
+    let (t, mut evs) = vnetplane::bench::pipeline::absorb_case(n).unwrap();
     assert!(n >= vnetplane::fib::DERIVE_MIN);
     let check = |set: &FibSet, cp: &vnetplane::control::ControlPlane| {
         let tables = cp.subnet_tables();
@@ -351,6 +354,7 @@ fn identical_route_sets_compile_once() {
     ));
 }
 
+#[cfg(feature = "bench")]
 #[test]
 fn real_table_matches_treebitmap() {
     let list =

@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use super::util::{builtin, converge};
 use vnetplane::control::events::Event;
-use vnetplane::dataplane::{Start, World};
+use vnetplane::dataplane::{Start, World, traffic};
 use vnetplane::io::{self, Frame, PcapNgOut};
 use vnetplane::pipeline::{
-    self, Control, Options, Outputs, ReaderMode, Report, Run, Steering, bench, events,
+    self, Control, Options, Outputs, ReaderMode, Report, Run, Steering, schedule,
 };
 use vnetplane::topology::Topology;
 
@@ -271,6 +271,7 @@ fn flow_cache_counts_as_walking_every_packet_on_every_scenario_pcap() {
 /// work as the pipeline: on every scenario pcap, walking and through the
 /// flow cache, on 1, 2 and 3 threads, the same counters (every frame read
 /// delivered, dropped with its reason, or looped).
+#[cfg(feature = "bench")]
 #[test]
 fn the_kernel_alone_counts_as_the_pipeline_on_every_scenario_pcap() {
     let mut pcaps = 0;
@@ -303,8 +304,8 @@ fn flow_cache_follows_table_versions() {
     let t = builtin("multi-region-vxlan");
     let frames = bench_frames(&t, "spoke11-vm", "10.21.1.4", 16, 1000);
     let ts: Vec<_> = frames.iter().map(|f| f.timestamp).collect();
-    let sched = events::resolve(
-        &events::parse(
+    let sched = schedule::resolve(
+        &schedule::parse(
             "at packet 401 tunnel-down nva1 vx-nva2\nat packet 701 tunnel-up nva1 vx-nva2\n",
             "ev",
         )
@@ -339,9 +340,10 @@ fn flow_cache_follows_table_versions() {
 /// 10.21.1.0/24 (the classic trap: Route Server programs it onto nva1's own
 /// NIC too, and the flows loop from then on); in the one-hop case a UDR
 /// sends the flows' destination to None (dropped `route-none`).
+#[cfg(feature = "bench")]
 #[test]
 fn flow_cache_keeps_flows_through_unrelated_churn_and_drops_them_on_a_covering_change() {
-    let one_hop = bench::standard_cases(16, 1000)
+    let one_hop = vnetplane::bench::pipeline::standard_cases(16, 1000)
         .unwrap()
         .into_iter()
         .find(|c| c.name == "one-hop")
@@ -377,7 +379,7 @@ fn flow_cache_keeps_flows_through_unrelated_churn_and_drops_them_on_a_covering_c
             text += &format!("at packet {} {e}\n", 101 + 5 * k);
         }
         text += &format!("at packet 701 {covering}\n");
-        let sched = events::resolve(&events::parse(&text, "ev").unwrap(), &ts);
+        let sched = schedule::resolve(&schedule::parse(&text, "ev").unwrap(), &ts);
         for workers in [1, 2] {
             let walked = run_counters(t, frames, workers, sched.clone(), 0, 0);
             let r = run_counters(t, frames, workers, sched.clone(), 0, 65_536);
@@ -422,7 +424,7 @@ fn flows_are_pinned_and_spread() {
 
 fn bench_frames(t: &Topology, from: &str, dst: &str, flows: usize, packets: usize) -> Vec<Frame> {
     let n = t.nic_by_name(from).unwrap();
-    bench::frames(t, &[Start::Nic(n)], &[dst.parse().unwrap()], flows, packets)
+    traffic::udp_flows(t, &[Start::Nic(n)], &[dst.parse().unwrap()], flows, packets)
 }
 
 /// A run of `t` fed live events from `rx`.
@@ -462,9 +464,9 @@ fn via(l: &Value, node: &str) -> bool {
 fn failover_dual_homed_active_passive() {
     let t = builtin("dual-homed-active-passive");
     let frames = bench_frames(&t, "spoke11-vm", "198.51.100.10", 16, 1000);
-    let sched = events::parse("at packet 501 speaker-down nva1\n", "ev").unwrap();
+    let sched = schedule::parse("at packet 501 speaker-down nva1\n", "ev").unwrap();
     let ts: Vec<_> = frames.iter().map(|f| f.timestamp).collect();
-    let sched = events::resolve(&sched, &ts);
+    let sched = schedule::resolve(&sched, &ts);
     for workers in [1, 2, 4] {
         let (r, lines, _) = run(&t, &frames, workers, sched.clone(), 0);
         assert_eq!(r.counters.delivered, 1000, "{workers}: {:?}", r.counters);
@@ -507,8 +509,8 @@ fn failover_multi_region_vxlan_tunnel_down() {
     let t = builtin("multi-region-vxlan");
     let frames = bench_frames(&t, "spoke11-vm", "10.21.1.4", 16, 1000);
     let ts: Vec<_> = frames.iter().map(|f| f.timestamp).collect();
-    let sched = events::resolve(
-        &events::parse("at packet 401 tunnel-down nva1 vx-nva2\n", "ev").unwrap(),
+    let sched = schedule::resolve(
+        &schedule::parse("at packet 401 tunnel-down nva1 vx-nva2\n", "ev").unwrap(),
         &ts,
     );
     for (workers, delay) in [(1, 0), (2, 0), (4, 0), (2, 50)] {
@@ -704,6 +706,7 @@ fn stop_with_packets_in_flight_loses_none() {
     assert!(numbers.iter().enumerate().all(|(i, &n)| n == i as u64 + 1));
 }
 
+#[cfg(feature = "bench")]
 #[test]
 fn bench_quick_json_has_the_fields() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vnetplane"))
@@ -963,7 +966,8 @@ fn queues_built_for_other_options_are_refused_not_misread() {
     };
     let err = pipeline::run_queued(&q, run(1), Outputs::none()).unwrap_err();
     assert!(
-        err.contains("receive queues built for other options"),
+        err.to_string()
+            .contains("receive queues built for other options"),
         "{err}"
     );
     // The options they were built for: every frame accounted for.

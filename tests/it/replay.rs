@@ -4,8 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use vnetplane::dataplane::{World, replay, traffic};
+use vnetplane::dataplane::{World, traffic};
 use vnetplane::io::{self, PcapNgOut};
+use vnetplane::replay;
 
 use super::util::*;
 
@@ -103,7 +104,7 @@ fn every_external_capture_is_accounted_for() {
         let p = e.unwrap().path();
         files += 1;
         match io::read_capture(&p) {
-            Err(msg) => assert!(msg.contains(&p.display().to_string()), "{msg}"),
+            Err(msg) => assert!(msg.to_string().contains(&p.display().to_string()), "{msg}"),
             Ok(cap) => {
                 // Send everything from a NIC so foreign addresses still walk.
                 let from = t.nic_by_name("spoke11-vm");
@@ -136,7 +137,7 @@ fn every_external_capture_is_accounted_for() {
         "libpcap--pcapng-packet-before-idb.pcapng",
     ] {
         match io::read_capture(&dir.join(bad)) {
-            Err(msg) => assert!(msg.contains(bad), "{msg}"),
+            Err(msg) => assert!(msg.to_string().contains(bad), "{msg}"),
             Ok(cap) => assert!(
                 cap.stopped.is_some() && cap.frames.is_empty(),
                 "{bad}: {:?}",
@@ -430,7 +431,7 @@ mod hostile {
             fs.push(io::Frame { number: fs.len() + 1, timestamp: std::time::Duration::ZERO, link: io::Link::Ethernet, data: vx });
             let mut out = PcapNgOut::new(Vec::new()).unwrap();
             let c = replay::replay::<Vec<u8>, Vec<u8>>(&world, &fs, replay::Options::default(), Some(&mut out), None);
-            let c = c.map_err(TestCaseError::fail)?;
+            let c = c.map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(c.read, fs.len());
             prop_assert!(c.balanced());
         }

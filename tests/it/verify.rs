@@ -1,6 +1,7 @@
 //! `verify` on the scenarios whose outcome SCENARIOS.md and the issue name.
 
-use vnetplane::dataplane::{World, replay, traffic};
+use vnetplane::dataplane::{World, traffic};
+use vnetplane::replay;
 use vnetplane::verify::{self, Grade};
 
 use super::util::*;

@@ -21,15 +21,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
-use super::{Control, ControlPriority, Options, Outputs, ReaderMode, Report, Run, Steering};
 use crate::control::{self, events::Event};
 use crate::dataplane::{Start, World};
-use crate::fib::{Fib, tables::Rng};
-use crate::io::{Frame, Link, PcapNgOut};
+use crate::fib::Fib;
+use crate::io::{Frame, PcapNgOut};
+use crate::pipeline::{
+    self, Control, ControlPriority, Options, Outputs, ReaderMode, Report, Run, Steering,
+};
+use crate::rng::Rng;
 use crate::topology::{self, Topology};
 
-/// Frame size of generated packets without FCS (64 bytes on the wire).
-pub const FRAME_LEN: usize = 60;
+pub use crate::dataplane::traffic::FRAME_LEN;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct Args {
@@ -57,11 +59,11 @@ pub struct Args {
     pub churn: Option<u64>,
     /// Entries in each worker's flow cache for the `forward` and `churn`
     /// rows (the `walk` rows run without: every packet walks every hop).
-    #[arg(long, default_value_t = super::flowcache::DEFAULT_ENTRIES, value_name = "ENTRIES")]
+    #[arg(long, default_value_t = pipeline::flowcache::DEFAULT_ENTRIES, value_name = "ENTRIES")]
     pub flow_cache: usize,
     /// Churn rows: the least time between two table publications (live
     /// events arriving meanwhile are applied together).
-    #[arg(long, default_value_t = super::DEFAULT_COALESCE.as_secs_f64() * 1e3, value_name = "MS")]
+    #[arg(long, default_value_t = pipeline::DEFAULT_COALESCE.as_secs_f64() * 1e3, value_name = "MS")]
     pub coalesce_ms: f64,
     /// Churn rows: the control-plane thread's scheduling.
     #[arg(long, value_enum, default_value_t = ControlPriority::Realtime)]
@@ -100,7 +102,7 @@ impl Machine {
             .unwrap_or_else(|| "unknown".into());
         Machine {
             cpu,
-            cores: super::default_workers(),
+            cores: pipeline::default_workers(),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         }
     }
@@ -227,7 +229,7 @@ fn wide_steps(steps: u64) -> u64 {
 /// machine with one core.
 pub fn pair_probe() -> f64 {
     const STEPS: u64 = 10_000_000;
-    if super::default_workers() < 2 {
+    if pipeline::default_workers() < 2 {
         return 1.0;
     }
     let ratios = (0..5)
@@ -454,71 +456,7 @@ pub struct Case {
     pub frames: Vec<Frame>,
 }
 
-/// 64-byte UDP frames (60 without FCS) for `flows` flows from `senders`
-/// to `dsts`, cycled to `packets`.
-pub fn frames(
-    t: &Topology,
-    senders: &[Start],
-    dsts: &[IpAddr],
-    flows: usize,
-    packets: usize,
-) -> Vec<Frame> {
-    let mut pairs: Vec<(IpAddr, IpAddr)> = Vec::new();
-    for s in senders {
-        let Some(src) = source_ip(t, *s) else {
-            continue;
-        };
-        for &d in dsts {
-            if d.is_ipv4() == src.is_ipv4() && d != src {
-                pairs.push((src, d));
-            }
-        }
-    }
-    if pairs.is_empty() {
-        return Vec::new();
-    }
-    let mut proto: Vec<Vec<u8>> = Vec::new();
-    for k in 0..flows.max(pairs.len()) {
-        let (s, d) = pairs[k % pairs.len()];
-        let sport = 1024 + (k / pairs.len()) as u16 % 60000;
-        proto.push(udp_frame(s, d, sport, 4000));
-    }
-    (0..packets)
-        .map(|i| Frame {
-            number: i + 1,
-            timestamp: Duration::from_nanos(i as u64 * 100),
-            link: Link::Ethernet,
-            data: proto[i % proto.len()].clone(),
-        })
-        .collect()
-}
-
-fn source_ip(t: &Topology, s: Start) -> Option<IpAddr> {
-    match s {
-        Start::Nic(n) => t.nic(n).ips.iter().copied().find(|ip| ip.is_ipv4()),
-        Start::Site(x) => {
-            let site = &t.sites[x.idx()];
-            site.hosts.first().copied().or(site.cpe)
-        }
-    }
-}
-
-fn udp_frame(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Vec<u8> {
-    let b = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
-    let mut out = Vec::with_capacity(FRAME_LEN);
-    let (IpAddr::V4(s), IpAddr::V4(d)) = (src, dst) else {
-        let (IpAddr::V6(s), IpAddr::V6(d)) = (src, dst) else {
-            return out;
-        };
-        let b = b.ipv6(s.octets(), d.octets(), 64).udp(sport, dport);
-        let _ = b.write(&mut out, &[0u8; 8]);
-        return out;
-    };
-    let b = b.ipv4(s.octets(), d.octets(), 64).udp(sport, dport);
-    let payload = [0u8; FRAME_LEN - 14 - 20 - 8];
-    let _ = b.write(&mut out, &payload);
-    out
-}
+pub use crate::dataplane::traffic::udp_flows as frames;
 
 /// The standard cases.
 /// One standard case by name (one-hop, vxlan, mixed), with the world its
@@ -744,7 +682,7 @@ fn run_with(
         flow_cache: setup.flow_cache,
         steering: setup.steering,
         reader,
-        coalesce: churn.map_or(super::DEFAULT_COALESCE, |c| c.coalesce),
+        coalesce: churn.map_or(pipeline::DEFAULT_COALESCE, |c| c.coalesce),
         control_priority: churn.map_or(ControlPriority::default(), |c| c.priority),
         ..Options::default()
     };
@@ -752,7 +690,7 @@ fn run_with(
     // that takes place would wait in the channel and count its time as
     // their latency.
     let queues =
-        super::Queues::new(frames, &opts, churn.is_some(), outputs).map_err(|e| anyhow!(e))?;
+        pipeline::Queues::new(frames, &opts, churn.is_some(), outputs).map_err(|e| anyhow!(e))?;
     let (live_tx, live_rx) = crossbeam_channel::unbounded();
     let done = Arc::new(AtomicBool::new(false));
     let feeder = churn.map(|Churn { rate, .. }| {
@@ -769,7 +707,7 @@ fn run_with(
                 let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
                 if sent < due {
                     let burst = (sent..due).map(|i| evs[i as usize % evs.len()].clone());
-                    if tx.send(super::LiveEvents::now(burst.collect())).is_err() {
+                    if tx.send(pipeline::LiveEvents::now(burst.collect())).is_err() {
                         return Ok(sent);
                     }
                     sent = due;
@@ -794,7 +732,7 @@ fn run_with(
     let report = if outputs {
         let mut pcap = PcapNgOut::new(Vec::with_capacity(64 << 20)).map_err(|e| anyhow!(e))?;
         let mut traces: Vec<u8> = Vec::with_capacity(64 << 20);
-        let r = super::run_queued(
+        let r = pipeline::run_queued(
             &queues,
             run,
             Outputs {
@@ -804,7 +742,7 @@ fn run_with(
         );
         r.map_err(|e| anyhow!(e))?
     } else {
-        super::run_queued(&queues, run, Outputs::none()).map_err(|e| anyhow!(e))?
+        pipeline::run_queued(&queues, run, Outputs::none()).map_err(|e| anyhow!(e))?
     };
     done.store(true, Ordering::Relaxed);
     let sent = match feeder {
@@ -874,7 +812,7 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
         .packets
         .unwrap_or(if a.quick { 300_000 } else { 2_000_000 });
     let repeat = a.repeat.unwrap_or(if a.quick { 2 } else { 5 }).max(1);
-    let cores = super::default_workers();
+    let cores = pipeline::default_workers();
     let mut workers = a.workers.clone();
     if workers.is_empty() {
         workers = vec![1];
@@ -976,8 +914,8 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
                     )?;
                     one_core.push(r.read as f64 / r.elapsed.as_secs_f64().max(1e-9));
                     for (k, &w) in workers.iter().enumerate() {
-                        let (took, counters) =
-                            super::kernel(&world, &c.frames, w, cache).map_err(|e| anyhow!(e))?;
+                        let (took, counters) = pipeline::kernel(&world, &c.frames, w, cache)
+                            .map_err(|e| anyhow!(e))?;
                         if !counters.balanced() {
                             bail!("internal: kernel counters do not add up: {counters:?}");
                         }

@@ -12,8 +12,8 @@ use std::time::Instant;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
-use super::Fib;
 use super::tables::{self, RouteList};
+use crate::fib::Fib;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -186,9 +186,9 @@ fn record(out: &mut Vec<Result>, table: &str, dest: &str, keys: usize, b: &Built
     ));
 }
 
-fn layout<K: super::poptrie::Key>(
+fn layout<K: crate::fib::poptrie::Key>(
     name: &str,
-    t: &super::poptrie::Poptrie<K>,
+    t: &crate::fib::poptrie::Poptrie<K>,
     prefixes: usize,
     distinct: usize,
 ) -> String {

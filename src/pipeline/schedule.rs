@@ -12,6 +12,9 @@
 
 use std::time::Duration;
 
+use crossbeam_channel::{Receiver, unbounded};
+
+use super::LiveEvents;
 use crate::control::events::Event;
 
 /// When a scheduled event applies.
@@ -33,15 +36,28 @@ pub struct Scheduled {
     pub line: usize,
 }
 
+/// A line of an events file that cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {message}")]
+pub struct ScheduleError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
 /// Reads an events file; errors name the file and line.
-pub fn parse(text: &str, file: &str) -> Result<Vec<Scheduled>, String> {
+pub fn parse(text: &str, file: &str) -> Result<Vec<Scheduled>, ScheduleError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("").trim();
         if line.is_empty() {
             continue;
         }
-        let at = |m: String| format!("{file}:{}: {m}", i + 1);
+        let at = |message: String| ScheduleError {
+            file: file.to_string(),
+            line: i + 1,
+            message,
+        };
         let rest = line
             .strip_prefix("at ")
             .ok_or_else(|| {
@@ -91,7 +107,7 @@ fn duration(t: &str) -> Result<Duration, String> {
         .ok()
         .filter(|v: &f64| v.is_finite() && *v >= 0.0)
         .ok_or_else(|| format!("time `{t}` is not a non-negative number"))?;
-    Ok(Duration::from_secs_f64(v * scale))
+    Duration::try_from_secs_f64(v * scale).map_err(|_| format!("time `{t}` is out of range"))
 }
 
 /// The 0-based index of the first frame each scheduled event applies
@@ -114,6 +130,58 @@ pub fn resolve(sched: &[Scheduled], timestamps: &[Duration]) -> Vec<(usize, Even
         .collect();
     out.sort_by_key(|(i, _)| *i);
     out
+}
+
+/// Live events read from `input` on a thread of their own: the lines that
+/// came in one read go as one [`LiveEvents`] (a burst piped in reaches the
+/// control plane as one message, a line typed by hand at once). A line
+/// that does not parse, or a read that fails, goes to `rejected` as
+/// `NAME:LINE: why` (the line is skipped; a failed read ends the input).
+pub fn read_events<R: std::io::Read + Send + 'static>(
+    input: R,
+    name: &'static str,
+    mut rejected: impl FnMut(String) + Send + 'static,
+) -> Receiver<LiveEvents> {
+    let (tx, rx) = unbounded();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut input = std::io::BufReader::new(input);
+        let mut line = String::new();
+        let mut batch = Vec::new();
+        let mut n = 0usize;
+        loop {
+            line.clear();
+            match input.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => n += 1,
+                Err(e) => {
+                    rejected(format!("{name}:{}: {e}", n + 1));
+                    break;
+                }
+            }
+            let l = line.split('#').next().unwrap_or("").trim();
+            if !l.is_empty() {
+                match Event::parse(l) {
+                    Ok(e) => batch.push(e),
+                    Err(e) => rejected(format!("{name}:{n}: {e}")),
+                }
+            }
+            // The lines already read in are one burst: sent together once
+            // no whole line is left in the buffer.
+            if !input.buffer().contains(&b'\n')
+                && !batch.is_empty()
+                && tx
+                    .send(LiveEvents::now(std::mem::take(&mut batch)))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.send(LiveEvents::now(batch));
+        }
+    });
+    rx
 }
 
 #[cfg(test)]
@@ -141,7 +209,7 @@ mod tests {
             ("at packet 2 reboot", "ev.txt:1: event `reboot`"),
         ] {
             let e = parse(bad, "ev.txt").unwrap_err();
-            assert!(e.contains(want), "{bad}: {e}");
+            assert!(e.to_string().contains(want), "{bad}: {e}");
         }
     }
 }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+pub use crate::rng::Rng;
+
 /// Where the real table lives in the repository.
 pub fn default_bgp_table() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/data/bgpas.lpm.xz")
@@ -60,23 +62,6 @@ pub fn read_lpm_file(path: &Path) -> Result<RouteList, String> {
         }
     }
     Ok(out)
-}
-
-/// splitmix64: a small, seeded, deterministic generator.
-#[derive(Clone, Debug)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
 }
 
 /// The same prefix-length histogram (and next hops) as `v4`, placed at random.
@@ -151,8 +136,8 @@ pub fn azure_1k() -> Vec<(Ipv4Net, u32)> {
         .expect("generated topology loads");
     let cp = control::converge(&t, &[]).expect("no events");
     let nic = t.nic_by_name("nva").expect("generated hub has an nva NIC");
-    let routes = super::nic_routes(&cp.nic_table(nic));
-    let mut actions: Vec<super::NicAction> = Vec::new();
+    let routes = crate::fib::nic_routes(&cp.nic_table(nic));
+    let mut actions: Vec<crate::fib::NicAction> = Vec::new();
     routes
         .into_iter()
         .filter_map(|(p, a)| {

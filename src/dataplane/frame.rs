@@ -1,18 +1,16 @@
-//! `replay`: every frame of a capture through the hop machine, the frames
-//! rewritten as they would be on the wire at each NIC they cross (MACs, TTL
-//! with incremental checksum, outer headers on encapsulation), written to
-//! pcapng with one interface per NIC and the path as each packet's comment.
-//! Every frame read ends in exactly one counter.
+//! Frames and packets: a captured frame's packet (`packet_of`), the frame
+//! rewritten as it would be on the wire at each NIC it crosses (`render`:
+//! MACs, TTL with incremental checksum, outer headers on encapsulation),
+//! where a frame enters the topology, the per-verdict counters and the
+//! JSONL trace line.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::{Encap, Header, Outcome, Packet, Start, World};
-use crate::io::{Frame, PcapNgOut};
+use crate::io::{CaptureError, Frame};
 use crate::topology::NicId;
 use crate::wire::{self, AZURE_ROUTER_MAC, Outer};
 
@@ -77,7 +75,7 @@ pub fn write_trace_line(
     o: Outcome,
     hops: &[super::Hop],
     version: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), serde_json::Error> {
     let at = world.place_name(o.place());
     let line = TraceLine {
         packet: number,
@@ -91,16 +89,9 @@ pub fn write_trace_line(
         table_version: version.unwrap_or(0),
         path: Path { world, hops },
     };
-    serde_json::to_writer(&mut *out, &line).map_err(|e| e.to_string())?;
+    serde_json::to_writer(&mut *out, &line)?;
     out.push(b'\n');
     Ok(())
-}
-
-/// Options of a replay.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Options {
-    /// Send every packet from this NIC instead of the one owning its source.
-    pub from: Option<NicId>,
 }
 
 /// Where a captured packet enters: the given NIC, else the NIC holding its
@@ -115,32 +106,6 @@ pub fn start_of(world: &World, from: Option<NicId>, src: std::net::IpAddr) -> Op
 pub fn may_be_tunnel(h: &Header) -> bool {
     (h.proto == super::PROTO_UDP && (h.dport == wire::VXLAN_PORT || h.dport == wire::NAT_T_PORT))
         || h.proto == super::PROTO_ESP
-}
-
-/// Replays `frames` on one worker (see [`crate::pipeline`] for more);
-/// writes captures to `pcapng` and traces to `traces` when given. Returns
-/// the counters.
-pub fn replay<W: Write + Send, T: Write + Send>(
-    world: &Arc<World>,
-    frames: &[Frame],
-    opts: Options,
-    pcapng: Option<&mut PcapNgOut<W>>,
-    traces: Option<&mut T>,
-) -> Result<Counters, String> {
-    let run = crate::pipeline::Run {
-        world: world.clone(),
-        control: None,
-        scheduled: Vec::new(),
-        live: None,
-        stop: None,
-        opts: crate::pipeline::Options {
-            workers: 1,
-            from: opts.from,
-            ..Default::default()
-        },
-    };
-    let r = crate::pipeline::run(frames, run, crate::pipeline::Outputs { pcapng, traces })?;
-    Ok(r.counters)
 }
 
 /// The packet a captured frame carries: a VXLAN packet (UDP 4789) or an ESP
@@ -199,8 +164,25 @@ pub fn packet_of(frame: &[u8], outer: Header, ttl: u8) -> Packet {
     }
 }
 
+/// Why a packet's frames could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("packet {packet}: tunnels with IPv6 endpoints are not rendered")]
+    Ipv6Tunnel { packet: usize },
+    #[error("packet {packet}: {source}")]
+    Wire {
+        packet: usize,
+        source: wire::WireError,
+    },
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("writing traces: {0}")]
+    Trace(#[from] serde_json::Error),
+}
+
 /// Where a frame is captured: (NIC, timestamp, Ethernet frame, comment, outbound).
-pub type CaptureSink<'s> = dyn FnMut(NicId, Duration, &[u8], &str, bool) -> Result<(), String> + 's;
+pub type CaptureSink<'s> =
+    dyn FnMut(NicId, Duration, &[u8], &str, bool) -> Result<(), RenderError> + 's;
 
 /// Applies each hop's effects to the frame and captures it at every NIC.
 /// ESP sequence numbers are the packet's number in the capture: increasing
@@ -215,7 +197,7 @@ pub fn render(
     tmp: &mut Vec<u8>,
     pieces: &mut Vec<Vec<u8>>,
     out: &mut CaptureSink<'_>,
-) -> Result<(), String> {
+) -> Result<(), RenderError> {
     let path: Vec<&str> = hops.iter().map(|h| world.name(h.at)).collect();
     let summary = format!(
         "{} → {}: {}",
@@ -260,10 +242,7 @@ pub fn render(
         if let Some((enc, outer)) = e.encap {
             let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (outer.src, outer.dst)
             else {
-                return Err(format!(
-                    "packet {}: tunnels with IPv6 endpoints are not rendered",
-                    f.number
-                ));
+                return Err(RenderError::Ipv6Tunnel { packet: f.number });
             };
             let o = Outer {
                 src_mac: AZURE_ROUTER_MAC,
@@ -279,8 +258,12 @@ pub fn render(
                 }
                 Encap::Esp { spi, udp } => {
                     let seq = (f.number as u32).max(1);
-                    wire::esp_encap(&cur[14..], &o, spi, seq, udp, tmp)
-                        .map_err(|e| format!("packet {}: {e}", f.number))?;
+                    wire::esp_encap(&cur[14..], &o, spi, seq, udp, tmp).map_err(|source| {
+                        RenderError::Wire {
+                            packet: f.number,
+                            source,
+                        }
+                    })?;
                 }
             }
             std::mem::swap(cur, tmp);
@@ -310,8 +293,12 @@ pub fn render(
                 // between, the outer packet travels as fragments.
                 Some(mtu) => {
                     pieces.clear();
-                    wire::fragment_ipv4(cur, usize::from(mtu), pieces)
-                        .map_err(|e| format!("packet {}: {e}", f.number))?;
+                    wire::fragment_ipv4(cur, usize::from(mtu), pieces).map_err(|source| {
+                        RenderError::Wire {
+                            packet: f.number,
+                            source,
+                        }
+                    })?;
                     for (k, p) in pieces.iter().enumerate() {
                         out(
                             n,

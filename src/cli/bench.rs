@@ -1,0 +1,51 @@
+//! `bench` (built with the `bench` feature): the pipeline with generated
+//! traffic, or `bench lpm`.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use vnetplane::bench::{lpm, pipeline, tables};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: Option<BenchCommand>,
+    #[command(flatten)]
+    pub pipeline: pipeline::Args,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// LPM lookups: our FIB (single and batch) against the treebitmap fork and
+    /// prefix-trie, same process, same destinations, four tables.
+    Lpm {
+        #[arg(long)]
+        json: bool,
+        /// A short run (well under a minute) for smoke checks.
+        #[arg(long)]
+        quick: bool,
+        /// The real global table (`prefix value` lines, plain or .xz).
+        #[arg(long, value_name = "PATH")]
+        table: Option<std::path::PathBuf>,
+    },
+}
+
+pub fn run(a: BenchArgs) -> Result<String> {
+    match a.what {
+        None => pipeline::command(a.pipeline),
+        Some(BenchCommand::Lpm { json, quick, table }) => {
+            let opts = if quick {
+                lpm::Options::quick()
+            } else {
+                lpm::Options::full()
+            };
+            let path = table.unwrap_or_else(tables::default_bgp_table);
+            let report = lpm::run(opts, &path);
+            if json {
+                Ok(serde_json::to_string_pretty(&report)? + "\n")
+            } else {
+                Ok(lpm::text(&report))
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The command line: one module per command, the shared arguments in
+//! [`args`], tables and lists in [`render`]. Catch-all errors (`anyhow`)
+//! live here only; the library returns typed errors.
+
+mod args;
+#[cfg(feature = "bench")]
+mod bench;
+mod bgp;
+mod fib;
+mod generate;
+mod render;
+mod replay;
+mod routes;
+mod show;
+mod trace;
+mod verify;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vnetplane",
+    version,
+    about = "Models how Azure virtual networks forward traffic: effective routes per NIC, BGP, and packets hop by hop",
+    long_about = "Models how Azure virtual networks forward traffic.\n\n\
+        With no command, loads the embedded default topology (hub-spoke-vng) and shows\n\
+        every NIC's effective routes, a few next-hop decisions, and generated traffic\n\
+        (every sender to every destination) replayed through it.\n\n\
+        --topology takes a TOML file, or the name of a built-in topology (see `vnetplane topologies`)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Summary of a topology: objects, warnings, every NIC's effective routes,
+    /// and generated traffic replayed through it.
+    Show(show::ShowArgs),
+    /// Load and validate a topology; print warnings. Exit 1 on errors.
+    Check(args::TopologyArg),
+    /// A NIC's effective routes, like `az network nic show-effective-route-table`.
+    Routes(routes::RoutesArgs),
+    /// Which route a NIC uses for a destination, like Network Watcher's next hop,
+    /// with the route that matched and why it won over the others.
+    NextHop(routes::NextHopArgs),
+    /// BGP state: per speaker and peer, routes received (AS path, next hop,
+    /// accepted or rejected and why) and advertised; what Route Servers and
+    /// gateways program; NVA OS tables; warnings.
+    Bgp(bgp::BgpArgs),
+    /// The hop-by-hop path of one packet sent by a NIC's VM: each hop names
+    /// the route that decided it and any encapsulation; ends delivered,
+    /// dropped (with the reason) or in a loop (with the cycle).
+    Trace(trace::TraceArgs),
+    /// Replays a capture (pcap or pcapng) through the topology: each packet
+    /// enters at the NIC owning its source IP; counters per verdict and reason
+    /// add up to the packets read.
+    Replay(replay::ReplayArgs),
+    /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
+    /// destinations (default: from every non-NVA NIC to every VM, site host and
+    /// the Internet test addresses).
+    Gen(generate::GenArgs),
+    /// Every destination class from every sender: loops, black holes between
+    /// declared endpoints, failed assertions (violations; exit status 1) and
+    /// warnings (asymmetry, undeclared drops, control-plane).
+    Verify(verify::VerifyArgs),
+    /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
+    Fib(fib::FibArgs),
+    /// Benchmarks: `bench lpm` (lookups against the treebitmap fork), or the
+    /// forwarding pipeline with generated traffic through a topology.
+    #[cfg(feature = "bench")]
+    #[command(args_conflicts_with_subcommands = true)]
+    Bench(bench::BenchArgs),
+    /// List the built-in topologies (one per scenario).
+    Topologies,
+}
+
+/// A judgement that did not hold (`verify` found violations): the report
+/// is printed on standard output and the exit status is 1.
+#[derive(Debug)]
+pub struct Failed(pub String);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("verification failed")
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(out: &str) {
+    use std::io::Write;
+    let mut so = std::io::stdout().lock();
+    let _ = so.write_all(out.as_bytes()).and_then(|_| so.flush());
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(out) => {
+            emit(&out);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if let Some(Failed(out)) = e.downcast_ref::<Failed>() {
+                emit(out);
+                return ExitCode::FAILURE;
+            }
+            // Topology diagnostics already say `file:line:col: error: ...`.
+            match e.downcast_ref::<vnetplane::topology::LoadError>() {
+                Some(le) => eprintln!("{le}"),
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command and returns what it prints on success.
+pub fn run(cli: Cli) -> Result<String> {
+    match cli.command {
+        None => show::run(show::ShowArgs { topology: None }),
+        Some(Command::Show(a)) => show::run(a),
+        Some(Command::Check(a)) => show::check(a),
+        Some(Command::Routes(a)) => routes::routes(a),
+        Some(Command::NextHop(a)) => routes::next_hop(a),
+        Some(Command::Bgp(a)) => bgp::run(a),
+        Some(Command::Trace(a)) => trace::run(a),
+        Some(Command::Replay(a)) => replay::run(a),
+        Some(Command::Gen(a)) => generate::run(a),
+        Some(Command::Verify(a)) => verify::run(a),
+        Some(Command::Fib(a)) => fib::run(a),
+        #[cfg(feature = "bench")]
+        Some(Command::Bench(a)) => bench::run(a),
+        Some(Command::Topologies) => Ok(show::topologies()),
+    }
+}

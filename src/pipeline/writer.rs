@@ -1,0 +1,83 @@
+//! The writer: restores input order and writes each packet's trace line
+//! and frames.
+
+use std::collections::VecDeque;
+use std::io::Write;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::worker::Batch;
+use super::{PipelineError, Queues};
+use crate::dataplane::World;
+use crate::io::PcapNgOut;
+
+/// Restores input order: the next packet is at the head of one worker's
+/// queue (each worker's batches arrive in order), or not arrived yet.
+pub(super) fn run<W: Write, T: Write>(
+    nw: usize,
+    done: Receiver<Batch>,
+    free: Sender<Batch>,
+    world: &World,
+    ingest: &Queues<'_>,
+    mut pcapng: Option<&mut PcapNgOut<W>>,
+    mut traces: Option<&mut T>,
+) -> Result<(), PipelineError> {
+    // Per worker: batches waiting, and the position in the front batch.
+    let mut queues: Vec<VecDeque<Batch>> = (0..nw).map(|_| VecDeque::new()).collect();
+    let mut pos = vec![0usize; nw];
+    let mut next: u32 = 0;
+    let t = &world.cp.topology;
+    loop {
+        let mut progressed = false;
+        for w in 0..nw {
+            while let Some(b) = queues[w].front() {
+                let k = pos[w];
+                if ingest.input_index(b.idx[k]) != next {
+                    break;
+                }
+                let (j0, r0) = if k == 0 { (0, 0) } else { b.out.ends[k - 1] };
+                let (j1, r1) = b.out.ends[k];
+                if let Some(tr) = traces.as_deref_mut() {
+                    tr.write_all(&b.out.jsonl[j0..j1])
+                        .map_err(PipelineError::Traces)?;
+                }
+                if let Some(out) = pcapng.as_deref_mut() {
+                    for r in &b.out.recs[r0..r1] {
+                        let comment = std::str::from_utf8(&b.out.bytes[r.comment.clone()])
+                            .unwrap_or_default();
+                        out.write(
+                            &t.nic(r.nic).name,
+                            r.ts,
+                            &b.out.bytes[r.data.clone()],
+                            comment,
+                            r.outbound,
+                        )?;
+                    }
+                }
+                next += 1;
+                progressed = true;
+                pos[w] += 1;
+                if pos[w] == b.idx.len() {
+                    pos[w] = 0;
+                    if let Some(b) = queues[w].pop_front() {
+                        let _ = free.send(b);
+                    }
+                }
+            }
+        }
+        if progressed {
+            continue;
+        }
+        match done.recv() {
+            Ok(b) => {
+                let w = b.worker;
+                queues[w].push_back(b);
+            }
+            Err(_) => break,
+        }
+    }
+    if queues.iter().any(|q| !q.is_empty()) {
+        return Err(PipelineError::Unwritten(next));
+    }
+    Ok(())
+}
