@@ -1,0 +1,317 @@
+//! BGP sessions derived from the topology: NVA `bgp` entries, site
+//! connections, Route Server ↔ gateway under branch-to-branch (R30), the
+//! Microsoft edge of ExpressRoute circuits; their state under the
+//! conditions (speakers and sessions down, route limits).
+
+use super::*;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    Up,
+    Down(String),
+}
+
+/// A BGP session between two speakers.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub a: Node,
+    pub b: Node,
+    /// Index of `a`'s (an NVA's or site's) session configuration, if any.
+    pub cfg_a: Option<usize>,
+    pub cfg_b: Option<usize>,
+    pub ibgp: bool,
+    /// ExpressRoute connection weight (R39), on gateway↔MSEE sessions.
+    pub weight: u32,
+    pub state: SessionState,
+}
+
+impl Session {
+    pub fn other(&self, me: Node) -> Node {
+        if self.a == me { self.b } else { self.a }
+    }
+    pub(super) fn cfg<'t>(&self, t: &'t Topology, me: Node) -> Option<&'t BgpSession> {
+        let idx = if self.a == me { self.cfg_a } else { self.cfg_b }?;
+        match me {
+            Node::Nva(n) => t.nvas[n.idx()].bgp.get(idx),
+            Node::Site(s) => t.sites[s.idx()].bgp.get(idx),
+            _ => None,
+        }
+    }
+}
+
+/// The VNets whose ranges a gateway or Route Server in `vnet` speaks for: its
+/// own and those of Connected peers that use it remotely (R9, R26, R35).
+pub fn served_vnets(t: &Topology, vnet: VnetId) -> Vec<VnetId> {
+    let mut v = vec![vnet];
+    for (i, _) in t.vnets.iter().enumerate() {
+        let other = VnetId(i as u32);
+        if other != vnet
+            && t.remote_gateway_vnet(other)
+                .is_some_and(|(_, hub)| hub == vnet)
+        {
+            v.push(other);
+        }
+    }
+    v
+}
+
+pub(super) fn served_ranges(t: &Topology, vnet: VnetId, v4_only: bool) -> Vec<IpNet> {
+    served_vnets(t, vnet)
+        .into_iter()
+        .flat_map(|v| t.vnet(v).address_space.iter().copied())
+        .filter(|p| !v4_only || p.network().is_ipv4())
+        .collect()
+}
+
+/// The address a speaker uses as next hop toward a peer.
+pub(super) fn self_address(
+    t: &Topology,
+    me: Node,
+    cfg: Option<&BgpSession>,
+    family_v4: bool,
+) -> IpAddr {
+    let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    match me {
+        Node::RouteServer(r) => t.route_servers[r.idx()].ips.first().copied().unwrap_or(any),
+        Node::Nva(n) => {
+            let nva = &t.nvas[n.idx()];
+            if let Some(over) = cfg.and_then(|c| c.over)
+                && let Some(tun) = nva.tunnels.get(over)
+            {
+                return tun.local;
+            }
+            let ips: Vec<IpAddr> = nva
+                .nics
+                .iter()
+                .flat_map(|&nic| t.nic(nic).ips.iter().copied())
+                .collect();
+            ips.iter()
+                .copied()
+                .find(|ip| ip.is_ipv4() == family_v4)
+                .or(ips.first().copied())
+                .unwrap_or(any)
+        }
+        Node::Gateway(g) => gateway_next_hops(t.gateway(g))
+            .first()
+            .copied()
+            .unwrap_or(any),
+        Node::Site(s) => {
+            let site = &t.sites[s.idx()];
+            if let Some(over) = cfg.and_then(|c| c.over)
+                && let Some(tun) = site.tunnels.get(over)
+            {
+                return tun.local;
+            }
+            site.cpe.or(site.hosts.first().copied()).unwrap_or(any)
+        }
+        Node::Msee(s) => t.sites[s.idx()].cpe.unwrap_or(any),
+    }
+}
+
+/// Builds every session the topology declares, with its state.
+pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut warnings = Vec::new();
+    let mut push = |a: Node,
+                    b: Node,
+                    cfg_a: Option<usize>,
+                    cfg_b: Option<usize>,
+                    weight: u32,
+                    down: Option<String>| {
+        let ibgp = a.asn(t) == b.asn(t);
+        let state = if let Some(why) = down {
+            SessionState::Down(why)
+        } else if cond.down_speakers.contains(&a) {
+            SessionState::Down(format!("speaker {} is down", a.name(t)))
+        } else if cond.down_speakers.contains(&b) {
+            SessionState::Down(format!("speaker {} is down", b.name(t)))
+        } else if cond.session_down(a, b) {
+            SessionState::Down("session down (event)".to_string())
+        } else {
+            SessionState::Up
+        };
+        out.push(Session {
+            a,
+            b,
+            cfg_a,
+            cfg_b,
+            ibgp,
+            weight,
+            state,
+        });
+    };
+    for (ni, nva) in t.nvas.iter().enumerate() {
+        let me = Node::Nva(NvaId(ni as u32));
+        for (ci, cfg) in nva.bgp.iter().enumerate() {
+            match cfg.peer {
+                Speaker::RouteServer(r) => push(me, Node::RouteServer(r), Some(ci), None, 0, None),
+                Speaker::Nva(other) => {
+                    let back = t.nvas[other.idx()]
+                        .bgp
+                        .iter()
+                        .position(|c| c.peer == Speaker::Nva(NvaId(ni as u32)));
+                    match back {
+                        Some(bi) if (ni as u32) < other.0 => {
+                            push(me, Node::Nva(other), Some(ci), Some(bi), 0, None)
+                        }
+                        Some(_) => {} // created from the other side
+                        None => {
+                            let w = format!(
+                                "nva {} peers with nva {}, which does not peer back: session not established",
+                                nva.name,
+                                t.nvas[other.idx()].name
+                            );
+                            warnings.push(w.clone());
+                            push(
+                                me,
+                                Node::Nva(other),
+                                Some(ci),
+                                None,
+                                0,
+                                Some("declared on one side only".into()),
+                            );
+                        }
+                    }
+                }
+                Speaker::Site(s) => {
+                    let back = t.sites[s.idx()]
+                        .bgp
+                        .iter()
+                        .position(|c| c.peer == Speaker::Nva(NvaId(ni as u32)));
+                    if back.is_none() {
+                        warnings.push(format!("nva {} peers with site {}, which does not peer back: session not established", nva.name, t.sites[s.idx()].name));
+                    }
+                    let down = back
+                        .is_none()
+                        .then(|| "declared on one side only".to_string());
+                    push(me, Node::Site(s), Some(ci), back, 0, down);
+                }
+                Speaker::Gateway(g) => {
+                    warnings.push(format!("nva {}: BGP sessions with gateway {} are not modelled (Azure gateways peer with Route Server and sites)", nva.name, t.gateway(g).name));
+                    push(
+                        me,
+                        Node::Gateway(g),
+                        Some(ci),
+                        None,
+                        0,
+                        Some("not modelled".into()),
+                    );
+                }
+            }
+        }
+    }
+    for (si, site) in t.sites.iter().enumerate() {
+        let me = Node::Site(SiteId(si as u32));
+        for cfg in &site.bgp {
+            match cfg.peer {
+                Speaker::Nva(n) => {
+                    if !t.nvas[n.idx()]
+                        .bgp
+                        .iter()
+                        .any(|c| c.peer == Speaker::Site(SiteId(si as u32)))
+                    {
+                        warnings.push(format!("site {} peers with nva {}, which does not peer back: session not established", site.name, t.nvas[n.idx()].name));
+                    }
+                }
+                Speaker::RouteServer(_) | Speaker::Gateway(_) | Speaker::Site(_) => {
+                    warnings.push(format!("site {}: a [[site.bgp]] session with {} is not modelled; sites reach gateways through [[site.connection]]", site.name, speaker_name(t, cfg.peer)));
+                }
+            }
+        }
+        let mut msee_linked = false;
+        for c in &site.connections {
+            let g = t.gateway(c.gateway);
+            match g.kind {
+                GatewayKind::Vpn if c.bgp => {
+                    push(me, Node::Gateway(c.gateway), None, None, c.weight, None)
+                }
+                GatewayKind::Vpn => {}
+                GatewayKind::ExpressRoute => {
+                    let msee = Node::Msee(SiteId(si as u32));
+                    if !msee_linked {
+                        push(me, msee, None, None, 0, None);
+                        msee_linked = true;
+                    }
+                    push(msee, Node::Gateway(c.gateway), None, None, c.weight, None);
+                }
+            }
+        }
+    }
+    for (ri, rs) in t.route_servers.iter().enumerate() {
+        if !rs.branch_to_branch {
+            continue;
+        }
+        for gid in t.gateways_in(rs.vnet) {
+            let g = t.gateway(gid);
+            let down = (g.kind == GatewayKind::Vpn && !g.active_active).then(|| {
+                warnings.push(format!("route_server {}: branch-to-branch needs an active-active VPN gateway; {} is not (R30)", rs.name, g.name));
+                "VPN gateway is not active-active (R30)".to_string()
+            });
+            push(
+                Node::Gateway(gid),
+                Node::RouteServer(RouteServerId(ri as u32)),
+                None,
+                None,
+                0,
+                down,
+            );
+        }
+    }
+    // R21: an NVA should peer with both instances.
+    for nva in &t.nvas {
+        for cfg in &nva.bgp {
+            if let Speaker::RouteServer(r) = cfg.peer {
+                let rs = &t.route_servers[r.idx()];
+                if !cfg.peer_ips.is_empty() && rs.ips.iter().any(|ip| !cfg.peer_ips.contains(ip)) {
+                    warnings.push(format!("nva {} peers with only one instance of route_server {}; each NVA must peer with both (R21)", nva.name, rs.name));
+                }
+            }
+        }
+    }
+    // A session over a tunnel that is down is down.
+    for s in &mut out {
+        if s.state != SessionState::Up {
+            continue;
+        }
+        for (me, cfg) in [(s.a, s.cfg_a), (s.b, s.cfg_b)] {
+            let over = cfg.and_then(|i| match me {
+                Node::Nva(n) => t.nvas[n.idx()].bgp.get(i).and_then(|c| c.over),
+                Node::Site(x) => t.sites[x.idx()].bgp.get(i).and_then(|c| c.over),
+                _ => None,
+            });
+            if let Some(k) = over
+                && cond.down_tunnels.contains(&(me, k))
+            {
+                s.state = SessionState::Down(format!(
+                    "tunnel {} of {} is down",
+                    tunnel_name(t, me, k),
+                    me.name(t)
+                ));
+                break;
+            }
+        }
+    }
+    (out, warnings)
+}
+
+/// The tunnels of an NVA or a site.
+pub fn tunnels_of(t: &Topology, n: Node) -> &[Tunnel] {
+    match n {
+        Node::Nva(x) => &t.nvas[x.idx()].tunnels,
+        Node::Site(x) => &t.sites[x.idx()].tunnels,
+        _ => &[],
+    }
+}
+
+pub(super) fn tunnel_name(t: &Topology, n: Node, k: usize) -> &str {
+    tunnels_of(t, n).get(k).map_or("?", |x| x.name.as_str())
+}
+
+pub(super) fn speaker_name(t: &Topology, s: Speaker) -> String {
+    match s {
+        Speaker::RouteServer(r) => t.route_servers[r.idx()].name.clone(),
+        Speaker::Nva(n) => t.nvas[n.idx()].name.clone(),
+        Speaker::Gateway(g) => t.gateway(g).name.clone(),
+        Speaker::Site(s) => t.sites[s.idx()].name.clone(),
+    }
+}
