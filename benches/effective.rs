@@ -11,12 +11,16 @@
 //!   destination class); `vnetplane verify -t <500-spoke file>` times the
 //!   large case (`cargo run --release --example gen_topology -- 500`).
 //!
-//! Run: `cargo bench --bench effective`
+//! Run: `cargo bench --features bench --bench effective`
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use vnetplane::control;
 use vnetplane::topology::{self, SubnetId, generate};
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn effective(c: &mut Criterion) {
     let mut g = c.benchmark_group("effective");

@@ -5,7 +5,7 @@
 //! (four tables, random and in-table destinations, bytes and build times) in
 //! one process and prints ratios.
 //!
-//! Run: `cargo bench --bench lpm`
+//! Run: `cargo bench --features bench --bench lpm`
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -16,6 +16,10 @@ use vnetplane::bench::tables;
 use vnetplane::fib::Fib;
 
 const KEYS: usize = 100_000;
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn v4(c: &mut Criterion, name: &str, routes: &[(Ipv4Net, u32)]) {
     let fib = Fib::build(routes.iter().map(|(n, v)| (IpNet::V4(*n), *v)));

@@ -1,7 +1,7 @@
 //! The forwarding pipeline on generated 64-byte frames: one SDN hop (two VMs
 //! in one VNet) and the multi-region VXLAN path (nine hops, encap + decap),
 //! on 1 worker and on every core, with the flow cache and walking every
-//! packet. `cargo bench --bench pipeline`; the
+//! packet. `cargo bench --features bench --bench pipeline`; the
 //! `vnetplane bench` command reports the same cases with traces, pcapng and
 //! churn, and the machine. The frames are placed in receive queues once per
 //! case and worker count, outside the timed iteration (as `run`'s own clock
@@ -14,6 +14,10 @@ use vnetplane::bench::pipeline as bench;
 use vnetplane::control;
 use vnetplane::dataplane::World;
 use vnetplane::pipeline::{self, Options, Outputs, Run};
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn pipeline(c: &mut Criterion) {
     let cases = bench::standard_cases(1024, 200_000).expect("standard cases");

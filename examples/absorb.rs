@@ -6,10 +6,14 @@
 //! full table and its compilation (the path before the layers); three
 //! runs (or RUNS).
 //!
-//! `cargo run --release --example absorb -- [N [RUNS]]` (default 20000 3).
+//! `cargo run --release --features bench --example absorb -- [N [RUNS]]` (default 20000 3).
 
 use std::time::Instant;
 use vnetplane::control;
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = match std::env::args().nth(1) {

@@ -5,6 +5,10 @@
 use std::time::Instant;
 use vnetplane::{control, topology};
 
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let src = topology::generate::route_server_scale(8, 1000, 500);
     let t = topology::load_str("scale.toml", &src).expect("generated topology loads");

@@ -6,7 +6,7 @@
 //! versions' update latencies pooled over the runs (median, 95th and 99th
 //! percentiles, max) and the median ratio end the output.
 //!
-//! `cargo run --release --example churn -- [CASE] [WORKERS] [UPDATES/S]`
+//! `cargo run --release --features bench --example churn -- [CASE] [WORKERS] [UPDATES/S]`
 //! (defaults: vxlan, 1, 100000; 0: a control plane beside the workers
 //! with no updates; `N=10000000` frames instead of 4M; `PAIRS=5`
 //! pairs of runs without and with churn, 3 by default; `NORMAL=1` runs the
@@ -17,6 +17,10 @@
 use std::time::Duration;
 use vnetplane::bench::pipeline as bench;
 use vnetplane::pipeline::{ControlPriority, flowcache};
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -2,7 +2,7 @@
 //! BATCH at a time (as the debounce window gathers them), each stage of the
 //! control loop timed; best and median of ROUNDS versions.
 //!
-//! `cargo run --release --example ctl -- [TOPOLOGY] [ROUNDS] [BATCH]`
+//! `cargo run --release --features bench --example ctl -- [TOPOLOGY] [ROUNDS] [BATCH]`
 //! (defaults: multi-region-vxlan, 200, 1; the churn bench gathers ~900).
 
 use std::sync::Arc;
@@ -10,6 +10,10 @@ use std::time::Instant;
 use vnetplane::bench::pipeline as bench;
 use vnetplane::control::{self, events};
 use vnetplane::dataplane::World;
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

@@ -1,11 +1,15 @@
 //! Single against batch lookups on the real IPv4 table, alternating, for
-//! tuning the batch path: `cargo run --release --example lpm_probe`.
+//! tuning the batch path: `cargo run --release --features bench --example lpm_probe`.
 
 use std::time::Instant;
 
 use ipnet::IpNet;
 use vnetplane::bench::tables;
 use vnetplane::fib::Fib;
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let real =

@@ -1,7 +1,7 @@
 //! A profiling harness for the forwarding pipeline: one standard bench case,
 //! best of 7 runs (for `perf record`; `vnetplane bench` reports medians).
 //!
-//! `cargo run --release --example prof -- CASE [WORKERS] [FLOWS]` with CASE
+//! `cargo run --release --features bench --example prof -- CASE [WORKERS] [FLOWS]` with CASE
 //! one of one-hop, vxlan, mixed. Environment: `FC=0` walks every packet (no
 //! flow cache), `INLINE=1` makes the reader forward a share itself,
 //! `BATCH=N` sets the frames per batch, `STEERING=fixed` keeps every flow
@@ -9,6 +9,10 @@
 
 use vnetplane::bench::pipeline as bench;
 use vnetplane::pipeline::{self, Options, Outputs, ReaderMode, Run};
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

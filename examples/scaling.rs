@@ -5,12 +5,16 @@
 //! its round (a shared VM's speed drifts between rounds; within one the
 //! three move together when the machine is what limits them).
 //!
-//! `cargo run --release --example scaling -- [CASE] [WORKERS] [ROUNDS]`
+//! `cargo run --release --features bench --example scaling -- [CASE] [WORKERS] [ROUNDS]`
 //! (defaults: vxlan, 2, 7; CASE one of one-hop, vxlan, mixed; `FC=0`
 //! walks every packet).
 
 use vnetplane::bench::pipeline as bench;
 use vnetplane::pipeline::{flowcache, kernel};
+
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);

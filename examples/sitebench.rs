@@ -4,16 +4,17 @@
 //! 200,000 frames from the first site to DST walk every hop
 //! (`pipeline::kernel`, one thread, no flow cache); best of 5, ns a packet.
 //!
-//! `cargo run --release --example sitebench -- onprem-overlay 20000 10.11.1.4`
-//! (session 11: the site's lookups compiled into tables, 146–173 ns a packet
-//! for 2 to 20,002 site routes; scanning the routes before, 236 ns, 5.9 µs,
-//! 54 µs and 110 µs for 2, 1,002, 10,002 and 20,002).
+//! `cargo run --release --features bench --example sitebench -- onprem-overlay 20000 10.11.1.4`
 
 use std::sync::Arc;
 use vnetplane::bench::pipeline as bench;
 use vnetplane::control::{self, events::Event};
 use vnetplane::dataplane::{Start, World};
 use vnetplane::pipeline::kernel;
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let usage = "usage: sitebench TOPOLOGY ROUTES DST";

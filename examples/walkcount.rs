@@ -10,6 +10,10 @@
 use vnetplane::bench::pipeline as bench;
 use vnetplane::pipeline::{self, Options, Outputs, Run};
 
+/// The binary's allocator, so that figures match `vnetplane bench`.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let which = args.next().unwrap_or_else(|| "vxlan".into());

@@ -178,8 +178,7 @@ impl Stalls {
 /// through one random cycle over 32 MiB, larger than the last-level cache
 /// share a VM sees: nanoseconds a hop). Each is the fastest of a few
 /// tries. A shared VM has phases of minutes in which it runs slower
-/// without pausing; in session 9 the core probe stayed at 1.64 ns while
-/// the walk rows lost 10–30 %: memory is where neighbours show.
+/// without pausing, and memory is where neighbours show first.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct Speed {
     pub core_ns_before: f64,
@@ -976,9 +975,8 @@ pub fn bench(a: &Args) -> Result<BenchReport> {
             // it, and the rate kept is the median of the pairs' ratios: a
             // machine whose speed drifts between rows (a shared VM does)
             // then moves both sides of a ratio together.
-            // As many pairs as the forward rows' runs (until session 12,
-            // three: single pairs spread by ±6 points on this VM, so a
-            // median of three moved by as much between runs).
+            // As many pairs as the forward rows' runs: single pairs spread
+            // by several points on a shared VM.
             let mut ratios = Vec::new();
             let runs: Vec<_> = (0..repeat)
                 .map(|_| {
@@ -1090,8 +1088,7 @@ pub fn absorb(fib_routes: usize, bgp_routes: usize) -> Result<Absorb> {
     // Each measured ABSORB_RUNS times, the median kept: the first run in
     // a process also pays for the allocator's first pages (the 20k BGP
     // case: ~3x the later runs), which a running control plane has long
-    // paid; with five runs the median is a warm run's, not the slower of
-    // two (session 6 took three).
+    // paid; with five runs the median is a warm run's.
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]

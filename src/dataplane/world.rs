@@ -79,9 +79,9 @@ pub(super) struct Fixed {
 
 /// A (scope, address) map key as integers: the scope (a VNet's index, or
 /// 0) shifted left once with the family in the low bit, and the address.
-/// An `IpAddr` in a tuple key was copied to the stack and read back across
-/// two stores at every lookup (a store-forwarding stall under perf); the
-/// integers are read from where the address lies.
+/// The integers are read from where the address lies (an `IpAddr` in a
+/// tuple key is copied to the stack and read back across two stores: a
+/// store-forwarding stall at every lookup).
 pub(super) type AddrKey = (u32, u128);
 
 #[inline]

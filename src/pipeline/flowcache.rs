@@ -43,10 +43,9 @@ const WAYS: usize = 4;
 
 /// A flow as the cache keys it: its 5-tuple, TTL and IP length, as
 /// integers (an address in a `u128`, IPv4 in the low 32 bits, the families
-/// in `v6`). A key of `IpAddr`s went through the stack on every cached
-/// packet and was read back wider than it had been written (a
-/// store-forwarding stall under `perf annotate`); integers stay in
-/// registers, and hash and compare as a few words.
+/// in `v6`): integers stay in registers, and hash and compare as a few
+/// words (a key of `IpAddr`s goes through the stack and is read back wider
+/// than it was written, a store-forwarding stall).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     src: u128,

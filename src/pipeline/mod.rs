@@ -155,35 +155,24 @@ impl Default for Options {
     }
 }
 
-/// Frames per batch when nothing is written. A batch's hand-off costs
-/// the reader a wake-up of the worker (a futex call) and the worker one of
-/// the reader waiting on its full queue: with 256 frames a batch a VXLAN
-/// walk's worker was busy 87 % of the wall time, with 4,096 98 %, and two
-/// workers forwarding from the flow cache went from 26 to 39 Mpps
-/// (`BATCH=N cargo run --release --example prof -- vxlan 1`, `... 2`). A
-/// worker adopts a new table version between batches: 4,096 frames are
-/// 0.2–2 ms of work.
+/// Frames per batch when nothing is written: large, because each hand-off
+/// costs a wake-up on both sides; small enough that a worker adopts a new
+/// table version (between batches) within a couple of milliseconds.
 pub const COUNTING_BATCH: usize = 4096;
 
 /// Frames per batch when traces or pcapng are written: a batch carries its
 /// outputs (a trace line and frames a packet) until the writer takes them.
 pub const WRITING_BATCH: usize = 256;
 
-/// The debounce of live events, sized from the 10 ms an update may take to
-/// reach every worker: the window, then the rebuild (0.3–1 ms a churn
-/// version), then the adoption (within a batch, 2–3 ms when a worker is off
-/// its core mid-batch) leave 6 ms for the window. A version's control-plane
-/// cost is mostly fixed (the same for 1 or 900 updates), so the window sets
-/// the control thread's CPU under a stream of updates: 6 ms rather than 4
-/// keeps 91–93 % of the 2-worker rate at 100k updates/s against 87–93 %
-/// (`COALESCE_MS=4|6 cargo run --release --example churn -- vxlan 2`,
-/// session 12), update latency median 6.1–6.3 ms, p99 6.8–7.2 ms.
+/// The debounce of live events: of the 10 ms an update may take to reach
+/// every worker, what the rebuild and the adoption leave. A version costs
+/// about the same for one update or hundreds, so the window also bounds the
+/// control thread's share of a core under a stream of updates.
 pub const DEFAULT_COALESCE: Duration = Duration::from_millis(6);
 
 /// Frames a worker's queue holds when nothing is written (32 batches of
-/// [`COUNTING_BATCH`]; the depth was measured in batches of 256). Paired churn runs (`examples/churn vxlan 2`, three
-/// rounds of seven pairs, alternated): 16 batches 74–78 %, 128 batches
-/// 74–78 %, 512 batches 81–85 % of the rate without churn.
+/// [`COUNTING_BATCH`]): deep enough for the reader to go on while a worker
+/// is off its core during a control-plane rebuild.
 pub const WORKER_QUEUE_FRAMES: usize = 131_072;
 
 /// One worker per core.
@@ -308,11 +297,11 @@ pub enum PipelineError {
     )]
     TooManyFrames { frames: usize },
     #[error(transparent)]
-    Event(#[from] crate::control::events::EventError),
+    Event(Box<crate::control::events::EventError>),
     #[error(transparent)]
-    Render(#[from] RenderError),
+    Render(Box<RenderError>),
     #[error(transparent)]
-    Capture(#[from] crate::io::CaptureError),
+    Capture(Box<crate::io::CaptureError>),
     #[error("writing traces: {0}")]
     TraceLine(#[from] serde_json::Error),
     #[error("writing traces: {0}")]
@@ -323,6 +312,26 @@ pub enum PipelineError {
     Panicked(&'static str),
     #[error("packets left unwritten after packet index {0}")]
     Unwritten(u32),
+}
+
+// The error's large variants are boxed: a packet's walk returns a
+// `Result<(), PipelineError>`, which stays two words wide.
+impl From<crate::control::events::EventError> for PipelineError {
+    fn from(e: crate::control::events::EventError) -> Self {
+        PipelineError::Event(Box::new(e))
+    }
+}
+
+impl From<RenderError> for PipelineError {
+    fn from(e: RenderError) -> Self {
+        PipelineError::Render(Box::new(e))
+    }
+}
+
+impl From<crate::io::CaptureError> for PipelineError {
+    fn from(e: crate::io::CaptureError) -> Self {
+        PipelineError::Capture(Box::new(e))
+    }
 }
 
 /// Runs `frames` through the pipeline. Every frame read ends in exactly

@@ -68,17 +68,11 @@ impl Split {
 pub(super) const BUCKETS: usize = 1024;
 
 /// Queue depth, in batches, at which a worker is behind: the reader moves
-/// one of its buckets to the worker whose queue is shortest. A worker off
-/// its core for one control-plane rebuild (~0.4 ms: three or four batches
-/// of a cached 2-worker run) is not behind, it catches up when it is back:
-/// at 4 such a pause moved buckets to the reader's own worker, which is
-/// the run's critical path when it forwards a share (busy the whole wall
-/// time), and the threaded worker then ran dry and idled while it took them
-/// back. At 8, paired 2-worker churn runs of the VXLAN case kept 89-93 % of
-/// the rate against 86-89 % (four rounds, `examples/churn vxlan 2`, nine
-/// pairs each; the plain runs' rates unchanged), one-hop 95 % against
-/// 94-95 %; `perf sched` showed the reader on its core for the whole wall
-/// time in both, and the churn run's wall 66-68 ms against 71-80 ms.
+/// one of its buckets to the worker whose queue is shortest. Deeper than
+/// the few batches a worker falls back while off its core for one
+/// control-plane rebuild: such a pause is not a worker that cannot keep
+/// pace, and moving its buckets to the reader's own worker (the run's
+/// critical path) would only have them move back.
 pub(super) const BEHIND: usize = 8;
 
 /// At this depth or less, once a batch has just been queued, a worker has
@@ -196,13 +190,9 @@ pub(super) fn first_split(opts: &super::Options, live: bool, writing: bool) -> (
     // No core to spare for the reader: it forwards a share itself. A live
     // event stream keeps the control plane busy: it takes a core too.
     let inline_last = opts.reader.inline(nw, live);
-    // The reader's own work per frame (a descriptor read and an index
-    // pushed, the hash having come with the frame's queue) is a fraction
-    // of a packet served from the flow cache (~25 ns) and nothing beside a
-    // walk (60–160 ns): with the cache, the worker the reader runs starts
-    // with 13/16 of a share (10, 12, 13, 14, 16 tried: 13 best or tied in
-    // each case, `SHARE`-patched `examples/prof CASE 2`, two rounds;
-    // adaptive steering moves buckets from there).
+    // Reading costs the reader a fraction of a cached packet and nothing
+    // beside a walk: with the flow cache its own worker starts with 13/16
+    // of a share (adaptive steering moves buckets from there).
     let cached = !writing && opts.flow_cache > 0;
     let inline = inline_last.then_some(if cached { 13 } else { UNIT });
     (inline_last, Split::new(nw, inline))

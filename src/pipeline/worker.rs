@@ -134,9 +134,7 @@ impl FastCounters {
 
 /// A worker's reusable state. Aligned to 128 bytes (a pair of cache
 /// lines, what the adjacent-line prefetcher fetches), so that it starts a
-/// line pair of its own. Measured, not derived: a cached packet with one
-/// worker 10-15 % faster (`examples/prof`, alternated builds); which line
-/// its hot fields shared or split before is not known.
+/// line pair of its own: a cached packet is faster so (docs/performance.md).
 #[repr(align(128))]
 pub(super) struct Lane {
     pub(super) buf: WalkBuf,

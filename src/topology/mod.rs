@@ -210,6 +210,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "spec-t16-ip-forwarding",
         include_str!("../../topologies/spec-t16-ip-forwarding.toml"),
     ),
+    (
+        "hub-rs-two-nvas",
+        include_str!("../../topologies/hub-rs-two-nvas.toml"),
+    ),
     ("example", include_str!("../../topologies/example.toml")),
 ];
 

@@ -615,8 +615,8 @@ pub fn parse(link: crate::io::Link, data: &[u8]) -> Result<Parsed, ParseError> {
 /// etherparse; where this answers, it answers as etherparse does (a property
 /// test holds the two together). Inlined into [`parse`] for the same
 /// reason as it: returned through memory, its addresses, written a few
-/// bytes at a time, were read back 16 at a time (a store-forwarding stall,
-/// a seventh of a cached packet's time in `perf annotate`).
+/// bytes at a time, would be read back 16 at a time (a store-forwarding
+/// stall).
 #[inline(always)]
 fn parse_common(ip: &[u8]) -> Option<(std::net::IpAddr, std::net::IpAddr, u8, u16, u16, u8)> {
     use std::net::{IpAddr, Ipv6Addr};

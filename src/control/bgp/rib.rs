@@ -9,8 +9,8 @@ pub type Rib = BTreeMap<(Node, usize), ByPrefix<Received>>;
 
 /// Entries keyed by prefix, in prefix order, one a prefix: a sorted list.
 /// Convergence produces each table in prefix order already, so it becomes
-/// one of these as it is (a map built per table and version cost the churn
-/// loop 9 % of its instructions); lookups are binary searches.
+/// one of these as it is, with no map built per table and version;
+/// lookups are binary searches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ByPrefix<V>(Vec<(IpNet, V)>);
 

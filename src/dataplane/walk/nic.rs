@@ -18,8 +18,7 @@ impl<const REC: bool> Walk<'_, REC> {
     /// One SDN decision with a subnet's compiled table: a NIC's egress (with
     /// the anti-spoofing check of `nic`) or a gateway's forwarding.
     // Inlined (two callers), and `deliver_to` too: their `(String, Step)`
-    // results otherwise go through memory on every hop (~270 instructions
-    // a packet on the VXLAN walk, `examples/walkcount`).
+    // results otherwise go through memory on every hop.
     #[inline(always)]
     pub(super) fn sdn_out(
         &mut self,
@@ -31,9 +30,9 @@ impl<const REC: bool> Walk<'_, REC> {
     ) -> Step {
         let w = self.world;
         let t = w.t();
-        // The two addresses, read from the packet: a copy of the whole
-        // header here was read back across two stack stores at every hop
-        // (a store-forwarding stall: ~10 % of the walk's time under perf).
+        // The two addresses, read from the packet (a copy of the whole
+        // header would be read back across two stack stores at every hop:
+        // a store-forwarding stall).
         let (src, dst) = {
             let h = &self.b.packet.outer().header;
             (h.src, h.dst)
@@ -117,8 +116,7 @@ impl<const REC: bool> Walk<'_, REC> {
                     self.choose(n, || flow_hash(&h))
                 };
                 // Read in place: an `Option<IpAddr>` built on the stack
-                // and read back stalled on store forwarding (perf: ~10 % of
-                // the VXLAN walk's samples).
+                // and read back stalls on store forwarding.
                 let ip = &action.ips[k];
                 let ecmp = if action.ips.len() > 1 {
                     say!(
