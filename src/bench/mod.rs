@@ -3,6 +3,8 @@
 //! treebitmap fork and prefix-trie ([`lpm`]), and the route tables they
 //! use ([`tables`]). The figures they produce are in docs/performance.md.
 
+pub mod absorb;
 pub mod lpm;
+pub mod machine;
 pub mod pipeline;
 pub mod tables;

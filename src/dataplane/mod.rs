@@ -18,10 +18,10 @@
 //! The same walk serves `trace` (every hop explained), `verify` (every
 //! ECMP branch) and the pipeline's workers (no text, no allocation).
 //!
-//! - [`packet`]: headers, layers, the flow hash;
-//! - [`verdict`]: where a walk ends and why (the one list of drop reasons);
-//! - [`world`]: what a walk reads, built once per table version;
-//! - [`walk`]: the walker, one module per location kind.
+//! - `packet`: headers, layers, the flow hash;
+//! - `verdict`: where a walk ends and why (the one list of drop reasons);
+//! - `world`: what a walk reads, built once per table version;
+//! - `walk`: the walker, one module per location kind.
 
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_TCP: u8 = 6;

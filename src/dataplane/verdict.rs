@@ -162,7 +162,7 @@ pub struct Effects {
 /// One step of a walk.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Hop {
-    /// Where the hop happened (the node's name is [`World::name`]).
+    /// Where the hop happened (the node's name is [`World::name`](super::World::name)).
     #[serde(skip)]
     pub at: At,
     /// The node's name; empty in walks that record no text.

@@ -12,9 +12,9 @@ use crate::dataplane::World;
 use crate::dataplane::frame::Counters;
 use crate::io::Frame;
 
-/// The forwarding work alone, to read [`run`]'s scaling against: the
+/// The forwarding work alone, to read [`run`](super::run)'s scaling against: the
 /// frames split among `workers` by the same flow hash as the reader's
-/// (equal shares), placed in receive queues as [`run`] places them, in
+/// (equal shares), placed in receive queues as [`run`](super::run) places them, in
 /// batches of [`COUNTING_BATCH`] built before the clock starts, each share
 /// forwarded by a worker on a thread of its own with nothing beside it: no
 /// reader, no queues, no writer, no control plane.

@@ -55,7 +55,7 @@ pub struct WorkerStats {
     pub flow_hits: u64,
     pub flow_misses: u64,
     /// Hits on entries of an older table version whose walk the changes
-    /// since leave standing (see [`flowcache`]).
+    /// since leave standing (see [`flowcache`](super::flowcache)).
     pub flow_revalidated: u64,
     /// Snapshots adopted.
     pub snapshots: u32,
@@ -80,7 +80,7 @@ pub struct Report {
     pub elapsed: Duration,
     pub stopped_early: bool,
     /// How the control-plane thread was scheduled (see
-    /// [`ControlPriority`]); `None` without a control plane.
+    /// [`ControlPriority`](super::ControlPriority)); `None` without a control plane.
     pub control_scheduling: Option<String>,
     /// The control-plane thread's time on a CPU, from its start to its end
     /// (it may finish a version after the last packet); `None` without a
@@ -110,7 +110,7 @@ pub struct ReaderStats {
     /// past 256 workers).
     pub buckets: Vec<u32>,
     /// Time spent before the clock placing the frames in receive queues
-    /// (a NIC's receive-side scaling, [`ingest`]), and the frames each
+    /// (a NIC's receive-side scaling, [`Queues`](super::Queues)), and the frames each
     /// queue got.
     pub ingest: Duration,
     pub queued: Vec<usize>,
