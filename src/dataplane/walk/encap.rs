@@ -3,12 +3,25 @@
 
 use super::{Step, Walk};
 use crate::control::bgp::Node;
-use crate::dataplane::packet::{Encap, Header, flow_hash};
+use crate::dataplane::DEFAULT_TTL;
+use crate::dataplane::packet::{Encap, Header, Layer, flow_hash};
 use crate::dataplane::verdict::{At, DropReason};
 use crate::dataplane::{PROTO_ESP, PROTO_UDP};
 use crate::topology::*;
 
 impl<const REC: bool> Walk<'_, REC> {
+    /// Pushes a tunnel's outer header, as the tunnel's owner originates it
+    /// (a fresh TTL); false when the packet already has as many headers as
+    /// it can hold.
+    pub(super) fn push_outer(&mut self, enc: Encap, header: Header, len: usize) -> bool {
+        self.push_layer(Layer {
+            header,
+            ttl: DEFAULT_TTL,
+            encap: Some(enc),
+            len,
+        })
+    }
+
     /// Tunnel traffic that reached the tunnel's far end (`owner`: an NVA,
     /// or a site's CPE, `who` in the decision): the tunnel it came on is
     /// found by its endpoints and encapsulation, decapsulated, and the

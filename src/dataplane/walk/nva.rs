@@ -6,8 +6,6 @@
 use super::encap::{describe_encap, encapsulate, encapsulated_len};
 use super::{Step, Walk};
 use crate::control::bgp::Node;
-use crate::dataplane::DEFAULT_TTL;
-use crate::dataplane::packet::Layer;
 use crate::dataplane::verdict::{At, DropReason, Outcome, Place};
 use crate::topology::*;
 
@@ -146,12 +144,7 @@ impl<const REC: bool> Walk<'_, REC> {
                         e.prefix,
                         tun.name
                     );
-                    if !self.push_layer(Layer {
-                        header,
-                        ttl: DEFAULT_TTL,
-                        encap: Some(enc),
-                        len,
-                    }) {
+                    if !self.push_outer(enc, header, len) {
                         break;
                     }
                     dst = header.dst;

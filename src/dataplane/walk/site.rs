@@ -5,9 +5,7 @@
 use super::encap::{describe_encap, encapsulate, encapsulated_len};
 use super::{Step, Walk};
 use crate::control::bgp::Node;
-use crate::control::effective::{self};
-use crate::dataplane::DEFAULT_TTL;
-use crate::dataplane::packet::Layer;
+use crate::control::effective;
 use crate::dataplane::verdict::{At, DropReason, Outcome, Place};
 use crate::topology::*;
 
@@ -91,12 +89,7 @@ impl<const REC: bool> Walk<'_, REC> {
                         let v = self.text().then(|| describe_encap(enc, &header));
                         self.set_hop(i, |h| h.encap = v);
                         self.set_hop(i, |h| h.effects.encap = Some((enc, header)));
-                        if !self.push_layer(Layer {
-                            header,
-                            ttl: DEFAULT_TTL,
-                            encap: Some(enc),
-                            len,
-                        }) {
+                        if !self.push_outer(enc, header, len) {
                             break;
                         }
                         continue;
