@@ -14,6 +14,8 @@
 //! pipeline's default unless given);
 //! `STEERING=fixed` keeps every flow on its first worker).
 
+mod common;
+
 use std::time::Duration;
 use vnetplane::bench::pipeline as bench;
 use vnetplane::pipeline::{ControlPriority, flowcache};
@@ -40,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.parse().map_err(|e| format!("COALESCE_MS={s}: {e}"))
         })?;
     let pairs = num(std::env::var("PAIRS").ok(), 3)? as usize;
-    let steering = bench::steering_from_env()?;
+    let steering = common::steering_from_env()?;
     let mut ratios = Vec::new();
     let mut latencies: Vec<f64> = Vec::new();
     for _ in 0..pairs {

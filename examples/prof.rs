@@ -7,6 +7,8 @@
 //! `BATCH=N` sets the frames per batch, `STEERING=fixed` keeps every flow
 //! on the worker its hash gives.
 
+mod common;
+
 use vnetplane::bench::pipeline as bench;
 use vnetplane::pipeline::{self, Options, Outputs, ReaderMode, Run};
 
@@ -50,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 flow_cache,
                 reader,
                 batch,
-                steering: bench::steering_from_env()?,
+                steering: common::steering_from_env()?,
                 ..Options::default()
             },
         };

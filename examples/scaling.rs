@@ -9,6 +9,8 @@
 //! (defaults: vxlan, 2, 7; CASE one of one-hop, vxlan, mixed; `FC=0`
 //! walks every packet).
 
+mod common;
+
 use vnetplane::bench::pipeline as bench;
 use vnetplane::pipeline::{flowcache, kernel};
 
@@ -28,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (case, world) = bench::standard_case(&which, 4096, 2_000_000).map_err(|e| e.to_string())?;
     let frames = &case.frames;
     let n = frames.len() as f64;
-    let steering = bench::steering_from_env()?;
+    let steering = common::steering_from_env()?;
     let setup = |w| bench::Setup {
         steering,
         ..bench::Setup::new(w, cache)

@@ -385,16 +385,6 @@ impl Setup {
     }
 }
 
-/// `STEERING=fixed|adaptive` from the environment, for the examples that
-/// compare the two (unset: the default).
-pub fn steering_from_env() -> std::result::Result<Steering, String> {
-    match std::env::var("STEERING") {
-        Err(_) => Ok(Steering::default()),
-        Ok(v) => <Steering as clap::ValueEnum>::from_str(&v, true)
-            .map_err(|_| format!("STEERING={v}: `adaptive` or `fixed`")),
-    }
-}
-
 /// One run of `frames`; `outputs`: write traces and pcapng (to memory);
 /// `churn`: updates streamed meanwhile.
 pub fn run_once(

@@ -495,7 +495,9 @@ fn apply_one(
             c.down_sessions.remove(&(b, a));
         }
         Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {
-            let ends = tunnel_ends(t, node(owner)?, name).map_err(err)?;
+            let owner = node(owner)?;
+            let ends = tunnel_ends(t, owner, name)
+                .ok_or_else(|| err(format!("{} has no tunnel named `{name}`", owner.name(t))))?;
             for end in ends {
                 if matches!(e, Event::TunnelDown(..)) {
                     c.down_tunnels.insert(end);
@@ -557,13 +559,11 @@ fn apply_one(
 }
 
 /// A tunnel of an NVA or site and its far end (the tunnel of another NVA or
-/// site whose endpoints are the same, swapped), as (owner, index) pairs.
-pub fn tunnel_ends(t: &Topology, owner: Node, name: &str) -> Result<Vec<(Node, usize)>, String> {
+/// site whose endpoints are the same, swapped), as (owner, index) pairs;
+/// `None` when `owner` has no tunnel of that name.
+pub fn tunnel_ends(t: &Topology, owner: Node, name: &str) -> Option<Vec<(Node, usize)>> {
     let own = super::bgp::tunnels_of(t, owner);
-    let k = own
-        .iter()
-        .position(|x| x.name == name)
-        .ok_or_else(|| format!("{} has no tunnel named `{name}`", owner.name(t)))?;
+    let k = own.iter().position(|x| x.name == name)?;
     let (local, remote) = (own[k].local, own[k].remote);
     let mut ends = vec![(owner, k)];
     for n in super::bgp::all_nodes(t) {
@@ -573,7 +573,7 @@ pub fn tunnel_ends(t: &Topology, owner: Node, name: &str) -> Result<Vec<(Node, u
             }
         }
     }
-    Ok(ends)
+    Some(ends)
 }
 
 #[cfg(test)]

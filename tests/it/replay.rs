@@ -148,7 +148,15 @@ fn every_external_capture_is_accounted_for() {
 }
 
 fn tshark(file: &Path, fields: &[&str], filter: &str) -> Option<String> {
+    tshark_with(file, &[], fields, filter)
+}
+
+/// [`tshark`] with preferences (`-o` values).
+fn tshark_with(file: &Path, prefs: &[&str], fields: &[&str], filter: &str) -> Option<String> {
     let mut cmd = std::process::Command::new("tshark");
+    for p in prefs {
+        cmd.arg("-o").arg(p);
+    }
     cmd.arg("-r")
         .arg(file)
         .arg("-Y")
@@ -249,6 +257,26 @@ fn wireshark_sees_vxlan_and_esp_at_nva1() {
             let f: Vec<&str> = l.split('\t').collect();
             assert_eq!(f[1], "0x00001001", "{l}");
             assert_eq!(f[3], "4500", "ESP in UDP 4500: {l}");
+        }
+    }
+    // The README's recipe: a NULL/NULL security association makes the
+    // inner packet readable (vnetplane's ESP carries it in clear).
+    if let Some(out) = tshark_with(
+        &p,
+        &[
+            "esp.enable_encryption_decode:TRUE",
+            r#"uat:esp_sa:"IPv4","*","*","*","NULL","","NULL","""#,
+        ],
+        &["frame.interface_name", "ip.src", "ip.dst", "tcp.dstport"],
+        "esp",
+    ) {
+        let at_nva1: Vec<&str> = out.lines().filter(|l| l.starts_with("nva1\t")).collect();
+        assert!(!at_nva1.is_empty(), "no ESP at nva1: {out}");
+        for l in at_nva1 {
+            assert_eq!(
+                l, "nva1\t10.1.2.4,10.11.1.4\t10.2.2.4,10.21.1.4\t443",
+                "outer then inner addresses, the inner TCP port: {out}"
+            );
         }
     }
 }

@@ -650,3 +650,45 @@ fn tunnel_ping_pong_is_found_by_the_header_state() {
     assert!(matches!(o, Outcome::Loop { first: Some(3), .. }), "{o:?}");
     assert_eq!(buf.steps, tr.hops.len());
 }
+
+/// The README's walkthrough: two NVAs advertise 0/0 and 10.0.0.0/8 with
+/// equal AS paths, so each route is one row with both next hops (R18,
+/// R28); the supernet is accepted (R25: only prefixes equal to or inside a
+/// VNet range are filtered) and carries spoke-to-spoke traffic through an
+/// NVA; the Route Server also programs it onto the NVAs' own NICs (R24),
+/// so unused 10.x space loops at an NVA until a UDR of the same prefix on
+/// the NVA subnet takes precedence over the BGP route (R15).
+#[test]
+fn walkthrough_hub_with_a_route_server_and_two_nvas() {
+    let t = builtin("hub-rs-two-nvas");
+    let both = s(&["10.1.2.4", "10.1.2.5"]);
+    assert_eq!(
+        vng_rows(&t, "spoke11-vm", &[]),
+        [
+            ("Active".to_string(), "0.0.0.0/0".to_string(), both.clone()),
+            ("Active".to_string(), "10.0.0.0/8".to_string(), both.clone()),
+        ]
+    );
+    // Every flow reaches spoke12, whichever NVA its hash picks.
+    let mut nvas = std::collections::BTreeSet::new();
+    for sport in 49152..49152 + 64 {
+        let w = walk_flow_summary(&t, &[], "spoke11-vm", "10.12.1.4", sport);
+        assert_eq!(
+            (w.verdict.as_str(), w.at.as_str()),
+            ("delivered", "nic spoke12-vm")
+        );
+        let nva = w.nodes.iter().find(|n| n.starts_with("nva ")).cloned();
+        nvas.insert(nva.expect("the path crosses an NVA"));
+    }
+    assert_eq!(nvas.len(), 2, "ECMP spreads flows over both NVAs: {nvas:?}");
+    let w = walk(&t, "spoke11-vm", "10.0.0.1");
+    assert_eq!(w.verdict, "loop");
+    assert!(w.loop_route.contains("10.0.0.0/8"), "{}", w.loop_route);
+    let fix = ["udr-add rt-nva unused-10 10.0.0.0/8 None"];
+    let w = walk_flow_summary(&t, &fix, "spoke11-vm", "10.0.0.1", 49152);
+    assert_eq!(
+        (w.verdict.as_str(), w.reason.as_str()),
+        ("dropped", "route-none")
+    );
+    assert!(w.at.starts_with("nic nva"), "{}", w.at);
+}
