@@ -9,6 +9,8 @@ mod it {
     mod bgp;
     /// One test (at least) per Azure BGP rule R21–R41, and events.
     mod bgp_rules;
+    /// Captures read as Wireshark reads them (against tshark).
+    mod captures;
     /// `routes` and `next-hop` through the real binary, table and JSON.
     mod cli;
     /// SPEC T2, T3, T16 and scenarios 1 and 14: effective routes and lookups.

@@ -44,6 +44,6 @@ pub fn run(a: GenArgs) -> Result<String> {
     let p = traffic::proto_number(&a.proto).ok_or_else(|| anyhow!("--proto {}", a.proto))?;
     let fl = traffic::flows(&t, &from, &dsts, a.flows, p, a.seed);
     let frames = traffic::frames(&t, &fl);
-    traffic::write_pcap(&a.out, &frames)?;
+    traffic::write_pcap(&a.out, &frames).map_err(super::output_failed)?;
     Ok(format!("{}: {} packets\n", a.out.display(), frames.len()))
 }

@@ -41,7 +41,7 @@ pub enum Command {
     /// Summary of a topology: objects, warnings, every NIC's effective routes,
     /// and generated traffic replayed through it.
     Show(show::ShowArgs),
-    /// Load and validate a topology; print warnings. Exit 1 on errors.
+    /// Load and validate a topology; print warnings. Exit 2 on errors.
     Check(args::TopologyArg),
     /// A NIC's effective routes, like `az network nic show-effective-route-table`.
     Routes(routes::RoutesArgs),
@@ -66,7 +66,8 @@ pub enum Command {
     Gen(generate::GenArgs),
     /// Every destination class from every sender: loops, black holes between
     /// declared endpoints, failed assertions (violations; exit status 1) and
-    /// warnings (asymmetry, undeclared drops, control-plane).
+    /// warnings (asymmetry, undeclared drops, control-plane). Exit 2 when
+    /// the topology cannot be used.
     Verify(verify::VerifyArgs),
     /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
     Fib(fib::FibArgs),
@@ -79,18 +80,48 @@ pub enum Command {
     Topologies,
 }
 
-/// A judgement that did not hold (`verify` found violations): the report
-/// is printed on standard output and the exit status is 1.
-#[derive(Debug)]
-pub struct Failed(pub String);
+/// Exit status: a judgement that did not hold (`verify` found violations),
+/// or a run that could not finish its work but has something to report.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: the input could not be used (a file, topology, event or
+/// capture that is wrong, missing or only partly readable).
+pub const EXIT_UNUSABLE: u8 = 2;
 
-impl std::fmt::Display for Failed {
+/// A command that ended without success but with a report: `report` goes
+/// to standard output, `message` (if any) to standard error, and the exit
+/// status is `code`.
+#[derive(Debug)]
+pub struct Ended {
+    pub report: String,
+    pub message: Option<String>,
+    pub code: u8,
+}
+
+impl std::fmt::Display for Ended {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("verification failed")
+        f.write_str(self.message.as_deref().unwrap_or("the command failed"))
     }
 }
 
-impl std::error::Error for Failed {}
+impl std::error::Error for Ended {}
+
+/// Writing an output failed (a full disk, a closed pipe, a read-only path):
+/// not the input's fault, so the exit status is [`EXIT_FAILED`].
+#[derive(Debug)]
+pub struct OutputFailed(pub anyhow::Error);
+
+impl std::fmt::Display for OutputFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for OutputFailed {}
+
+/// Marks an error as an output's.
+pub fn output_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(OutputFailed(e.into()))
+}
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
 fn emit(out: &str) {
@@ -118,16 +149,23 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            if let Some(Failed(out)) = e.downcast_ref::<Failed>() {
-                emit(out);
-                return ExitCode::FAILURE;
+            if let Some(end) = e.downcast_ref::<Ended>() {
+                emit(&end.report);
+                if let Some(m) = &end.message {
+                    eprintln!("error: {m}");
+                }
+                return ExitCode::from(end.code);
+            }
+            if let Some(o) = e.downcast_ref::<OutputFailed>() {
+                eprintln!("error: {o}");
+                return ExitCode::from(EXIT_FAILED);
             }
             // Topology diagnostics already say `file:line:col: error: ...`.
             match e.downcast_ref::<vnetplane::topology::LoadError>() {
                 Some(le) => eprintln!("{le}"),
                 None => eprintln!("error: {e:#}"),
             }
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_UNUSABLE)
         }
     }
 }

@@ -11,12 +11,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
 
 use super::args::{EventArgs, TopologyArg, load, parse_events};
+use super::{EXIT_UNUSABLE, Ended, output_failed};
 use vnetplane::control;
 use vnetplane::dataplane::World;
 use vnetplane::dataplane::frame::Counters;
 use vnetplane::io::{self, PcapNgOut};
 use vnetplane::pipeline::{
-    self, Control, ControlPriority, Outputs, Queues, Report, Run, Steering, VersionInfo, schedule,
+    self, Control, ControlPriority, Outputs, PipelineError, Queues, Report, Run, Steering,
+    VersionInfo, schedule,
 };
 
 #[derive(clap::Args, Debug)]
@@ -36,6 +38,10 @@ pub struct ReplayArgs {
     pub from: Option<String>,
     #[arg(long)]
     pub json: bool,
+    /// Accept a capture that could be read only in part (a truncated or
+    /// damaged record ends the read): replay what was read, warn, exit 0.
+    #[arg(long)]
+    pub allow_partial: bool,
     #[command(flatten)]
     pub events: EventArgs,
     /// Events during the replay: a file of `at packet N EVENT` / `at 2.5s
@@ -80,7 +86,39 @@ pub struct Tuning {
     pub steering: Steering,
 }
 
+/// Refuses an output that would overwrite an input (the capture, an events
+/// file, the topology file): compared as canonical paths when the output
+/// exists, else by the path given.
+fn refuse_overwrite(a: &ReplayArgs) -> Result<()> {
+    let same = |x: &std::path::Path, y: &std::path::Path| match (x.canonicalize(), y.canonicalize())
+    {
+        (Ok(x), Ok(y)) => x == y,
+        _ => x == y,
+    };
+    let mut inputs = vec![a.pcap.clone(), PathBuf::from(&a.topology.topology)];
+    if let Some(f) = a.events_file.as_deref().filter(|f| *f != "-") {
+        inputs.push(PathBuf::from(f));
+    }
+    for (flag, out) in [("--out", &a.out), ("--traces", &a.traces)] {
+        let Some(out) = out else { continue };
+        if let Some(i) = inputs.iter().find(|i| same(out, i)) {
+            bail!(
+                "{flag} {} is an input of this run ({}); choose another path",
+                out.display(),
+                i.display()
+            );
+        }
+    }
+    if let (Some(o), Some(t)) = (&a.out, &a.traces)
+        && same(o, t)
+    {
+        bail!("--out and --traces name the same file {}", o.display());
+    }
+    Ok(())
+}
+
 pub fn run(a: ReplayArgs) -> Result<String> {
+    refuse_overwrite(&a)?;
     let coalesce_ms = a.tuning.coalesce_ms;
     if !(0.0..=60_000.0).contains(&coalesce_ms) {
         bail!("--coalesce-ms: {coalesce_ms} is not between 0 and 60000");
@@ -99,12 +137,14 @@ pub fn run(a: ReplayArgs) -> Result<String> {
     let cap = io::read_capture(&a.pcap)?;
     let world = Arc::new(World::from_arc(Arc::new(cp)));
     let mut pcapng = match &a.out {
-        Some(p) => Some(PcapNgOut::create(p)?),
+        Some(p) => Some(PcapNgOut::create(p).map_err(output_failed)?),
         None => None,
     };
     let mut traces = match &a.traces {
         Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("{}", p.display()))?,
+            std::fs::File::create(p)
+                .with_context(|| format!("{}", p.display()))
+                .map_err(output_failed)?,
         )),
         None => None,
     };
@@ -161,21 +201,40 @@ pub fn run(a: ReplayArgs) -> Result<String> {
             pcapng: pcapng.as_mut(),
             traces: traces.as_mut(),
         },
-    )?;
+    )
+    .map_err(|e| match e {
+        // The input's own faults; anything else is the run's or an output's.
+        PipelineError::Event(_) | PipelineError::TooManyFrames { .. } => anyhow!(e),
+        e => output_failed(e),
+    })?;
     for e in &report.rejected_events {
         eprintln!("{e}");
     }
     if let (Some(w), Some(p)) = (pcapng, &a.out) {
-        w.finish().with_context(|| p.display().to_string())?;
+        w.finish()
+            .with_context(|| p.display().to_string())
+            .map_err(output_failed)?;
     }
     if let (Some(mut w), Some(p)) = (traces, &a.traces) {
-        w.flush().with_context(|| p.display().to_string())?;
+        w.flush()
+            .with_context(|| p.display().to_string())
+            .map_err(output_failed)?;
     }
-    if a.json {
-        let out = ReplayReport::new(&report, &cap.stopped);
-        Ok(serde_json::to_string_pretty(&out)? + "\n")
+    let out = if a.json {
+        serde_json::to_string_pretty(&ReplayReport::new(&report, &cap.stopped))? + "\n"
     } else {
-        Ok(text(&a.pcap, &report, &cap.stopped))
+        text(&a.pcap, &report, &cap.stopped)
+    };
+    match &cap.stopped {
+        Some(why) if !a.allow_partial => Err(anyhow::Error::new(Ended {
+            report: out,
+            message: Some(format!(
+                "reading stopped early, {} packets read: {why} (--allow-partial accepts a partial read)",
+                cap.frames.len()
+            )),
+            code: EXIT_UNUSABLE,
+        })),
+        _ => Ok(out),
     }
 }
 

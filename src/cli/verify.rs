@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::Failed;
 use super::args::{TopologyArg, load};
+use super::{EXIT_FAILED, Ended, output_failed};
 use vnetplane::dataplane::traffic::{self, Flow};
 use vnetplane::verify::{self, Finding, Grade};
 
@@ -62,7 +62,7 @@ pub fn run(a: VerifyArgs) -> Result<String> {
             })
             .collect();
         let frames = traffic::frames(&t, &flows);
-        traffic::write_pcap(path, &frames)?;
+        traffic::write_pcap(path, &frames).map_err(output_failed)?;
     }
     let violations = report.violations().count();
     let warnings = report.warnings().count();
@@ -111,7 +111,11 @@ pub fn run(a: VerifyArgs) -> Result<String> {
         s
     };
     if violations > 0 || (a.strict && warnings > 0) {
-        return Err(anyhow::Error::new(Failed(out)));
+        return Err(anyhow::Error::new(Ended {
+            report: out,
+            message: None,
+            code: EXIT_FAILED,
+        }));
     }
     Ok(out)
 }

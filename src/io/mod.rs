@@ -1,27 +1,27 @@
 //! Captures in and out: pcap (microsecond or nanosecond, either byte order)
-//! and pcapng (any number of interfaces and sections) read through
-//! `pcap-file`; pcapng written with one interface per capture point and a
-//! comment per packet.
+//! and pcapng (any number of interfaces and sections) read as Wireshark
+//! reads them ([`read`]); pcapng written through `pcap-file` with one
+//! interface per capture point and a comment per packet.
 //!
 //! Reading never panics: a broken header is an error naming the file; a
 //! broken record stops the read and is reported with its packet number, and
 //! the frames before it are kept.
 
 pub mod azure;
+pub mod read;
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::Path;
 use std::time::Duration;
 
 use pcap_file::DataLink;
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
-use pcap_file::pcapng::{Block, PcapNgReader, PcapNgWriter};
 
 /// Link-layer types vnetplane reads (tcpdump.org LINKTYPE_ values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +37,11 @@ pub enum Link {
 }
 
 impl Link {
+    /// The link of a capture's LINKTYPE_ value.
+    pub fn from_linktype(v: u32) -> Link {
+        Link::from_datalink(DataLink::from(v))
+    }
+
     fn from_datalink(d: DataLink) -> Link {
         match d {
             DataLink::ETHERNET => Link::Ethernet,
@@ -77,11 +82,11 @@ pub enum CaptureError {
     },
     #[error("{file}: not a capture: {got} bytes, too short for a pcap or pcapng header")]
     TooShort { file: String, got: usize },
-    #[error("{file}: bad {format} header: {source}")]
-    Header {
+    #[error("{file}: bad {format} header: {message}")]
+    BadHeader {
         file: String,
         format: &'static str,
-        source: pcap_file::PcapError,
+        message: String,
     },
     #[error("{file}: unsupported pcap version {major}.{minor} (only 2.x exists)")]
     Version {
@@ -104,118 +109,12 @@ fn io_error(file: &str) -> impl FnOnce(std::io::Error) -> CaptureError + '_ {
     }
 }
 
-/// Reads a pcap or pcapng file (told apart by their magic numbers).
+/// Reads a pcap or pcapng file (told apart by their magic numbers); see
+/// [`read`] for what is accepted.
 pub fn read_capture(path: &Path) -> Result<Capture, CaptureError> {
     let name = path.display().to_string();
-    let mut f = BufReader::new(File::open(path).map_err(io_error(&name))?);
-    let mut magic = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match f.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) => return Err(io_error(&name)(e)),
-        }
-    }
-    if got < 4 {
-        return Err(CaptureError::TooShort { file: name, got });
-    }
-    let rest = magic.chain(f);
-    if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        read_pcapng(rest, &name)
-    } else {
-        read_pcap(rest, &name)
-    }
-}
-
-fn read_pcap<R: Read>(r: R, name: &str) -> Result<Capture, CaptureError> {
-    let mut reader = PcapReader::new(r).map_err(|source| CaptureError::Header {
-        file: name.to_string(),
-        format: "pcap",
-        source,
-    })?;
-    let h = reader.header();
-    if h.version_major != 2 {
-        return Err(CaptureError::Version {
-            file: name.to_string(),
-            major: h.version_major,
-            minor: h.version_minor,
-        });
-    }
-    let link = Link::from_datalink(h.datalink);
-    let mut frames = Vec::new();
-    let mut stopped = None;
-    while let Some(p) = reader.next_packet() {
-        match p {
-            Ok(p) => frames.push(Frame {
-                number: frames.len() + 1,
-                timestamp: p.timestamp,
-                link,
-                data: p.data.into_owned(),
-            }),
-            Err(e) => {
-                stopped = Some(format!("{name}: packet {}: {e}", frames.len() + 1));
-                break;
-            }
-        }
-    }
-    Ok(Capture { frames, stopped })
-}
-
-fn read_pcapng<R: Read>(r: R, name: &str) -> Result<Capture, CaptureError> {
-    let mut reader = PcapNgReader::new(r).map_err(|source| CaptureError::Header {
-        file: name.to_string(),
-        format: "pcapng section",
-        source,
-    })?;
-    let mut links: Vec<Link> = Vec::new();
-    let mut frames = Vec::new();
-    let mut stopped = None;
-    while let Some(b) = reader.next_block() {
-        let block = match b {
-            Ok(b) => b,
-            Err(e) => {
-                stopped = Some(format!("{name}: after packet {}: {e}", frames.len()));
-                break;
-            }
-        };
-        let (iface, ts, data) = match block {
-            Block::SectionHeader(_) => {
-                links.clear();
-                continue;
-            }
-            Block::InterfaceDescription(idb) => {
-                links.push(Link::from_datalink(idb.linktype));
-                continue;
-            }
-            Block::EnhancedPacket(epb) => (
-                epb.interface_id as usize,
-                epb.timestamp,
-                epb.data.into_owned(),
-            ),
-            Block::SimplePacket(spb) => (0, Duration::ZERO, spb.data.into_owned()),
-            Block::Packet(pb) => (
-                usize::from(pb.interface_id),
-                Duration::from_micros(pb.timestamp),
-                pb.data.into_owned(),
-            ),
-            _ => continue,
-        };
-        let Some(&link) = links.get(iface) else {
-            stopped = Some(format!(
-                "{name}: packet {}: interface {iface} was never described (no IDB)",
-                frames.len() + 1
-            ));
-            break;
-        };
-        frames.push(Frame {
-            number: frames.len() + 1,
-            timestamp: ts,
-            link,
-            data,
-        });
-    }
-    Ok(Capture { frames, stopped })
+    let f = File::open(path).map_err(io_error(&name))?;
+    read::read(BufReader::new(f), &name)
 }
 
 /// A pcapng writer with one interface (an Ethernet capture point) per name.

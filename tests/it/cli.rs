@@ -225,7 +225,7 @@ fn next_hop_explains_the_choice() {
 #[test]
 fn usage_and_lookup_errors_are_clear() {
     let (code, _, err) = run(&["routes", "-t", "hub-spoke-vng", "--nic", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("no NIC named `nope`") && err.contains("spoke11-vm"),
         "{err}"
@@ -239,13 +239,13 @@ fn usage_and_lookup_errors_are_clear() {
         "--dst",
         "10.1.2",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("--dst") && err.contains("not an IP address"),
         "{err}"
     );
     let (code, _, err) = run(&["routes", "-t", "does/not/exist.toml", "--nic", "x"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("does/not/exist.toml: error: no such file"),
         "{err}"
@@ -261,7 +261,7 @@ fn check_reports_located_errors_and_exit_status() {
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[[vnet]]\nname = \"a\"\nregion = \"x\"\naddress_space = [\"10.0.0.0/16\"]\n\n[[nic]]\nname = \"n\"\nvnet = \"a\"\nsubnet = \"missing\"\nips = [\"10.0.0.4\"]\n").unwrap();
     let (code, out, err) = run(&["check", "-t", bad.to_str().unwrap()]);
-    assert_eq!(code, 1, "{out}");
+    assert_eq!(code, 2, "{out}");
     assert!(
         err.contains("bad.toml:9:10: error: nic n, field `subnet`: unknown subnet `missing`"),
         "{err}"
@@ -373,10 +373,10 @@ fn bgp_command_shows_the_rejected_remote_spoke() {
         "--event",
         "explode nva1",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("event `explode nva1`"), "{err}");
     let (code, _, err) = run(&["bgp", "-t", "hub-spoke-vng", "--speaker", "nope"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("no BGP speaker named `nope`"), "{err}");
 }
 
@@ -501,7 +501,7 @@ fn trace_command_text_and_json() {
         "--dst",
         "fd00::1",
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(err.contains("no IPv6 address"), "{err}");
 }
 
@@ -570,7 +570,7 @@ fn gen_and_replay_commands() {
         "--pcap",
         bogus.to_str().unwrap(),
     ]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(
         err.contains("bogus.pcap") && err.contains("bad pcap header"),
         "{err}"
@@ -622,4 +622,63 @@ fn verify_command_exit_status_json_and_counterexamples() {
     // --strict fails on warnings too.
     let (code, _, _) = run(&["verify", "-t", "multi-region-vxlan", "--strict"]);
     assert_eq!(code, 1);
+}
+
+/// A capture read only in part (a truncated last record) is replayed as
+/// far as it goes, its report printed, and the run exits 2 naming the
+/// packet; `--allow-partial` accepts it (exit 0, a warning in the report).
+#[test]
+fn a_partial_read_exits_2_unless_allowed() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-partial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let full = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/hub-spoke-vng.pcap"),
+    )
+    .unwrap();
+    let cut = dir.join("cut.pcap");
+    std::fs::write(&cut, &full[..full.len() - 3]).unwrap();
+    let args = [
+        "replay",
+        "-t",
+        "hub-spoke-vng",
+        "--pcap",
+        cut.to_str().unwrap(),
+    ];
+    let (code, out, err) = run(&args);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(out.contains("packets read"), "the report is printed: {out}");
+    assert!(
+        err.contains("reading stopped early") && err.contains("cut.pcap: packet "),
+        "{err}"
+    );
+    let (code, out, err) = run(&[&args[..], &["--allow-partial"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("warning: reading stopped early"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An output that would overwrite an input is refused before anything is
+/// written (exit 2), the input left as it was.
+#[test]
+fn an_output_naming_an_input_is_refused() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-overwrite-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("in.pcap");
+    let bytes = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pcaps/hub-spoke-vng.pcap"),
+    )
+    .unwrap();
+    std::fs::write(&pcap, &bytes).unwrap();
+    let p = pcap.to_str().unwrap();
+    for flag in ["--out", "--traces"] {
+        let (code, _, err) = run(&["replay", "-t", "hub-spoke-vng", "--pcap", p, flag, p]);
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert!(err.contains("is an input of this run"), "{err}");
+        assert_eq!(
+            std::fs::read(&pcap).unwrap(),
+            bytes,
+            "{flag} left the input alone"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
