@@ -40,6 +40,26 @@ pub struct TableArgs {
     pub subnet: Option<String>,
 }
 
+/// A text file read whole, refused past `limit` bytes (however large the
+/// file says it is: `/dev/zero` says 0) and when not UTF-8.
+pub fn read_bounded(path: &str, limit: u64) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| path.to_string())?;
+    let mut bytes = Vec::new();
+    f.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| path.to_string())?;
+    if bytes.len() as u64 > limit {
+        bail!("{path}: larger than {limit} bytes, the most read");
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow!(
+            "{path}: not UTF-8 text (byte {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 pub fn load(arg: &str) -> Result<Topology> {
     Ok(topology::load_path_or_builtin(arg)?)
 }

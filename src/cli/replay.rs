@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -135,6 +136,24 @@ pub fn run(a: ReplayArgs) -> Result<String> {
         None => None,
     };
     let cap = io::read_capture(&a.pcap)?;
+    // Scheduled events are checked against the topology before anything
+    // runs or is written: a wrong one is an error naming its line.
+    let scheduled = match a.events_file.as_deref() {
+        Some(path) if path != "-" => {
+            let text = super::args::read_bounded(path, schedule::MAX_FILE)?;
+            let s = schedule::parse(&text, path)?;
+            let ts: Vec<_> = cap.frames.iter().map(|f| f.timestamp).collect();
+            let (resolved, late) = schedule::check(&base, &parsed, &s, &ts, path)?;
+            for line in late {
+                eprintln!(
+                    "warning: {path}:{line}: the event is due after the last packet ({} packets): it applies to none",
+                    cap.frames.len()
+                );
+            }
+            resolved
+        }
+        _ => Vec::new(),
+    };
     let world = Arc::new(World::from_arc(Arc::new(cp)));
     let mut pcapng = match &a.out {
         Some(p) => Some(PcapNgOut::create(p).map_err(output_failed)?),
@@ -168,21 +187,22 @@ pub fn run(a: ReplayArgs) -> Result<String> {
         live_stdin,
         pcapng.is_some() || traces.is_some(),
     )?;
-    let (scheduled, live) = match a.events_file.as_deref() {
-        None => (Vec::new(), None),
-        Some("-") => (
-            Vec::new(),
-            Some(pipeline::read_events(std::io::stdin(), "stdin", |e| {
-                eprintln!("{e}")
-            })),
-        ),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| path.to_string())?;
-            let s = schedule::parse(&text, path)?;
-            let ts: Vec<_> = cap.frames.iter().map(|f| f.timestamp).collect();
-            (schedule::resolve(&s, &ts), None)
-        }
-    };
+    // Live events: each line checked as it is read (names that do not
+    // exist are rejected at once, with the line's number).
+    let rejected_lines = Arc::new(AtomicUsize::new(0));
+    let live = live_stdin.then(|| {
+        let topo = Arc::new(base.clone());
+        let count = rejected_lines.clone();
+        pipeline::read_events(
+            std::io::stdin(),
+            "stdin",
+            move |e| e.check(&topo),
+            move |e| {
+                count.fetch_add(1, Ordering::Relaxed);
+                eprintln!("error: {e}");
+            },
+        )
+    });
     let run = Run {
         world: world.clone(),
         control: Some(Control {
@@ -208,8 +228,9 @@ pub fn run(a: ReplayArgs) -> Result<String> {
         e => output_failed(e),
     })?;
     for e in &report.rejected_events {
-        eprintln!("{e}");
+        eprintln!("error: {e}");
     }
+    let rejected = rejected_lines.load(Ordering::Relaxed) + report.rejected_events.len();
     if let (Some(w), Some(p)) = (pcapng, &a.out) {
         w.finish()
             .with_context(|| p.display().to_string())
@@ -225,15 +246,22 @@ pub fn run(a: ReplayArgs) -> Result<String> {
     } else {
         text(&a.pcap, &report, &cap.stopped)
     };
-    match &cap.stopped {
-        Some(why) if !a.allow_partial => Err(anyhow::Error::new(Ended {
-            report: out,
-            message: Some(format!(
-                "reading stopped early, {} packets read: {why} (--allow-partial accepts a partial read)",
-                cap.frames.len()
-            )),
+    let failed = |message: String| {
+        Err(anyhow::Error::new(Ended {
+            report: out.clone(),
+            message: Some(message),
             code: EXIT_UNUSABLE,
-        })),
+        }))
+    };
+    match &cap.stopped {
+        Some(why) if !a.allow_partial => failed(format!(
+            "reading stopped early, {} packets read: {why} (--allow-partial accepts a partial read)",
+            cap.frames.len()
+        )),
+        _ if rejected > 0 => failed(format!(
+            "{rejected} live event{} rejected (see above); the others applied",
+            if rejected == 1 { " was" } else { "s were" }
+        )),
         _ => Ok(out),
     }
 }

@@ -83,9 +83,15 @@ impl Event {
     /// Parses the text form.
     pub fn parse(line: &str) -> Result<Event, EventError> {
         let err = |m: &str| EventError {
-            event: line.trim().to_string(),
+            event: line.trim().escape_debug().to_string(),
             message: m.to_string(),
         };
+        if let Some(c) = line.chars().find(|&c| is_hidden(c)) {
+            return Err(err(&format!(
+                "control character U+{:04X} in the event",
+                u32::from(c)
+            )));
+        }
         let w: Vec<&str> = line.split_whitespace().collect();
         let net = |s: &str| -> Result<IpNet, EventError> {
             let n: IpNet = s
@@ -556,6 +562,50 @@ fn apply_one(
         }
     }
     Ok(())
+}
+
+/// Characters that do not show as themselves: control characters other
+/// than whitespace, and the bidirectional controls that reorder what a
+/// terminal shows (U+061C, U+200E–F, U+202A–E, U+2066–9).
+pub fn is_hidden(c: char) -> bool {
+    (c.is_control() && !c.is_whitespace())
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+impl Event {
+    /// Whether the names the event refers to exist in `t` (speakers, route
+    /// tables, tunnels): what can be known of an event before the run
+    /// reaches it. A route an earlier event adds or removes is checked
+    /// when the event applies.
+    pub fn check(&self, t: &Topology) -> Result<(), EventError> {
+        let err = |m: String| EventError {
+            event: self.to_string(),
+            message: m,
+        };
+        let node =
+            |n: &str| Node::by_name(t, n).ok_or_else(|| err(format!("no BGP speaker named `{n}`")));
+        let table = |n: &str| {
+            t.route_tables
+                .iter()
+                .any(|r| r.name == n)
+                .then_some(())
+                .ok_or_else(|| err(format!("no route table named `{n}`")))
+        };
+        match self {
+            Event::SpeakerDown(n) | Event::SpeakerUp(n) => node(n).map(drop),
+            Event::SessionDown(a, b) | Event::SessionUp(a, b) => node(a).and(node(b)).map(drop),
+            Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {
+                let owner = node(owner)?;
+                tunnel_ends(t, owner, name)
+                    .map(drop)
+                    .ok_or_else(|| err(format!("{} has no tunnel named `{name}`", owner.name(t))))
+            }
+            Event::Advertise { speaker, .. } | Event::Withdraw { speaker, .. } => {
+                node(speaker).map(drop)
+            }
+            Event::UdrAdd { table: n, .. } | Event::UdrRemove { table: n, .. } => table(n),
+        }
+    }
 }
 
 /// A tunnel of an NVA or site and its far end (the tunnel of another NVA or

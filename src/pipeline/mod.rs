@@ -792,11 +792,15 @@ mod tests {
     #[test]
     fn live_events_come_in_the_bursts_they_were_read_in() {
         let text = "speaker-down nva1\n\n# a comment\nreboot everything\nadvertise nva2 100.127.9.0/24 # why\nspeaker-up nva1";
-        let all: Vec<Vec<String>> =
-            read_events(std::io::Cursor::new(text.to_string()), "test", |_| {})
-                .iter()
-                .map(|b| b.events.iter().map(ToString::to_string).collect())
-                .collect();
+        let all: Vec<Vec<String>> = read_events(
+            std::io::Cursor::new(text.to_string()),
+            "test",
+            |_| Ok(()),
+            |_| {},
+        )
+        .iter()
+        .map(|b| b.events.iter().map(ToString::to_string).collect())
+        .collect();
         // The last line has no newline: it is whole only when the input
         // ends, after the burst before it went.
         assert_eq!(
@@ -819,7 +823,7 @@ mod tests {
             }
         }
         let lines = vec!["speaker-down nva1\n", "bad\n", "speaker-up nva1\n"];
-        let sizes: Vec<usize> = read_events(ByLine(lines.into_iter()), "test", |_| {})
+        let sizes: Vec<usize> = read_events(ByLine(lines.into_iter()), "test", |_| Ok(()), |_| {})
             .iter()
             .map(|b| b.events.len())
             .collect();

@@ -36,6 +36,12 @@ pub struct Scheduled {
     pub line: usize,
 }
 
+/// The longest line of events read (an event is a few words).
+pub const MAX_LINE: usize = 4096;
+
+/// The largest events file read.
+pub const MAX_FILE: u64 = 64 << 20;
+
 /// A line of an events file that cannot be used.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}: {message}")]
@@ -110,14 +116,61 @@ fn duration(t: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(v * scale).map_err(|_| format!("time `{t}` is out of range"))
 }
 
-/// The 0-based index of the first frame each scheduled event applies
-/// before (stable: events at the same index keep file order). An event
-/// beyond the last frame applies at the end (index = `timestamps.len()`).
-pub fn resolve(sched: &[Scheduled], timestamps: &[Duration]) -> Vec<(usize, Event)> {
-    let t0 = timestamps.first().copied().unwrap_or_default();
-    let mut out: Vec<(usize, Event)> = sched
+/// Scheduled events checked: (frame index, event) in the order the run
+/// applies them, and the lines of those due after the last packet.
+pub type Checked = (Vec<(usize, Event)>, Vec<usize>);
+
+/// Resolves scheduled events against a capture's timestamps (see
+/// [`resolve`]) after checking that each applies, in the order the run
+/// applies them (by the packet it is due before, then file order), to the
+/// state the run starts from (`base` after `events`): the first that does
+/// not is an error naming its file and line. Also returns the lines of
+/// events due after the last packet (they apply to no packet).
+pub fn check(
+    base: &crate::topology::Topology,
+    events: &[Event],
+    sched: &[Scheduled],
+    timestamps: &[Duration],
+    file: &str,
+) -> Result<Checked, ScheduleError> {
+    let at = |line: usize, message: String| ScheduleError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let (mut topo, mut cond) = crate::control::events::apply(base, events)
+        .map_err(|e| at(0, format!("the events given before the run: {e}")))?;
+    let order = positions(sched, timestamps);
+    for &(_, k) in &order {
+        let s = &sched[k];
+        if let Some((_, e)) =
+            crate::control::events::apply_each(&mut topo, &mut cond, std::slice::from_ref(&s.event))
+                .into_iter()
+                .next()
+        {
+            return Err(at(s.line, e.to_string()));
+        }
+    }
+    let late = order
         .iter()
-        .map(|s| {
+        .filter(|(i, _)| *i >= timestamps.len())
+        .map(|&(_, k)| sched[k].line)
+        .collect();
+    let resolved = order
+        .into_iter()
+        .map(|(i, k)| (i, sched[k].event.clone()))
+        .collect();
+    Ok((resolved, late))
+}
+
+/// Each event's frame index and its position in `sched`, in the order the
+/// run applies them.
+fn positions(sched: &[Scheduled], timestamps: &[Duration]) -> Vec<(usize, usize)> {
+    let t0 = timestamps.first().copied().unwrap_or_default();
+    let mut out: Vec<(usize, usize)> = sched
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
             let idx = match s.trigger {
                 Trigger::Packet(n) => (n - 1).min(timestamps.len()),
                 Trigger::Time(d) => timestamps
@@ -125,11 +178,21 @@ pub fn resolve(sched: &[Scheduled], timestamps: &[Duration]) -> Vec<(usize, Even
                     .position(|&ts| ts.saturating_sub(t0) >= d)
                     .unwrap_or(timestamps.len()),
             };
-            (idx, s.event.clone())
+            (idx, k)
         })
         .collect();
-    out.sort_by_key(|(i, _)| *i);
+    out.sort_by_key(|&(i, _)| i);
     out
+}
+
+/// The 0-based index of the first frame each scheduled event applies
+/// before (stable: events at the same index keep file order). An event
+/// beyond the last frame applies at the end (index = `timestamps.len()`).
+pub fn resolve(sched: &[Scheduled], timestamps: &[Duration]) -> Vec<(usize, Event)> {
+    positions(sched, timestamps)
+        .into_iter()
+        .map(|(i, k)| (i, sched[k].event.clone()))
+        .collect()
 }
 
 /// Live events read from `input` on a thread of their own: the lines that
@@ -140,18 +203,24 @@ pub fn resolve(sched: &[Scheduled], timestamps: &[Duration]) -> Vec<(usize, Even
 pub fn read_events<R: std::io::Read + Send + 'static>(
     input: R,
     name: &'static str,
+    check: impl Fn(&Event) -> Result<(), crate::control::events::EventError> + Send + 'static,
     mut rejected: impl FnMut(String) + Send + 'static,
 ) -> Receiver<LiveEvents> {
     let (tx, rx) = unbounded();
     std::thread::spawn(move || {
-        use std::io::BufRead;
+        use std::io::{BufRead, Read};
         let mut input = std::io::BufReader::new(input);
-        let mut line = String::new();
+        let mut line = Vec::new();
         let mut batch = Vec::new();
         let mut n = 0usize;
         loop {
             line.clear();
-            match input.read_line(&mut line) {
+            // A line is read up to MAX_LINE bytes: a longer one (or an
+            // input with no newline at all) is rejected, not buffered.
+            match (&mut input)
+                .take(MAX_LINE as u64 + 1)
+                .read_until(b'\n', &mut line)
+            {
                 Ok(0) => break,
                 Ok(_) => n += 1,
                 Err(e) => {
@@ -159,9 +228,30 @@ pub fn read_events<R: std::io::Read + Send + 'static>(
                     break;
                 }
             }
-            let l = line.split('#').next().unwrap_or("").trim();
+            if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
+                rejected(format!("{name}:{n}: a line longer than {MAX_LINE} bytes"));
+                // Skip the rest of it.
+                let mut rest = Vec::new();
+                loop {
+                    rest.clear();
+                    match (&mut input)
+                        .take(MAX_LINE as u64)
+                        .read_until(b'\n', &mut rest)
+                    {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if rest.last() == Some(&b'\n') => break,
+                        Ok(_) => {}
+                    }
+                }
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(&line) else {
+                rejected(format!("{name}:{n}: not UTF-8 text"));
+                continue;
+            };
+            let l = text.split('#').next().unwrap_or("").trim();
             if !l.is_empty() {
-                match Event::parse(l) {
+                match Event::parse(l).and_then(|e| check(&e).map(|()| e)) {
                     Ok(e) => batch.push(e),
                     Err(e) => rejected(format!("{name}:{n}: {e}")),
                 }
@@ -211,5 +301,65 @@ mod tests {
             let e = parse(bad, "ev.txt").unwrap_err();
             assert!(e.to_string().contains(want), "{bad}: {e}");
         }
+    }
+
+    /// Numbers out of range and control characters are errors naming
+    /// the line, never a panic.
+    #[test]
+    fn out_of_range_times_and_control_characters_are_located_errors() {
+        for (bad, want) in [
+            (
+                "at 1e20s speaker-down nva1",
+                "ev.txt:1: time `1e20s` is out of range",
+            ),
+            ("at 18446744073709551616s speaker-down nva1", "out of range"),
+            ("at -1s speaker-down nva1", "not a non-negative number"),
+            ("at NaNs speaker-down nva1", "not a non-negative number"),
+            (
+                "at packet 99999999999999999999 speaker-down nva1",
+                "packet number",
+            ),
+            (
+                "at packet 1 speaker-down nva1\0",
+                "control character U+0000",
+            ),
+            ("at packet 1 speaker-down \u{202e}nva1", "control character"),
+        ] {
+            let e = parse(bad, "ev.txt").unwrap_err();
+            assert!(e.to_string().contains(want), "{bad:?}: {e}");
+        }
+    }
+
+    /// Every scheduled event is checked against the topology before the
+    /// run, in the order the run applies them: a name that does not exist
+    /// is an error naming its line; a route removed after an earlier event
+    /// added it is fine; an event due after the last packet is listed.
+    #[test]
+    fn scheduled_events_are_checked_before_the_run() {
+        let t = crate::topology::load_builtin("spoke-to-spoke-udr")
+            .expect("builtin")
+            .expect("loads");
+        let table = &t.route_tables[0].name;
+        let ts: Vec<Duration> = (0..4).map(Duration::from_millis).collect();
+        let ok = format!(
+            "at packet 3 udr-remove {table} extra\nat packet 2 udr-add {table} extra 10.99.0.0/16 None\nat packet 9 udr-remove {table} extra\n"
+        );
+        let s = parse(&ok, "ev.txt").unwrap();
+        let err = check(&t, &[], &s, &ts, "ev.txt").unwrap_err();
+        assert_eq!((err.line, err.file.as_str()), (3, "ev.txt"), "{err}");
+        assert!(err.message.contains("has no route named extra"), "{err}");
+        let good = format!(
+            "at packet 2 udr-add {table} extra 10.99.0.0/16 None\nat packet 3 udr-remove {table} extra\nat packet 9 speaker-down nope-not-there\n"
+        );
+        let s = parse(&good, "ev.txt").unwrap();
+        let err = check(&t, &[], &s, &ts, "ev.txt").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        let fine = format!(
+            "at packet 2 udr-add {table} extra 10.99.0.0/16 None\nat packet 9 udr-remove {table} extra\n"
+        );
+        let s = parse(&fine, "ev.txt").unwrap();
+        let (resolved, late) = check(&t, &[], &s, &ts, "ev.txt").unwrap();
+        assert_eq!(resolved.len(), 2);
+        assert_eq!(late, [2]);
     }
 }

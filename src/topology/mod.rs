@@ -90,7 +90,21 @@ pub fn load_file(path: &Path) -> Result<Topology, LoadError> {
             meta.len()
         )));
     }
-    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    // Bounded while reading too: a device or a pipe says nothing of its size.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(|e| fail(format!("cannot read: {e}")))?,
+            MAX_FILE_BYTES as u64 + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(fail(format!(
+            "larger than {MAX_FILE_BYTES} bytes, the limit"
+        )));
+    }
     let src = String::from_utf8(bytes).map_err(|e| {
         let off = e.utf8_error().valid_up_to();
         let text = String::from_utf8_lossy(&e.into_bytes()[..off]).into_owned();

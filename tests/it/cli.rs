@@ -682,3 +682,71 @@ fn an_output_naming_an_input_is_refused() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Live events: a line naming nothing in the topology is rejected at once
+/// with `stdin:N`, the others apply, and the run exits 2; an events file is
+/// checked whole before the run, each error naming its line.
+#[test]
+fn rejected_events_are_located_and_fail_the_run() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args([
+            "replay",
+            "-t",
+            "dual-homed-active-passive",
+            "--pcap",
+            "pcaps/dual-homed-active-passive.pcap",
+            "--events",
+            "-",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"speaker-down nope\nspeaker-down nva1\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("stdin:1: event `speaker-down nope`: no BGP speaker named `nope`"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("speaker-down nva1"),
+        "the good line applied: {stdout}"
+    );
+    let dir = std::env::temp_dir().join(format!("vnetplane-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ev = dir.join("ev.txt");
+    std::fs::write(
+        &ev,
+        "at packet 1 speaker-down nva1\nat packet 2 session-up nva1 nobody\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&[
+        "replay",
+        "-t",
+        "dual-homed-active-passive",
+        "--pcap",
+        "pcaps/dual-homed-active-passive.pcap",
+        "--events",
+        ev.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("ev.txt:2: event `session-up nva1 nobody`"),
+        "{err}"
+    );
+    assert!(out.is_empty(), "nothing ran: {out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
