@@ -14,6 +14,11 @@ use super::model::*;
 /// R21: ASNs an NVA peering with Route Server may not use.
 pub const RESERVED_ASNS: &[u32] = &[65515, 65517, 65518, 65519, 65520, 8074, 8075, 12076];
 
+/// Routes a route table holds in Azure ([Azure subscription limits,
+/// networking](https://learn.microsoft.com/azure/azure-resource-manager/management/azure-subscription-service-limits#azure-networking-limits)):
+/// more is a warning, so that larger synthetic tables still load.
+pub const MAX_ROUTES_PER_TABLE: usize = 400;
+
 /// The `n`-th address of `net` (0 = network address), if inside it.
 pub fn nth_addr(net: IpNet, n: u128) -> Option<IpAddr> {
     match net {
@@ -85,10 +90,46 @@ pub(crate) fn validate(t: &Topology, sink: &mut Sink<'_>) {
     nvas_and_sites(&mut v);
 }
 
+/// Address ranges Azure refuses in a VNet's address space
+/// ([Virtual Network FAQ](https://learn.microsoft.com/azure/virtual-network/virtual-networks-faq#what-address-ranges-can-i-use-in-my-virtual-networks)).
+pub const REFUSED_RANGES: [(&str, &str); 5] = [
+    ("224.0.0.0/4", "multicast"),
+    ("255.255.255.255/32", "broadcast"),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("168.63.129.16/32", "Azure's internal DNS and health probes"),
+];
+
+/// ASNs no speaker may have: reserved by Azure (its public and private
+/// ASNs) or by IANA ([VPN Gateway BGP FAQ](https://learn.microsoft.com/azure/vpn-gateway/vpn-gateway-vpn-faq#bgp)):
+/// why, or `None`.
+pub fn refused_asn(asn: u32) -> Option<&'static str> {
+    match asn {
+        8074 | 8075 | 12076 => Some("reserved by Azure (public)"),
+        65515..=65520 => Some("reserved by Azure (private)"),
+        0 | 23456 | 64496..=64511 | 65535..=65551 | u32::MAX => Some("reserved by IANA"),
+        _ => None,
+    }
+}
+
 fn vnets_and_subnets(v: &mut V) {
     let t = v.t;
+    let refused: Vec<(IpNet, &str)> = REFUSED_RANGES
+        .iter()
+        .filter_map(|(p, why)| p.parse().ok().map(|p| (p, *why)))
+        .collect();
     for vn in &t.vnets {
         let obj = format!("vnet {}", vn.name);
+        for a in &vn.address_space {
+            if let Some((r, why)) = refused.iter().find(|(r, _)| overlaps(*a, *r)) {
+                v.err(
+                    vn.loc,
+                    &obj,
+                    Some("address_space"),
+                    format!("{a} overlaps {r} ({why}), which Azure refuses in a virtual network"),
+                );
+            }
+        }
         for (i, a) in vn.address_space.iter().enumerate() {
             for b in &vn.address_space[i + 1..] {
                 if overlaps(*a, *b) {
@@ -472,9 +513,26 @@ fn route_tables(v: &mut V) {
         let rid = RouteTableId(ri as u32);
         let obj = format!("route_table {}", rt.name);
         let attached: Vec<SubnetId> = t.subnets_using(rid).collect();
+        // The first route of each prefix and name: one pass, not a scan of
+        // the routes before each route.
+        let mut by_prefix: HashMap<IpNet, usize> = HashMap::with_capacity(rt.routes.len());
+        let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(rt.routes.len());
+        if rt.routes.len() > MAX_ROUTES_PER_TABLE {
+            v.warn(
+                rt.loc,
+                &obj,
+                Some("route"),
+                format!(
+                    "{} routes: Azure allows at most {MAX_ROUTES_PER_TABLE} routes in a route table",
+                    rt.routes.len()
+                ),
+            );
+        }
         for (i, u) in rt.routes.iter().enumerate() {
             let uobj = format!("{obj}/route {}", u.name);
-            if let Some(first) = rt.routes[..i].iter().find(|o| o.prefix == u.prefix) {
+            let first_prefix = *by_prefix.entry(u.prefix).or_insert(i);
+            let first_name = *by_name.entry(u.name.as_str()).or_insert(i);
+            if let Some(first) = (first_prefix < i).then(|| &rt.routes[first_prefix]) {
                 v.err(
                     u.loc,
                     &uobj,
@@ -485,7 +543,7 @@ fn route_tables(v: &mut V) {
                     ),
                 );
             }
-            if let Some(first) = rt.routes[..i].iter().find(|o| o.name == u.name) {
+            if let Some(first) = (first_name < i).then(|| &rt.routes[first_name]) {
                 v.err(
                     u.loc,
                     &uobj,
@@ -613,6 +671,11 @@ fn nvas_and_sites(v: &mut V) {
             .iter()
             .any(|s| matches!(s.peer, Speaker::RouteServer(_)));
         if let Some(asn) = nva.asn
+            && let Some(why) = refused_asn(asn).filter(|_| !RESERVED_ASNS.contains(&asn))
+        {
+            v.err(nva.loc, &obj, Some("asn"), format!("ASN {asn} is {why}"));
+        }
+        if let Some(asn) = nva.asn
             && peers_rs
         {
             if RESERVED_ASNS.contains(&asn) {
@@ -651,6 +714,11 @@ fn nvas_and_sites(v: &mut V) {
     }
     for (si, site) in t.sites.iter().enumerate() {
         let obj = format!("site {}", site.name);
+        if let Some(asn) = site.asn.filter(|&a| a != 65515)
+            && let Some(why) = refused_asn(asn)
+        {
+            v.err(site.loc, &obj, Some("asn"), format!("ASN {asn} is {why}"));
+        }
         if site.asn == Some(65515) {
             v.err(
                 site.loc,
@@ -748,6 +816,15 @@ fn check_tunnel_peer(v: &mut V, tun: &Tunnel, owner: &str) {
             &format!("{owner}/tunnel {}", tun.name),
             Some("remote"),
             "local and remote are of different address families",
+        );
+        return;
+    }
+    if tun.local == tun.remote {
+        v.err(
+            tun.loc,
+            &format!("{owner}/tunnel {}", tun.name),
+            Some("remote"),
+            format!("the tunnel's remote end is its own address {}", tun.local),
         );
         return;
     }

@@ -57,7 +57,7 @@ fn t2c_range_containing_reserved_prefix_removes_it() {
     assert_eq!(
         rows(&t, "nic1"),
         expect(&[
-            ("Default", "Active", "192.0.0.0/2", "VnetLocal", &[]),
+            ("Default", "Active", "192.0.0.0/3", "VnetLocal", &[]),
             ("Default", "Active", "0.0.0.0/0", "Internet", &[]),
             ("Default", "Active", "10.0.0.0/8", "None", &[]),
             ("Default", "Active", "100.64.0.0/10", "None", &[]),
@@ -66,7 +66,7 @@ fn t2c_range_containing_reserved_prefix_removes_it() {
     );
     assert_eq!(
         next_hop(&t, "nic1", "192.168.1.1"),
-        hop("Default", "192.0.0.0/2", "VnetLocal", &[])
+        hop("Default", "192.0.0.0/3", "VnetLocal", &[])
     );
 }
 

@@ -424,3 +424,92 @@ proptest! {
         }
     }
 }
+
+/// What Azure refuses, refused with the field located: address spaces in
+/// the ranges a VNet may not use (Virtual Network FAQ: multicast,
+/// broadcast, loopback, link-local, 168.63.129.16), names with characters
+/// Azure's names may not hold (resource name rules for Microsoft.Network:
+/// letters, digits, `_`, `.`, `-`; a letter or digit first; not `.` or `-`
+/// last), ASNs Azure or IANA reserve (VPN Gateway FAQ), a tunnel to itself.
+#[test]
+fn what_azure_refuses_is_refused() {
+    for space in [
+        "224.0.0.0/4",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "0.0.0.0/0",
+        "168.63.0.0/16",
+    ] {
+        let (src, line) = edit(
+            "address_space = [\"10.11.0.0/16\"]",
+            &format!("address_space = [\"10.11.0.0/16\", \"{space}\"]"),
+        );
+        assert_error(&src, line - 3, &["address_space", space, "Azure refuses"]);
+    }
+    for name in [
+        "on\u{202e}prem",
+        "-onprem",
+        "onprem.",
+        "on prem",
+        "on@prem",
+        "onprém",
+    ] {
+        let (src, line) = edit("name = \"onprem\"", &format!("name = \"{name}\""));
+        assert_error(&src, line, &["name"]);
+    }
+    for asn in ["12076", "8075", "65517", "23456", "65535", "4294967295"] {
+        let (src, line) = edit("asn = 65100", &format!("asn = {asn}"));
+        assert_error(&src, line - 2, &["asn", &format!("ASN {asn} is reserved")]);
+    }
+    // An ASN out of range says so, and not that the ASN is missing.
+    for asn in ["0", "4294967296"] {
+        let (src, line) = edit("asn = 65100", &format!("asn = {asn}"));
+        assert_error(&src, line, &["asn", "out of range"]);
+        let e = errors(&src).to_string();
+        assert!(!e.contains("needs `asn`"), "{e}");
+    }
+}
+
+/// A route table past Azure's 400 routes loads with a warning on it.
+#[test]
+fn a_route_table_past_azures_limit_warns() {
+    let mut src = String::from(BASE);
+    src.push_str("\n[[route_table]]\nname = \"big\"\n");
+    for i in 0..401 {
+        src.push_str(&format!(
+            "  [[route_table.route]]\n  name = \"r{i}\"\n  prefix = \"100.{}.{}.0/24\"\n  next_hop_type = \"None\"\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    let t = topology::load_str("big.toml", &src).expect("loads");
+    let w = t
+        .warnings
+        .iter()
+        .map(|w| w.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        w.contains("route_table big") && w.contains("at most 400 routes"),
+        "{w}"
+    );
+}
+
+/// A tunnel whose remote end is its own address is refused.
+#[test]
+fn a_tunnel_to_itself_is_refused() {
+    let src = include_str!("../../topologies/multi-region-vxlan.toml");
+    let from = "remote = \"10.2.2.4\"";
+    assert!(src.contains(from));
+    let line = line_of(src, from);
+    let bad = src.replacen(from, "remote = \"10.1.2.4\"", 1);
+    let e = match topology::load_str("bad.toml", &bad) {
+        Ok(_) => panic!("a tunnel to itself loaded"),
+        Err(e) => e,
+    };
+    let d = e
+        .errors()
+        .find(|d| d.to_string().contains("its own address"))
+        .unwrap_or_else(|| panic!("{e}"));
+    assert!(d.loc.line <= line, "{d}");
+}

@@ -83,6 +83,17 @@ impl<'a, 'b> Builder<'a, 'b> {
             Some("contains `/`, which vnetplane uses to join VNet and subnet names")
         } else if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
             Some("contains whitespace or control characters")
+        } else if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            Some(
+                "holds characters Azure does not allow in names (letters, digits, `_`, `.` and `-` only)",
+            )
+        } else if !s.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            Some("must start with a letter or a digit, as Azure's names do")
+        } else if !s.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+            Some("must end with a letter, a digit or `_`, as Azure's names do")
         } else {
             None
         };

@@ -504,7 +504,7 @@ impl Builder<'_, '_> {
         let tunnels = self.tunnels(&r.tunnel, &obj);
         let routes = self.os_routes(&r.route, &obj, &tunnels, Some(&nics));
         let bgp = self.sessions(&r.bgp, &obj, &tunnels);
-        if !bgp.is_empty() && asn.is_none() {
+        if !bgp.is_empty() && r.asn.is_none() {
             self.err(
                 &x.span(),
                 &obj,
@@ -556,7 +556,7 @@ impl Builder<'_, '_> {
         let tunnels = self.tunnels(&r.tunnel, &obj);
         let routes = self.os_routes(&r.route, &obj, &tunnels, None);
         let bgp = self.sessions(&r.bgp, &obj, &tunnels);
-        if (!bgp.is_empty() || connections.iter().any(|c| c.bgp)) && asn.is_none() {
+        if (!bgp.is_empty() || connections.iter().any(|c| c.bgp)) && r.asn.is_none() {
             self.err(
                 &x.span(),
                 &obj,
