@@ -17,6 +17,8 @@ mod it {
     mod effective;
     /// The compiled FIB against naive LPM, the control plane and treebitmap.
     mod fib;
+    /// Hostile inputs: the corpus in tests/fuzz and random mutations.
+    mod fuzz;
     /// Wrong and hostile topology files: located errors, never a panic.
     mod malformed;
     /// The worker pipeline: order, failover, live updates, stop.
