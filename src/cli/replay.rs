@@ -19,7 +19,7 @@ use vnetplane::dataplane::frame::Counters;
 use vnetplane::io::{self, PcapNgOut};
 use vnetplane::pipeline::{
     self, Control, ControlPriority, Outputs, PipelineError, Queues, Report, Run, Steering,
-    VersionInfo, schedule,
+    VersionInfo, schedule, schedule::LineNote,
 };
 
 #[derive(clap::Args, Debug)]
@@ -118,6 +118,10 @@ fn refuse_overwrite(a: &ReplayArgs) -> Result<()> {
     Ok(())
 }
 
+/// How long standard input may stay quiet, once the capture is replayed,
+/// before the lines still to come are not waited for.
+const LATE_LINES_QUIET: Duration = Duration::from_millis(200);
+
 pub fn run(a: ReplayArgs) -> Result<String> {
     refuse_overwrite(&a)?;
     let coalesce_ms = a.tuning.coalesce_ms;
@@ -190,19 +194,25 @@ pub fn run(a: ReplayArgs) -> Result<String> {
     // Live events: each line checked as it is read (names that do not
     // exist are rejected at once, with the line's number).
     let rejected_lines = Arc::new(AtomicUsize::new(0));
-    let live = live_stdin.then(|| {
+    let (live, lines) = match live_stdin.then(|| {
         let topo = Arc::new(base.clone());
         let count = rejected_lines.clone();
         pipeline::read_events(
             std::io::stdin(),
             "stdin",
             move |e| e.check(&topo),
-            move |e| {
-                count.fetch_add(1, Ordering::Relaxed);
-                eprintln!("error: {e}");
+            move |n| match n {
+                LineNote::Rejected(m) => {
+                    count.fetch_add(1, Ordering::Relaxed);
+                    eprintln!("error: {m}");
+                }
+                LineNote::Late(m) => eprintln!("warning: {m}"),
             },
         )
-    });
+    }) {
+        Some(l) => (Some(l.events), Some(l.lines)),
+        None => (None, None),
+    };
     let run = Run {
         world: world.clone(),
         control: Some(Control {
@@ -229,6 +239,12 @@ pub fn run(a: ReplayArgs) -> Result<String> {
     })?;
     for e in &report.rejected_events {
         eprintln!("error: {e}");
+    }
+    // Lines still arriving when the capture ends (a pipe, a file) are read
+    // to the end of the input, or until it has been quiet for a moment (a
+    // terminal, a stream that stays open): checked and reported, not applied.
+    if let Some(lines) = lines {
+        while let Ok(()) = lines.recv_timeout(LATE_LINES_QUIET) {}
     }
     let rejected = rejected_lines.load(Ordering::Relaxed) + report.rejected_events.len();
     if let (Some(w), Some(p)) = (pcapng, &a.out) {

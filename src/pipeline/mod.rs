@@ -798,6 +798,7 @@ mod tests {
             |_| Ok(()),
             |_| {},
         )
+        .events
         .iter()
         .map(|b| b.events.iter().map(ToString::to_string).collect())
         .collect();
@@ -824,6 +825,7 @@ mod tests {
         }
         let lines = vec!["speaker-down nva1\n", "bad\n", "speaker-up nva1\n"];
         let sizes: Vec<usize> = read_events(ByLine(lines.into_iter()), "test", |_| Ok(()), |_| {})
+            .events
             .iter()
             .map(|b| b.events.len())
             .collect();

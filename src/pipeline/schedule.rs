@@ -195,24 +195,48 @@ pub fn resolve(sched: &[Scheduled], timestamps: &[Duration]) -> Vec<(usize, Even
         .collect()
 }
 
+/// What reading live events reports of a line besides the events it sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineNote {
+    /// The line cannot be used: `NAME:LINE: why`.
+    Rejected(String),
+    /// The event arrived once the run was over: checked, not applied.
+    Late(String),
+}
+
+/// Live events being read (see [`read_events`]).
+pub struct LiveInput {
+    /// The events, in the bursts they were read in.
+    pub events: Receiver<LiveEvents>,
+    /// A message per line read; disconnected at the end of the input. A
+    /// caller waits on it after the run for the lines still arriving.
+    pub lines: Receiver<()>,
+}
+
 /// Live events read from `input` on a thread of their own: the lines that
 /// came in one read go as one [`LiveEvents`] (a burst piped in reaches the
-/// control plane as one message, a line typed by hand at once). A line
-/// that does not parse, or a read that fails, goes to `rejected` as
-/// `NAME:LINE: why` (the line is skipped; a failed read ends the input).
+/// control plane as one message, a line typed by hand at once). Each event
+/// is checked (`check`) as it is read; a line that does not parse or check,
+/// is too long or not UTF-8, or a read that fails (which ends the input),
+/// goes to `note` as [`LineNote::Rejected`]. Once the run is over (nobody
+/// receives the events) the reading goes on: later events are checked and
+/// reported as [`LineNote::Late`].
 pub fn read_events<R: std::io::Read + Send + 'static>(
     input: R,
     name: &'static str,
     check: impl Fn(&Event) -> Result<(), crate::control::events::EventError> + Send + 'static,
-    mut rejected: impl FnMut(String) + Send + 'static,
-) -> Receiver<LiveEvents> {
+    mut note: impl FnMut(LineNote) + Send + 'static,
+) -> LiveInput {
     let (tx, rx) = unbounded();
+    let (line_tx, line_rx) = unbounded();
     std::thread::spawn(move || {
         use std::io::{BufRead, Read};
         let mut input = std::io::BufReader::new(input);
         let mut line = Vec::new();
-        let mut batch = Vec::new();
+        let mut batch: Vec<(usize, Event)> = Vec::new();
         let mut n = 0usize;
+        let mut over = false;
+        let mut late = Vec::new();
         loop {
             line.clear();
             // A line is read up to MAX_LINE bytes: a longer one (or an
@@ -224,12 +248,15 @@ pub fn read_events<R: std::io::Read + Send + 'static>(
                 Ok(0) => break,
                 Ok(_) => n += 1,
                 Err(e) => {
-                    rejected(format!("{name}:{}: {e}", n + 1));
+                    note(LineNote::Rejected(format!("{name}:{}: {e}", n + 1)));
                     break;
                 }
             }
+            let _ = line_tx.send(());
             if line.len() > MAX_LINE && line.last() != Some(&b'\n') {
-                rejected(format!("{name}:{n}: a line longer than {MAX_LINE} bytes"));
+                note(LineNote::Rejected(format!(
+                    "{name}:{n}: a line longer than {MAX_LINE} bytes"
+                )));
                 // Skip the rest of it.
                 let mut rest = Vec::new();
                 loop {
@@ -246,32 +273,52 @@ pub fn read_events<R: std::io::Read + Send + 'static>(
                 continue;
             }
             let Ok(text) = std::str::from_utf8(&line) else {
-                rejected(format!("{name}:{n}: not UTF-8 text"));
+                note(LineNote::Rejected(format!("{name}:{n}: not UTF-8 text")));
                 continue;
             };
             let l = text.split('#').next().unwrap_or("").trim();
             if !l.is_empty() {
                 match Event::parse(l).and_then(|e| check(&e).map(|()| e)) {
-                    Ok(e) => batch.push(e),
-                    Err(e) => rejected(format!("{name}:{n}: {e}")),
+                    Ok(e) => batch.push((n, e)),
+                    Err(e) => note(LineNote::Rejected(format!("{name}:{n}: {e}"))),
                 }
             }
             // The lines already read in are one burst: sent together once
             // no whole line is left in the buffer.
-            if !input.buffer().contains(&b'\n')
-                && !batch.is_empty()
-                && tx
-                    .send(LiveEvents::now(std::mem::take(&mut batch)))
-                    .is_err()
-            {
-                return;
+            if !input.buffer().contains(&b'\n') && !batch.is_empty() {
+                let burst = std::mem::take(&mut batch);
+                if over {
+                    late.extend(burst);
+                } else if let Err(e) = tx.send(LiveEvents::now(
+                    burst.iter().map(|(_, e)| e.clone()).collect(),
+                )) {
+                    // The run is over.
+                    drop(e);
+                    over = true;
+                    late.extend(burst);
+                }
+            }
+            for (k, e) in late.drain(..) {
+                note(LineNote::Late(format!(
+                    "{name}:{k}: event `{e}` arrived after the last packet: not applied"
+                )));
             }
         }
         if !batch.is_empty() {
-            let _ = tx.send(LiveEvents::now(batch));
+            let events = batch.iter().map(|(_, e)| e.clone()).collect();
+            if over || tx.send(LiveEvents::now(events)).is_err() {
+                for (k, e) in batch {
+                    note(LineNote::Late(format!(
+                        "{name}:{k}: event `{e}` arrived after the last packet: not applied"
+                    )));
+                }
+            }
         }
     });
-    rx
+    LiveInput {
+        events: rx,
+        lines: line_rx,
+    }
 }
 
 #[cfg(test)]
