@@ -347,7 +347,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
         .iter()
         .filter(|a| a.expect == Expect::Dropped)
         .flat_map(|a| {
-            assertion_targets(t, &a.to)
+            assertion_classes(t, &a.to, &dsts)
                 .into_iter()
                 .map(move |ip| (endpoint_name(t, &a.from), ip))
         })
@@ -489,14 +489,16 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
             }
         }
     }
-    // Assertions.
+    // Assertions: every destination class the target holds, every ECMP
+    // and load-balancer branch of each.
+    let reps = &dsts;
     for a in &t.assertions {
         let from = match a.from {
             Endpoint::Nic(n) => Start::Nic(n),
             Endpoint::Site(s) => Start::Site(s),
             _ => continue,
         };
-        for dst in assertion_targets(t, &a.to) {
+        for dst in assertion_classes(t, &a.to, reps) {
             let Some(src) = source_ip(t, from, dst.is_ipv4()) else {
                 continue;
             };
@@ -507,43 +509,71 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                 sport: 49152,
                 dport: 443,
             };
-            let tr = world.walk_from(from, Packet::new(header));
-            report.walks += 1;
-            let delivered = matches!(tr.verdict, Verdict::Delivered { .. });
-            let failed = match (a.expect, delivered) {
-                (Expect::Delivered, false) => Some((
-                    "assertion",
-                    format!(
-                        "expected delivered, got {} at {}",
-                        tr.verdict.kind(),
-                        tr.verdict.at()
-                    ),
-                )),
-                (Expect::Dropped, true) => Some((
-                    "isolation",
-                    format!("expected dropped, delivered at {}", tr.verdict.at()),
-                )),
-                (Expect::Delivered, true) => a.via.and_then(|v| {
-                    let nva = format!("nva {}", t.nvas[v.idx()].name);
-                    (!tr.hops.iter().any(|h| h.node == nva))
-                        .then(|| ("waypoint", format!("delivered without crossing {nva}")))
-                }),
-                (Expect::Dropped, false) => None,
+            let branches = world.walk_branches(from, &Packet::new(header), true, MAX_BRANCHES);
+            report.walks += branches.len();
+            let Some((tr, kind, detail)) = branches
+                .into_iter()
+                .find_map(|tr| assertion_fails(t, a, &tr).map(|(k, d)| (tr, k, d)))
+            else {
+                continue;
             };
-            if let Some((kind, detail)) = failed {
-                report.findings.push(Finding {
-                    grade: Grade::Violation,
-                    kind,
-                    from: endpoint_name(t, &a.from),
-                    dst: dst.to_string(),
-                    path: path(&tr),
-                    detail: format!("assertion {} (line {}): {detail}", a.name, a.loc.line),
-                    failure: failure.clone(),
-                    counterexample: Some(Counterexample { from, header }),
-                });
-            }
+            let header = flow_taking(&world, from, header, &tr);
+            report.findings.push(Finding {
+                grade: Grade::Violation,
+                kind,
+                from: endpoint_name(t, &a.from),
+                dst: dst.to_string(),
+                path: path(&tr),
+                detail: format!("assertion {} (line {}): {detail}", a.name, a.loc.line),
+                failure: failure.clone(),
+                counterexample: Some(Counterexample { from, header }),
+            });
+            // The first counterexample of an assertion is enough.
+            break;
         }
     }
+}
+
+/// How a walk breaks an assertion, if it does: the finding's kind and why.
+fn assertion_fails(t: &Topology, a: &Assertion, tr: &Trace) -> Option<(&'static str, String)> {
+    let delivered = matches!(tr.verdict, Verdict::Delivered { .. });
+    match (a.expect, delivered) {
+        (Expect::Delivered, false) => Some((
+            "assertion",
+            format!(
+                "expected delivered, got {} at {}",
+                tr.verdict.kind(),
+                tr.verdict.at()
+            ),
+        )),
+        (Expect::Dropped, true) => Some((
+            "isolation",
+            format!("expected dropped, delivered at {}", tr.verdict.at()),
+        )),
+        (Expect::Delivered, true) => a.via.and_then(|v| {
+            let nva = format!("nva {}", t.nvas[v.idx()].name);
+            (!tr.hops.iter().any(|h| h.node == nva))
+                .then(|| ("waypoint", format!("delivered without crossing {nva}")))
+        }),
+        (Expect::Dropped, false) => None,
+    }
+}
+
+/// A flow (the header with another source port) whose own hash takes the
+/// branch `tr` walked, so that its packet replays to the same verdict; the
+/// header as given when no port of the first thousand does.
+fn flow_taking(world: &World, from: Start, header: Header, tr: &Trace) -> Header {
+    let want = path(tr);
+    (0..1024u16)
+        .map(|k| Header {
+            sport: header.sport.wrapping_add(k),
+            ..header
+        })
+        .find(|h| {
+            let t = world.walk_from(from, Packet::new(*h));
+            t.verdict == tr.verdict && path(&t) == want
+        })
+        .unwrap_or(header)
 }
 
 fn endpoint_name(t: &Topology, e: &Endpoint) -> String {
@@ -552,6 +582,21 @@ fn endpoint_name(t: &Topology, e: &Endpoint) -> String {
         Endpoint::Site(s) => format!("site {}", t.sites[s.idx()].name),
         Endpoint::Prefix(p) => p.to_string(),
         Endpoint::Internet => "internet".into(),
+    }
+}
+
+/// The destinations an assertion is decided over: for a prefix, its first
+/// address and every destination class's representative inside it (the
+/// class holding the first address may start before it); otherwise the
+/// addresses [`assertion_targets`] gives.
+fn assertion_classes(t: &Topology, e: &Endpoint, reps: &[IpAddr]) -> Vec<IpAddr> {
+    match e {
+        Endpoint::Prefix(p) => std::iter::once(p.network())
+            .chain(reps.iter().copied().filter(|r| p.contains(r)))
+            .collect::<BTreeSet<IpAddr>>()
+            .into_iter()
+            .collect(),
+        _ => assertion_targets(t, e),
     }
 }
 
