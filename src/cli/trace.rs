@@ -7,6 +7,7 @@ use anyhow::{Result, anyhow, bail};
 use serde::Serialize;
 
 use super::args::{EventArgs, TopologyArg, control_plane, ip, load, start};
+use super::{EXIT_FAILED, Ended};
 use vnetplane::dataplane::{
     Header, Hop, PROTO_ICMP, PROTO_TCP, PROTO_UDP, Packet, Start, Trace, Verdict, World,
 };
@@ -32,6 +33,10 @@ pub struct TraceArgs {
     pub dport: u16,
     #[arg(long)]
     pub json: bool,
+    /// The verdict expected: the exit status is 1 when the packet ends
+    /// otherwise (0 when it ends so).
+    #[arg(long, value_parser = ["delivered", "dropped", "loop"])]
+    pub expect: Option<String>,
     #[command(flatten)]
     pub events: EventArgs,
 }
@@ -79,10 +84,22 @@ pub fn run(a: TraceArgs) -> Result<String> {
     };
     let world = World::new(&cp);
     let trace = world.walk_from(from, Packet::new(header));
-    if a.json {
-        Ok(serde_json::to_string_pretty(&TraceReport::new(&trace))? + "\n")
+    let out = if a.json {
+        serde_json::to_string_pretty(&TraceReport::new(&trace))? + "\n"
     } else {
-        Ok(text(&a.from, &header, &trace))
+        text(&a.from, &header, &trace)
+    };
+    match &a.expect {
+        Some(want) if want != trace.verdict.kind() => Err(anyhow::Error::new(Ended {
+            report: out,
+            message: Some(format!(
+                "expected {want}, the packet ended {} at {}",
+                trace.verdict.kind(),
+                trace.verdict.at()
+            )),
+            code: EXIT_FAILED,
+        })),
+        _ => Ok(out),
     }
 }
 

@@ -61,8 +61,25 @@ pub struct Finding {
     /// The failure under which it happens (`--fail`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// The assertion it breaks (its index in the topology's), if any.
+    #[serde(skip)]
+    pub intent: Option<usize>,
     #[serde(skip)]
     pub counterexample: Option<Counterexample>,
+}
+
+/// One assertion's outcome.
+#[derive(Clone, Debug, Serialize)]
+pub struct Intent {
+    pub name: String,
+    /// Where it is declared.
+    pub line: u32,
+    pub holds: bool,
+    /// Destination classes its target was decided over, and the walks
+    /// (every ECMP and load-balancer branch of each), over every failure
+    /// checked.
+    pub classes: usize,
+    pub walks: usize,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -71,6 +88,8 @@ pub struct Report {
     pub senders: usize,
     pub walks: usize,
     pub findings: Vec<Finding>,
+    /// Every assertion, in the topology's order.
+    pub intents: Vec<Intent>,
 }
 
 impl Report {
@@ -338,6 +357,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                 path: Vec::new(),
                 detail: w.clone(),
                 failure: None,
+                intent: None,
                 counterexample: None,
             });
         }
@@ -405,6 +425,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                                     cycle.join(" → ")
                                 ),
                                 failure: failure.clone(),
+                                intent: None,
                                 counterexample: ce,
                             });
                     }
@@ -426,6 +447,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                                 path: path(tr),
                                 detail: format!("dropped at {at}: {}", reason.code()),
                                 failure: failure.clone(),
+                                intent: None,
                                 counterexample: ce,
                             });
                         } else if !between {
@@ -460,6 +482,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                 path: Vec::new(),
                 detail: format!("{n} destination classes nobody declared are dropped ({reason})"),
                 failure: None,
+                intent: None,
                 counterexample: None,
             });
         }
@@ -484,6 +507,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                         there, back
                     ),
                     failure: None,
+                    intent: None,
                     counterexample: None,
                 });
             }
@@ -492,7 +516,20 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
     // Assertions: every destination class the target holds, every ECMP
     // and load-balancer branch of each.
     let reps = &dsts;
-    for a in &t.assertions {
+    if report.intents.is_empty() {
+        report.intents = t
+            .assertions
+            .iter()
+            .map(|a| Intent {
+                name: a.name.clone(),
+                line: a.loc.line,
+                holds: true,
+                classes: 0,
+                walks: 0,
+            })
+            .collect();
+    }
+    for (k, a) in t.assertions.iter().enumerate() {
         let from = match a.from {
             Endpoint::Nic(n) => Start::Nic(n),
             Endpoint::Site(s) => Start::Site(s),
@@ -511,6 +548,8 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
             };
             let branches = world.walk_branches(from, &Packet::new(header), true, MAX_BRANCHES);
             report.walks += branches.len();
+            report.intents[k].classes += 1;
+            report.intents[k].walks += branches.len();
             let Some((tr, kind, detail)) = branches
                 .into_iter()
                 .find_map(|tr| assertion_fails(t, a, &tr).map(|(k, d)| (tr, k, d)))
@@ -518,6 +557,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                 continue;
             };
             let header = flow_taking(&world, from, header, &tr);
+            report.intents[k].holds = false;
             report.findings.push(Finding {
                 grade: Grade::Violation,
                 kind,
@@ -526,6 +566,7 @@ fn check(cp: &ControlPlane, failure: Option<String>, report: &mut Report) {
                 path: path(&tr),
                 detail: format!("assertion {} (line {}): {detail}", a.name, a.loc.line),
                 failure: failure.clone(),
+                intent: Some(k),
                 counterexample: Some(Counterexample { from, header }),
             });
             // The first counterexample of an assertion is enough.

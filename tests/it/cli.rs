@@ -754,3 +754,85 @@ fn rejected_events_are_located_and_fail_the_run() {
     assert!(out.is_empty(), "nothing ran: {out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `verify --junit` gives a test case per assertion (failed with its
+/// finding) and `--sarif` locates the finding at the assertion's line.
+#[test]
+fn verify_writes_junit_and_sarif() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-reports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (junit, sarif) = (dir.join("v.xml"), dir.join("v.sarif"));
+    let (code, _, err) = run(&[
+        "verify",
+        "-t",
+        "onprem-bypasses-nva",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--sarif",
+        sarif.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "violations: {err}");
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        x.contains("<testcase classname=\"topologies/onprem-bypasses-nva.toml\" name=\"assertion spoke-to-onprem-via-nva1")
+            && x.contains("<failure type=\"waypoint\""),
+        "{x}"
+    );
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("topologies/onprem-bypasses-nva.toml"),
+    )
+    .unwrap();
+    let line = src
+        .lines()
+        .position(|l| l.starts_with("[[assertion]]"))
+        .unwrap()
+        + 1;
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    assert_eq!(s["version"], "2.1.0");
+    let results = s["runs"][0]["results"].as_array().unwrap();
+    let w = results
+        .iter()
+        .find(|r| r["ruleId"] == "waypoint")
+        .expect("the waypoint finding");
+    assert_eq!(w["level"], "error");
+    let region = &w["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(region["startLine"], line, "{w}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `trace --expect`: 0 when the packet ends as expected, 1 otherwise (the
+/// trace still printed), 2 when the input cannot be used.
+#[test]
+fn trace_expect_sets_the_exit_status() {
+    let base = [
+        "trace",
+        "-t",
+        "multi-region-loop",
+        "--from",
+        "spoke11-vm",
+        "--dst",
+        "10.21.1.4",
+    ];
+    let (code, out, _) = run(&[&base[..], &["--expect", "loop"]].concat());
+    assert_eq!(code, 0, "{out}");
+    let (code, out, err) = run(&[&base[..], &["--expect", "delivered"]].concat());
+    assert_eq!(code, 1);
+    assert!(out.contains("verdict: loop"), "{out}");
+    assert!(
+        err.contains("expected delivered, the packet ended loop"),
+        "{err}"
+    );
+    let (code, _, _) = run(&[
+        "trace",
+        "-t",
+        "nope.toml",
+        "--from",
+        "x",
+        "--dst",
+        "10.0.0.1",
+        "--expect",
+        "loop",
+    ]);
+    assert_eq!(code, 2);
+}
