@@ -403,6 +403,21 @@ fn options(
     Ok(())
 }
 
+/// An (enhanced) packet block's body after its interface field: the
+/// timestamp (two 32-bit halves), captured and original lengths, the data.
+fn packet_block(order: Order, iface: usize, body: &[u8]) -> Result<Block, String> {
+    let ts = u64::from(order.u32(&body[4..8])) << 32 | u64::from(order.u32(&body[8..12]));
+    let caplen = order.u32(&body[12..16]) as usize;
+    if caplen > body.len() - 20 {
+        return Err(format!("captured length {caplen} runs past its block"));
+    }
+    Ok(Block::Packet {
+        iface,
+        ts,
+        data: body[20..20 + caplen].to_vec(),
+    })
+}
+
 /// One block after a section's first: its 8-byte head is read.
 fn pcapng_block<R: Read>(
     r: &mut Reader<'_, R>,
@@ -476,20 +491,10 @@ fn pcapng_block<R: Read>(
             })?;
             Ok(Block::Interface(i))
         }
-        // Enhanced packet.
+        // Enhanced packet: interface (32 bits), timestamp, lengths, data.
         6 => {
             short(20)?;
-            let iface = order.u32(&body[0..4]) as usize;
-            let ts = u64::from(order.u32(&body[4..8])) << 32 | u64::from(order.u32(&body[8..12]));
-            let caplen = order.u32(&body[12..16]) as usize;
-            if caplen > body.len() - 20 {
-                return Err(format!("captured length {caplen} runs past its block"));
-            }
-            Ok(Block::Packet {
-                iface,
-                ts,
-                data: body[20..20 + caplen].to_vec(),
-            })
+            packet_block(order, order.u32(&body[0..4]) as usize, body)
         }
         // Simple packet: the original length; the data fill the block.
         3 => {
@@ -498,20 +503,10 @@ fn pcapng_block<R: Read>(
             let data = &body[4..];
             Ok(Block::Simple(data[..orig.min(data.len())].to_vec()))
         }
-        // Packet (obsolete): interface (16 bits), drops, timestamp, lengths.
+        // Packet (obsolete): interface (16 bits), drops, then as above.
         2 => {
             short(20)?;
-            let iface = usize::from(order.u16(&body[0..2]));
-            let ts = u64::from(order.u32(&body[4..8])) << 32 | u64::from(order.u32(&body[8..12]));
-            let caplen = order.u32(&body[12..16]) as usize;
-            if caplen > body.len() - 20 {
-                return Err(format!("captured length {caplen} runs past its block"));
-            }
-            Ok(Block::Packet {
-                iface,
-                ts,
-                data: body[20..20 + caplen].to_vec(),
-            })
+            packet_block(order, usize::from(order.u16(&body[0..2])), body)
         }
         // Name resolution, statistics, secrets, custom and unknown blocks.
         _ => Ok(Block::Other),
