@@ -29,6 +29,8 @@ mod it {
     mod rules;
     /// Every scenario of SCENARIOS.md ships a topology that loads.
     mod scenarios;
+    /// verify against random flows on random intents (soundness).
+    mod soundness;
     /// Packet walks (hop machine) per scenario.
     mod trace;
     /// verify: loops, black holes, waypoints, failures, counterexamples.

@@ -195,8 +195,20 @@ pub fn classes(cp: &ControlPlane) -> Vec<IpAddr> {
                 .flat_map(|k| [IpNet::from(k.local), IpNet::from(k.remote)]),
         );
     }
+    // Every address something owns is a class of its own: what a packet
+    // to it meets (a VM, a gateway, a load balancer's backends, a Route
+    // Server) differs from its neighbours'.
     for n in &t.nics {
         nets.extend(n.ips.iter().map(|ip| IpNet::from(*ip)));
+    }
+    for g in &t.gateways {
+        nets.extend(g.ips.iter().map(|ip| IpNet::from(*ip)));
+    }
+    for l in &t.load_balancers {
+        nets.push(IpNet::from(l.frontend_ip));
+    }
+    for r in &t.route_servers {
+        nets.extend(r.ips.iter().map(|ip| IpNet::from(*ip)));
     }
     let mut b4: BTreeSet<u32> = BTreeSet::from([0]);
     let mut b6: BTreeSet<u128> = BTreeSet::from([0]);

@@ -251,7 +251,8 @@ fn a_waypoint_is_checked_on_every_ecmp_branch() {
 }
 
 /// An isolation of a prefix covers every address in it (the second
-/// hole): 10.1.0.0/16 holds hub1-vm, which spoke11-vm reaches.
+/// hole): 10.1.0.0/16 holds hub1-vm and the gateway, which spoke11-vm
+/// reaches; its first address (what the check once tried alone) is dropped.
 #[test]
 fn an_isolation_covers_every_class_of_its_prefix() {
     let (_, r) = run_with(
@@ -263,8 +264,41 @@ fn an_isolation_covers_every_class_of_its_prefix() {
         .find(|f| f.kind == "isolation")
         .unwrap_or_else(|| panic!("{:?}", kinds(&r)));
     assert!(
-        iso.detail.contains("delivered at nic hub1-vm"),
+        iso.detail.contains("expected dropped, delivered at"),
         "{}",
         iso.detail
+    );
+    let dst: std::net::IpAddr = iso.dst.parse().unwrap();
+    let hub: ipnet::IpNet = "10.1.0.0/16".parse().unwrap();
+    assert!(hub.contains(&dst) && dst != hub.network(), "{dst}");
+}
+
+/// Every address something owns is a destination class of its own (the
+/// issue's third hole): traffic to a load balancer's frontend, which
+/// `trace` shows looping through its backend NVA, is reported by `verify`.
+#[test]
+fn a_loop_through_a_load_balancer_frontend_is_reported() {
+    let t = builtin("example");
+    let world = World::new(&converge(&t, &[]));
+    let nic = t.nic_by_name("spoke11-vm").unwrap();
+    let tr = world.walk(
+        nic,
+        vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
+            src: "10.11.1.4".parse().unwrap(),
+            dst: "10.1.2.10".parse().unwrap(),
+            proto: vnetplane::dataplane::PROTO_TCP,
+            sport: 49152,
+            dport: 443,
+        }),
+    );
+    assert_eq!(tr.verdict.kind(), "loop");
+    let r = verify::verify(&t, &[]).unwrap();
+    assert!(
+        r.violations()
+            .any(|f| f.kind == "loop" && f.dst == "10.1.2.10"),
+        "{:?}",
+        r.violations()
+            .map(|f| (&f.kind, &f.dst))
+            .collect::<Vec<_>>()
     );
 }
