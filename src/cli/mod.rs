@@ -6,6 +6,7 @@ mod args;
 #[cfg(feature = "bench")]
 mod bench;
 mod bgp;
+mod diff;
 mod fib;
 mod generate;
 mod render;
@@ -69,6 +70,10 @@ pub enum Command {
     /// warnings (asymmetry, undeclared drops, control-plane). Exit 2 when
     /// the topology cannot be used.
     Verify(verify::VerifyArgs),
+    /// Two versions of a topology (two files, or one and `--event`s): the
+    /// effective routes, flow verdicts and paths, and intents that change.
+    /// Exit 1 when something `--fail-on` names changes, 2 on unusable input.
+    Diff(diff::DiffArgs),
     /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
     Fib(fib::FibArgs),
     /// Benchmarks: `bench lpm` (lookups against the treebitmap fork), or the
@@ -183,6 +188,7 @@ pub fn run(cli: Cli) -> Result<String> {
         Some(Command::Replay(a)) => replay::run(a),
         Some(Command::Gen(a)) => generate::run(a),
         Some(Command::Verify(a)) => verify::run(a),
+        Some(Command::Diff(a)) => diff::run(a),
         Some(Command::Fib(a)) => fib::run(a),
         #[cfg(feature = "bench")]
         Some(Command::Bench(a)) => bench::run(a),

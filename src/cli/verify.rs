@@ -50,7 +50,7 @@ struct VerifyReport<'r> {
 }
 
 /// Text for XML element content and attribute values.
-fn xml(s: &str) -> String {
+pub(super) fn xml(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

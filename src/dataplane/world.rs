@@ -54,6 +54,8 @@ pub(super) struct Fixed {
     /// gateway), each prefix valued with the first connection (in the
     /// site's order) whose reach contains it (see [`site_static`]).
     pub(super) site_static: Vec<Fib<u32>>,
+    /// Per site, what it holds: its prefixes and its VPN device's address.
+    site_holds: Vec<Fib<u32>>,
     /// Node names ("nic x", "nva y", ...), by kind and index.
     pub(super) names: Names,
     /// Each gateway's VNet's GatewaySubnet (R40).
@@ -395,6 +397,19 @@ impl Fixed {
             .collect();
         Fixed {
             site_static: t.sites.iter().map(|site| site_static(t, site)).collect(),
+            site_holds: t
+                .sites
+                .iter()
+                .map(|s| {
+                    Fib::build(
+                        s.prefixes
+                            .iter()
+                            .copied()
+                            .chain(s.cpe.map(ipnet::IpNet::from))
+                            .map(|p| (p, 0)),
+                    )
+                })
+                .collect(),
             names,
             gateway_subnet,
             nva_ips,
@@ -562,10 +577,18 @@ impl World {
 
     /// The site a captured packet comes from: the one holding its source.
     pub fn site_for_source(&self, ip: IpAddr) -> Option<SiteId> {
-        self.t()
-            .sites
-            .iter()
-            .position(|s| s.cpe == Some(ip) || s.prefixes.iter().any(|p| p.contains(&ip)))
+        (0..self.fixed.site_holds.len())
             .map(|i| SiteId(i as u32))
+            .find(|&s| self.site_holds(s, ip))
+    }
+
+    /// The NVA a NIC belongs to, if any.
+    pub fn nva_of(&self, n: NicId) -> Option<NvaId> {
+        self.fixed.nic_nva[n.idx()]
+    }
+
+    /// Whether site `s` holds `ip` (one of its prefixes, or its VPN device).
+    pub fn site_holds(&self, s: SiteId, ip: IpAddr) -> bool {
+        self.fixed.site_holds[s.idx()].lookup(ip).is_some()
     }
 }

@@ -361,22 +361,35 @@ pub enum Expect {
     Dropped,
 }
 
+/// What an assertion's `from` or `to` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
     Nic(NicId),
+    Subnet(SubnetId),
+    Vnet(VnetId),
     Site(SiteId),
+    /// An address (a /32 or /128) or a prefix.
     Prefix(IpNet),
     Internet,
 }
 
+/// An intent `verify` decides over every flow it names.
 #[derive(Clone, Debug)]
 pub struct Assertion {
     pub name: String,
     pub from: Endpoint,
     pub to: Endpoint,
     pub expect: Expect,
-    /// Waypoint: the path must cross this NVA.
-    pub via: Option<NvaId>,
+    /// Waypoints every delivered path crosses, in this order.
+    pub via: Vec<NvaId>,
+    /// NVAs no path may cross.
+    pub not_via: Vec<NvaId>,
+    /// The IP protocol of its flows (TCP when not given).
+    pub protocol: Option<u8>,
+    /// Destination ports, first and last (443 when not given).
+    pub ports: Option<(u16, u16)>,
+    /// The return path crosses the same NVAs as the way out.
+    pub symmetric: bool,
     pub loc: Loc,
 }
 

@@ -311,5 +311,38 @@ pub(crate) struct RawAssertion {
     #[serde(default)]
     pub expect: Option<S<String>>,
     #[serde(default)]
-    pub via: Option<S<String>>,
+    pub via: Option<S<OneOrMany>>,
+    #[serde(default)]
+    pub not_via: Option<S<OneOrMany>>,
+    #[serde(default)]
+    pub protocol: Option<S<String>>,
+    #[serde(default)]
+    pub ports: Option<S<Ports>>,
+    #[serde(default)]
+    pub symmetric: Option<bool>,
+}
+
+/// A name or a list of names.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// A port (`443`) or a range (`"1024-65535"`, `"443"`).
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub(crate) enum Ports {
+    One(i64),
+    Text(String),
 }

@@ -20,10 +20,20 @@ fn keeps(t: &Topology, a: &topology::Assertion, tr: &Trace) -> bool {
     match (a.expect, delivered) {
         (Expect::Delivered, false) | (Expect::Dropped, true) => false,
         (Expect::Dropped, false) => true,
-        (Expect::Delivered, true) => a.via.is_none_or(|v| {
-            let nva = format!("nva {}", t.nvas[v.idx()].name);
-            tr.hops.iter().any(|h| h.node == nva)
-        }),
+        (Expect::Delivered, true) => {
+            // The waypoints, in order, among the NVAs the path crosses.
+            let crossed: Vec<&str> = tr
+                .hops
+                .iter()
+                .filter(|h| h.kind == "nva")
+                .map(|h| h.node.as_str())
+                .collect();
+            let mut rest = crossed.iter();
+            a.via.iter().all(|v| {
+                let nva = format!("nva {}", t.nvas[v.idx()].name);
+                rest.any(|c| *c == nva)
+            })
+        }
     }
 }
 

@@ -388,6 +388,62 @@ impl World {
     }
 }
 
+/// Reusable buffers for [`World::for_each_branch`].
+#[derive(Clone, Debug, Default)]
+pub struct BranchBuf {
+    pub walk: WalkBuf,
+    /// Choices still to walk, each a forced prefix of decisions.
+    stack: Vec<Vec<usize>>,
+}
+
+impl WalkBuf {
+    /// The choice taken at each multi-way decision of the last walk: given
+    /// as forced choices ([`World::walk_forced`]), they walk the same branch.
+    pub fn choices(&self) -> Vec<usize> {
+        self.decisions.iter().map(|d| d.1).collect()
+    }
+}
+
+impl World {
+    /// Every ECMP / load-balancer branch of a packet's walk (at most
+    /// `limit`), on the fast path: hops recorded without text (`at`, `kind`,
+    /// `ttl` set), in buffers reused from call to call; `f` sees each
+    /// branch's buffer and outcome. Returns the number of branches walked.
+    pub fn for_each_branch(
+        &self,
+        start: Start,
+        packet: &Packet,
+        b: &mut BranchBuf,
+        limit: usize,
+        mut f: impl FnMut(&WalkBuf, Outcome),
+    ) -> usize {
+        b.stack.clear();
+        b.stack.push(Vec::new());
+        let mut walked = 0;
+        while let Some(forced) = b.stack.pop() {
+            if walked >= limit {
+                break;
+            }
+            let depth = forced.len();
+            b.walk.packet.clone_from(packet);
+            b.walk.forced = forced;
+            let outcome = self.run::<true>(start, &mut b.walk, &NO_PENDING, false, false);
+            let decisions = &b.walk.decisions;
+            for j in (depth..decisions.len()).rev() {
+                let (n, chosen) = decisions[j];
+                for alt in (0..n).filter(|&a| a != chosen) {
+                    let mut f: Vec<usize> = decisions[..j].iter().map(|d| d.1).collect();
+                    f.push(alt);
+                    b.stack.push(f);
+                }
+            }
+            walked += 1;
+            f(&b.walk, outcome);
+        }
+        walked
+    }
+}
+
 impl<const REC: bool> Walk<'_, REC> {
     /// Whether hops record text (never on the counting walk, `REC` false,
     /// which the compiler then builds without any of it).

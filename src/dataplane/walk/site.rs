@@ -162,9 +162,8 @@ impl<const REC: bool> Walk<'_, REC> {
             return self.drop_at(at, r);
         }
         let dst = self.b.packet.outer().header.dst;
-        let site = t.sites.iter().enumerate().find(|(_, s)| {
-            s.connections.iter().any(|c| c.gateway == g)
-                && (s.prefixes.iter().any(|p| p.contains(&dst)) || s.cpe == Some(dst))
+        let site = t.sites.iter().enumerate().find(|&(i, s)| {
+            s.connections.iter().any(|c| c.gateway == g) && w.site_holds(SiteId(i as u32), dst)
         });
         match site {
             Some((si, s)) => {
@@ -190,7 +189,7 @@ impl<const REC: bool> Walk<'_, REC> {
             return self.tunnel_arrival(at, "site", Node::Site(s), &site.tunnels, enc, "the CPE ");
         }
         let dst = o.header.dst;
-        if site.prefixes.iter().any(|p| p.contains(&dst)) || site.cpe == Some(dst) {
+        if w.site_holds(s, dst) {
             self.hop(at, "site", say!(self, "delivered on premises to {dst}"));
             return Step::Done(Outcome::Delivered(Place::At(at)));
         }

@@ -578,6 +578,10 @@ impl Builder<'_, '_> {
         }
     }
 
+    /// An assertion's `from` or `to`: `internet`, a NIC, a site, a VNet
+    /// (bare names, looked up in that order, or with a `nic:`, `site:`,
+    /// `vnet:` kind before them), `VNET/SUBNET` (or `subnet:VNET/SUBNET`),
+    /// an address or a prefix.
     pub(super) fn endpoint(
         &mut self,
         v: &S<String>,
@@ -588,25 +592,78 @@ impl Builder<'_, '_> {
         if s.eq_ignore_ascii_case("internet") {
             return Some(Endpoint::Internet);
         }
-        if let Some(&id) = self.names.nics.get(s) {
-            return Some(Endpoint::Nic(id));
-        }
-        if let Some(&id) = self.names.sites.get(s) {
-            return Some(Endpoint::Site(id));
-        }
         if let Ok(ip) = s.parse::<IpAddr>() {
             return Some(Endpoint::Prefix(IpNet::from(ip)));
         }
-        if s.contains('/') {
-            return self.net(v, object, field).map(Endpoint::Prefix);
+        if let Ok(net) = s.parse::<IpNet>() {
+            if net != net.trunc() {
+                self.err(
+                    &v.span(),
+                    object,
+                    Some(field),
+                    format!("`{s}` has host bits set (did you mean {}?)", net.trunc()),
+                );
+                return None;
+            }
+            return Some(Endpoint::Prefix(net));
+        }
+        let (kind, name) = match s.split_once(':') {
+            Some((k @ ("nic" | "site" | "vnet" | "subnet"), n)) => (Some(k), n.trim()),
+            _ => (None, s),
+        };
+        if matches!(kind, None | Some("subnet"))
+            && let Some((vn, sn)) = name.split_once('/')
+        {
+            let subnet = self
+                .names
+                .vnets
+                .get(vn)
+                .and_then(|&id| self.names.subnets.get(&(id, sn.to_string())));
+            if let Some(&id) = subnet {
+                return Some(Endpoint::Subnet(id));
+            }
+        } else {
+            if matches!(kind, None | Some("nic"))
+                && let Some(&id) = self.names.nics.get(name)
+            {
+                return Some(Endpoint::Nic(id));
+            }
+            if matches!(kind, None | Some("site"))
+                && let Some(&id) = self.names.sites.get(name)
+            {
+                return Some(Endpoint::Site(id));
+            }
+            if matches!(kind, None | Some("vnet"))
+                && let Some(&id) = self.names.vnets.get(name)
+            {
+                return Some(Endpoint::Vnet(id));
+            }
         }
         self.err(
             &v.span(),
             object,
             Some(field),
-            format!("`{s}` is not a NIC, a site, `internet`, an IP address or a prefix"),
+            format!(
+                "`{s}` is not a NIC, a site, a VNet, a VNET/SUBNET, `internet`, \
+                 an IP address or a prefix"
+            ),
         );
         None
+    }
+
+    /// A list of NVA names (`via`, `not_via`).
+    fn nva_list(&mut self, v: &Option<S<raw::OneOrMany>>, obj: &str, field: &str) -> Vec<NvaId> {
+        let Some(v) = v else {
+            return Vec::new();
+        };
+        let names: Vec<String> = v.get_ref().names().into_iter().map(String::from).collect();
+        names
+            .into_iter()
+            .filter_map(|n| {
+                let r = S::new(v.span(), n);
+                self.resolve(|n| &n.nvas, &r, "nva", obj, field)
+            })
+            .collect()
     }
 
     pub(super) fn assertion(&mut self, x: &S<raw::RawAssertion>) -> Option<Assertion> {
@@ -614,12 +671,12 @@ impl Builder<'_, '_> {
         let obj = format!("assertion {}", r.name.get_ref());
         let name = self.name(&r.name, &obj);
         let from = self.endpoint(&r.from, &obj, "from");
-        if let Some(Endpoint::Prefix(_) | Endpoint::Internet) = from {
+        if let Some(Endpoint::Internet) = from {
             self.err(
                 &r.from.span(),
                 &obj,
                 Some("from"),
-                "`from` must be a NIC or a site",
+                "`from` must be a NIC, a subnet, a VNet, a site or a prefix",
             );
         }
         let to = self.endpoint(&r.to, &obj, "to");
@@ -629,28 +686,108 @@ impl Builder<'_, '_> {
             .map(|e| (e.get_ref().to_ascii_lowercase(), e.span()))
         {
             None => Expect::Delivered,
-            Some((e, _)) if e == "delivered" => Expect::Delivered,
-            Some((e, _)) if e == "dropped" => Expect::Dropped,
+            Some((e, _)) if e == "delivered" || e == "reachable" => Expect::Delivered,
+            Some((e, _)) if e == "dropped" || e == "isolated" => Expect::Dropped,
             Some((e, span)) => {
                 self.err(
                     &span,
                     &obj,
                     Some("expect"),
-                    format!("unknown expectation `{e}` (delivered or dropped)"),
+                    format!(
+                        "unknown expectation `{e}` (reachable, isolated, or their synonyms \
+                         delivered, dropped)"
+                    ),
                 );
                 Expect::Delivered
             }
         };
-        let via = r
-            .via
-            .as_ref()
-            .and_then(|v| self.resolve(|n| &n.nvas, v, "nva", &obj, "via"));
+        let via = self.nva_list(&r.via, &obj, "via");
+        let not_via = self.nva_list(&r.not_via, &obj, "not_via");
+        if via.iter().any(|n| not_via.contains(n)) {
+            self.err(
+                &x.span(),
+                &obj,
+                Some("not_via"),
+                "an NVA is both in `via` and in `not_via`",
+            );
+        }
+        let protocol = r.protocol.as_ref().and_then(|p| {
+            match p.get_ref().trim().to_ascii_lowercase().as_str() {
+                "tcp" => Some(6),
+                "udp" => Some(17),
+                "icmp" => Some(1),
+                "any" | "*" => None,
+                other => match other.parse::<u8>() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        self.err(
+                            &p.span(),
+                            &obj,
+                            Some("protocol"),
+                            format!("unknown protocol `{other}` (tcp, udp, icmp, any or a number)"),
+                        );
+                        None
+                    }
+                },
+            }
+        });
+        let ports = r.ports.as_ref().and_then(|p| {
+            let parsed = match p.get_ref() {
+                raw::Ports::One(n) => u16::try_from(*n).ok().map(|n| (n, n)),
+                raw::Ports::Text(t) => {
+                    let t = t.trim();
+                    let (a, b) = t.split_once('-').unwrap_or((t, t));
+                    match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                        (Ok(a), Ok(b)) if a <= b => Some((a, b)),
+                        _ => None,
+                    }
+                }
+            };
+            if parsed.is_none() {
+                self.err(
+                    &p.span(),
+                    &obj,
+                    Some("ports"),
+                    "ports are a number 0–65535 or a range `FIRST-LAST`",
+                );
+            }
+            parsed
+        });
+        if ports.is_some() && matches!(protocol, Some(p) if p != 6 && p != 17) {
+            self.err(
+                &x.span(),
+                &obj,
+                Some("ports"),
+                "ports need protocol tcp or udp",
+            );
+        }
+        let symmetric = r.symmetric.unwrap_or(false);
+        if symmetric && expect == Expect::Dropped {
+            self.err(
+                &x.span(),
+                &obj,
+                Some("symmetric"),
+                "`symmetric` is about delivered flows; an isolation has no return path",
+            );
+        }
+        if !via.is_empty() && expect == Expect::Dropped {
+            self.err(
+                &x.span(),
+                &obj,
+                Some("via"),
+                "waypoints are about delivered flows; an isolation crosses none",
+            );
+        }
         Some(Assertion {
             name,
             from: from?,
             to: to?,
             expect,
             via,
+            not_via,
+            protocol,
+            ports,
+            symmetric,
             loc: self.loc(&x.span()),
         })
     }

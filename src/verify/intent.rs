@@ -1,0 +1,405 @@
+//! Intents (`[[assertion]]`): decided over every sender they name, every
+//! destination class of their target and every ECMP / load-balancer branch;
+//! the first breaking flow is the counterexample.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use super::*;
+
+/// How a walk breaks an intent, if it does: the finding's kind and why.
+fn judge(world: &World, a: &Assertion, o: Outcome, hops: &[Hop]) -> Option<(&'static str, String)> {
+    let t = &world.cp.topology;
+    let crossed = nvas_crossed(hops);
+    if let Some(n) = a.not_via.iter().find(|n| crossed.contains(n)) {
+        return Some(("not-via", format!("crosses nva {}", t.nvas[n.idx()].name)));
+    }
+    let names = |v: &[NvaId]| {
+        v.iter()
+            .map(|n| t.nvas[n.idx()].name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (a.expect, o) {
+        (Expect::Delivered, Outcome::Delivered(_)) => {
+            let mut rest = a.via.iter().peekable();
+            for n in &crossed {
+                if rest.peek() == Some(&n) {
+                    rest.next();
+                }
+            }
+            match (rest.peek(), a.via.len()) {
+                (None, _) => None,
+                (Some(_), 1) => Some((
+                    "waypoint",
+                    format!("delivered without crossing nva {}", names(&a.via)),
+                )),
+                (Some(_), _) => Some((
+                    "waypoint",
+                    format!(
+                        "delivered through [{}], not through [{}] in this order",
+                        names(&crossed),
+                        names(&a.via)
+                    ),
+                )),
+            }
+        }
+        (Expect::Delivered, Outcome::Dropped(p, r)) => Some((
+            "assertion",
+            format!(
+                "expected delivered, got dropped at {} ({})",
+                world.place_name(p),
+                r.code()
+            ),
+        )),
+        (Expect::Delivered, Outcome::Loop { at, .. }) => Some((
+            "assertion",
+            format!("expected delivered, got loop at {}", world.name(at)),
+        )),
+        (Expect::Dropped, Outcome::Delivered(p)) => Some((
+            "isolation",
+            format!("expected dropped, delivered at {}", world.place_name(p)),
+        )),
+        (Expect::Dropped, _) => None,
+    }
+}
+
+/// Where the answer to a delivered packet starts from.
+fn answerer(o: Outcome) -> Option<Start> {
+    match o {
+        Outcome::Delivered(Place::At(At::NicIn(n))) => Some(Start::Nic(n)),
+        Outcome::Delivered(Place::At(At::Site(s))) => Some(Start::Site(s)),
+        _ => None,
+    }
+}
+
+fn reversed(h: Header) -> Header {
+    Header {
+        src: h.dst,
+        dst: h.src,
+        proto: h.proto,
+        sport: h.dport,
+        dport: h.sport,
+    }
+}
+
+impl Run<'_> {
+    /// The senders an intent's `from` names, grouped.
+    pub(super) fn intent_senders(&self, from: &Endpoint) -> Vec<Sender> {
+        let t = self.t;
+        let groups = &self.groups.members;
+        let by_subnet = |keep: &dyn Fn(SubnetId) -> bool| -> Vec<Sender> {
+            groups
+                .iter()
+                .filter(|m| keep(t.nic(m[0]).subnet))
+                .map(|m| Sender::nics(t, format!("nic {}", t.nic(m[0]).name), m))
+                .collect()
+        };
+        match from {
+            Endpoint::Nic(n) => vec![Sender::nics(t, format!("nic {}", t.nic(*n).name), &[*n])],
+            Endpoint::Subnet(s) => by_subnet(&|x| x == *s),
+            Endpoint::Vnet(v) => by_subnet(&|x| t.subnet(x).vnet == *v),
+            Endpoint::Site(s) => vec![site_sender(t, *s, None)],
+            Endpoint::Prefix(p) => {
+                let mut v: Vec<Sender> = groups
+                    .iter()
+                    .filter_map(|m| {
+                        let inside: Vec<NicId> = m
+                            .iter()
+                            .copied()
+                            .filter(|&n| t.nic(n).ips.iter().any(|ip| p.contains(ip)))
+                            .collect();
+                        let first = *inside.first()?;
+                        let mut s = Sender::nics(t, format!("nic {}", t.nic(first).name), &inside);
+                        // Send from the addresses inside the prefix.
+                        for (_, ips) in &mut s.members {
+                            ips.retain(|ip| p.contains(ip));
+                        }
+                        Some(s)
+                    })
+                    .collect();
+                for (i, s) in t.sites.iter().enumerate() {
+                    if s.prefixes.iter().any(|q| q.contains(p) || p.contains(q))
+                        || s.hosts.iter().chain(s.cpe.iter()).any(|ip| p.contains(ip))
+                    {
+                        v.push(site_sender(t, SiteId(i as u32), Some(p)));
+                    }
+                }
+                v
+            }
+            Endpoint::Internet => Vec::new(),
+        }
+    }
+
+    /// The destination classes an intent's `to` stands for: a NIC's
+    /// addresses; every class of a prefix; the owned addresses of a subnet,
+    /// VNet or site (every class of it for an isolation); the Internet's
+    /// test addresses.
+    pub(super) fn intent_targets(&self, a: &Assertion) -> Vec<IpAddr> {
+        let t = self.t;
+        let isolation = a.expect == Expect::Dropped;
+        let within = |nets: &[IpNet], owned_only: bool| -> Vec<IpAddr> {
+            nets.iter()
+                .flat_map(|n| self.classes.within(n, owned_only))
+                .collect::<BTreeSet<IpAddr>>()
+                .into_iter()
+                .collect()
+        };
+        match &a.to {
+            Endpoint::Nic(n) => t.nic(*n).ips.clone(),
+            Endpoint::Prefix(p) if p.prefix_len() == p.max_prefix_len() => vec![p.addr()],
+            Endpoint::Prefix(p) => within(&[*p], false),
+            Endpoint::Subnet(s) => within(&t.subnet(*s).prefixes, !isolation),
+            Endpoint::Vnet(v) => within(&t.vnet(*v).address_space, !isolation),
+            Endpoint::Site(s) => {
+                let site = &t.sites[s.idx()];
+                let mut v: BTreeSet<IpAddr> = site.hosts.iter().copied().collect();
+                if isolation || v.is_empty() {
+                    v.extend(within(&site.prefixes, false));
+                }
+                v.into_iter().collect()
+            }
+            Endpoint::Internet => {
+                let mut v = vec![INTERNET_V4.parse().expect("const")];
+                if t.nics.iter().any(|n| n.ips.iter().any(IpAddr::is_ipv6)) {
+                    v.push(INTERNET_V6.parse().expect("const"));
+                }
+                v
+            }
+        }
+    }
+
+    /// Decides assertion `k` in this run.
+    pub(super) fn intent(&self, k: usize, a: &Assertion, report: &mut Report) {
+        let world = self.world;
+        let senders = self.intent_senders(&a.from);
+        let targets = self.intent_targets(a);
+        let proto = a.protocol.unwrap_or(PROTO_TCP);
+        let (sport, dport) = match proto {
+            PROTO_TCP | PROTO_UDP => (49152, a.ports.map_or(443, |p| p.0)),
+            _ => (0, 0),
+        };
+        report.intents[k].senders = report.intents[k].senders.max(senders.len());
+        let mut bb = BranchBuf::default();
+        let mut pairs = 0usize;
+        for s in &senders {
+            for &dst in &targets {
+                let Some((from, src)) = s.toward(dst) else {
+                    continue;
+                };
+                pairs += 1;
+                report.intents[k].classes += 1;
+                let header = Header {
+                    src,
+                    dst,
+                    proto,
+                    sport,
+                    dport,
+                };
+                let mut failed: Option<(Vec<usize>, &'static str, String)> = None;
+                let mut delivered: Vec<(Start, BTreeSet<NvaId>)> = Vec::new();
+                let n = world.for_each_branch(
+                    from,
+                    &Packet::new(header),
+                    &mut bb,
+                    MAX_BRANCHES,
+                    |wb, o| {
+                        if failed.is_some() {
+                            return;
+                        }
+                        if let Some((kind, why)) = judge(world, a, o, &wb.hops) {
+                            failed = Some((wb.choices(), kind, why));
+                        } else if let Some(back) = answerer(o).filter(|_| a.symmetric) {
+                            delivered.push((back, nvas_crossed(&wb.hops).into_iter().collect()));
+                        }
+                    },
+                );
+                report.walks += n;
+                report.intents[k].walks += n;
+                if let Some((choices, kind, why)) = failed {
+                    let tr = self.explained(from, header, choices);
+                    let header = flow_taking(world, from, header, &tr);
+                    self.fail(k, a, report, kind, &s.name, dst, &tr, why, from, header);
+                    return;
+                }
+                if a.symmetric && self.asymmetric(k, a, report, &s.name, from, header, &delivered) {
+                    return;
+                }
+            }
+        }
+        if pairs == 0 && self.failure.is_none() {
+            report.intents[k].holds = false;
+            report.findings.push(Finding {
+                grade: Grade::Violation,
+                kind: "vacuous",
+                from: endpoint_name(self.t, &a.from),
+                dst: endpoint_name(self.t, &a.to),
+                path: Vec::new(),
+                detail: format!(
+                    "assertion {} (line {}): names no flow (nothing in `from` can send to \
+                     anything in `to`), so it checks nothing",
+                    a.name, a.loc.line
+                ),
+                failure: None,
+                intent: Some(k),
+                counterexample: None,
+            });
+        }
+    }
+
+    /// `symmetric`: every way out and every way back cross the same NVAs
+    /// (flows hash independently each way, so any pair of branches
+    /// happens). Reports the first pair that does not; true if one did.
+    #[allow(clippy::too_many_arguments)]
+    fn asymmetric(
+        &self,
+        k: usize,
+        a: &Assertion,
+        report: &mut Report,
+        name: &str,
+        from: Start,
+        header: Header,
+        out: &[(Start, BTreeSet<NvaId>)],
+    ) -> bool {
+        let world = self.world;
+        let t = self.t;
+        let back_header = reversed(header);
+        let mut starts: Vec<Start> = out.iter().map(|o| o.0).collect();
+        starts.dedup();
+        let mut bb = BranchBuf::default();
+        for back_from in starts {
+            let mut bad: Option<(Vec<usize>, String)> = None;
+            let n = world.for_each_branch(
+                back_from,
+                &Packet::new(back_header),
+                &mut bb,
+                MAX_BRANCHES,
+                |wb, o| {
+                    if bad.is_some() {
+                        return;
+                    }
+                    let there: BTreeSet<NvaId> = nvas_crossed(&wb.hops).into_iter().collect();
+                    if !matches!(o, Outcome::Delivered(_)) {
+                        bad = Some((
+                            wb.choices(),
+                            format!("the answer is {} on its way back", o.kind()),
+                        ));
+                    } else if let Some((_, s)) = out.iter().find(|(_, s)| *s != there) {
+                        let names = |v: &BTreeSet<NvaId>| {
+                            v.iter()
+                                .map(|n| t.nvas[n.idx()].name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        bad = Some((
+                            wb.choices(),
+                            format!(
+                                "out through [{}], back through [{}]",
+                                names(s),
+                                names(&there)
+                            ),
+                        ));
+                    }
+                },
+            );
+            report.walks += n;
+            report.intents[k].walks += n;
+            if let Some((choices, why)) = bad {
+                let back = self.explained(back_from, back_header, choices);
+                // A flow whose two directions show it.
+                let header = (0..4096u16)
+                    .map(|i| Header {
+                        sport: header.sport.wrapping_add(i),
+                        ..header
+                    })
+                    .find(|h| {
+                        let f = world.walk_from(from, Packet::new(*h));
+                        let b = world.walk_from(back_from, Packet::new(reversed(*h)));
+                        let set = |tr: &Trace| {
+                            tr.hops
+                                .iter()
+                                .filter_map(|x| match x.at {
+                                    At::Nva(n) => Some(n),
+                                    _ => None,
+                                })
+                                .collect::<BTreeSet<NvaId>>()
+                        };
+                        !matches!(b.verdict, Verdict::Delivered { .. }) || set(&f) != set(&b)
+                    })
+                    .unwrap_or(header);
+                let fwd = world.walk_from(from, Packet::new(header));
+                let mut p = path(&fwd);
+                p.push("— back —".to_string());
+                p.extend(path(&back));
+                report.intents[k].holds = false;
+                report.findings.push(Finding {
+                    grade: Grade::Violation,
+                    kind: "asymmetric",
+                    from: name.to_string(),
+                    dst: header.dst.to_string(),
+                    path: p,
+                    detail: format!("assertion {} (line {}): {why}", a.name, a.loc.line),
+                    failure: self.failure.clone(),
+                    intent: Some(k),
+                    counterexample: Some(Counterexample { from, header }),
+                });
+                return true;
+            }
+        }
+        false
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fail(
+        &self,
+        k: usize,
+        a: &Assertion,
+        report: &mut Report,
+        kind: &'static str,
+        name: &str,
+        dst: IpAddr,
+        tr: &Trace,
+        why: String,
+        from: Start,
+        header: Header,
+    ) {
+        report.intents[k].holds = false;
+        report.findings.push(Finding {
+            detail: format!("assertion {} (line {}): {why}", a.name, a.loc.line),
+            intent: Some(k),
+            counterexample: Some(Counterexample { from, header }),
+            ..self.finding(kind, name, dst, tr)
+        });
+    }
+}
+
+/// A flow (the header with another source port) whose own hash takes the
+/// branch `tr` walked, so that its packet replays to the same verdict; the
+/// header as given when no port of the first thousand does.
+pub(super) fn flow_taking(world: &World, from: Start, header: Header, tr: &Trace) -> Header {
+    let want = path(tr);
+    (0..1024u16)
+        .map(|k| Header {
+            sport: header.sport.wrapping_add(k),
+            ..header
+        })
+        .find(|h| {
+            let t = world.walk_from(from, Packet::new(*h));
+            t.verdict == tr.verdict && path(&t) == want
+        })
+        .unwrap_or(header)
+}
+
+pub(super) fn endpoint_name(t: &Topology, e: &Endpoint) -> String {
+    match e {
+        Endpoint::Nic(n) => format!("nic {}", t.nic(*n).name),
+        Endpoint::Subnet(s) => {
+            let sub = t.subnet(*s);
+            format!("subnet {}/{}", t.vnet(sub.vnet).name, sub.name)
+        }
+        Endpoint::Vnet(v) => format!("vnet {}", t.vnet(*v).name),
+        Endpoint::Site(s) => format!("site {}", t.sites[s.idx()].name),
+        Endpoint::Prefix(p) => p.to_string(),
+        Endpoint::Internet => "internet".into(),
+    }
+}
