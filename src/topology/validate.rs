@@ -554,10 +554,17 @@ fn route_tables(v: &mut V) {
             match u.next_hop {
                 UdrNextHop::VirtualAppliance(ip) => {
                     let vnets: Vec<VnetId> = if attached.is_empty() {
+                        // Not attached: checked from the owner's own VNet.
                         t.nics
                             .iter()
                             .filter(|n| n.ips.contains(&ip))
                             .map(|n| n.vnet)
+                            .chain(
+                                t.load_balancers
+                                    .iter()
+                                    .filter(|l| l.frontend_ip == ip)
+                                    .map(|l| l.vnet),
+                            )
                             .take(1)
                             .collect()
                     } else {

@@ -88,10 +88,9 @@ impl Space {
         }
     }
 
-    /// The classes' representatives inside `[lo, hi]`: per piece, one
-    /// address of each kind of owner it holds and one address nobody
-    /// holds (if any). For owners, the last of the kind (senders stand
-    /// for their group with the first).
+    /// The classes' representatives inside `[lo, hi]`: per piece, the
+    /// first and last address of each kind of owner it holds and one
+    /// address nobody holds (if any).
     fn reps(&self, lo: u128, hi: u128, out: &mut Vec<u128>) {
         let mut i = self.bounds.partition_point(|&b| b <= lo).saturating_sub(1);
         while let Some(&start) = self.bounds.get(i) {
@@ -108,11 +107,18 @@ impl Space {
             let j0 = self.owned.partition_point(|o| o.0 < s);
             let j1 = self.owned.partition_point(|o| o.0 <= end);
             let here = &self.owned[j0..j1];
-            let mut kinds: BTreeMap<Owner, u128> = BTreeMap::new();
+            // The first and the last of each kind: a sender that is one
+            // of them still has another of its own kind to send to.
+            let mut kinds: BTreeMap<Owner, (u128, u128)> = BTreeMap::new();
             for &(a, o) in here {
-                kinds.insert(o, a);
+                kinds.entry(o).or_insert((a, a)).1 = a;
             }
-            out.extend(kinds.into_values());
+            for (first, last) in kinds.into_values() {
+                out.push(last);
+                if first != last {
+                    out.push(first);
+                }
+            }
             // An address nobody holds: the second of a wide piece (0.0.0.1
             // rather than 0.0.0.0), else the first, past owned ones.
             let free = |from: u128| {

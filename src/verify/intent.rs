@@ -247,9 +247,13 @@ impl Run<'_> {
         }
     }
 
-    /// `symmetric`: every way out and every way back cross the same NVAs
-    /// (flows hash independently each way, so any pair of branches
-    /// happens). Reports the first pair that does not; true if one did.
+    /// `symmetric`: the way back crosses the same NVAs as the way out.
+    /// When some branch out and some branch back differ (or a way back is
+    /// not delivered), flows decide: the ECMP and load-balancer hashes of
+    /// the two directions are not independent (with two next hops each way
+    /// they always agree), so the pair counts only if a flow takes it. The
+    /// first flow of 4,096 source ports that does is the counterexample;
+    /// true if one did.
     #[allow(clippy::too_many_arguments)]
     fn asymmetric(
         &self,
@@ -262,91 +266,86 @@ impl Run<'_> {
         out: &[(Start, BTreeSet<NvaId>)],
     ) -> bool {
         let world = self.world;
-        let t = self.t;
-        let back_header = reversed(header);
         let mut starts: Vec<Start> = out.iter().map(|o| o.0).collect();
         starts.dedup();
         let mut bb = BranchBuf::default();
-        for back_from in starts {
-            let mut bad: Option<(Vec<usize>, String)> = None;
+        let mut suspect = false;
+        for &back_from in &starts {
             let n = world.for_each_branch(
                 back_from,
-                &Packet::new(back_header),
+                &Packet::new(reversed(header)),
                 &mut bb,
                 MAX_BRANCHES,
                 |wb, o| {
-                    if bad.is_some() {
-                        return;
-                    }
                     let there: BTreeSet<NvaId> = nvas_crossed(&wb.hops).into_iter().collect();
-                    if !matches!(o, Outcome::Delivered(_)) {
-                        bad = Some((
-                            wb.choices(),
-                            format!("the answer is {} on its way back", o.kind()),
-                        ));
-                    } else if let Some((_, s)) = out.iter().find(|(_, s)| *s != there) {
-                        let names = |v: &BTreeSet<NvaId>| {
-                            v.iter()
-                                .map(|n| t.nvas[n.idx()].name.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        };
-                        bad = Some((
-                            wb.choices(),
-                            format!(
-                                "out through [{}], back through [{}]",
-                                names(s),
-                                names(&there)
-                            ),
-                        ));
-                    }
+                    suspect |=
+                        !matches!(o, Outcome::Delivered(_)) || out.iter().any(|(_, s)| *s != there);
                 },
             );
             report.walks += n;
             report.intents[k].walks += n;
-            if let Some((choices, why)) = bad {
-                let back = self.explained(back_from, back_header, choices);
-                // A flow whose two directions show it.
-                let header = (0..4096u16)
-                    .map(|i| Header {
-                        sport: header.sport.wrapping_add(i),
-                        ..header
-                    })
-                    .find(|h| {
-                        let f = world.walk_from(from, Packet::new(*h));
-                        let b = world.walk_from(back_from, Packet::new(reversed(*h)));
-                        let set = |tr: &Trace| {
-                            tr.hops
-                                .iter()
-                                .filter_map(|x| match x.at {
-                                    At::Nva(n) => Some(n),
-                                    _ => None,
-                                })
-                                .collect::<BTreeSet<NvaId>>()
-                        };
-                        !matches!(b.verdict, Verdict::Delivered { .. }) || set(&f) != set(&b)
-                    })
-                    .unwrap_or(header);
-                let fwd = world.walk_from(from, Packet::new(header));
-                let mut p = path(&fwd);
-                p.push("— back —".to_string());
-                p.extend(path(&back));
-                report.intents[k].holds = false;
-                report.findings.push(Finding {
-                    grade: Grade::Violation,
-                    kind: "asymmetric",
-                    from: name.to_string(),
-                    dst: header.dst.to_string(),
-                    path: p,
-                    detail: format!("assertion {} (line {}): {why}", a.name, a.loc.line),
-                    failure: self.failure.clone(),
-                    intent: Some(k),
-                    counterexample: Some(Counterexample { from, header }),
-                });
-                return true;
-            }
         }
-        false
+        if !suspect {
+            return false;
+        }
+        // A flow whose two directions differ.
+        let mut buf = WalkBuf::default();
+        let mut walk = |start: Start, h: Header| {
+            buf.packet = Packet::new(h);
+            let o = world.forward(start, &mut buf);
+            let set: BTreeSet<NvaId> = nvas_crossed(&buf.hops).into_iter().collect();
+            (o, set)
+        };
+        let found = (0..4096u16)
+            .map(|i| Header {
+                sport: header.sport.wrapping_add(i),
+                ..header
+            })
+            .find_map(|h| {
+                let (o, there) = walk(from, h);
+                let back_from = answerer(o)?;
+                let (b, back) = walk(back_from, reversed(h));
+                (!matches!(b, Outcome::Delivered(_)) || back != there)
+                    .then_some((h, back_from, there, back, b))
+            });
+        report.walks += 2 * 4096;
+        report.intents[k].walks += 2 * 4096;
+        let Some((h, back_from, there, back, b)) = found else {
+            return false;
+        };
+        let t = self.t;
+        let names = |v: &BTreeSet<NvaId>| {
+            v.iter()
+                .map(|n| t.nvas[n.idx()].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let why = if matches!(b, Outcome::Delivered(_)) {
+            format!(
+                "out through [{}], back through [{}]",
+                names(&there),
+                names(&back)
+            )
+        } else {
+            format!("the answer is {} on its way back", b.kind())
+        };
+        let fwd = world.walk_from(from, Packet::new(h));
+        let mut p = path(&fwd);
+        p.push("— back —".to_string());
+        p.extend(path(&world.walk_from(back_from, Packet::new(reversed(h)))));
+        report.intents[k].holds = false;
+        report.findings.push(Finding {
+            grade: Grade::Violation,
+            kind: "asymmetric",
+            from: name.to_string(),
+            dst: h.dst.to_string(),
+            path: p,
+            detail: format!("assertion {} (line {}): {why}", a.name, a.loc.line),
+            failure: self.failure.clone(),
+            intent: Some(k),
+            counterexample: Some(Counterexample { from, header: h }),
+        });
+        true
     }
 
     #[allow(clippy::too_many_arguments)]

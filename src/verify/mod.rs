@@ -30,7 +30,7 @@ use crate::control::events::{Event, EventError};
 use crate::control::{self, ControlPlane};
 use crate::dataplane::{
     At, BranchBuf, Header, Hop, Outcome, PROTO_TCP, PROTO_UDP, Packet, Place, Start, Trace,
-    Verdict, World,
+    Verdict, WalkBuf, World,
 };
 use crate::topology::*;
 
@@ -38,7 +38,6 @@ mod check;
 mod classes;
 pub mod diff;
 mod intent;
-
 
 /// The public test addresses standing for "the Internet" (SCENARIOS.md).
 pub const INTERNET_V4: &str = "198.51.100.10";
