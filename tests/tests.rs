@@ -13,6 +13,8 @@ mod it {
     mod captures;
     /// `routes` and `next-hop` through the real binary, table and JSON.
     mod cli;
+    /// `diff OLD NEW`: routes, verdicts, paths and intents that change.
+    mod diff;
     /// SPEC T2, T3, T16 and scenarios 1 and 14: effective routes and lookups.
     mod effective;
     /// The compiled FIB against naive LPM, the control plane and treebitmap.

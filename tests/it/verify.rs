@@ -302,3 +302,198 @@ fn a_loop_through_a_load_balancer_frontend_is_reported() {
             .collect::<Vec<_>>()
     );
 }
+
+/// The intents of a report that failed, by name, with their findings' kinds.
+fn failed(r: &verify::Report) -> Vec<(String, &'static str)> {
+    r.violations()
+        .filter_map(|f| f.intent.map(|k| (r.intents[k].name.clone(), f.kind)))
+        .collect()
+}
+
+/// Subnets as senders and destinations; waypoints and exclusions over
+/// ECMP (R18): both NVAs carry spoke-to-spoke flows, so reachability holds,
+/// `via = "nva1"` and `not_via = "nva2"` fail, and so do both NVAs in a row.
+#[test]
+fn subnet_intents_over_ecmp_next_hops() {
+    let (_, r) = run_with(
+        "hub-rs-two-nvas",
+        "[[assertion]]\nname = \"reach\"\nfrom = \"spoke11/vm\"\nto = \"spoke12/vm\"\nexpect = \"reachable\"\n\
+         [[assertion]]\nname = \"via1\"\nfrom = \"spoke11/vm\"\nto = \"spoke12/vm\"\nvia = \"nva1\"\n\
+         [[assertion]]\nname = \"not2\"\nfrom = \"spoke11/vm\"\nto = \"spoke12/vm\"\nnot_via = [\"nva2\"]\n\
+         [[assertion]]\nname = \"both\"\nfrom = \"spoke11/vm\"\nto = \"spoke12/vm\"\nvia = [\"nva1\", \"nva2\"]\n",
+    );
+    let f = failed(&r);
+    let holds = |n: &str| r.intents.iter().find(|i| i.name == n).unwrap().holds;
+    assert!(holds("reach"), "{f:?}");
+    assert!(f.contains(&("via1".into(), "waypoint")), "{f:?}");
+    assert!(f.contains(&("not2".into(), "not-via")), "{f:?}");
+    assert!(f.contains(&("both".into(), "waypoint")), "{f:?}");
+    let reach = r.intents.iter().find(|i| i.name == "reach").unwrap();
+    assert!(reach.walks >= 2, "both ECMP branches walked: {reach:?}");
+}
+
+/// Waypoints in order (scenario 8): spoke11 → spoke21 crosses nva1, then
+/// the VXLAN tunnel, then nva2; the reverse order does not hold.
+#[test]
+fn waypoints_are_checked_in_their_order() {
+    let (_, r) = run_with(
+        "multi-region-vxlan",
+        "[[assertion]]\nname = \"in-order\"\nfrom = \"spoke11-vm\"\nto = \"spoke21\"\nvia = [\"nva1\", \"nva2\"]\n\
+         [[assertion]]\nname = \"reversed\"\nfrom = \"spoke11-vm\"\nto = \"spoke21\"\nvia = [\"nva2\", \"nva1\"]\n",
+    );
+    let f = failed(&r);
+    assert!(r.intents[r.intents.len() - 2].holds, "{f:?}");
+    let rev = r
+        .violations()
+        .find(|x| x.intent == Some(r.intents.len() - 1))
+        .unwrap_or_else(|| panic!("{f:?}"));
+    assert!(rev.detail.contains("in this order"), "{}", rev.detail);
+}
+
+/// VNets as senders and destinations (scenario 14): spokes peered only
+/// with the hub cannot reach each other (peering is not transitive, R45);
+/// with the UDRs through nva1 they can, and the isolation fails with a
+/// counterexample from spoke11's range delivered in spoke12's.
+#[test]
+fn vnet_isolation_follows_the_udrs() {
+    let iso = "[[assertion]]\nname = \"iso\"\nfrom = \"spoke11\"\nto = \"spoke12\"\nexpect = \"isolated\"\n";
+    let (_, r) = run_with("spoke-to-spoke-no-udr", iso);
+    assert!(r.intents.last().unwrap().holds, "{:?}", failed(&r));
+    let (_, r) = run_with("spoke-to-spoke-udr", iso);
+    let v = r
+        .violations()
+        .find(|f| f.kind == "isolation")
+        .unwrap_or_else(|| panic!("{:?}", failed(&r)));
+    let ce = v.counterexample.unwrap();
+    let (s11, s12): (ipnet::IpNet, ipnet::IpNet) = (
+        "10.11.0.0/16".parse().unwrap(),
+        "10.12.0.0/16".parse().unwrap(),
+    );
+    assert!(
+        s11.contains(&ce.header.src) && s12.contains(&ce.header.dst),
+        "{}",
+        ce.header
+    );
+}
+
+/// A prefix as sender: the NICs inside it send, from addresses inside it.
+#[test]
+fn a_prefix_names_the_senders_inside_it() {
+    let a = "[[assertion]]\nname = \"p\"\nfrom = \"10.11.0.0/16\"\nto = \"spoke12-vm\"\n";
+    let (_, r) = run_with("spoke-to-spoke-udr", a);
+    assert!(r.intents[0..].last().unwrap().holds, "{:?}", failed(&r));
+    assert_eq!(r.intents.last().unwrap().senders, 1);
+    let (_, r) = run_with("spoke-to-spoke-no-udr", a);
+    let v = r
+        .violations()
+        .find(|f| f.intent.is_some())
+        .unwrap_or_else(|| panic!("{:?}", failed(&r)));
+    assert_eq!(
+        v.counterexample.unwrap().header.src.to_string(),
+        "10.11.1.4"
+    );
+}
+
+/// Protocol and ports reach the counterexample, which replays to the
+/// same verdict.
+#[test]
+fn protocol_and_ports_are_the_counterexamples() {
+    let (t, r) = run_with(
+        "spoke-to-spoke-no-udr",
+        "[[assertion]]\nname = \"dns\"\nfrom = \"spoke11-vm\"\nto = \"spoke12-vm\"\nprotocol = \"udp\"\nports = \"53-60\"\n",
+    );
+    let v = r
+        .violations()
+        .find(|f| f.intent.is_some())
+        .unwrap_or_else(|| panic!("{:?}", failed(&r)));
+    let ce = v.counterexample.unwrap();
+    assert_eq!((ce.header.proto, ce.header.dport), (17, 53));
+    let world = World::new(&converge(&t, &[]));
+    let tr = world.walk_from(ce.from, vnetplane::dataplane::Packet::new(ce.header));
+    assert_eq!(tr.verdict.kind(), "dropped");
+}
+
+/// An intent that names no flow checks nothing, and says so (a subnet
+/// without NICs as sender).
+#[test]
+fn an_intent_naming_no_flow_fails_as_vacuous() {
+    let (_, r) = run_with(
+        "hub-rs-two-nvas",
+        "[[assertion]]\nname = \"empty\"\nfrom = \"hub1/RouteServerSubnet\"\nto = \"spoke12-vm\"\n",
+    );
+    assert_eq!(failed(&r), vec![("empty".to_string(), "vacuous")]);
+}
+
+/// `symmetric` (R50: a stateful NVA must see both directions): spokes
+/// steered to one NVA each way are symmetric through nva1 alone, and not
+/// when spoke12's UDR points at nva2; the counterexample flow's answer
+/// crosses nva2.
+#[test]
+fn symmetric_intents_follow_both_directions() {
+    let sym = "[[assertion]]\nname = \"sym\"\nfrom = \"spoke11-vm\"\nto = \"spoke12-vm\"\nsymmetric = true\n";
+    let (_, r) = run_with("spoke-to-spoke-udr", sym);
+    assert!(r.intents.last().unwrap().holds, "{:?}", failed(&r));
+    let src = vnetplane::topology::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "spoke-to-spoke-udr")
+        .unwrap()
+        .1;
+    // A second NVA, and spoke12's own table through it.
+    let two = src.replace("[[route_table]]", "[[nic]]\nname = \"nva2\"\nvnet = \"hub1\"\nsubnet = \"nva\"\nips = [\"10.1.2.5\"]\nip_forwarding = true\n\n[[nva]]\nname = \"nva2\"\nnics = [\"nva2\"]\n  [[nva.route]]\n  prefix = \"0.0.0.0/0\"\n  via = \"10.1.2.1\"\n\n[[route_table]]\nname = \"rt-spoke12\"\n  [[route_table.route]]\n  name = \"to-nva2\"\n  prefix = \"10.0.0.0/8\"\n  next_hop_type = \"VirtualAppliance\"\n  next_hop_ip = \"10.1.2.5\"\n\n[[route_table]]");
+    let two = two.replacen(
+        "name = \"vm\"\n  prefix = \"10.12.1.0/24\"\n  route_table = \"rt-spokes\"",
+        "name = \"vm\"\n  prefix = \"10.12.1.0/24\"\n  route_table = \"rt-spoke12\"",
+        1,
+    );
+    assert!(
+        two.contains("route_table = \"rt-spoke12\""),
+        "the fixture changed: {two}"
+    );
+    let t = load(&format!("{two}\n{sym}"));
+    let r = verify::verify(&t, &[]).unwrap();
+    let v = r
+        .violations()
+        .find(|f| f.kind == "asymmetric" && f.intent.is_some())
+        .unwrap_or_else(|| panic!("{:?}", failed(&r)));
+    assert!(
+        v.detail.contains("[nva1]") && v.detail.contains("[nva2]"),
+        "{}",
+        v.detail
+    );
+}
+
+/// Intent fields are checked when the file is read.
+#[test]
+fn intent_fields_are_checked_on_load() {
+    let src = vnetplane::topology::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "hub-rs-two-nvas")
+        .unwrap()
+        .1;
+    for (bad, field) in [
+        ("ports = \"70000\"", "ports"),
+        ("ports = \"90-80\"", "ports"),
+        ("protocol = \"gre\"", "protocol"),
+        ("protocol = \"icmp\"\nports = \"53\"", "ports"),
+        ("not_via = [\"nva9\"]", "not_via"),
+        ("via = \"nva1\"\nnot_via = \"nva1\"", "not_via"),
+        ("expect = \"isolated\"\nvia = \"nva1\"", "via"),
+        ("expect = \"isolated\"\nsymmetric = true", "symmetric"),
+        ("expect = \"maybe\"", "expect"),
+    ] {
+        let text = format!(
+            "{src}\n[[assertion]]\nname = \"x\"\nfrom = \"spoke11-vm\"\nto = \"spoke12/vm\"\n{bad}\n"
+        );
+        let e = vnetplane::topology::load_str("t.toml", &text)
+            .expect_err(bad)
+            .to_string();
+        assert!(e.contains(&format!("field `{field}`")), "{bad}: {e}");
+    }
+    let text = format!(
+        "{src}\n[[assertion]]\nname = \"x\"\nfrom = \"spoke11-vm\"\nto = \"hub1/nosuch\"\n"
+    );
+    let e = vnetplane::topology::load_str("t.toml", &text)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("field `to`") && e.contains("hub1/nosuch"), "{e}");
+}
