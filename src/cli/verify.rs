@@ -79,8 +79,14 @@ fn finding_text(f: &Finding) -> String {
         .map(|x| format!(" [under: {x}]"))
         .unwrap_or_default();
     let mut s = format!("{} {what}{under}: {}", f.kind, f.detail);
+    if let Some(flow) = &f.flow {
+        s.push_str(&format!("\n  flow: {flow}"));
+    }
     if !f.path.is_empty() {
         s.push_str(&format!("\n  path: {}", f.path.join(" → ")));
+    }
+    if let Some(r) = &f.route {
+        s.push_str(&format!("\n  route: {r}"));
     }
     s
 }
@@ -337,8 +343,16 @@ pub fn run(a: VerifyArgs) -> Result<String> {
                     format!("{} → {}", f.from, f.dst)
                 };
                 let _ = writeln!(s, "  {} {what}{under}: {}", f.kind, f.detail);
+                if let Some(flow) = &f.flow
+                    && f.grade == Grade::Violation
+                {
+                    let _ = writeln!(s, "      flow: {flow}");
+                }
                 if !f.path.is_empty() {
                     let _ = writeln!(s, "      path: {}", f.path.join(" → "));
+                }
+                if let Some(r) = &f.route {
+                    let _ = writeln!(s, "      route: {r}");
                 }
             }
         }

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
+use super::intent::flow_taking;
 use super::*;
 
 impl Run<'_> {
@@ -26,6 +27,8 @@ impl Run<'_> {
                     path: Vec::new(),
                     detail: w.clone(),
                     failure: None,
+                    flow: None,
+                    route: None,
                     intent: None,
                     counterexample: None,
                 });
@@ -82,7 +85,10 @@ impl Run<'_> {
                             if !loop_seen.insert(cycle) {
                                 return;
                             }
-                            let tr = self.explained(from, header, wb.choices());
+                            let Some(header) = flow_taking(world, from, header, &wb.choices()) else {
+                                return;
+                            };
+                            let tr = world.walk_opts(from, Packet::new(header), true);
                             if let Verdict::Loop { at, cycle, route } = &tr.verdict {
                                 loops.entry((at.clone(), route.clone())).or_insert_with(|| Finding {
                                     detail: format!(
@@ -104,7 +110,11 @@ impl Run<'_> {
                                 ) | (Start::Site(_), Declared::Nic(_))
                             );
                             if between && !expected.contains(&(s.name.clone(), dst)) {
-                                let tr = self.explained(from, header, wb.choices());
+                                let Some(header) = flow_taking(world, from, header, &wb.choices())
+                                else {
+                                    return;
+                                };
+                                let tr = world.walk_opts(from, Packet::new(header), true);
                                 report.findings.push(Finding {
                                     detail: format!("dropped at {}: {}", tr.verdict.at(), reason.code()),
                                     counterexample: Some(Counterexample { from, header }),
@@ -141,6 +151,8 @@ impl Run<'_> {
                 path: Vec::new(),
                 detail: format!("{n} destination classes nobody declared are dropped ({reason})"),
                 failure: None,
+                flow: None,
+                route: None,
                 intent: None,
                 counterexample: None,
             });
@@ -185,6 +197,8 @@ impl Run<'_> {
                         names(back)
                     ),
                     failure: None,
+                    flow: None,
+                    route: None,
                     intent: None,
                     counterexample: None,
                 });

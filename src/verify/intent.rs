@@ -196,7 +196,7 @@ impl Run<'_> {
                     sport,
                     dport,
                 };
-                let mut failed: Option<(Vec<usize>, &'static str, String)> = None;
+                let mut failed: Vec<(Vec<usize>, &'static str, String)> = Vec::new();
                 let mut delivered: Vec<(Start, BTreeSet<NvaId>)> = Vec::new();
                 let n = world.for_each_branch(
                     from,
@@ -204,11 +204,8 @@ impl Run<'_> {
                     &mut bb,
                     MAX_BRANCHES,
                     |wb, o| {
-                        if failed.is_some() {
-                            return;
-                        }
                         if let Some((kind, why)) = judge(world, a, o, &wb.hops) {
-                            failed = Some((wb.choices(), kind, why));
+                            failed.push((wb.choices(), kind, why));
                         } else if let Some(back) = answerer(o).filter(|_| a.symmetric) {
                             delivered.push((back, nvas_crossed(&wb.hops).into_iter().collect()));
                         }
@@ -216,11 +213,15 @@ impl Run<'_> {
                 );
                 report.walks += n;
                 report.intents[k].walks += n;
-                if let Some((choices, kind, why)) = failed {
-                    let tr = self.explained(from, header, choices);
-                    let header = flow_taking(world, from, header, &tr);
-                    self.fail(k, a, report, kind, &s.name, dst, &tr, why, from, header);
-                    return;
+                // The first breaking branch a flow takes (hashes at two
+                // decisions of one walk can agree, so some branches no flow
+                // takes).
+                for (choices, kind, why) in failed {
+                    if let Some(header) = flow_taking(world, from, header, &choices) {
+                        let tr = world.walk_opts(from, Packet::new(header), true);
+                        self.fail(k, a, report, kind, &s.name, dst, &tr, why, from, header);
+                        return;
+                    }
                 }
                 if a.symmetric && self.asymmetric(k, a, report, &s.name, from, header, &delivered) {
                     return;
@@ -241,6 +242,8 @@ impl Run<'_> {
                     a.name, a.loc.line
                 ),
                 failure: None,
+                flow: None,
+                route: None,
                 intent: Some(k),
                 counterexample: None,
             });
@@ -342,6 +345,8 @@ impl Run<'_> {
             path: p,
             detail: format!("assertion {} (line {}): {why}", a.name, a.loc.line),
             failure: self.failure.clone(),
+            flow: None,
+            route: None,
             intent: Some(k),
             counterexample: Some(Counterexample { from, header: h }),
         });
@@ -372,21 +377,27 @@ impl Run<'_> {
     }
 }
 
-/// A flow (the header with another source port) whose own hash takes the
-/// branch `tr` walked, so that its packet replays to the same verdict; the
-/// header as given when no port of the first thousand does.
-pub(super) fn flow_taking(world: &World, from: Start, header: Header, tr: &Trace) -> Header {
-    let want = path(tr);
-    (0..1024u16)
+/// A flow (the header with another source port, of the first 4,096) whose
+/// own hash makes the multi-way `choices` of a branch, so that its packet
+/// walks that branch; none when no such flow is found (the branch's
+/// decisions disagree with how one hash decides them).
+pub(super) fn flow_taking(
+    world: &World,
+    from: Start,
+    header: Header,
+    choices: &[usize],
+) -> Option<Header> {
+    let mut buf = WalkBuf::default();
+    (0..4096u16)
         .map(|k| Header {
             sport: header.sport.wrapping_add(k),
             ..header
         })
         .find(|h| {
-            let t = world.walk_from(from, Packet::new(*h));
-            t.verdict == tr.verdict && path(&t) == want
+            buf.packet = Packet::new(*h);
+            world.forward(from, &mut buf);
+            buf.choices() == choices
         })
-        .unwrap_or(header)
 }
 
 pub(super) fn endpoint_name(t: &Topology, e: &Endpoint) -> String {

@@ -6,16 +6,16 @@
 //!    spaces), then by the kind of owner of each address (a subnet's VMs,
 //!    a gateway, a load balancer's frontend, nobody), so one representative
 //!    address per class stands for all of it; the Internet test addresses
-//!    are added ([`classes`]).
+//!    are added (`classes.rs`).
 //! 2. Senders are grouped: NICs of one subnet with the same forwarding setting
 //!    behave alike, so one representative walks for the group; every site with
 //!    hosts sends too.
 //! 3. Findings. Violations: loops (cycle and route), drops between declared
 //!    endpoints (NIC ↔ NIC, NIC ↔ site, NIC → Internet) unless an assertion
 //!    expects them, failed intents (reachability, waypoints, isolation,
-//!    symmetry) with a counterexample packet ([`intent`]). Warnings:
+//!    symmetry) with a counterexample packet (`intent.rs`). Warnings:
 //!    asymmetric paths through NVAs (R50), drops toward undeclared
-//!    destinations, control-plane warnings ([`check`]).
+//!    destinations, control-plane warnings (`check.rs`).
 //! 4. Failures re-run everything after BGP reconverges without an NVA, a
 //!    session, or named speakers.
 
@@ -69,6 +69,12 @@ pub struct Finding {
     pub dst: String,
     pub path: Vec<String>,
     pub detail: String,
+    /// The counterexample flow (5-tuple), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<String>,
+    /// The last route the path used (the one that decided its end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     /// The failure under which it happens (`--fail`), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -92,6 +98,9 @@ pub struct Intent {
     pub classes: usize,
     pub senders: usize,
     pub walks: usize,
+    /// Its first violation (with its counterexample flow), when it fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violation: Option<Finding>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -311,6 +320,7 @@ pub fn verify_after(
                 classes: 0,
                 senders: 0,
                 walks: 0,
+                violation: None,
             })
             .collect(),
         ..Report::default()
@@ -344,6 +354,17 @@ pub fn verify_after(
             run.intent(k, a, &mut report);
         }
     }
+    // Every finding's flow, as text.
+    for f in &mut report.findings {
+        f.flow = f.counterexample.map(|c| c.header.to_string());
+    }
+    for f in &report.findings {
+        if let Some(k) = f.intent
+            && report.intents[k].violation.is_none()
+        {
+            report.intents[k].violation = Some(f.clone());
+        }
+    }
     Ok(report)
 }
 
@@ -359,6 +380,22 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn finding(&self, kind: &'static str, from: &str, dst: IpAddr, tr: &Trace) -> Finding {
+        let route = tr
+            .hops
+            .iter()
+            .rev()
+            .find_map(|h| h.route.as_ref())
+            .map(|r| {
+                format!(
+                    "{} {} → {} {}",
+                    r.source,
+                    r.prefix,
+                    r.next_hop_type,
+                    r.next_hop_ips.join(", ")
+                )
+                .trim_end()
+                .to_string()
+            });
         Finding {
             grade: Grade::Violation,
             kind,
@@ -366,16 +403,11 @@ impl Run<'_> {
             dst: dst.to_string(),
             path: path(tr),
             detail: String::new(),
+            flow: None,
+            route,
             failure: self.failure.clone(),
             intent: None,
             counterexample: None,
         }
-    }
-
-    /// The explained walk of the branch `choices` of a packet.
-    fn explained(&self, from: Start, header: Header, choices: Vec<usize>) -> Trace {
-        self.world
-            .walk_forced(from, Packet::new(header), true, choices)
-            .0
     }
 }
