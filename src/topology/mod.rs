@@ -225,6 +225,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../topologies/spec-t16-ip-forwarding.toml"),
     ),
     (
+        "branch-to-branch-nva",
+        include_str!("../../topologies/branch-to-branch-nva.toml"),
+    ),
+    (
         "hub-rs-two-nvas",
         include_str!("../../topologies/hub-rs-two-nvas.toml"),
     ),

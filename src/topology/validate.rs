@@ -695,11 +695,15 @@ fn nvas_and_sites(v: &mut V) {
                     ),
                 );
             } else if asn > 65535 {
-                v.err(
+                // Documented, not enforced: a published lab peered AS 65555.
+                v.warn(
                     nva.loc,
                     &obj,
                     Some("asn"),
-                    format!("ASN {asn}: Route Server supports only 16-bit ASNs (R21)"),
+                    format!(
+                        "ASN {asn}: Route Server's documentation supports only 16-bit ASNs, \
+                         but Route Servers accept 32-bit ones in practice (R21)"
+                    ),
                 );
             }
         }

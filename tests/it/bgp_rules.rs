@@ -1,6 +1,8 @@
 //! One test (at least) per Azure BGP rule of SPEC R21–R41, and the events.
 
 use super::util::*;
+use vnetplane::dataplane::{Header, PROTO_TCP, Packet, Start, Verdict, World};
+use vnetplane::topology::SiteId;
 
 const S2: &str = include_str!("../../topologies/nva-default-loop.toml");
 const S4: &str = include_str!("../../topologies/onprem-bypasses-nva.toml");
@@ -25,6 +27,30 @@ fn r21_peering_with_one_instance_is_flagged() {
         cp.warnings
     );
     assert!(t.warnings.iter().any(|w| w.message.contains("R21")));
+}
+
+/// R21 revised: a published lab peered AS 65555 with a Route Server; the
+/// session came up and the NVA's routes were programmed. A 32-bit ASN is
+/// accepted (with a warning naming the documented limit).
+#[test]
+fn r21_a_32_bit_asn_peers_with_route_server() {
+    let t = load(&S2.replace("asn = 65001", "asn = 65555"));
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.message.contains("65555") && w.message.contains("R21")),
+        "{:?}",
+        t.warnings
+    );
+    assert_eq!(
+        vng_rows(&t, "spoke11-vm", &[])
+            .iter()
+            .find(|r| r.1 == "0.0.0.0/0")
+            .map(|r| r.2.clone()),
+        Some(s(&["10.1.2.4"]))
+    );
+    let t = load(&S2.replace("asn = 65001", "asn = 4200000001"));
+    assert!(t.warnings.iter().any(|w| w.message.contains("4200000001")));
 }
 
 #[test]
@@ -534,4 +560,76 @@ fn nva_prefix_filters_apply_on_import_and_export() {
             .iter()
             .any(|e| e.prefix.to_string() == "10.11.0.0/16")
     );
+}
+
+/// R30 (branch-to-branch), decided by the session a route arrived on
+/// (Route Server's ExpressRoute/VPN interoperability docs; the Route Server
+/// MicroHack's branch-to-branch scenario): a branch prefix the SD-WAN NVA
+/// learned over its own tunnel is an NVA route, so it reaches the VPN
+/// gateway and on-premises, and on-premises prefixes reach the NVA and the
+/// branch; traffic crosses the NVA both ways. The ExpressRoute gateway's
+/// routes (the branch's underlay /32) reach the VPN gateway too. With
+/// branch-to-branch off, none of it.
+#[test]
+fn r30_branch_to_branch_carries_routes_an_nva_learned_from_its_branches() {
+    let t = builtin("branch-to-branch-nva");
+    let cp = converge(&t, &[]);
+    let onprem = received(&cp, "onprem", "gw-vpn");
+    assert_eq!(
+        onprem.get("172.16.10.0/24").map(|r| r.0.clone()),
+        Some(vec![65515, 65001, 65200]),
+        "{onprem:?}"
+    );
+    assert!(
+        onprem.contains_key("172.31.255.1/32"),
+        "ExpressRoute ↔ VPN: {onprem:?}"
+    );
+    let nva = received(&cp, "nva1", "rs-hub1");
+    assert_eq!(
+        nva.get("192.168.0.0/16").map(|r| r.0.clone()),
+        Some(vec![65515, 65100]),
+        "{nva:?}"
+    );
+    let branch = received(&cp, "branch", "nva1");
+    assert!(branch.contains_key("192.168.0.0/16"), "{branch:?}");
+    let world = World::new(&cp);
+    for (from, dst, at) in [
+        ("onprem", "172.16.10.10", "site branch"),
+        ("branch", "192.168.1.10", "site onprem"),
+    ] {
+        let s = t.sites.iter().position(|x| x.name == from).unwrap();
+        let src: std::net::IpAddr = t.sites[s].hosts[0];
+        let tr = world.walk_from(
+            Start::Site(SiteId(s as u32)),
+            Packet::new(Header {
+                src,
+                dst: dst.parse().unwrap(),
+                proto: PROTO_TCP,
+                sport: 49152,
+                dport: 443,
+            }),
+        );
+        assert_eq!(
+            tr.verdict,
+            Verdict::Delivered { at: at.into() },
+            "{from} → {dst}: {:?}",
+            tr.hops.iter().map(|h| &h.node).collect::<Vec<_>>()
+        );
+        assert!(
+            tr.hops.iter().any(|h| h.node == "nva nva1"),
+            "{from} → {dst} crosses nva1"
+        );
+    }
+    // Branch-to-branch off: the gateways and the NVAs exchange nothing.
+    let off = load(
+        &include_str!("../../topologies/branch-to-branch-nva.toml")
+            .replace("branch_to_branch = true", "branch_to_branch = false"),
+    );
+    let cp = converge(&off, &[]);
+    let onprem = received(&cp, "onprem", "gw-vpn");
+    assert!(
+        !onprem.contains_key("172.16.10.0/24") && !onprem.contains_key("172.31.255.1/32"),
+        "{onprem:?}"
+    );
+    assert!(!received(&cp, "nva1", "rs-hub1").contains_key("192.168.0.0/16"));
 }

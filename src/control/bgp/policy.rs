@@ -29,17 +29,23 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
         (None, Node::Site(_)) => None, // sites do not re-advertise learned routes
         (None, Node::RouteServer(r)) => first.filter(|p| {
             let rs = &t.route_servers[r.idx()];
-            let from_gateway = matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_));
+            // Decided by the session the route arrived on, not where it
+            // originated: a branch's route an NVA learned over its own
+            // tunnel is an NVA route (R30).
+            let from_gateway = match p.session {
+                Some(ls) => matches!(ctx.sessions[ls].other(from), Node::Gateway(_)),
+                None => matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_)),
+            };
             // Like a route reflector, never back to the peer it came from;
-            // gateway routes to NVAs only with branch-to-branch; R30: only NVA
-            // routes go to the gateways; R25: not the ranges the gateway
-            // advertises itself.
+            // gateway routes to NVAs only with branch-to-branch; R30: NVA
+            // routes, and one gateway's routes to the other (ExpressRoute ↔
+            // VPN), go to the gateways (which peer only with
+            // branch-to-branch); R25: not the ranges the gateway advertises
+            // itself.
             p.session != Some(si)
                 && match to {
                     Node::Nva(_) => !from_gateway || rs.branch_to_branch,
-                    Node::Gateway(_) => {
-                        !from_gateway && !dir.ranges.iter().any(|r| r.contains(&prefix))
-                    }
+                    Node::Gateway(_) => !dir.ranges.iter().any(|r| r.contains(&prefix)),
                     _ => true,
                 }
         }),
