@@ -54,9 +54,14 @@ pub struct Options {
     /// R3 (UNCONFIRMED for 172.16/12): a user 0/0 removes 172.16.0.0/12 as well
     /// as the other three reserved prefixes. Default: true.
     pub udr_default_removes_172_16: bool,
-    /// R3 (UNCONFIRMED): a BGP-learned 0/0 also removes the reserved `None`
-    /// routes. Default: false.
+    /// R3 revised (published dumps): a BGP-learned 0/0 removes the reserved
+    /// (and extra) `None` routes and the `Default 0/0 Internet` row.
+    /// Default: true; false keeps both, as the documentation's tables do.
     pub bgp_default_removes_reserved: bool,
+    /// R3 revised: the 172.16.0.0/12 `None` route in VNets outside it.
+    /// Published dumps show none (default false); the documentation lists
+    /// it for every VNet (true).
+    pub reserved_172_16_outside: bool,
     /// R32: routes a Route Server accepts from one peer before it tears the
     /// session down (1,000; Azure can raise it to 4,000).
     pub route_server_max_routes_per_peer: usize,
@@ -75,7 +80,8 @@ impl Default for Options {
             extra_none_prefixes: Vec::new(),
             hide_reserved_none_with_gateway_routes: false,
             udr_default_removes_172_16: true,
-            bgp_default_removes_reserved: false,
+            bgp_default_removes_reserved: true,
+            reserved_172_16_outside: false,
             route_server_max_routes_per_peer: 1000,
             vpn_gateway_max_prefixes: 4000,
             expressroute_max_prefixes: 4000,

@@ -49,8 +49,10 @@ pub(crate) struct RawOptions {
     pub hide_reserved_none_with_gateway_routes: bool,
     #[serde(default = "yes")]
     pub udr_default_removes_172_16: bool,
-    #[serde(default)]
+    #[serde(default = "yes")]
     pub bgp_default_removes_reserved: bool,
+    #[serde(default)]
+    pub reserved_172_16_outside: bool,
     #[serde(default)]
     pub route_server_max_routes_per_peer: Option<S<i64>>,
     #[serde(default)]

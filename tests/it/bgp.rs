@@ -27,13 +27,15 @@ fn s2_nva_default_lands_on_every_nic_including_its_own() {
                 &["10.1.2.4"]
             )
         );
-        assert!(rows(&t, nic).contains(&(
-            "Default".into(),
-            "Invalid".into(),
-            "0.0.0.0/0".into(),
-            "Internet".into(),
-            vec![]
-        )));
+        // R3 revised (published dumps): a BGP 0/0 leaves no Default 0/0
+        // Internet row at all, and no reserved None routes.
+        assert!(
+            rows(&t, nic)
+                .iter()
+                .all(|r| r.0 != "Default" || (r.2 != "0.0.0.0/0" && r.3 != "None")),
+            "{nic}: {:?}",
+            rows(&t, nic)
+        );
     }
     // R26: what the Route Server tells nva1: its VNet and the spoke using it, AS path 65515.
     let cp = converge(&t, &[]);
@@ -885,4 +887,36 @@ fn a_batch_of_events_applies_as_its_events_one_by_one() {
     let nva1 = vnetplane::control::bgp::Node::by_name(&t, "nva1").unwrap();
     assert_eq!(bulk.advertised[&nva1].len(), 5000 - 90);
     assert_eq!(bulk.withdrawn[&nva1].len(), 90);
+}
+
+/// R3 revised: with a BGP 0/0, private destinations nobody holds follow it
+/// (the reserved 10/8 `None` route is gone), and the documented tables come
+/// back with `bgp_default_removes_reserved = false`.
+#[test]
+fn a_bgp_default_takes_private_destinations_too() {
+    let t = builtin("nva-default-loop");
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.50.0.1"),
+        hop(
+            "VirtualNetworkGateway",
+            "0.0.0.0/0",
+            "VirtualNetworkGateway",
+            &["10.1.2.4"]
+        )
+    );
+    let documented = load(&format!(
+        "{}\n[options]\nbgp_default_removes_reserved = false\n",
+        include_str!("../../topologies/nva-default-loop.toml")
+    ));
+    assert_eq!(
+        next_hop(&documented, "spoke11-vm", "10.50.0.1"),
+        hop("Default", "10.0.0.0/8", "None", &[])
+    );
+    assert!(rows(&documented, "spoke11-vm").contains(&(
+        "Default".into(),
+        "Invalid".into(),
+        "0.0.0.0/0".into(),
+        "Internet".into(),
+        vec![]
+    )));
 }

@@ -142,7 +142,11 @@ fn r3_user_default_removes_reserved_routes_and_172_16_is_an_option() {
         next_hop(&t, "spoke11-vm", "10.50.0.1"),
         hop("User", "0.0.0.0/0", "Internet", &[])
     );
-    let keep = format!("{src}\n[options]\nudr_default_removes_172_16 = false\n");
+    // The documented four (172.16/12 listed outside it too), with the doc
+    // example's user 0/0 that leaves 172.16/12 alone.
+    let keep = format!(
+        "{src}\n[options]\nudr_default_removes_172_16 = false\nreserved_172_16_outside = true\n"
+    );
     let t = load(&keep);
     let none: Vec<String> = rows(&t, "spoke11-vm")
         .into_iter()
@@ -150,6 +154,34 @@ fn r3_user_default_removes_reserved_routes_and_172_16_is_an_option() {
         .map(|r| r.2)
         .collect();
     assert_eq!(none, vec!["172.16.0.0/12".to_string()]);
+    // R3 revised (published dumps): a user 0/0 → None keeps the reserved
+    // None routes; a user 0/0 → VirtualAppliance removes them and leaves the
+    // Internet default Invalid.
+    let to_none = src.replace("next_hop_type = \"Internet\"", "next_hop_type = \"None\"");
+    let t = load(&to_none);
+    let none: Vec<String> = rows(&t, "spoke11-vm")
+        .into_iter()
+        .filter(|r| r.0 == "Default" && r.3 == "None")
+        .map(|r| r.2)
+        .collect();
+    assert_eq!(none, s(&["10.0.0.0/8", "100.64.0.0/10", "192.168.0.0/16"]));
+    let to_nva = src.replace(
+        "next_hop_type = \"Internet\"",
+        "next_hop_type = \"VirtualAppliance\"\n  next_hop_ip = \"10.1.3.4\"",
+    );
+    let t = load(&to_nva);
+    let r = rows(&t, "spoke11-vm");
+    assert!(r.iter().all(|x| x.3 != "None"), "{r:?}");
+    assert!(
+        r.contains(&(
+            "Default".into(),
+            "Invalid".into(),
+            "0.0.0.0/0".into(),
+            "Internet".into(),
+            vec![]
+        )),
+        "{r:?}"
+    );
 }
 
 #[test]

@@ -135,10 +135,17 @@ fn example_documents_every_section() {
     }
     let t = builtin("example");
     assert!(t.warnings.is_empty(), "{:?}", t.warnings);
-    // R4 extra None route and the service endpoint (R11) show up where they should.
+    // R4's extra None route goes with the reserved ones where a BGP 0/0
+    // is programmed (R3 revised: nva1 advertises 0/0 here), and the service
+    // endpoint (R11) shows up where it should.
     assert_eq!(
         next_hop(&t, "hub1-vm", "127.0.0.1"),
-        hop("Default", "127.0.0.0/8", "None", &[])
+        hop(
+            "VirtualNetworkGateway",
+            "0.0.0.0/0",
+            "VirtualNetworkGateway",
+            &["10.1.2.10"]
+        )
     );
     assert_eq!(
         next_hop(&t, "hub1-vm", "20.38.1.1"),

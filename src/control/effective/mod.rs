@@ -457,10 +457,12 @@ fn own_tail(
     let vnet = t.vnet(vid);
     let rt = s.route_table.map(|r| t.route_table(r));
     let mut routes: Vec<Route> = Vec::new();
-    // R1: default routes to the Internet.
+    // R1: default routes to the Internet. R3 revised: a BGP-learned 0/0
+    // leaves no IPv4 Internet row at all (published dumps).
+    let bgp_clears = bgp_default && t.options.bgp_default_removes_reserved;
     let has_v4 = vnet.address_space.iter().any(|p| p.network().is_ipv4());
     let has_v6 = vnet.address_space.iter().any(|p| p.network().is_ipv6());
-    if has_v4 {
+    if has_v4 && !bgp_clears {
         routes.push(range_route(
             DEFAULT_V4,
             NextHopType::Internet,
@@ -474,26 +476,36 @@ fn own_tail(
             Origin::Internet,
         ));
     }
-    // R1–R5: reserved None routes.
+    // R1–R5: reserved None routes. R3: a user 0/0 removes them, unless its
+    // next hop is None (published dumps keep them then).
     let user_default = rt.is_some_and(|r| {
-        r.routes
-            .iter()
-            .any(|u| u.prefix.prefix_len() == 0 && u.prefix.network().is_ipv4())
+        r.routes.iter().any(|u| {
+            u.prefix.prefix_len() == 0
+                && u.prefix.network().is_ipv4()
+                && u.next_hop != UdrNextHop::None
+        })
     });
-    // R3: a user 0/0 (optionally a BGP 0/0) removes the reserved None routes;
-    // R5 (optional): NICs holding gateway routes show none of them.
-    let remove_reserved = user_default || (bgp_default && t.options.bgp_default_removes_reserved);
+    // R3 revised: a BGP 0/0 removes them too, extra ones included; R5
+    // (optional): NICs holding gateway routes show none of them.
     let hide_reserved = has_gateway_routes && t.options.hide_reserved_none_with_gateway_routes;
     let mut none_routes: Vec<(IpNet, Origin)> = Vec::new();
     for p in RESERVED {
-        let removed = hide_reserved
-            || (remove_reserved && (p != P172 || t.options.udr_default_removes_172_16));
+        // Published dumps of VNets outside 172.16/12 have no row for it.
+        let outside = p == P172
+            && !t.options.reserved_172_16_outside
+            && !vnet.address_space.iter().any(|r| p.contains(r));
+        let removed = outside
+            || hide_reserved
+            || bgp_clears
+            || (user_default && (p != P172 || t.options.udr_default_removes_172_16));
         if !removed {
             none_routes.push((p, Origin::Reserved));
         }
     }
-    for &p in &t.options.extra_none_prefixes {
-        none_routes.push((p, Origin::ExtraNone));
+    if !bgp_clears {
+        for &p in &t.options.extra_none_prefixes {
+            none_routes.push((p, Origin::ExtraNone));
+        }
     }
     none_routes.sort_by_key(|(p, _)| *p);
     for (p, origin) in none_routes {
