@@ -265,10 +265,24 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
         // One list, grouped by prefix by a stable sort (each session's
         // paths come in prefix order: a merge of sorted runs), sessions in
         // order within a prefix.
+        // R25 at the Route Server (Microsoft's route-injection-in-spokes
+        // page): NVA routes equal to or inside its own VNet's ranges or
+        // those of VNets using it remotely are programmed nowhere.
+        let served = effective::Ranges::new(
+            (0..t.vnets.len())
+                .map(|i| VnetId(i as u32))
+                .filter(|&v| {
+                    v == rs.vnet || t.remote_gateway_vnet(v).is_some_and(|(_, h)| h == rs.vnet)
+                })
+                .flat_map(|v| t.vnet(v).address_space.iter().copied()),
+        );
         let mut cands: Vec<(&Path, usize)> = Vec::new();
         for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
-            if matches!(peer, Node::Nva(_)) && r.path.prefix.network().is_ipv4() {
+            if matches!(peer, Node::Nva(_))
+                && r.path.prefix.network().is_ipv4()
+                && !served.covers(&r.path.prefix)
+            {
                 cands.push((&r.path, si));
             }
         }

@@ -633,3 +633,43 @@ fn r30_branch_to_branch_carries_routes_an_nva_learned_from_its_branches() {
     );
     assert!(!received(&cp, "nva1", "rs-hub1").contains_key("192.168.0.0/16"));
 }
+
+/// R25 at the Route Server (Microsoft's route-injection-in-spokes page): an
+/// NVA advertising one spoke's range does not steer spoke-to-spoke traffic,
+/// because the Route Server programs NVA routes equal to or inside the
+/// ranges of its own VNet and of the VNets using it remotely nowhere. It
+/// still accepts the route (its learned routes list it).
+#[test]
+fn r25_route_server_programs_no_route_inside_the_vnets_it_serves() {
+    let src = include_str!("../../topologies/hub-rs-two-nvas.toml").replacen(
+        "originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]",
+        "originate = [\"0.0.0.0/0\", \"10.0.0.0/8\", \"10.12.0.0/16\", \"10.12.1.0/24\", \"10.1.3.0/24\"]",
+        1,
+    );
+    let t = load(&src);
+    let cp = converge(&t, &[]);
+    let learned = received(&cp, "rs-hub1", "nva1");
+    for p in ["10.12.0.0/16", "10.12.1.0/24", "10.1.3.0/24"] {
+        assert_eq!(
+            learned.get(p).map(|r| r.1.as_str()),
+            Some("best"),
+            "{p}: {learned:?}"
+        );
+        for nic in ["spoke11-vm", "spoke12-vm", "hub1-vm", "nva1"] {
+            assert!(
+                !vng_rows(&t, nic, &[]).iter().any(|r| r.1 == p),
+                "{p} programmed on {nic}"
+            );
+        }
+    }
+    // spoke11 → spoke12 keeps taking the 10/8 supernet through both NVAs.
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "10.12.1.4"),
+        hop(
+            "VirtualNetworkGateway",
+            "10.0.0.0/8",
+            "VirtualNetworkGateway",
+            &["10.1.2.4", "10.1.2.5"]
+        )
+    );
+}
