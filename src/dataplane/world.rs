@@ -358,7 +358,10 @@ impl Fixed {
                     {
                         PeeringRule::AccessDisabled
                     }
-                    Some(b) if !(p.allow_forwarded_traffic && b.allow_forwarded_traffic) => {
+                    Some(b)
+                        if t.options.enforce_allow_forwarded_traffic
+                            && !(p.allow_forwarded_traffic && b.allow_forwarded_traffic) =>
+                    {
                         PeeringRule::NoForwarded
                     }
                     Some(_) => PeeringRule::Open,

@@ -58,6 +58,10 @@ pub struct Options {
     /// (and extra) `None` routes and the `Default 0/0 Internet` row.
     /// Default: true; false keeps both, as the documentation's tables do.
     pub bgp_default_removes_reserved: bool,
+    /// R49: forwarded traffic crosses a peering only if both directions
+    /// allow it (documented; default true). False follows a published lab
+    /// that delivered NVA-forwarded traffic into a spoke without the setting.
+    pub enforce_allow_forwarded_traffic: bool,
     /// R3 revised: the 172.16.0.0/12 `None` route in VNets outside it.
     /// Published dumps show none (default false); the documentation lists
     /// it for every VNet (true).
@@ -82,6 +86,7 @@ impl Default for Options {
             udr_default_removes_172_16: true,
             bgp_default_removes_reserved: true,
             reserved_172_16_outside: false,
+            enforce_allow_forwarded_traffic: true,
             route_server_max_routes_per_peer: 1000,
             vpn_gateway_max_prefixes: 4000,
             expressroute_max_prefixes: 4000,

@@ -53,6 +53,8 @@ pub(crate) struct RawOptions {
     pub bgp_default_removes_reserved: bool,
     #[serde(default)]
     pub reserved_172_16_outside: bool,
+    #[serde(default = "yes")]
+    pub enforce_allow_forwarded_traffic: bool,
     #[serde(default)]
     pub route_server_max_routes_per_peer: Option<S<i64>>,
     #[serde(default)]

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use super::intent::flow_taking;
 use super::*;
+use crate::dataplane::DropReason;
 
 impl Run<'_> {
     pub(super) fn all_pairs(&self, dsts: &[IpAddr], report: &mut Report) {
@@ -56,6 +57,8 @@ impl Run<'_> {
         let mut loops: BTreeMap<(String, String), Finding> = BTreeMap::new();
         let mut loop_seen: BTreeSet<Vec<At>> = BTreeSet::new();
         let mut undeclared: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
+        // R49: what the allow-forwarded-traffic check drops, per sender.
+        let mut forwarded: BTreeMap<String, Vec<IpAddr>> = BTreeMap::new();
         // R50: (sender's group, destination) → the NVAs of its first branch.
         let mut paths: HashMap<(u32, IpAddr), Vec<NvaId>> = HashMap::new();
         let mut bb = BranchBuf::default();
@@ -101,6 +104,9 @@ impl Run<'_> {
                             }
                         }
                         Outcome::Dropped(_, reason) => {
+                            if reason == DropReason::PeeringForwardedNotAllowed {
+                                forwarded.entry(s.name.clone()).or_default().push(dst);
+                            }
                             let decl = declared(dst);
                             let between = matches!(
                                 (from, &decl),
@@ -141,6 +147,32 @@ impl Run<'_> {
         report.findings.extend(loops.into_values());
         if !intact {
             return;
+        }
+        // R49: sources disagree (the docs drop, a published lab delivered);
+        // name the flows whose verdict depends on it.
+        for (from, mut dsts) in forwarded {
+            dsts.dedup();
+            let shown: Vec<String> = dsts.iter().take(5).map(ToString::to_string).collect();
+            report.findings.push(Finding {
+                grade: Grade::Warning,
+                kind: "forwarded-traffic",
+                from,
+                dst: String::new(),
+                path: Vec::new(),
+                detail: format!(
+                    "{} destination classes ({}{}) are dropped only by the allow-forwarded-traffic \
+                     check (R49): documented, but a published lab delivered such traffic \
+                     (option enforce_allow_forwarded_traffic = false)",
+                    dsts.len(),
+                    shown.join(", "),
+                    if dsts.len() > 5 { ", …" } else { "" }
+                ),
+                failure: None,
+                flow: None,
+                route: None,
+                intent: None,
+                counterexample: None,
+            });
         }
         for ((from, reason), n) in undeclared {
             report.findings.push(Finding {

@@ -318,3 +318,56 @@ fn computation_is_deterministic() {
         }
     }
 }
+
+/// R49: the documentation drops NVA-forwarded traffic over a peering that
+/// does not allow forwarded traffic; a published lab delivered it. The
+/// documented check is the default, `enforce_allow_forwarded_traffic =
+/// false` relaxes it, and `verify` names the flows whose verdict depends on
+/// it.
+#[test]
+fn r49_allow_forwarded_traffic_is_checked_by_default_and_can_be_relaxed() {
+    let src = include_str!("../../topologies/spoke-to-spoke-udr.toml").replace(
+        "vnet = \"spoke12\"\nremote = \"hub1\"\nallow_forwarded_traffic = true",
+        "vnet = \"spoke12\"\nremote = \"hub1\"\nallow_forwarded_traffic = false",
+    );
+    assert!(src.contains("allow_forwarded_traffic = false"));
+    let t = load(&src);
+    let world = vnetplane::dataplane::World::new(&converge(&t, &[]));
+    let walk = |world: &vnetplane::dataplane::World, t: &vnetplane::topology::Topology| {
+        world
+            .walk(
+                t.nic_by_name("spoke11-vm").unwrap(),
+                vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
+                    src: "10.11.1.4".parse().unwrap(),
+                    dst: "10.12.1.4".parse().unwrap(),
+                    proto: vnetplane::dataplane::PROTO_TCP,
+                    sport: 49152,
+                    dport: 443,
+                }),
+            )
+            .verdict
+    };
+    assert_eq!(
+        walk(&world, &t),
+        vnetplane::dataplane::Verdict::Dropped {
+            at: "nic nva1".into(),
+            reason: vnetplane::dataplane::DropReason::PeeringForwardedNotAllowed
+        }
+    );
+    let r = vnetplane::verify::verify(&t, &[]).unwrap();
+    let w = r
+        .warnings()
+        .find(|f| f.kind == "forwarded-traffic" && f.from == "nic spoke11-vm")
+        .unwrap_or_else(|| panic!("{:?}", r.findings));
+    assert!(w.detail.contains("10.12.1.4"), "{}", w.detail);
+    let relaxed = load(&format!(
+        "{src}\n[options]\nenforce_allow_forwarded_traffic = false\n"
+    ));
+    let world = vnetplane::dataplane::World::new(&converge(&relaxed, &[]));
+    assert_eq!(
+        walk(&world, &relaxed),
+        vnetplane::dataplane::Verdict::Delivered {
+            at: "nic spoke12-vm".into()
+        }
+    );
+}

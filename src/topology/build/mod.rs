@@ -747,6 +747,7 @@ impl<'a, 'b> Builder<'a, 'b> {
             udr_default_removes_172_16: r.udr_default_removes_172_16,
             bgp_default_removes_reserved: r.bgp_default_removes_reserved,
             reserved_172_16_outside: r.reserved_172_16_outside,
+            enforce_allow_forwarded_traffic: r.enforce_allow_forwarded_traffic,
             route_server_max_routes_per_peer,
             vpn_gateway_max_prefixes,
             expressroute_max_prefixes,
