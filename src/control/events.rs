@@ -11,6 +11,7 @@
 //! advertise SPEAKER PREFIX     withdraw SPEAKER PREFIX
 //! udr-add TABLE ROUTE PREFIX NEXT_HOP_TYPE [NEXT_HOP_IP]
 //! udr-remove TABLE ROUTE
+//! vm-start VM                  vm-stop VM         vm-deallocate VM
 //! ```
 
 use std::collections::BTreeSet;
@@ -18,6 +19,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+
+use crate::topology::PowerState;
 
 use super::bgp::{Conditions, Node};
 use crate::topology::{Topology, Udr, UdrNextHop};
@@ -49,6 +52,9 @@ pub enum Event {
         table: String,
         route: String,
     },
+    /// A VM starts, stops or is deallocated (`vm-start`, `vm-stop`,
+    /// `vm-deallocate`): every NIC of it.
+    VmPower(String, PowerState),
 }
 
 /// An event that cannot be parsed or applied.
@@ -157,9 +163,12 @@ impl Event {
                 table: table.to_string(),
                 route: route.to_string(),
             },
+            ["vm-start", vm] => Event::VmPower(vm.to_string(), PowerState::Running),
+            ["vm-stop", vm] => Event::VmPower(vm.to_string(), PowerState::Stopped),
+            ["vm-deallocate", vm] => Event::VmPower(vm.to_string(), PowerState::Deallocated),
             _ => {
                 return Err(err(
-                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE",
+                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE, vm-start|vm-stop|vm-deallocate VM",
                 ));
             }
         })
@@ -193,6 +202,14 @@ impl fmt::Display for Event {
                 write!(f, "udr-add {table} {route} {prefix} {ty}{ip}")
             }
             Event::UdrRemove { table, route } => write!(f, "udr-remove {table} {route}"),
+            Event::VmPower(vm, p) => {
+                let verb = match p {
+                    PowerState::Running => "vm-start",
+                    PowerState::Stopped => "vm-stop",
+                    PowerState::Deallocated => "vm-deallocate",
+                };
+                write!(f, "{verb} {vm}")
+            }
         }
     }
 }
@@ -486,6 +503,16 @@ fn apply_one(
     let node =
         |n: &str| Node::by_name(t, n).ok_or_else(|| err(format!("no BGP speaker named `{n}`")));
     match e {
+        Event::VmPower(vm, p) => {
+            if !topo.nics.iter().any(|n| &n.vm == vm) {
+                return Err(err(format!(
+                    "no VM named `{vm}` (a NIC's `vm`, or its name)"
+                )));
+            }
+            for n in topo.nics.iter_mut().filter(|n| &n.vm == vm) {
+                n.power = *p;
+            }
+        }
         Event::SpeakerDown(n) => {
             c.down_speakers.insert(node(n)?);
         }
@@ -592,6 +619,12 @@ impl Event {
                 .ok_or_else(|| err(format!("no route table named `{n}`")))
         };
         match self {
+            Event::VmPower(vm, _) => t
+                .nics
+                .iter()
+                .any(|n| &n.vm == vm)
+                .then_some(())
+                .ok_or_else(|| err(format!("no VM named `{vm}` (a NIC's `vm`, or its name)"))),
             Event::SpeakerDown(n) | Event::SpeakerUp(n) => node(n).map(drop),
             Event::SessionDown(a, b) | Event::SessionUp(a, b) => node(a).and(node(b)).map(drop),
             Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {

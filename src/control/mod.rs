@@ -48,7 +48,16 @@ pub fn converge(t: &Topology, events: &[Event]) -> Result<ControlPlane, EventErr
 }
 
 /// Converges a topology (route-table events applied) under conditions.
-pub fn converge_state(topology: Topology, conditions: Conditions) -> ControlPlane {
+pub fn converge_state(topology: Topology, mut conditions: Conditions) -> ControlPlane {
+    // An NVA whose VM is not running speaks no BGP and forwards nothing.
+    for (i, n) in topology.nvas.iter().enumerate() {
+        if n.nics
+            .iter()
+            .any(|&c| topology.nic(c).power != PowerState::Running)
+        {
+            conditions.down_speakers.insert(Node::Nva(NvaId(i as u32)));
+        }
+    }
     let bgp = bgp::converge(&topology, &conditions);
     let injections = bgp_injections(&topology, &bgp, &conditions);
     let nva_tables: Vec<nva::OsTable> = (0..topology.nvas.len())

@@ -36,6 +36,8 @@ pub enum DropReason {
     NvaBlackhole,
     /// The NVA is down (speaker-down event).
     NvaDown,
+    /// The NIC's VM is stopped or deallocated.
+    VmNotRunning,
     /// The gateway is down (speaker-down event).
     GatewayDown,
     /// No connected site holds the destination.
@@ -63,7 +65,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 23] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::NoRoute,
         DropReason::RouteNone,
         DropReason::NoOwner,
@@ -76,6 +78,7 @@ impl DropReason {
         DropReason::NvaNoRoute,
         DropReason::NvaBlackhole,
         DropReason::NvaDown,
+        DropReason::VmNotRunning,
         DropReason::GatewayDown,
         DropReason::GatewayNoRoute,
         DropReason::UnknownTunnel,
@@ -103,6 +106,7 @@ impl DropReason {
             DropReason::NvaNoRoute => "nva-no-route",
             DropReason::NvaBlackhole => "nva-blackhole",
             DropReason::NvaDown => "nva-down",
+            DropReason::VmNotRunning => "vm-not-running",
             DropReason::GatewayDown => "gateway-down",
             DropReason::GatewayNoRoute => "gateway-no-route",
             DropReason::UnknownTunnel => "unknown-tunnel",

@@ -142,7 +142,38 @@ pub struct Nic {
     pub ips: Vec<IpAddr>,
     pub ip_forwarding: bool,
     pub public_ip: Option<IpAddr>,
+    /// Its VM's power state.
+    pub power: PowerState,
     pub loc: Loc,
+}
+
+/// A VM's power state. Only a running VM sends, receives or forwards; a
+/// VirtualAppliance next hop on a VM that is not running shows next-hop
+/// type `None` in effective routes (R51).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PowerState {
+    #[default]
+    Running,
+    Stopped,
+    Deallocated,
+}
+
+impl PowerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PowerState::Running => "running",
+            PowerState::Stopped => "stopped",
+            PowerState::Deallocated => "deallocated",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PowerState> {
+        match s.to_ascii_lowercase().as_str() {
+            "running" => Some(PowerState::Running),
+            "stopped" => Some(PowerState::Stopped),
+            "deallocated" => Some(PowerState::Deallocated),
+            _ => None,
+        }
+    }
 }
 
 /// Next hops a user may give a UDR (R12).

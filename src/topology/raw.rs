@@ -109,6 +109,8 @@ pub(crate) struct RawNic {
     pub ip_forwarding: bool,
     #[serde(default)]
     pub public_ip: Option<S<String>>,
+    #[serde(default)]
+    pub power: Option<S<String>>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -196,6 +196,26 @@ fn vnets_and_subnets(v: &mut V) {
 /// Every address owner: NICs, load balancers, gateway and Route Server instances.
 fn addresses(v: &mut V) {
     let t = v.t;
+    // One power state per VM, whichever NIC says it.
+    let mut power: HashMap<&str, (PowerState, &str)> = HashMap::new();
+    for n in &t.nics {
+        match power.get(n.vm.as_str()) {
+            Some(&(p, first)) if p != n.power => v.err(
+                n.loc,
+                &format!("nic {}", n.name),
+                Some("power"),
+                format!(
+                    "VM {} is {} on nic {first}: a VM has one power state",
+                    n.vm,
+                    p.as_str()
+                ),
+            ),
+            Some(_) => {}
+            None => {
+                power.insert(&n.vm, (n.power, &n.name));
+            }
+        }
+    }
     // (vnet, ip) -> first owner, to find duplicates.
     let mut owners: HashMap<(VnetId, IpAddr), String> = HashMap::new();
     let mut claim = |v: &mut V, vnet: VnetId, ip: IpAddr, who: String, loc: Loc, field: &str| {
@@ -571,12 +591,31 @@ fn route_tables(v: &mut V) {
                         attached.iter().map(|&s| t.subnet(s).vnet).collect()
                     };
                     if vnets.is_empty() {
-                        v.err(
+                        // Azure accepts it and shows next-hop type None.
+                        v.warn(
                             u.loc,
                             &uobj,
                             Some("next_hop_ip"),
                             format!(
-                                "no NIC or load balancer owns VirtualAppliance next hop {ip} (R13)"
+                                "no NIC or load balancer owns VirtualAppliance next hop {ip}: \
+                                 effective routes show next-hop type None and traffic is \
+                                 dropped (R13, R51)"
+                            ),
+                        );
+                    } else if let Some(n) = t
+                        .nics
+                        .iter()
+                        .find(|n| n.ips.contains(&ip) && n.power != PowerState::Running)
+                    {
+                        v.warn(
+                            u.loc,
+                            &uobj,
+                            Some("next_hop_ip"),
+                            format!(
+                                "VirtualAppliance next hop {ip} is on VM {} which is {}: \
+                                 effective routes show next-hop type None (R51)",
+                                n.vm,
+                                n.power.as_str()
                             ),
                         );
                     }
@@ -601,7 +640,8 @@ fn route_tables(v: &mut V) {
                                 v.err(u.loc, &uobj, Some("next_hop_ip"), format!("{ip} is reachable only through {} gateway {gw}; a VirtualAppliance next hop must be directly reachable (R13)", kind.as_str()));
                             }
                             ApplianceTarget::Nobody => {
-                                v.err(u.loc, &uobj, Some("next_hop_ip"), format!("no NIC or load balancer in vnet {} or a VNet peered with it owns VirtualAppliance next hop {ip} (R13)", t.vnet(vn).name));
+                                // Azure accepts it and shows next-hop type None.
+                                v.warn(u.loc, &uobj, Some("next_hop_ip"), format!("no NIC or load balancer in vnet {} or a VNet peered with it owns VirtualAppliance next hop {ip}: effective routes show next-hop type None and traffic is dropped (R13, R51)", t.vnet(vn).name));
                             }
                         }
                     }

@@ -31,8 +31,9 @@ pub(super) struct Groups {
 }
 
 impl Groups {
-    /// NICs of one subnet, with the same IP-forwarding setting and not an
-    /// NVA's, are one group; an NVA's NIC is a group of its own.
+    /// NICs of one subnet, with the same IP-forwarding setting and power
+    /// state and not an NVA's, are one group; an NVA's NIC is a group of its
+    /// own.
     pub fn new(t: &Topology) -> Groups {
         let nva_of: HashMap<NicId, NvaId> = t
             .nvas
@@ -40,14 +41,14 @@ impl Groups {
             .enumerate()
             .flat_map(|(i, n)| n.nics.iter().map(move |&c| (c, NvaId(i as u32))))
             .collect();
-        let mut key: HashMap<(SubnetId, bool, Option<NicId>), u32> = HashMap::new();
+        let mut key: HashMap<(SubnetId, bool, Option<NicId>, PowerState), u32> = HashMap::new();
         let mut of = Vec::with_capacity(t.nics.len());
         let mut members: Vec<Vec<NicId>> = Vec::new();
         for (i, n) in t.nics.iter().enumerate() {
             let id = NicId(i as u32);
             let own = nva_of.contains_key(&id).then_some(id);
             let g = *key
-                .entry((n.subnet, n.ip_forwarding, own))
+                .entry((n.subnet, n.ip_forwarding, own, n.power))
                 .or_insert_with(|| {
                     members.push(Vec::new());
                     (members.len() - 1) as u32

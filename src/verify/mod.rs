@@ -188,11 +188,13 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
+    /// The NICs whose VMs run (a stopped VM sends nothing), two at most.
     fn nics(t: &Topology, name: String, nics: &[NicId]) -> Sender {
         Sender {
             name,
             members: nics
                 .iter()
+                .filter(|&&n| t.nic(n).power == PowerState::Running)
                 .take(2)
                 .map(|&n| (Start::Nic(n), t.nic(n).ips.clone()))
                 .collect(),
@@ -286,7 +288,11 @@ enum Declared {
 
 fn classify(world: &World, hosts: &BTreeSet<IpAddr>, ip: IpAddr) -> Declared {
     if let Some(n) = world.nic_for_source(ip) {
-        return Declared::Nic(n);
+        // A VM that is not running is expected to be unreachable.
+        return match world.cp.topology.nic(n).power {
+            PowerState::Running => Declared::Nic(n),
+            _ => Declared::Undeclared,
+        };
     }
     if hosts.contains(&ip) {
         return Declared::Site;

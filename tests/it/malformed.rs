@@ -216,11 +216,27 @@ fn user_next_hop_types_azure_refuses_r12() {
 
 #[test]
 fn virtual_appliance_nobody_can_reach_r13() {
+    // R51 revised: an address nobody holds is accepted (Azure shows the
+    // route with next-hop type None), with a warning at its line.
+    let warned = |src: &str, line: u32, needles: &[&str]| {
+        let t = vnetplane::topology::load_str("t.toml", src).unwrap();
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.loc.line == line && needles.iter().all(|n| w.message.contains(n))),
+            "{needles:?} at line {line}: {:?}",
+            t.warnings
+        );
+        let none = super::util::rows(&t, "spoke11-vm")
+            .into_iter()
+            .any(|r| r.0 == "User" && r.3 == "None");
+        assert!(none, "{:?}", super::util::rows(&t, "spoke11-vm"));
+    };
     let (src, line) = with_route_table(
         "  prefix = \"0.0.0.0/0\"\n  next_hop_type = \"VirtualAppliance\"\n  next_hop_ip = \"10.1.9.9\"\n",
     );
-    assert_error(&src, line, &["no NIC or load balancer", "10.1.9.9", "R13"]);
-    // An IP behind the gateway (on-premises) is refused too.
+    warned(&src, line, &["no NIC or load balancer", "10.1.9.9", "None"]);
+    // An IP behind the gateway (on-premises) is refused.
     let (src, line) = with_route_table(
         "  prefix = \"0.0.0.0/0\"\n  next_hop_type = \"VirtualAppliance\"\n  next_hop_ip = \"192.168.1.10\"\n",
     );
@@ -229,17 +245,17 @@ fn virtual_appliance_nobody_can_reach_r13() {
         line,
         &["reachable only through vpn gateway gw-hub1", "R13"],
     );
-    // A NIC in a VNet that is not peered is not reachable either.
+    // A NIC in a VNet that is not peered is not reachable either: None.
     let src = BASE.to_string()
         + "\n[[vnet]]\nname = \"far\"\nregion = \"westeurope\"\naddress_space = [\"10.40.0.0/16\"]\n  [[vnet.subnet]]\n  name = \"s\"\n  prefix = \"10.40.1.0/24\"\n[[nic]]\nname = \"far-nva\"\nvnet = \"far\"\nsubnet = \"s\"\nips = [\"10.40.1.4\"]\nip_forwarding = true\n";
     let src = src.replace(
         "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"",
         "  name = \"vm\"\n  prefix = \"10.11.1.0/24\"\n  route_table = \"rt\"",
     ) + "\n[[route_table]]\nname = \"rt\"\n  [[route_table.route]]\n  name = \"r\"\n  prefix = \"0.0.0.0/0\"\n  next_hop_type = \"VirtualAppliance\"\n  next_hop_ip = \"10.40.1.4\"\n";
-    assert_error(
+    warned(
         &src,
         line_of(&src, "  [[route_table.route]]"),
-        &["vnet spoke11 or a VNet peered with it", "R13"],
+        &["vnet spoke11 or a VNet peered with it", "None"],
     );
 }
 

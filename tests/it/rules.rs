@@ -371,3 +371,119 @@ fn r49_allow_forwarded_traffic_is_checked_by_default_and_can_be_relaxed() {
         }
     );
 }
+
+/// R51 revised (published tables): a VirtualAppliance next hop whose VM is
+/// stopped or deallocated, or whose IP no NIC holds, shows next-hop type
+/// `None` in the effective routes of the NICs that hold the route, and
+/// traffic drops there. A VM's power state is in the file and in events;
+/// an NVA whose VM is not running speaks no BGP; a stopped VM receives
+/// nothing.
+#[test]
+fn r51_unusable_appliance_next_hops_show_none() {
+    let src = include_str!("../../topologies/spoke-to-spoke-udr.toml");
+    let user = |t: &vnetplane::topology::Topology| {
+        rows(t, "spoke11-vm")
+            .into_iter()
+            .find(|r| r.0 == "User")
+            .map(|r| (r.3, r.4))
+    };
+    let running = load(src);
+    assert_eq!(
+        user(&running),
+        Some(("VirtualAppliance".into(), s(&["10.1.2.4"])))
+    );
+    for state in ["stopped", "deallocated"] {
+        let t = load(&src.replacen(
+            "ip_forwarding = true",
+            &format!("ip_forwarding = true\npower = \"{state}\""),
+            1,
+        ));
+        assert_eq!(t.nic(t.nic_by_name("nva1").unwrap()).power.as_str(), state);
+        assert_eq!(user(&t), Some(("None".into(), vec![])), "{state}");
+        assert!(
+            t.warnings
+                .iter()
+                .any(|w| w.message.contains(state) && w.message.contains("R51"))
+        );
+        assert_eq!(
+            next_hop(&t, "spoke11-vm", "10.12.1.4"),
+            hop("User", "10.0.0.0/8", "None", &[])
+        );
+    }
+    // The same as events, and back.
+    let stopped = table_after(&running, "spoke11-vm", &["vm-stop nva1"]);
+    assert!(
+        stopped
+            .routes
+            .iter()
+            .any(|r| r.source.as_str() == "User" && r.next_hop_type.as_str() == "None")
+    );
+    let again = table_after(
+        &running,
+        "spoke11-vm",
+        &["vm-deallocate nva1", "vm-start nva1"],
+    );
+    assert!(
+        again
+            .routes
+            .iter()
+            .any(|r| r.source.as_str() == "User" && r.next_hop_type.as_str() == "VirtualAppliance")
+    );
+    // A next hop nobody holds: accepted with a warning, shown as None.
+    let t = load(&src.replace("next_hop_ip = \"10.1.2.4\"", "next_hop_ip = \"10.1.2.99\""));
+    assert!(
+        t.warnings
+            .iter()
+            .any(|w| w.message.contains("10.1.2.99") && w.message.contains("None"))
+    );
+    assert_eq!(user(&t), Some(("None".into(), vec![])));
+    // A stopped VM receives nothing.
+    let cp = converge(&running, &["vm-stop spoke12-vm"]);
+    let world = vnetplane::dataplane::World::new(&cp);
+    let tr = world.walk(
+        running.nic_by_name("spoke11-vm").unwrap(),
+        vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
+            src: "10.11.1.4".parse().unwrap(),
+            dst: "10.12.1.4".parse().unwrap(),
+            proto: vnetplane::dataplane::PROTO_TCP,
+            sport: 49152,
+            dport: 443,
+        }),
+    );
+    assert_eq!(
+        tr.verdict,
+        vnetplane::dataplane::Verdict::Dropped {
+            at: "nic spoke12-vm".into(),
+            reason: vnetplane::dataplane::DropReason::VmNotRunning
+        }
+    );
+    // An NVA whose VM is stopped speaks no BGP: the Route Server keeps nva2.
+    let rs = builtin("hub-rs-two-nvas");
+    assert_eq!(
+        vng_rows(&rs, "spoke11-vm", &["vm-stop nva1"])
+            .iter()
+            .find(|r| r.1 == "0.0.0.0/0")
+            .map(|r| r.2.clone()),
+        Some(s(&["10.1.2.5"]))
+    );
+    // One power state per VM.
+    let e = vnetplane::topology::load_str(
+        "t.toml",
+        &src.replacen(
+            "ip_forwarding = true",
+            "ip_forwarding = true\nvm = \"shared\"\npower = \"stopped\"",
+            1,
+        )
+        .replacen(
+            "name = \"hub1-vm\"",
+            "name = \"hub1-vm\"\nvm = \"shared\"",
+            1,
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("field `power`") && e.contains("one power state"),
+        "{e}"
+    );
+}

@@ -532,6 +532,11 @@ fn own_tail(
     if let (Some(rtid), Some(rt)) = (s.route_table, rt) {
         for (i, u) in rt.routes.iter().enumerate() {
             let (ty, ips) = match u.next_hop {
+                // R51 revised: a next hop no NIC or load balancer holds, or
+                // on a VM that is not running, shows as None (and drops).
+                UdrNextHop::VirtualAppliance(ip) if !appliance_usable(t, vid, ip) => {
+                    (NextHopType::None, Vec::new())
+                }
                 UdrNextHop::VirtualAppliance(ip) => (NextHopType::VirtualAppliance, vec![ip]),
                 UdrNextHop::VirtualNetworkGateway => {
                     let hub = t.remote_gateway_vnet(vid).map_or(vid, |(_, h)| h);
@@ -563,6 +568,24 @@ fn own_tail(
         }
     }
     routes
+}
+
+/// Whether a VirtualAppliance next hop can be used from `vnet`: a load
+/// balancer's frontend, or a NIC's address whose VM is running, in the VNet
+/// or one Connected to it.
+fn appliance_usable(t: &Topology, vnet: VnetId, ip: IpAddr) -> bool {
+    let near = |v: VnetId| {
+        v == vnet
+            || t.connected_peerings(vnet)
+                .any(|p| t.peerings[p.idx()].remote == v)
+    };
+    t.load_balancers
+        .iter()
+        .any(|l| l.frontend_ip == ip && near(l.vnet))
+        || t.nics
+            .iter()
+            .find(|n| n.ips.contains(&ip) && near(n.vnet))
+            .is_some_and(|n| n.power == PowerState::Running)
 }
 
 /// Same-prefix precedence (R15 with the R16 exception; among gateway routes

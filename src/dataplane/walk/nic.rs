@@ -255,6 +255,14 @@ impl<const REC: bool> Walk<'_, REC> {
         let at = At::NicIn(n);
         let dst = self.b.packet.outer().header.dst;
         let nva = w.fixed.nic_nva[n.idx()];
+        if nic.power != PowerState::Running {
+            self.hop(
+                at,
+                "nic-ingress",
+                say!(self, "the VM is {} (R51)", nic.power.as_str()),
+            );
+            return self.drop_at(at, DropReason::VmNotRunning);
+        }
         if nic.ips.contains(&dst) {
             return match nva {
                 Some(v) => {

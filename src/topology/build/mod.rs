@@ -486,6 +486,21 @@ impl<'a, 'b> Builder<'a, 'b> {
                 r.vm.as_ref()
                     .map(|v| self.name(v, &obj))
                     .unwrap_or_else(|| r.name.get_ref().clone());
+            let power = match &r.power {
+                None => PowerState::Running,
+                Some(p) => PowerState::parse(p.get_ref().trim()).unwrap_or_else(|| {
+                    self.err(
+                        &p.span(),
+                        &obj,
+                        Some("power"),
+                        format!(
+                            "unknown power state `{}` (running, stopped or deallocated)",
+                            p.get_ref()
+                        ),
+                    );
+                    PowerState::Running
+                }),
+            };
             if let (Some(vnet), Some(subnet)) = (vnet, subnet) {
                 let id = NicId(nics.len() as u32);
                 subnets[subnet.idx()].nics.push(id);
@@ -497,6 +512,7 @@ impl<'a, 'b> Builder<'a, 'b> {
                     ips,
                     ip_forwarding: r.ip_forwarding,
                     public_ip,
+                    power,
                     loc: self.loc(&x.span()),
                 });
             } else {
@@ -510,6 +526,7 @@ impl<'a, 'b> Builder<'a, 'b> {
                     ips,
                     ip_forwarding: r.ip_forwarding,
                     public_ip,
+                    power,
                     loc: self.loc(&x.span()),
                 });
             }
