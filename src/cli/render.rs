@@ -127,22 +127,25 @@ pub fn routes(t: &Topology, table: &Table, explain: bool) -> String {
         head.push("Origin");
     }
     for r in table.routes.iter() {
-        let mut row = vec![
-            r.source.as_str().to_string(),
-            r.state.as_str().to_string(),
-            r.prefix.to_string(),
-            r.next_hop_type.as_str().to_string(),
-            ips(&r.next_hop_ips),
-        ];
-        if explain {
-            let mut o = origin(t, r);
-            if let Some(why) = &r.invalid_because {
-                o.push_str("; Invalid: ");
-                o.push_str(why);
+        // One row per gateway instance, as Azure prints them (R8).
+        for hops in r.printed_next_hops() {
+            let mut row = vec![
+                r.source.as_str().to_string(),
+                r.state.as_str().to_string(),
+                r.prefix.to_string(),
+                r.next_hop_type.as_str().to_string(),
+                ips(hops),
+            ];
+            if explain {
+                let mut o = origin(t, r);
+                if let Some(why) = &r.invalid_because {
+                    o.push_str("; Invalid: ");
+                    o.push_str(why);
+                }
+                row.push(o);
             }
-            row.push(o);
+            rows.push(row);
         }
-        rows.push(row);
     }
     self::table(&head, &rows)
 }

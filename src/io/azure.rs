@@ -19,6 +19,7 @@ pub struct EffectiveRoute {
     pub next_hop_ip_address: Vec<String>,
 }
 
+/// One route with all its next hops (a decision's matched route).
 impl From<&Route> for EffectiveRoute {
     fn from(r: &Route) -> Self {
         EffectiveRoute {
@@ -32,6 +33,23 @@ impl From<&Route> for EffectiveRoute {
     }
 }
 
+impl EffectiveRoute {
+    /// The rows Azure prints for a route (one per gateway instance, see
+    /// [`Route::printed_next_hops`]).
+    pub fn rows(r: &Route) -> impl Iterator<Item = EffectiveRoute> + '_ {
+        r.printed_next_hops()
+            .into_iter()
+            .map(move |ips| EffectiveRoute {
+                name: r.name.as_deref().map(str::to_string),
+                source: r.source.as_str(),
+                state: r.state.as_str(),
+                address_prefix: vec![r.prefix.to_string()],
+                next_hop_type: r.next_hop_type.as_str(),
+                next_hop_ip_address: ips.iter().map(ToString::to_string).collect(),
+            })
+    }
+}
+
 /// A NIC's effective route table: `{"value": [EffectiveRoute, ...]}`.
 #[derive(Clone, Debug, Serialize)]
 pub struct EffectiveRouteList {
@@ -41,6 +59,6 @@ pub struct EffectiveRouteList {
 /// The REST shape of a table's routes, in the table's order.
 pub fn effective_routes(table: &Table) -> EffectiveRouteList {
     EffectiveRouteList {
-        value: table.routes.iter().map(EffectiveRoute::from).collect(),
+        value: table.routes.iter().flat_map(EffectiveRoute::rows).collect(),
     }
 }

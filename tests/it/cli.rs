@@ -40,21 +40,29 @@ fn routes_json_matches_scenario1() {
         (Some("Default"), Some("Active"))
     );
     assert_eq!(find("10.1.0.0/16", "VNetPeering")["state"], "Active");
-    let gw = find("192.168.0.0/16", "VirtualNetworkGateway");
-    assert_eq!(gw["source"], "VirtualNetworkGateway");
-    assert_eq!(gw["state"], "Active");
-    assert_eq!(
-        gw["nextHopIpAddress"],
-        serde_json::json!(["10.1.0.4", "10.1.0.5"])
-    );
+    // R8 revised (published tables): an active-active gateway's routes are
+    // one row per instance, each with that instance's private IP.
+    let gw: Vec<&serde_json::Value> = rows
+        .iter()
+        .filter(|r| {
+            r["addressPrefix"][0] == "192.168.0.0/16" && r["nextHopType"] == "VirtualNetworkGateway"
+        })
+        .collect();
+    assert_eq!(gw.len(), 2, "{out}");
+    for (r, ip) in gw.iter().zip(["10.1.0.4", "10.1.0.5"]) {
+        assert_eq!(r["source"], "VirtualNetworkGateway");
+        assert_eq!(r["state"], "Active");
+        assert_eq!(r["nextHopIpAddress"], serde_json::json!([ip]));
+    }
     let none = find("192.168.0.0/16", "None");
     assert_eq!(
         (none["source"].as_str(), none["state"].as_str()),
         (Some("Default"), Some("Invalid"))
     );
     assert_eq!(find("0.0.0.0/0", "Internet")["state"], "Active");
-    // R3 revised: no 172.16.0.0/12 row in a VNet outside it.
-    assert_eq!(rows.len(), 7);
+    // R3 revised: no 172.16.0.0/12 row in a VNet outside it; two rows for
+    // the gateway's two instances.
+    assert_eq!(rows.len(), 8);
     // Every entry has exactly Azure's REST fields.
     for r in rows {
         let mut keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
@@ -100,20 +108,29 @@ fn routes_table_has_az_columns() {
         ]
     );
     assert!(lines.next().unwrap().starts_with("-----"));
-    let gw = out
+    // One row per gateway instance (R8 revised).
+    let gw: Vec<Vec<&str>> = out
         .lines()
-        .find(|l| l.contains("192.168.0.0/16") && l.starts_with("VirtualNetworkGateway"))
-        .unwrap();
-    let f: Vec<&str> = gw.split_whitespace().collect();
+        .filter(|l| l.contains("192.168.0.0/16") && l.starts_with("VirtualNetworkGateway"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(
-        f,
+        gw,
         [
-            "VirtualNetworkGateway",
-            "Active",
-            "192.168.0.0/16",
-            "VirtualNetworkGateway",
-            "10.1.0.4,",
-            "10.1.0.5"
+            [
+                "VirtualNetworkGateway",
+                "Active",
+                "192.168.0.0/16",
+                "VirtualNetworkGateway",
+                "10.1.0.4"
+            ],
+            [
+                "VirtualNetworkGateway",
+                "Active",
+                "192.168.0.0/16",
+                "VirtualNetworkGateway",
+                "10.1.0.5"
+            ]
         ]
     );
     let none = out
@@ -836,4 +853,49 @@ fn trace_expect_sets_the_exit_status() {
         "loop",
     ]);
     assert_eq!(code, 2);
+}
+
+/// R8 revised: NVA ECMP from a Route Server stays one row with several next
+/// hops, while a gateway's instances are one row each (above).
+#[test]
+fn route_server_ecmp_is_one_row() {
+    let (code, out, err) = run(&[
+        "routes",
+        "-t",
+        "hub-rs-two-nvas",
+        "--nic",
+        "spoke11-vm",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows: Vec<&serde_json::Value> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["addressPrefix"][0] == "0.0.0.0/0")
+        .collect();
+    assert_eq!(rows.len(), 1, "{out}");
+    assert_eq!(
+        rows[0]["nextHopIpAddress"],
+        serde_json::json!(["10.1.2.4", "10.1.2.5"])
+    );
+}
+
+/// R8 revised: a single-instance VPN gateway's routes show its public IP.
+#[test]
+fn a_single_instance_vpn_gateway_shows_its_public_ip() {
+    let src = include_str!("../../topologies/hub-spoke-vng.toml").replace(
+        "active_active = true\nips = [\"10.1.0.4\", \"10.1.0.5\"]",
+        "active_active = false\nips = [\"10.1.0.4\"]\npublic_ip = \"20.50.0.1\"",
+    );
+    assert!(src.contains("20.50.0.1"));
+    let t = super::util::load(&src);
+    let rows = vnetplane::io::azure::effective_routes(&super::util::table(&t, "spoke11-vm")).value;
+    let gw: Vec<_> = rows
+        .iter()
+        .filter(|r| r.next_hop_type == "VirtualNetworkGateway")
+        .collect();
+    assert_eq!(gw.len(), 1);
+    assert_eq!(gw[0].next_hop_ip_address, ["20.50.0.1"]);
 }

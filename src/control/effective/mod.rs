@@ -422,6 +422,25 @@ fn own_head(
 }
 
 /// A gateway's or Route Server's route as a NIC's table shows it (R8).
+impl Route {
+    /// The next-hop addresses of each row Azure prints for this route: a
+    /// gateway's route through several instances is one row per instance,
+    /// each with that instance's address (R8: published tables of
+    /// active-active and ExpressRoute gateways); any other route, NVA ECMP
+    /// from a Route Server included, is one row with all its addresses.
+    pub fn printed_next_hops(&self) -> Vec<&[IpAddr]> {
+        match self.origin {
+            Origin::Injected {
+                by: Injector::Gateway(_),
+                ..
+            } if self.next_hop_ips.len() > 1 => {
+                self.next_hop_ips.iter().map(std::slice::from_ref).collect()
+            }
+            _ => vec![&self.next_hop_ips[..]],
+        }
+    }
+}
+
 fn injected_route(r: &Injected, transit: Option<PeeringId>) -> Route {
     Route {
         source: Source::VirtualNetworkGateway,
