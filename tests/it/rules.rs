@@ -487,3 +487,68 @@ fn r51_unusable_appliance_next_hops_show_none() {
         "{e}"
     );
 }
+
+/// An NVA with several NICs leaves through the NIC its OS routing resolves
+/// the next hop to (the connected subnet holding it), and a static route
+/// (administrative distance 1) beats the same prefix learned over eBGP
+/// (20): hub1-vm's Internet traffic enters nva1 on its trusted NIC and
+/// leaves on the untrusted one. Without the static, the BGP 0/0 from nva2
+/// wins: its next hop (10.1.2.5) is in the trusted subnet, so the packet
+/// leaves through the trusted NIC, whose subnet's routes (0/0 → Internet)
+/// then decide: the OS picks the NIC, the SDN the path (R42).
+#[test]
+fn a_multi_nic_nva_leaves_through_the_nic_its_routing_picks() {
+    let src = include_str!("../fixtures/nva-two-nics.toml");
+    let t = load(src);
+    let hops = |t: &vnetplane::topology::Topology| {
+        let world = vnetplane::dataplane::World::new(&converge(t, &[]));
+        let tr = world.walk(
+            t.nic_by_name("hub1-vm").unwrap(),
+            vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
+                src: "10.1.3.4".parse().unwrap(),
+                dst: "198.51.100.10".parse().unwrap(),
+                proto: vnetplane::dataplane::PROTO_TCP,
+                sport: 49152,
+                dport: 443,
+            }),
+        );
+        (
+            tr.hops
+                .iter()
+                .map(|h| format!("{} ({})", h.node, h.kind))
+                .collect::<Vec<_>>(),
+            tr.verdict.kind(),
+        )
+    };
+    let (path, verdict) = hops(&t);
+    assert_eq!(
+        path,
+        s(&[
+            "nic hub1-vm (nic-egress)",
+            "nic nva1 (nic-ingress)",
+            "nva nva1 (nva)",
+            "nic nva1-out (nic-egress)"
+        ])
+    );
+    assert_eq!(verdict, "delivered");
+    // nva1 does hold the BGP 0/0 (from nva2 through the Route Server).
+    let cp = converge(&t, &[]);
+    assert_eq!(
+        received(&cp, "nva1", "rs-hub1")
+            .get("0.0.0.0/0")
+            .map(|r| r.1.clone()),
+        Some("best".to_string())
+    );
+    let no_static = load(&src.replacen(
+        "  [[nva.route]]\n  prefix = \"0.0.0.0/0\"\n  via = \"10.1.4.1\"\n",
+        "",
+        1,
+    ));
+    let (path, verdict) = hops(&no_static);
+    assert_eq!(verdict, "delivered");
+    assert_eq!(
+        path.last().map(String::as_str),
+        Some("nic nva1 (nic-egress)"),
+        "{path:?}"
+    );
+}
