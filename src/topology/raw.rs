@@ -117,8 +117,11 @@ pub(crate) struct RawNic {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRouteTable {
     pub name: S<String>,
-    #[serde(default = "yes")]
-    pub propagate_gateway_routes: bool,
+    #[serde(default)]
+    pub propagate_gateway_routes: Option<S<bool>>,
+    /// ARM's spelling, the inverse of `propagate_gateway_routes`.
+    #[serde(default)]
+    pub disable_bgp_route_propagation: Option<S<bool>>,
     #[serde(default)]
     pub route: Vec<S<RawRoute>>,
 }

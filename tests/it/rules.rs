@@ -552,3 +552,36 @@ fn a_multi_nic_nva_leaves_through_the_nic_its_routing_picks() {
         "{path:?}"
     );
 }
+
+/// ARM's spellings: `disable_bgp_route_propagation = true` is
+/// `propagate_gateway_routes = false` (R10), `VpnGateway` is the VPN/NVA
+/// routing preference (R31); two spellings that disagree are an error.
+#[test]
+fn arm_spellings_are_accepted() {
+    let ours = builtin("gateway-propagation-off");
+    let src = include_str!("../../topologies/gateway-propagation-off.toml");
+    assert!(src.contains("propagate_gateway_routes = false"));
+    let arm = load(&src.replace(
+        "propagate_gateway_routes = false",
+        "disable_bgp_route_propagation = true",
+    ));
+    assert_eq!(rows(&arm, "spoke11-vm"), rows(&ours, "spoke11-vm"));
+    let e = vnetplane::topology::load_str(
+        "t.toml",
+        &src.replace(
+            "propagate_gateway_routes = false",
+            "propagate_gateway_routes = false\ndisable_bgp_route_propagation = false",
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("field `disable_bgp_route_propagation`"), "{e}");
+    let pref = load(&include_str!("../../topologies/example.toml").replace(
+        "routing_preference = \"ExpressRoute\"",
+        "routing_preference = \"VpnGateway\"",
+    ));
+    assert_eq!(
+        pref.route_servers[0].routing_preference,
+        vnetplane::topology::RoutingPreference::VpnNva
+    );
+}

@@ -14,6 +14,26 @@ impl Builder<'_, '_> {
     pub(super) fn route_table(&mut self, x: &S<raw::RawRouteTable>) -> RouteTable {
         let r = x.get_ref();
         let obj = format!("route_table {}", r.name.get_ref());
+        // `propagate_gateway_routes = false` is ARM's
+        // `disableBgpRoutePropagation = true`; either spelling, not both
+        // disagreeing.
+        let propagate = match (
+            &r.propagate_gateway_routes,
+            &r.disable_bgp_route_propagation,
+        ) {
+            (Some(p), Some(d)) if *p.get_ref() == *d.get_ref() => {
+                self.err(
+                    &d.span(),
+                    &obj,
+                    Some("disable_bgp_route_propagation"),
+                    "disagrees with propagate_gateway_routes (one is the other's inverse)",
+                );
+                *p.get_ref()
+            }
+            (Some(p), _) => *p.get_ref(),
+            (None, Some(d)) => !*d.get_ref(),
+            (None, None) => true,
+        };
         let mut routes = Vec::new();
         for u in &r.route {
             let ru = u.get_ref();
@@ -88,7 +108,7 @@ impl Builder<'_, '_> {
         }
         RouteTable {
             name: r.name.get_ref().clone(),
-            propagate_gateway_routes: r.propagate_gateway_routes,
+            propagate_gateway_routes: propagate,
             routes,
             loc: self.loc(&x.span()),
         }
@@ -204,7 +224,8 @@ impl Builder<'_, '_> {
                 .as_str()
             {
                 "expressroute" => RoutingPreference::ExpressRoute,
-                "vpnnva" | "vpn" => RoutingPreference::VpnNva,
+                // ARM's hubRoutingPreference spells it `VpnGateway`.
+                "vpnnva" | "vpn" | "vpngateway" => RoutingPreference::VpnNva,
                 "aspath" => RoutingPreference::AsPath,
                 _ => {
                     self.err(&p.span(), &obj, Some("routing_preference"), format!("unknown routing preference `{}` (ExpressRoute, VPN/NVA or AS-Path, R31)", p.get_ref()));
