@@ -585,6 +585,15 @@ impl World {
             .find(|&s| self.site_holds(s, ip))
     }
 
+    /// Whether a load balancer's health probe finds backend `n` up: its VM
+    /// runs and it is not an NVA that is down (after reconvergence: probes
+    /// take as long to notice).
+    pub fn backend_healthy(&self, n: NicId) -> bool {
+        self.t().nic(n).power == PowerState::Running
+            && self.fixed.nic_nva[n.idx()]
+                .is_none_or(|v| !self.cp.conditions.down_speakers.contains(&Node::Nva(v)))
+    }
+
     /// The NVA a NIC belongs to, if any.
     pub fn nva_of(&self, n: NicId) -> Option<NvaId> {
         self.fixed.nic_nva[n.idx()]

@@ -585,3 +585,51 @@ fn arm_spellings_are_accepted() {
         vnetplane::topology::RoutingPreference::VpnNva
     );
 }
+
+/// Load balancers as Azure runs them (health probes): new flows through an
+/// internal load balancer in front of two NVAs spread over both; with one
+/// NVA down (or its VM stopped) they all go to the other.
+#[test]
+fn load_balancer_backends_that_are_down_get_no_new_flows() {
+    let src = include_str!("../../topologies/hub-rs-two-nvas.toml").replace(
+        "  [[vnet.subnet]]\n  name = \"vm\"\n  prefix = \"10.11.1.0/24\"",
+        "  [[vnet.subnet]]\n  name = \"vm\"\n  prefix = \"10.11.1.0/24\"\n  route_table = \"rt-spoke\"",
+    ) + "\n[[load_balancer]]\nname = \"ilb\"\nvnet = \"hub1\"\nsubnet = \"nva\"\nfrontend_ip = \"10.1.2.10\"\nbackends = [\"nva1\", \"nva2\"]\n\n[[route_table]]\nname = \"rt-spoke\"\n  [[route_table.route]]\n  name = \"default-to-ilb\"\n  prefix = \"0.0.0.0/0\"\n  next_hop_type = \"VirtualAppliance\"\n  next_hop_ip = \"10.1.2.10\"\n";
+    let t = load(&src);
+    let nvas_used = |events: &[&str]| {
+        let world = vnetplane::dataplane::World::new(&converge(&t, events));
+        let mut used = std::collections::BTreeSet::new();
+        for sport in 0..64u16 {
+            let tr = world.walk(
+                t.nic_by_name("spoke11-vm").unwrap(),
+                vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
+                    src: "10.11.1.4".parse().unwrap(),
+                    dst: "198.51.100.10".parse().unwrap(),
+                    proto: vnetplane::dataplane::PROTO_TCP,
+                    sport: 40000 + sport,
+                    dport: 443,
+                }),
+            );
+            assert_eq!(tr.verdict.kind(), "delivered", "{events:?}");
+            used.extend(
+                tr.hops
+                    .iter()
+                    .filter(|h| h.kind == "nva")
+                    .map(|h| h.node.clone()),
+            );
+        }
+        used
+    };
+    assert_eq!(
+        nvas_used(&[]),
+        ["nva nva1".to_string(), "nva nva2".to_string()].into()
+    );
+    assert_eq!(
+        nvas_used(&["speaker-down nva1"]),
+        ["nva nva2".to_string()].into()
+    );
+    assert_eq!(
+        nvas_used(&["vm-stop nva2"]),
+        ["nva nva1".to_string()].into()
+    );
+}

@@ -54,10 +54,21 @@ fn keeps(world: &World, a: &topology::Assertion, from: Start, h: Header) -> bool
                 return true;
             }
             // The answer, from where the packet was delivered.
-            let back_from = match tr.hops.last().map(|h| h.at) {
-                Some(At::NicIn(n)) => Start::Nic(n),
-                Some(At::Site(s)) => Start::Site(s),
-                _ => return true,
+            // The answer, from where the verdict says it was delivered.
+            let t = &world.cp.topology;
+            let Verdict::Delivered { at } = &tr.verdict else {
+                return false;
+            };
+            let back_from = if let Some(n) = at.strip_prefix("nic ").and_then(|n| t.nic_by_name(n))
+            {
+                Start::Nic(n)
+            } else if let Some(i) = at
+                .strip_prefix("site ")
+                .and_then(|n| t.sites.iter().position(|s| s.name == n))
+            {
+                Start::Site(SiteId(i as u32))
+            } else {
+                return true;
             };
             let back = Header {
                 src: h.dst,
@@ -326,6 +337,17 @@ fn prefixes(t: &Topology) -> Vec<String> {
             .map(ToString::to_string),
     );
     v.extend(["10.0.0.0/8", "192.168.0.0/16", "0.0.0.0/0", "172.16.0.0/12"].map(String::from));
+    // A small range around each load balancer's frontend, which may hold
+    // no NIC: only the frontend decides intents on it.
+    v.extend(t.load_balancers.iter().map(|l| {
+        IpNet::new(
+            l.frontend_ip,
+            if l.frontend_ip.is_ipv4() { 29 } else { 125 },
+        )
+        .unwrap()
+        .trunc()
+        .to_string()
+    }));
     v
 }
 

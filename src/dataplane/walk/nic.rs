@@ -194,16 +194,41 @@ impl<const REC: bool> Walk<'_, REC> {
             ),
             Owner::LoadBalancer(l) => {
                 let lb = &t.load_balancers[l.idx()];
-                if lb.backends.is_empty() {
+                // Health probes: new flows go to healthy backends only (a
+                // running VM, not an NVA that is down).
+                let healthy = |b: &&NicId| self.world.backend_healthy(**b);
+                let n = lb.backends.iter().filter(healthy).count();
+                if n == 0 {
                     return (
-                        say!(self, "{how} → load balancer {} has no backends", lb.name),
+                        say!(
+                            self,
+                            "{how} → load balancer {} has no healthy backend",
+                            lb.name
+                        ),
                         self.drop_at(at, DropReason::NoOwner),
                     );
                 }
-                let b = lb.backends[{
+                let k = {
                     let h = self.b.packet.outer().header;
-                    self.choose(lb.backends.len(), || flow_hash(&h))
-                }];
+                    self.choose(n, || flow_hash(&h))
+                };
+                let Some(&b) = lb.backends.iter().filter(healthy).nth(k) else {
+                    return (String::new(), self.drop_at(at, DropReason::NoOwner));
+                };
+                if self.b.packet.outer().header.dst == lb.frontend_ip {
+                    // Addressed to the frontend: the backend's VM gets it
+                    // (DNAT to its address with floating IP off; on the
+                    // loopback it holds the frontend on with floating IP on).
+                    return (
+                        say!(
+                            self,
+                            "{how} → load balancer {} frontend → backend nic {}: delivered to its VM",
+                            lb.name,
+                            t.nic(b).name
+                        ),
+                        Step::Done(Outcome::Delivered(Place::At(At::NicIn(b)))),
+                    );
+                }
                 (
                     say!(
                         self,
