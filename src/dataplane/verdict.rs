@@ -151,6 +151,21 @@ pub struct RouteUsed {
     pub next_hop_ips: Vec<String>,
 }
 
+impl std::fmt::Display for RouteUsed {
+    /// `SOURCE PREFIX → TYPE IPS`, as findings and loop verdicts name it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {} → {}",
+            self.source, self.prefix, self.next_hop_type
+        )?;
+        if !self.next_hop_ips.is_empty() {
+            write!(f, " {}", self.next_hop_ips.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// What a hop did to the packet's bytes (for rendering frames).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Effects {

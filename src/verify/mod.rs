@@ -391,17 +391,7 @@ impl Run<'_> {
             .iter()
             .rev()
             .find_map(|h| h.route.as_ref())
-            .map(|r| {
-                format!(
-                    "{} {} → {} {}",
-                    r.source,
-                    r.prefix,
-                    r.next_hop_type,
-                    r.next_hop_ips.join(", ")
-                )
-                .trim_end()
-                .to_string()
-            });
+            .map(ToString::to_string);
         Finding {
             grade: Grade::Violation,
             kind,

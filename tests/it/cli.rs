@@ -2,7 +2,8 @@
 
 use std::process::Command;
 
-fn run(args: &[&str]) -> (i32, String, String) {
+/// Runs the binary from the crate root: (exit status, stdout, stderr).
+pub(super) fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_vnetplane"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

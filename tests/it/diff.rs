@@ -2,25 +2,11 @@
 //! change, expected from SPEC's rules for the two versions; exit status
 //! from `--fail-on`.
 
-use std::process::Command;
-
 use vnetplane::control::events::Event;
 use vnetplane::verify::diff::{Version, diff};
 
+use super::cli::run;
 use super::util::builtin;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vnetplane"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run vnetplane");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 /// Removing the spokes' UDR 10/8 → nva1 (scenario 14 and its variant):
 /// the User route disappears and the default 10/8 None route it had

@@ -332,23 +332,8 @@ fn r49_allow_forwarded_traffic_is_checked_by_default_and_can_be_relaxed() {
     );
     assert!(src.contains("allow_forwarded_traffic = false"));
     let t = load(&src);
-    let world = vnetplane::dataplane::World::new(&converge(&t, &[]));
-    let walk = |world: &vnetplane::dataplane::World, t: &vnetplane::topology::Topology| {
-        world
-            .walk(
-                t.nic_by_name("spoke11-vm").unwrap(),
-                vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
-                    src: "10.11.1.4".parse().unwrap(),
-                    dst: "10.12.1.4".parse().unwrap(),
-                    proto: vnetplane::dataplane::PROTO_TCP,
-                    sport: 49152,
-                    dport: 443,
-                }),
-            )
-            .verdict
-    };
     assert_eq!(
-        walk(&world, &t),
+        walk_tcp(&t, &[], "spoke11-vm", "10.12.1.4").verdict,
         vnetplane::dataplane::Verdict::Dropped {
             at: "nic nva1".into(),
             reason: vnetplane::dataplane::DropReason::PeeringForwardedNotAllowed
@@ -363,9 +348,8 @@ fn r49_allow_forwarded_traffic_is_checked_by_default_and_can_be_relaxed() {
     let relaxed = load(&format!(
         "{src}\n[options]\nenforce_allow_forwarded_traffic = false\n"
     ));
-    let world = vnetplane::dataplane::World::new(&converge(&relaxed, &[]));
     assert_eq!(
-        walk(&world, &relaxed),
+        walk_tcp(&relaxed, &[], "spoke11-vm", "10.12.1.4").verdict,
         vnetplane::dataplane::Verdict::Delivered {
             at: "nic spoke12-vm".into()
         }
@@ -438,18 +422,7 @@ fn r51_unusable_appliance_next_hops_show_none() {
     );
     assert_eq!(user(&t), Some(("None".into(), vec![])));
     // A stopped VM receives nothing.
-    let cp = converge(&running, &["vm-stop spoke12-vm"]);
-    let world = vnetplane::dataplane::World::new(&cp);
-    let tr = world.walk(
-        running.nic_by_name("spoke11-vm").unwrap(),
-        vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
-            src: "10.11.1.4".parse().unwrap(),
-            dst: "10.12.1.4".parse().unwrap(),
-            proto: vnetplane::dataplane::PROTO_TCP,
-            sport: 49152,
-            dport: 443,
-        }),
-    );
+    let tr = walk_tcp(&running, &["vm-stop spoke12-vm"], "spoke11-vm", "10.12.1.4");
     assert_eq!(
         tr.verdict,
         vnetplane::dataplane::Verdict::Dropped {
@@ -501,17 +474,7 @@ fn a_multi_nic_nva_leaves_through_the_nic_its_routing_picks() {
     let src = include_str!("../fixtures/nva-two-nics.toml");
     let t = load(src);
     let hops = |t: &vnetplane::topology::Topology| {
-        let world = vnetplane::dataplane::World::new(&converge(t, &[]));
-        let tr = world.walk(
-            t.nic_by_name("hub1-vm").unwrap(),
-            vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
-                src: "10.1.3.4".parse().unwrap(),
-                dst: "198.51.100.10".parse().unwrap(),
-                proto: vnetplane::dataplane::PROTO_TCP,
-                sport: 49152,
-                dport: 443,
-            }),
-        );
+        let tr = walk_tcp(t, &[], "hub1-vm", "198.51.100.10");
         (
             tr.hops
                 .iter()

@@ -205,3 +205,27 @@ pub fn topology_files() -> Vec<std::path::PathBuf> {
     files.sort();
     files
 }
+
+/// One TCP packet (49152 → 443) from NIC `from`'s first address to `dst`,
+/// walked after `events`.
+pub fn walk_tcp(
+    t: &Topology,
+    events: &[&str],
+    from: &str,
+    dst: &str,
+) -> vnetplane::dataplane::Trace {
+    let world = vnetplane::dataplane::World::new(&converge(t, events));
+    let nic = t
+        .nic_by_name(from)
+        .unwrap_or_else(|| panic!("no nic {from}"));
+    world.walk(
+        nic,
+        vnetplane::dataplane::Packet::new(vnetplane::dataplane::Header {
+            src: t.nic(nic).ips[0],
+            dst: dst.parse().unwrap(),
+            proto: vnetplane::dataplane::PROTO_TCP,
+            sport: 49152,
+            dport: 443,
+        }),
+    )
+}

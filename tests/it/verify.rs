@@ -281,18 +281,8 @@ fn an_isolation_covers_every_class_of_its_prefix() {
 #[test]
 fn a_load_balancer_frontend_is_a_destination_class() {
     let t = builtin("example");
-    let world = World::new(&converge(&t, &[]));
-    let nic = t.nic_by_name("spoke11-vm").unwrap();
-    let h = vnetplane::dataplane::Header {
-        src: "10.11.1.4".parse().unwrap(),
-        dst: "10.1.2.10".parse().unwrap(),
-        proto: vnetplane::dataplane::PROTO_TCP,
-        sport: 49152,
-        dport: 443,
-    };
-    let tr = world.walk(nic, vnetplane::dataplane::Packet::new(h));
     assert_eq!(
-        tr.verdict,
+        walk_tcp(&t, &[], "spoke11-vm", "10.1.2.10").verdict,
         vnetplane::dataplane::Verdict::Delivered {
             at: "nic nva1".into()
         }
@@ -308,9 +298,7 @@ fn a_load_balancer_frontend_is_a_destination_class() {
     assert_eq!(v.dst, "10.1.2.10");
     // A backend that is down takes no new flows: with nva1 (the only
     // backend) stopped, the frontend answers nobody.
-    let cp = converge(&t, &["vm-stop nva1"]);
-    let world = World::new(&cp);
-    let tr = world.walk(nic, vnetplane::dataplane::Packet::new(h));
+    let tr = walk_tcp(&t, &["vm-stop nva1"], "spoke11-vm", "10.1.2.10");
     assert_eq!(tr.verdict.kind(), "dropped");
 }
 

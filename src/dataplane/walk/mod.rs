@@ -337,15 +337,7 @@ impl World {
                     .iter()
                     .rev()
                     .find_map(|h| h.route.as_ref())
-                    .map(|r| {
-                        format!(
-                            "{} {} → {} {}",
-                            r.source,
-                            r.prefix,
-                            r.next_hop_type,
-                            r.next_hop_ips.join(", ")
-                        )
-                    })
+                    .map(ToString::to_string)
                     .unwrap_or_default();
                 Verdict::Loop {
                     at: self.name(at).to_string(),
