@@ -184,8 +184,9 @@ mod tests {
         );
         let (core, memory, pair) = super::Speed::probe();
         assert!(core > 0.0 && core.is_finite() && memory > 0.0 && memory.is_finite());
-        // Two threads can at best double one's work in the same time.
-        assert!(pair > 0.0 && pair < 1.5, "{pair}");
+        // Two threads can at best double one's work in the same time (with
+        // room for a single-thread measurement slowed by other load).
+        assert!(pair > 0.0 && pair < 2.5, "{pair}");
     }
 
     #[test]

@@ -24,7 +24,8 @@ pub struct EventArgs {
     /// speaker-up NAME, session-down A B, session-up A B, tunnel-down OWNER
     /// TUNNEL, tunnel-up OWNER TUNNEL, advertise SPEAKER PREFIX, withdraw
     /// SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove
-    /// TABLE ROUTE, vm-start VM, vm-stop VM, vm-deallocate VM.
+    /// TABLE ROUTE, vm-start VM, vm-stop VM, vm-deallocate VM, probe-down LB
+    /// NIC, probe-up LB NIC.
     #[arg(long = "event", value_name = "EVENT")]
     pub events: Vec<String>,
 }

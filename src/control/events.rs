@@ -12,6 +12,7 @@
 //! udr-add TABLE ROUTE PREFIX NEXT_HOP_TYPE [NEXT_HOP_IP]
 //! udr-remove TABLE ROUTE
 //! vm-start VM                  vm-stop VM         vm-deallocate VM
+//! probe-down LB NIC            probe-up LB NIC
 //! ```
 
 use std::collections::BTreeSet;
@@ -20,7 +21,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::topology::PowerState;
+use crate::topology::{LoadBalancerId, NicId, PowerState};
 
 use super::bgp::{Conditions, Node};
 use crate::topology::{Topology, Udr, UdrNextHop};
@@ -51,6 +52,13 @@ pub enum Event {
     UdrRemove {
         table: String,
         route: String,
+    },
+    /// A load balancer's health probe finds a backend down or up again
+    /// (`probe-down LB NIC`, `probe-up LB NIC`).
+    Probe {
+        lb: String,
+        backend: String,
+        up: bool,
     },
     /// A VM starts, stops or is deallocated (`vm-start`, `vm-stop`,
     /// `vm-deallocate`): every NIC of it.
@@ -163,12 +171,17 @@ impl Event {
                 table: table.to_string(),
                 route: route.to_string(),
             },
+            ["probe-down", lb, nic] | ["probe-up", lb, nic] => Event::Probe {
+                lb: lb.to_string(),
+                backend: nic.to_string(),
+                up: w[0] == "probe-up",
+            },
             ["vm-start", vm] => Event::VmPower(vm.to_string(), PowerState::Running),
             ["vm-stop", vm] => Event::VmPower(vm.to_string(), PowerState::Stopped),
             ["vm-deallocate", vm] => Event::VmPower(vm.to_string(), PowerState::Deallocated),
             _ => {
                 return Err(err(
-                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE, vm-start|vm-stop|vm-deallocate VM",
+                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE, vm-start|vm-stop|vm-deallocate VM, probe-down|probe-up LB NIC",
                 ));
             }
         })
@@ -202,6 +215,10 @@ impl fmt::Display for Event {
                 write!(f, "udr-add {table} {route} {prefix} {ty}{ip}")
             }
             Event::UdrRemove { table, route } => write!(f, "udr-remove {table} {route}"),
+            Event::Probe { lb, backend, up } => {
+                let verb = if *up { "probe-up" } else { "probe-down" };
+                write!(f, "{verb} {lb} {backend}")
+            }
             Event::VmPower(vm, p) => {
                 let verb = match p {
                     PowerState::Running => "vm-start",
@@ -503,6 +520,14 @@ fn apply_one(
     let node =
         |n: &str| Node::by_name(t, n).ok_or_else(|| err(format!("no BGP speaker named `{n}`")));
     match e {
+        Event::Probe { lb, backend, up } => {
+            let key = probe_target(t, lb, backend).map_err(err)?;
+            if *up {
+                c.down_backends.remove(&key);
+            } else {
+                c.down_backends.insert(key);
+            }
+        }
         Event::VmPower(vm, p) => {
             if !topo.nics.iter().any(|n| &n.vm == vm) {
                 return Err(err(format!(
@@ -591,6 +616,20 @@ fn apply_one(
     Ok(())
 }
 
+/// A load balancer and one of its backends, by name.
+fn probe_target(t: &Topology, lb: &str, nic: &str) -> Result<(LoadBalancerId, NicId), String> {
+    let l = t
+        .load_balancers
+        .iter()
+        .position(|l| l.name == lb)
+        .ok_or_else(|| format!("no load balancer named `{lb}`"))?;
+    let n = t
+        .nic_by_name(nic)
+        .filter(|n| t.load_balancers[l].backends.contains(n))
+        .ok_or_else(|| format!("load balancer {lb} has no backend nic named `{nic}`"))?;
+    Ok((LoadBalancerId(l as u32), n))
+}
+
 /// Characters that do not show as themselves: control characters other
 /// than whitespace, and the bidirectional controls that reorder what a
 /// terminal shows (U+061C, U+200E–F, U+202A–E, U+2066–9).
@@ -619,6 +658,7 @@ impl Event {
                 .ok_or_else(|| err(format!("no route table named `{n}`")))
         };
         match self {
+            Event::Probe { lb, backend, .. } => probe_target(t, lb, backend).map(drop).map_err(err),
             Event::VmPower(vm, _) => t
                 .nics
                 .iter()

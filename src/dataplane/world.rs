@@ -585,11 +585,12 @@ impl World {
             .find(|&s| self.site_holds(s, ip))
     }
 
-    /// Whether a load balancer's health probe finds backend `n` up: its VM
-    /// runs and it is not an NVA that is down (after reconvergence: probes
-    /// take as long to notice).
-    pub fn backend_healthy(&self, n: NicId) -> bool {
+    /// Whether load balancer `l`'s health probe finds backend `n` up: its
+    /// VM runs, it is not an NVA that is down (after reconvergence: probes
+    /// take as long to notice), and no `probe-down` event holds for it.
+    pub fn backend_healthy(&self, l: LoadBalancerId, n: NicId) -> bool {
         self.t().nic(n).power == PowerState::Running
+            && !self.cp.conditions.down_backends.contains(&(l, n))
             && self.fixed.nic_nva[n.idx()]
                 .is_none_or(|v| !self.cp.conditions.down_speakers.contains(&Node::Nva(v)))
     }

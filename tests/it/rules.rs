@@ -551,7 +551,7 @@ fn arm_spellings_are_accepted() {
 
 /// Load balancers as Azure runs them (health probes): new flows through an
 /// internal load balancer in front of two NVAs spread over both; with one
-/// NVA down (or its VM stopped) they all go to the other.
+/// NVA down, its VM stopped, or its probe failing, they all go to the other.
 #[test]
 fn load_balancer_backends_that_are_down_get_no_new_flows() {
     let src = include_str!("../../topologies/hub-rs-two-nvas.toml").replace(
@@ -594,5 +594,20 @@ fn load_balancer_backends_that_are_down_get_no_new_flows() {
     assert_eq!(
         nvas_used(&["vm-stop nva2"]),
         ["nva nva1".to_string()].into()
+    );
+    // A failed health probe alone (the VM and its BGP are up), and back.
+    assert_eq!(
+        nvas_used(&["probe-down ilb nva2"]),
+        ["nva nva1".to_string()].into()
+    );
+    assert_eq!(
+        nvas_used(&["probe-down ilb nva2", "probe-up ilb nva2"]),
+        ["nva nva1".to_string(), "nva nva2".to_string()].into()
+    );
+    assert!(
+        vnetplane::control::events::Event::parse("probe-down ilb nva9")
+            .unwrap()
+            .check(&t)
+            .is_err()
     );
 }

@@ -272,6 +272,9 @@ pub struct Conditions {
     pub advertised: BTreeMap<Node, BTreeSet<IpNet>>,
     /// Prefixes a speaker no longer originates.
     pub withdrawn: BTreeMap<Node, BTreeSet<IpNet>>,
+    /// Load-balancer backends their health probe finds down: (load
+    /// balancer, backend NIC).
+    pub down_backends: BTreeSet<(LoadBalancerId, NicId)>,
 }
 
 impl Conditions {

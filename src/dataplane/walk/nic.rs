@@ -196,7 +196,7 @@ impl<const REC: bool> Walk<'_, REC> {
                 let lb = &t.load_balancers[l.idx()];
                 // Health probes: new flows go to healthy backends only (a
                 // running VM, not an NVA that is down).
-                let healthy = |b: &&NicId| self.world.backend_healthy(**b);
+                let healthy = |b: &&NicId| self.world.backend_healthy(l, **b);
                 let n = lb.backends.iter().filter(healthy).count();
                 if n == 0 {
                     return (
