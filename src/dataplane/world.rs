@@ -35,6 +35,10 @@ pub struct World {
     /// Each site's best BGP routes compiled: values are positions in its
     /// best list (`bgp.best`), the longest match a site's routers use.
     pub(super) site_fibs: Vec<Arc<Fib<u32>>>,
+    /// Per load balancer, the backends its health probes find up (a
+    /// running VM, not an NVA that is down after reconvergence, no
+    /// `probe-down`): what new flows are spread over.
+    pub(super) healthy_backends: Vec<Box<[NicId]>>,
     /// Each subnet's effective routes, once an explained walk needs them.
     pub(super) tables: Box<[OnceLock<Table>]>,
     /// Per subnet, per action of its compiled table, per next-hop address
@@ -262,6 +266,30 @@ pub(super) fn site_static(t: &Topology, site: &Site) -> Fib<u32> {
     )
 }
 
+/// Per load balancer, the backends its health probe finds up: the VM
+/// runs, it is not an NVA that is down (after reconvergence: probes take as
+/// long to notice), and no `probe-down` event holds for it.
+fn healthy_backends(cp: &ControlPlane, fixed: &Fixed) -> Vec<Box<[NicId]>> {
+    let t = &cp.topology;
+    let c = &cp.conditions;
+    t.load_balancers
+        .iter()
+        .enumerate()
+        .map(|(i, lb)| {
+            lb.backends
+                .iter()
+                .copied()
+                .filter(|&n| {
+                    t.nic(n).power == PowerState::Running
+                        && !c.down_backends.contains(&(LoadBalancerId(i as u32), n))
+                        && fixed.nic_nva[n.idx()]
+                            .is_none_or(|v| !c.down_speakers.contains(&Node::Nva(v)))
+                })
+                .collect()
+        })
+        .collect()
+}
+
 impl Fixed {
     /// The owner of `ip` in `vnet`.
     #[inline]
@@ -477,7 +505,9 @@ impl World {
         let site_fibs = site_fibs(&cp, prev);
         let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
         let next_hops = resolve_next_hops(&cp.topology, &fibs, &fixed);
+        let healthy_backends = healthy_backends(&cp, &fixed);
         World {
+            healthy_backends,
             tables: (0..fibs.by_subnet.len()).map(|_| OnceLock::new()).collect(),
             fibs,
             nva_fibs,
@@ -583,16 +613,6 @@ impl World {
         (0..self.fixed.site_holds.len())
             .map(|i| SiteId(i as u32))
             .find(|&s| self.site_holds(s, ip))
-    }
-
-    /// Whether load balancer `l`'s health probe finds backend `n` up: its
-    /// VM runs, it is not an NVA that is down (after reconvergence: probes
-    /// take as long to notice), and no `probe-down` event holds for it.
-    pub fn backend_healthy(&self, l: LoadBalancerId, n: NicId) -> bool {
-        self.t().nic(n).power == PowerState::Running
-            && !self.cp.conditions.down_backends.contains(&(l, n))
-            && self.fixed.nic_nva[n.idx()]
-                .is_none_or(|v| !self.cp.conditions.down_speakers.contains(&Node::Nva(v)))
     }
 
     /// The NVA a NIC belongs to, if any.

@@ -136,8 +136,7 @@ fn routes(
 /// A sender by name (`nic X` or `site S`) in a version.
 fn sender_in(t: &Topology, name: &str) -> Option<Sender> {
     if let Some(n) = name.strip_prefix("nic ") {
-        let i = t.nics.iter().position(|x| x.name == n)?;
-        return Some(Sender::nics(t, name.to_string(), &[NicId(i as u32)]));
+        return Some(Sender::nics(t, name.to_string(), &[t.nic_by_name(n)?]));
     }
     let s = name.strip_prefix("site ")?;
     let i = t.sites.iter().position(|x| x.name == s)?;

@@ -194,11 +194,9 @@ impl<const REC: bool> Walk<'_, REC> {
             ),
             Owner::LoadBalancer(l) => {
                 let lb = &t.load_balancers[l.idx()];
-                // Health probes: new flows go to healthy backends only (a
-                // running VM, not an NVA that is down).
-                let healthy = |b: &&NicId| self.world.backend_healthy(l, **b);
-                let n = lb.backends.iter().filter(healthy).count();
-                if n == 0 {
+                // Health probes: new flows go to healthy backends only.
+                let healthy = &self.world.healthy_backends[l.idx()];
+                if healthy.is_empty() {
                     return (
                         say!(
                             self,
@@ -208,13 +206,10 @@ impl<const REC: bool> Walk<'_, REC> {
                         self.drop_at(at, DropReason::NoOwner),
                     );
                 }
-                let k = {
+                let b = healthy[{
                     let h = self.b.packet.outer().header;
-                    self.choose(n, || flow_hash(&h))
-                };
-                let Some(&b) = lb.backends.iter().filter(healthy).nth(k) else {
-                    return (String::new(), self.drop_at(at, DropReason::NoOwner));
-                };
+                    self.choose(healthy.len(), || flow_hash(&h))
+                }];
                 if self.b.packet.outer().header.dst == lb.frontend_ip {
                     // Addressed to the frontend: the backend's VM gets it
                     // (DNAT to its address with floating IP off; on the
