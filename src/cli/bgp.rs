@@ -92,15 +92,15 @@ fn os_source_text(cp: &ControlPlane, s: OsSource) -> String {
         OsSource::Bgp { session, ibgp } => {
             let sess = &cp.bgp.sessions[session];
             let me = |n: Node| matches!(n, Node::Nva(_));
-            let peer = if me(sess.a) && !me(sess.b) {
-                sess.b
-            } else {
+            let owner = if me(sess.a) && !me(sess.b) {
                 sess.a
+            } else {
+                sess.b
             };
             format!(
                 "{} from {}",
                 if ibgp { "ibgp" } else { "bgp" },
-                peer.name(&cp.topology)
+                sess.peer_label(&cp.topology, owner)
             )
         }
     }
@@ -150,7 +150,7 @@ fn text(cp: &ControlPlane, only: Option<Node>) -> String {
                 out,
                 "  peer {} {} (AS {}), {kind}: {state}",
                 peer.kind(),
-                peer.name(t),
+                s.peer_label(t, node),
                 peer.asn(t)
             );
             let got = cp.bgp.received.get(&(node, si));
@@ -275,6 +275,10 @@ struct Speaker<'c> {
 #[serde(rename_all = "camelCase")]
 struct SessionReport<'c> {
     peer: String,
+    /// The Route Server instance of the session, as Azure names it
+    /// (`RouteServiceRole_IN_0`, `RouteServiceRole_IN_1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<String>,
     peer_kind: &'static str,
     peer_asn: u32,
     #[serde(rename = "type")]
@@ -344,6 +348,7 @@ impl<'c> BgpReport<'c> {
                         };
                         SessionReport {
                             peer: peer.name(t),
+                            instance: s.instance.map(|k| format!("RouteServiceRole_IN_{k}")),
                             peer_kind: peer.kind(),
                             peer_asn: peer.asn(t),
                             kind: if s.ibgp { "ibgp" } else { "ebgp" },

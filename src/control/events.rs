@@ -13,6 +13,7 @@
 //! udr-remove TABLE ROUTE
 //! vm-start VM                  vm-stop VM         vm-deallocate VM
 //! probe-down LB NIC            probe-up LB NIC
+//! instance-down RS 0|1         instance-up RS 0|1
 //! ```
 
 use std::collections::BTreeSet;
@@ -21,7 +22,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::topology::{LoadBalancerId, NicId, PowerState};
+use crate::topology::{LoadBalancerId, NicId, PowerState, RouteServerId};
 
 use super::bgp::{Conditions, Node};
 use crate::topology::{Topology, Udr, UdrNextHop};
@@ -63,6 +64,13 @@ pub enum Event {
     /// A VM starts, stops or is deallocated (`vm-start`, `vm-stop`,
     /// `vm-deallocate`): every NIC of it.
     VmPower(String, PowerState),
+    /// One instance of a Route Server (`RouteServiceRole_IN_0` or `_IN_1`)
+    /// goes down or comes back (`instance-down RS K`, `instance-up RS K`).
+    Instance {
+        route_server: String,
+        instance: u8,
+        up: bool,
+    },
 }
 
 /// An event that cannot be parsed or applied.
@@ -179,9 +187,22 @@ impl Event {
             ["vm-start", vm] => Event::VmPower(vm.to_string(), PowerState::Running),
             ["vm-stop", vm] => Event::VmPower(vm.to_string(), PowerState::Stopped),
             ["vm-deallocate", vm] => Event::VmPower(vm.to_string(), PowerState::Deallocated),
+            ["instance-down", rs, k] | ["instance-up", rs, k] => Event::Instance {
+                route_server: rs.to_string(),
+                instance: match k.trim_start_matches("IN_") {
+                    "0" => 0,
+                    "1" => 1,
+                    _ => {
+                        return Err(err(&format!(
+                            "{k:?} is not a Route Server instance (0, 1, IN_0 or IN_1)"
+                        )));
+                    }
+                },
+                up: w[0] == "instance-up",
+            },
             _ => {
                 return Err(err(
-                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE, vm-start|vm-stop|vm-deallocate VM, probe-down|probe-up LB NIC",
+                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE, vm-start|vm-stop|vm-deallocate VM, probe-down|probe-up LB NIC, instance-down|instance-up RS 0|1",
                 ));
             }
         })
@@ -226,6 +247,14 @@ impl fmt::Display for Event {
                     PowerState::Deallocated => "vm-deallocate",
                 };
                 write!(f, "{verb} {vm}")
+            }
+            Event::Instance {
+                route_server,
+                instance,
+                up,
+            } => {
+                let verb = if *up { "instance-up" } else { "instance-down" };
+                write!(f, "{verb} {route_server} {instance}")
             }
         }
     }
@@ -538,6 +567,18 @@ fn apply_one(
                 n.power = *p;
             }
         }
+        Event::Instance {
+            route_server,
+            instance,
+            up,
+        } => {
+            let key = (route_server_named(t, route_server).map_err(err)?, *instance);
+            if *up {
+                c.down_instances.remove(&key);
+            } else {
+                c.down_instances.insert(key);
+            }
+        }
         Event::SpeakerDown(n) => {
             c.down_speakers.insert(node(n)?);
         }
@@ -616,6 +657,15 @@ fn apply_one(
     Ok(())
 }
 
+/// A Route Server by name.
+fn route_server_named(t: &Topology, name: &str) -> Result<RouteServerId, String> {
+    t.route_servers
+        .iter()
+        .position(|r| r.name == name)
+        .map(|i| RouteServerId(i as u32))
+        .ok_or_else(|| format!("no route server named `{name}`"))
+}
+
 /// A load balancer and one of its backends, by name.
 fn probe_target(t: &Topology, lb: &str, nic: &str) -> Result<(LoadBalancerId, NicId), String> {
     let l = t
@@ -665,6 +715,9 @@ impl Event {
                 .any(|n| &n.vm == vm)
                 .then_some(())
                 .ok_or_else(|| err(format!("no VM named `{vm}` (a NIC's `vm`, or its name)"))),
+            Event::Instance { route_server, .. } => {
+                route_server_named(t, route_server).map(drop).map_err(err)
+            }
             Event::SpeakerDown(n) | Event::SpeakerUp(n) => node(n).map(drop),
             Event::SessionDown(a, b) | Event::SessionUp(a, b) => node(a).and(node(b)).map(drop),
             Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {

@@ -128,19 +128,38 @@ pub fn nva_table(t: &Topology, bgp: &BgpState, n: NvaId) -> OsTable {
         entries,
         warnings: Vec::new(),
     };
-    // BGP next-hop resolution.
+    // BGP next-hop resolution, one warning per peer and next hop: every
+    // route a Route Server instance relays with its own address (the next
+    // hop the platform sets) shares one resolution.
     let mut warnings = Vec::new();
+    let mut seen: Vec<(Node, IpAddr)> = Vec::new();
     for e in table.entries.iter().filter(|e| e.active) {
         let (OsSource::Bgp { session, .. }, OsNextHop::Via(nh)) = (e.source, &e.next_hop) else {
             continue;
         };
-        let peer = bgp.sessions[session].other(me).name(t);
+        let s = &bgp.sessions[session];
+        let key = (s.other(me), *nh);
+        if seen.contains(&key) {
+            continue;
+        }
+        let peer = s.peer_label(t, me);
+        let what = if s.platform_peer_ip(t, me) == Some(*nh) {
+            format!("{nh} (the address of {peer}, as the platform sets it) of {}", e.prefix)
+        } else {
+            format!("{nh} of {} (from {peer})", e.prefix)
+        };
         match table.lookup(*nh) {
-            None => warnings.push(format!("nva {}: BGP next hop {nh} of {} (from {peer}) is unreachable: no route covers it", nva.name, e.prefix)),
-            Some(r) if r.source == e.source => warnings.push(format!(
-                "nva {}: BGP next hop {nh} of {} (from {peer}) resolves through {}, a route learned from that same session: recursive routing; add a static route for the peer's subnet",
-                nva.name, e.prefix, r.prefix
-            )),
+            None => {
+                seen.push(key);
+                warnings.push(format!("nva {}: BGP next hop {what} is unreachable: no route covers it", nva.name))
+            }
+            Some(r) if matches!(r.source, OsSource::Bgp { session: rs, .. } if bgp.sessions[rs].other(me) == key.0) => {
+                seen.push(key);
+                warnings.push(format!(
+                    "nva {}: BGP next hop {what} resolves through {}, a route learned from that same session: recursive routing; add a static route for the peer's subnet",
+                    nva.name, r.prefix
+                ))
+            }
             Some(_) => {}
         }
     }

@@ -673,3 +673,149 @@ fn r25_route_server_programs_no_route_inside_the_vnets_it_serves() {
         )
     );
 }
+
+/// The next hop of `prefix` as `receiver` got it from `peer` (a Route
+/// Server instance `RS/IN_k`, or a speaker).
+fn received_next_hop(cp: &vnetplane::control::ControlPlane, receiver: &str, peer: &str, prefix: &str) -> Option<String> {
+    use vnetplane::control::bgp::Node;
+    let t = &cp.topology;
+    let me = Node::by_name(t, receiver)?;
+    let (name, k) = peer.split_once("/IN_").map_or((peer, None), |(n, k)| (n, k.parse::<u8>().ok()));
+    let them = Node::by_name(t, name)?;
+    let (si, _) = cp
+        .bgp
+        .sessions_of(me)
+        .find(|(_, s)| s.other(me) == them && (k.is_none() || s.instance == k))?;
+    cp.bgp
+        .received
+        .get(&(me, si))?
+        .values()
+        .find(|r| r.path.prefix.to_string() == prefix)
+        .map(|r| r.path.next_hop.to_string())
+}
+
+/// R21/R26 (added from published NVA BGP tables): a Route Server is two
+/// instances; an NVA has one session with each, so each prefix is in its
+/// table twice, once per instance, the Route Server's own ranges with that
+/// instance's IP as next hop.
+#[test]
+fn r26_an_nva_has_one_session_per_route_server_instance() {
+    let cp = converge(&builtin("hub-rs-two-nvas"), &[]);
+    let t = &cp.topology;
+    let nva1 = vnetplane::control::bgp::Node::by_name(t, "nva1").unwrap();
+    let to_rs: Vec<_> = cp
+        .bgp
+        .sessions_of(nva1)
+        .filter(|(_, s)| s.peer_label(t, nva1).starts_with("rs-hub1"))
+        .map(|(_, s)| (s.peer_label(t, nva1), s.instance))
+        .collect();
+    assert_eq!(
+        to_rs,
+        vec![
+            ("rs-hub1/IN_0".to_string(), Some(0)),
+            ("rs-hub1/IN_1".to_string(), Some(1))
+        ]
+    );
+    // The hub's range from each instance, with that instance's IP.
+    assert_eq!(
+        received_next_hop(&cp, "nva1", "rs-hub1/IN_0", "10.1.0.0/16").as_deref(),
+        Some("10.1.1.4")
+    );
+    assert_eq!(
+        received_next_hop(&cp, "nva1", "rs-hub1/IN_1", "10.1.0.0/16").as_deref(),
+        Some("10.1.1.5")
+    );
+    // The Route Server does not send an NVA's own routes back to it on
+    // the other instance.
+    assert!(received(&cp, "nva1", "rs-hub1/IN_1").get("0.0.0.0/0").is_none());
+    // An NVA that peers with one instance only has one session (and R21's
+    // warning, tested above).
+    let one = load(&S2.replace(
+        "  peer = \"rs-hub1\"\n",
+        "  peer = \"rs-hub1\"\n  peer_ips = [\"10.1.1.5\"]\n",
+    ));
+    let cp = converge(&one, &[]);
+    let nva1 = vnetplane::control::bgp::Node::by_name(&cp.topology, "nva1").unwrap();
+    let instances: Vec<_> = cp.bgp.sessions_of(nva1).map(|(_, s)| s.instance).collect();
+    assert_eq!(instances, vec![Some(1)]);
+}
+
+/// R26 (added): routes a Route Server relays to NVAs from its gateways
+/// (branch-to-branch) carry the instance's IP as next hop (next-hop-self);
+/// routes it programs into NICs keep the NVA's next hop (R22).
+#[test]
+fn r26_gateway_routes_relayed_to_nvas_carry_the_instance_ip() {
+    let t = builtin("branch-to-branch-nva");
+    let cp = converge(&t, &[]);
+    // onprem's 192.168.0.0/16 arrives at the VPN gateway, then at nva1 from
+    // each instance with that instance as next hop, 65515 prepended.
+    for (peer, ip) in [("rs-hub1/IN_0", "10.1.1.4"), ("rs-hub1/IN_1", "10.1.1.5")] {
+        assert_eq!(
+            received_next_hop(&cp, "nva1", peer, "192.168.0.0/16").as_deref(),
+            Some(ip),
+            "{peer}"
+        );
+        assert_eq!(
+            received(&cp, "nva1", peer)["192.168.0.0/16"].0,
+            vec![65515, 65100],
+            "{peer}"
+        );
+    }
+    // What nva1 advertises is programmed with nva1's own IP.
+    assert!(
+        vng_rows(&t, "hub1-vm", &[])
+            .contains(&vng("Active", "172.16.10.0/24", &["10.1.2.4"])),
+        "{:?}",
+        vng_rows(&t, "hub1-vm", &[])
+    );
+    // The platform's own next hops raise no recursive-routing warning.
+    assert!(
+        !cp.warnings.iter().any(|w| w.contains("recursive")),
+        "{:?}",
+        cp.warnings
+    );
+    // Without the static route to RouteServerSubnet, the instance address
+    // resolves through the hub range learned from the Route Server itself
+    // (scenario 17): one warning for that session's address, not one per
+    // route relayed with it.
+    let bare = load(&include_str!("../../topologies/branch-to-branch-nva.toml").replace(
+        "  [[nva.route]]\n  prefix = \"10.1.1.0/27\"\n  via = \"10.1.2.1\"\n",
+        "",
+    ));
+    let cp = converge(&bare, &[]);
+    let recursive: Vec<_> = cp.warnings.iter().filter(|w| w.contains("recursive")).collect();
+    assert_eq!(recursive.len(), 1, "{recursive:?}");
+    assert!(recursive[0].contains("10.1.1.4"), "{recursive:?}");
+}
+
+/// R21: one instance down leaves the other. The NVA keeps a session and
+/// its routes stay programmed; both down, they are gone.
+#[test]
+fn r21_one_route_server_instance_down_leaves_the_other() {
+    let t = builtin("hub-rs-two-nvas");
+    let before = vng_rows(&t, "spoke11-vm", &[]);
+    assert!(before.iter().any(|r| r.1 == "0.0.0.0/0"), "{before:?}");
+    assert_eq!(vng_rows(&t, "spoke11-vm", &["instance-down rs-hub1 0"]), before);
+    let cp = converge(&t, &["instance-down rs-hub1 IN_0"]);
+    let nva1 = vnetplane::control::bgp::Node::by_name(&cp.topology, "nva1").unwrap();
+    let states: Vec<_> = cp
+        .bgp
+        .sessions_of(nva1)
+        .filter(|(_, s)| s.instance.is_some())
+        .map(|(_, s)| (s.instance, s.state == vnetplane::control::bgp::SessionState::Up))
+        .collect();
+    assert_eq!(states, vec![(Some(0), false), (Some(1), true)]);
+    assert!(
+        vng_rows(&t, "spoke11-vm", &["instance-down rs-hub1 0", "instance-down rs-hub1 1"])
+            .is_empty()
+    );
+    // And back.
+    assert_eq!(
+        vng_rows(
+            &t,
+            "spoke11-vm",
+            &["instance-down rs-hub1 0", "instance-up rs-hub1 0"]
+        ),
+        before
+    );
+}

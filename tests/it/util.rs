@@ -126,7 +126,23 @@ pub fn hop(
 
 use vnetplane::control::bgp::{Node, Status};
 
-/// What `receiver` got from `peer`: prefix → (AS path, status word, reason).
+/// The first session of `me` with `peer` (a speaker's name, or
+/// `ROUTE_SERVER/IN_0` for one Route Server instance).
+fn session_with(cp: &ControlPlane, me: Node, peer: &str) -> Option<usize> {
+    let t = &cp.topology;
+    let (name, instance) = match peer.split_once("/IN_") {
+        Some((n, k)) => (n, Some(k.parse::<u8>().expect("instance 0 or 1"))),
+        None => (peer, None),
+    };
+    let them = Node::by_name(t, name).unwrap_or_else(|| panic!("no speaker {name}"));
+    cp.bgp
+        .sessions_of(me)
+        .find(|(_, s)| s.other(me) == them && (instance.is_none() || s.instance == instance))
+        .map(|(si, _)| si)
+}
+
+/// What `receiver` got from `peer` (see [`session_with`]): prefix → (AS
+/// path, status word, reason).
 pub fn received(
     cp: &ControlPlane,
     receiver: &str,
@@ -134,11 +150,7 @@ pub fn received(
 ) -> std::collections::BTreeMap<String, (Vec<u32>, String, String)> {
     let t = &cp.topology;
     let me = Node::by_name(t, receiver).unwrap_or_else(|| panic!("no speaker {receiver}"));
-    let them = Node::by_name(t, peer).unwrap_or_else(|| panic!("no speaker {peer}"));
-    let (si, _) = cp
-        .bgp
-        .sessions_of(me)
-        .find(|(_, s)| s.other(me) == them)
+    let si = session_with(cp, me, peer)
         .unwrap_or_else(|| panic!("no session {receiver}-{peer}"));
     cp.bgp
         .received
@@ -167,11 +179,7 @@ pub fn advertised(
 ) -> std::collections::BTreeMap<String, Vec<u32>> {
     let t = &cp.topology;
     let me = Node::by_name(t, sender).unwrap_or_else(|| panic!("no speaker {sender}"));
-    let them = Node::by_name(t, peer).unwrap_or_else(|| panic!("no speaker {peer}"));
-    let (si, _) = cp
-        .bgp
-        .sessions_of(me)
-        .find(|(_, s)| s.other(me) == them)
+    let si = session_with(cp, me, peer)
         .unwrap_or_else(|| panic!("no session {sender}-{peer}"));
     cp.bgp
         .advertised

@@ -111,8 +111,8 @@ impl<'t> Ctx<'t> {
                     own: originations(t, cond, from, s),
                     statics,
                     ranges,
-                    self_v4: self_address(t, from, cfg_from, true),
-                    self_v6: self_address(t, from, cfg_from, false),
+                    self_v4: self_address(t, from, cfg_from, s.instance, true),
+                    self_v6: self_address(t, from, cfg_from, s.instance, false),
                     from_asn: from.asn(t),
                     to_asn: to.asn(t),
                     to_vnet_prefixes: match to {

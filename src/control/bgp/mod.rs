@@ -275,6 +275,9 @@ pub struct Conditions {
     /// Load-balancer backends their health probe finds down: (load
     /// balancer, backend NIC).
     pub down_backends: BTreeSet<(LoadBalancerId, NicId)>,
+    /// Route Server instances that are down (`RouteServiceRole_IN_k`):
+    /// their sessions are down, the other instance's stay up.
+    pub down_instances: BTreeSet<(RouteServerId, u8)>,
 }
 
 impl Conditions {

@@ -9,8 +9,8 @@ pub(super) fn originations(t: &Topology, cond: &Conditions, me: Node, s: &Sessio
     let peer = s.other(me);
     let cfg = s.cfg(t, me);
     let (self_v4, self_v6) = (
-        self_address(t, me, cfg, true),
-        self_address(t, me, cfg, false),
+        self_address(t, me, cfg, s.instance, true),
+        self_address(t, me, cfg, s.instance, false),
     );
     let no_path: Arc<[u32]> = Arc::from([]);
     let mk = |prefix: IpNet, is_static: bool| Path {

@@ -42,7 +42,13 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
             // VPN), go to the gateways (which peer only with
             // branch-to-branch); R25: not the ranges the gateway advertises
             // itself.
-            p.session != Some(si)
+            let back = match p.session {
+                // Not on any session with the speaker it came from (an NVA
+                // has one with each instance).
+                Some(ls) => ls == si || ctx.sessions[ls].other(from) == to,
+                None => false,
+            };
+            !back
                 && match to {
                     Node::Nva(_) => !from_gateway || rs.branch_to_branch,
                     Node::Gateway(_) => !dir.ranges.iter().any(|r| r.contains(&prefix)),
@@ -106,10 +112,16 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
             }
         };
     }
-    // Next hop: Route Servers and the edge keep it (not in the data path);
-    // everyone else sets itself, or the configured address (R22).
+    // Next hop: Route Servers keep an NVA's (R22: they are not in the data
+    // path) but set their own instance IP on what they relay from gateways
+    // (R26); the edge keeps it; everyone else sets itself, or the
+    // configured address (R22).
+    let relayed_from_gateway = matches!(to, Node::Nva(_))
+        && cand
+            .session
+            .is_some_and(|ls| matches!(ctx.sessions[ls].other(from), Node::Gateway(_)));
     match from {
-        Node::RouteServer(_) if p.origin != from => {}
+        Node::RouteServer(_) if p.origin != from && !relayed_from_gateway => {}
         Node::Msee(_) => {}
         _ => {
             let own = if prefix.network().is_ipv4() {

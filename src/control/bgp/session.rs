@@ -22,12 +22,35 @@ pub struct Session {
     pub ibgp: bool,
     /// ExpressRoute connection weight (R39), on gateway↔MSEE sessions.
     pub weight: u32,
+    /// The Route Server instance (0 or 1, Azure's `RouteServiceRole_IN_0`
+    /// / `_IN_1`) of an NVA ↔ Route Server session: an NVA has one session
+    /// with each instance it peers with (R21, R26).
+    pub instance: Option<u8>,
     pub state: SessionState,
 }
 
 impl Session {
     pub fn other(&self, me: Node) -> Node {
         if self.a == me { self.b } else { self.a }
+    }
+
+    /// The name of the far end seen from `me`: a Route Server instance is
+    /// `NAME/IN_0` or `NAME/IN_1`.
+    pub fn peer_label(&self, t: &Topology, me: Node) -> String {
+        let peer = self.other(me);
+        match (peer, self.instance) {
+            (Node::RouteServer(_), Some(k)) => format!("{}/IN_{k}", peer.name(t)),
+            _ => peer.name(t),
+        }
+    }
+
+    /// The address the far end of the session is reached at, seen from
+    /// `me`, when the platform sets it: a Route Server instance's IP.
+    pub fn platform_peer_ip(&self, t: &Topology, me: Node) -> Option<IpAddr> {
+        match (self.other(me), self.instance) {
+            (Node::RouteServer(r), Some(k)) => t.route_servers[r.idx()].ips.get(usize::from(k)).copied(),
+            _ => None,
+        }
     }
     pub(super) fn cfg<'t>(&self, t: &'t Topology, me: Node) -> Option<&'t BgpSession> {
         let idx = if self.a == me { self.cfg_a } else { self.cfg_b }?;
@@ -63,16 +86,25 @@ pub(super) fn served_ranges(t: &Topology, vnet: VnetId, v4_only: bool) -> Vec<Ip
         .collect()
 }
 
-/// The address a speaker uses as next hop toward a peer.
+/// The address a speaker uses as next hop toward a peer (a Route Server:
+/// the instance the session is with).
 pub(super) fn self_address(
     t: &Topology,
     me: Node,
     cfg: Option<&BgpSession>,
+    instance: Option<u8>,
     family_v4: bool,
 ) -> IpAddr {
     let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     match me {
-        Node::RouteServer(r) => t.route_servers[r.idx()].ips.first().copied().unwrap_or(any),
+        Node::RouteServer(r) => {
+            let ips = &t.route_servers[r.idx()].ips;
+            instance
+                .and_then(|k| ips.get(usize::from(k)))
+                .or(ips.first())
+                .copied()
+                .unwrap_or(any)
+        }
         Node::Nva(n) => {
             let nva = &t.nvas[n.idx()];
             if let Some(over) = cfg.and_then(|c| c.over)
@@ -137,14 +169,27 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
             cfg_b,
             ibgp,
             weight,
+            instance: None,
             state,
         });
     };
+    // The instance of each NVA ↔ Route Server session, in order.
+    let mut instances: Vec<u8> = Vec::new();
     for (ni, nva) in t.nvas.iter().enumerate() {
         let me = Node::Nva(NvaId(ni as u32));
         for (ci, cfg) in nva.bgp.iter().enumerate() {
             match cfg.peer {
-                Speaker::RouteServer(r) => push(me, Node::RouteServer(r), Some(ci), None, 0, None),
+                Speaker::RouteServer(r) => {
+                    // One session per instance peered with (all when
+                    // `peer_ips` is empty).
+                    let rs = &t.route_servers[r.idx()];
+                    for (k, ip) in rs.ips.iter().enumerate() {
+                        if cfg.peer_ips.is_empty() || cfg.peer_ips.contains(ip) {
+                            push(me, Node::RouteServer(r), Some(ci), None, 0, None);
+                            instances.push(k as u8);
+                        }
+                    }
+                }
                 Speaker::Nva(other) => {
                     let back = t.nvas[other.idx()]
                         .bgp
@@ -266,6 +311,25 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
                     warnings.push(format!("nva {} peers with only one instance of route_server {}; each NVA must peer with both (R21)", nva.name, rs.name));
                 }
             }
+        }
+    }
+    let nva_rs = |s: &Session| {
+        matches!(
+            (s.a, s.b),
+            (Node::Nva(_), Node::RouteServer(_)) | (Node::RouteServer(_), Node::Nva(_))
+        )
+    };
+    for (s, k) in out.iter_mut().filter(|s| nva_rs(s)).zip(instances) {
+        s.instance = Some(k);
+        let rs = match (s.a, s.b) {
+            (Node::RouteServer(r), _) | (_, Node::RouteServer(r)) => r,
+            _ => continue,
+        };
+        if s.state == SessionState::Up && cond.down_instances.contains(&(rs, k)) {
+            s.state = SessionState::Down(format!(
+                "instance RouteServiceRole_IN_{k} of {} is down",
+                t.route_servers[rs.idx()].name
+            ));
         }
     }
     // A session over a tunnel that is down is down.
