@@ -611,3 +611,128 @@ fn load_balancer_backends_that_are_down_get_no_new_flows() {
             .is_err()
     );
 }
+
+/// R51 revised (published tables): a Route Server route whose next hop the
+/// NIC's VNet cannot reach shows next-hop type None there, and drops. Here
+/// nva2 sits in hub2, which is peered with hub1 but not with spoke11: hub1's
+/// NICs reach 10.2.2.4 over the global peering, spoke11's cannot.
+#[test]
+fn r51_route_server_next_hop_unreachable_from_the_vnet_shows_none() {
+    let src = r#"
+[[vnet]]
+name = "hub1"
+region = "westeurope"
+address_space = ["10.1.0.0/16"]
+  [[vnet.subnet]]
+  name = "RouteServerSubnet"
+  prefix = "10.1.1.0/27"
+  [[vnet.subnet]]
+  name = "vm"
+  prefix = "10.1.3.0/24"
+[[vnet]]
+name = "hub2"
+region = "northeurope"
+address_space = ["10.2.0.0/16"]
+  [[vnet.subnet]]
+  name = "nva"
+  prefix = "10.2.2.0/24"
+[[vnet]]
+name = "spoke11"
+region = "westeurope"
+address_space = ["10.11.0.0/16"]
+  [[vnet.subnet]]
+  name = "vm"
+  prefix = "10.11.1.0/24"
+[[nic]]
+name = "hub1-vm"
+vnet = "hub1"
+subnet = "vm"
+ips = ["10.1.3.4"]
+[[nic]]
+name = "spoke11-vm"
+vnet = "spoke11"
+subnet = "vm"
+ips = ["10.11.1.4"]
+[[nic]]
+name = "nva2"
+vnet = "hub2"
+subnet = "nva"
+ips = ["10.2.2.4"]
+ip_forwarding = true
+[[peering]]
+vnet = "hub1"
+remote = "hub2"
+allow_forwarded_traffic = true
+[[peering]]
+vnet = "hub2"
+remote = "hub1"
+allow_forwarded_traffic = true
+[[peering]]
+vnet = "hub1"
+remote = "spoke11"
+allow_gateway_transit = true
+allow_forwarded_traffic = true
+[[peering]]
+vnet = "spoke11"
+remote = "hub1"
+use_remote_gateways = true
+allow_forwarded_traffic = true
+[[route_server]]
+name = "rs-hub1"
+vnet = "hub1"
+ips = ["10.1.1.4", "10.1.1.5"]
+[[nva]]
+name = "nva2"
+nics = ["nva2"]
+asn = 65002
+  [[nva.bgp]]
+  peer = "rs-hub1"
+  originate = ["172.20.0.0/16"]
+"#;
+    let t = load(src);
+    assert!(
+        vng_rows(&t, "hub1-vm", &[]).contains(&(
+            "Active".into(),
+            "172.20.0.0/16".into(),
+            s(&["10.2.2.4"])
+        )),
+        "{:?}",
+        vng_rows(&t, "hub1-vm", &[])
+    );
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "172.20.1.10"),
+        hop("VirtualNetworkGateway", "172.20.0.0/16", "None", &[])
+    );
+    let tr = walk_tcp(&t, &[], "spoke11-vm", "172.20.1.10");
+    assert_eq!(
+        tr.verdict,
+        vnetplane::dataplane::Verdict::Dropped {
+            at: "nic spoke11-vm".into(),
+            reason: vnetplane::dataplane::DropReason::RouteNone
+        }
+    );
+    // The same when spoke11's table is split against the hub's shared
+    // layer (how large estates compile).
+    let cp = converge(&t, &[]);
+    let sub = t.nic(t.nic_by_name("spoke11-vm").unwrap()).subnet;
+    let sources: Vec<_> = vnetplane::control::effective::subnet_sources(&t, sub)
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+    let layer = vnetplane::control::effective::InjectedLayer::new(&t, &cp.injections, &sources);
+    let (own, _) = vnetplane::control::effective::split_table(&t, &layer, sub);
+    assert!(
+        own.routes.iter().any(|r| r.prefix.to_string() == "172.20.0.0/16"
+            && r.next_hop_type.as_str() == "None"),
+        "{:?}",
+        own.routes
+    );
+    // Peer spoke11 with hub2 as well: the next hop is reachable again.
+    let peered = load(&format!(
+        "{src}\n[[peering]]\nvnet = \"spoke11\"\nremote = \"hub2\"\n[[peering]]\nvnet = \"hub2\"\nremote = \"spoke11\"\n"
+    ));
+    assert_eq!(
+        next_hop(&peered, "spoke11-vm", "172.20.1.10"),
+        hop("VirtualNetworkGateway", "172.20.0.0/16", "VirtualNetworkGateway", &["10.2.2.4"])
+    );
+}

@@ -186,6 +186,23 @@ pub fn split_table(t: &Topology, layer: &InjectedLayer, subnet: SubnetId) -> (Ta
             held.push(g as u32);
         }
     }
+    // Route Server routes whose next hops this VNet cannot reach show as
+    // None here (R51): their prefixes are this subnet's own too.
+    let vnet = t.subnet(subnet).vnet;
+    let unreachable: Vec<usize> = (0..layer.next_hops.len())
+        .filter(|&h| next_hops_unreachable(t, vnet, &layer.next_hops[h]))
+        .collect();
+    if !unreachable.is_empty() {
+        held.extend(
+            (0..groups.len())
+                .filter(|&g| {
+                    let (_, w) = layer.winner(g);
+                    w.kind == InjectKind::RouteServer
+                        && unreachable.contains(&(groups[g].3 as usize))
+                })
+                .map(|g| g as u32),
+        );
+    }
     held.sort_unstable();
     held.dedup();
     for &g in &held {
@@ -193,7 +210,7 @@ pub fn split_table(t: &Topology, layer: &InjectedLayer, subnet: SubnetId) -> (Ta
         for &(r, from) in &layer.members[range.start as usize..range.end as usize] {
             if kept(r) {
                 let transit = sources.iter().find(|s| s.0 == from).and_then(|s| s.1);
-                routes.push(injected_route(r, transit));
+                routes.push(injected_route(t, vnet, r, transit));
             }
         }
     }

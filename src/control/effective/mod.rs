@@ -340,7 +340,7 @@ pub fn subnet_table(t: &Topology, inj: &Injections, subnet: SubnetId) -> Table {
             if r.kind == InjectKind::RouteServer && system_ranges.covers(&r.prefix) {
                 continue;
             }
-            routes.push(injected_route(r, transit));
+            routes.push(injected_route(t, t.subnet(subnet).vnet, r, transit));
         }
     }
     let bgp_default = routes.iter().any(|r| {
@@ -441,13 +441,36 @@ impl Route {
     }
 }
 
-fn injected_route(r: &Injected, transit: Option<PeeringId>) -> Route {
+/// Whether a Route Server route's next hops can all not be reached from
+/// `vnet`: none lies in the VNet or in one Connected to it (R51 revised:
+/// Azure shows such a route with next-hop type None there).
+pub fn next_hops_unreachable(t: &Topology, vnet: VnetId, ips: &[IpAddr]) -> bool {
+    let inside = |v: VnetId, ip: &IpAddr| t.vnet(v).address_space.iter().any(|p| p.contains(ip));
+    !ips.is_empty()
+        && !ips.iter().any(|ip| {
+            inside(vnet, ip)
+                || t.connected_peerings(vnet)
+                    .any(|p| inside(t.peerings[p.idx()].remote, ip))
+        })
+}
+
+fn injected_route(t: &Topology, vnet: VnetId, r: &Injected, transit: Option<PeeringId>) -> Route {
+    let unusable =
+        r.kind == InjectKind::RouteServer && next_hops_unreachable(t, vnet, &r.next_hop_ips);
     Route {
         source: Source::VirtualNetworkGateway,
         state: State::Active,
         prefix: r.prefix,
-        next_hop_type: NextHopType::VirtualNetworkGateway,
-        next_hop_ips: r.next_hop_ips.clone(),
+        next_hop_type: if unusable {
+            NextHopType::None
+        } else {
+            NextHopType::VirtualNetworkGateway
+        },
+        next_hop_ips: if unusable {
+            Arc::from([])
+        } else {
+            r.next_hop_ips.clone()
+        },
         name: None,
         origin: Origin::Injected {
             by: r.by,
