@@ -13,7 +13,7 @@ use vnetplane::control::ControlPlane;
 use vnetplane::control::bgp::{self, Node, SessionState, Status};
 use vnetplane::control::effective::{Injected, Injector};
 use vnetplane::control::nva::OsSource;
-use vnetplane::topology::{NvaId, OsNextHop, Topology};
+use vnetplane::topology::{NvaId, OsNextHop, Topology, community_text};
 
 #[derive(clap::Args, Debug)]
 pub struct BgpArgs {
@@ -68,6 +68,13 @@ fn as_path_text(p: &[u32]) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+fn communities_text(c: &[u32]) -> String {
+    c.iter()
+        .map(|&x| community_text(x))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn os_next_hop_text(t: &Topology, n: NvaId, nh: &OsNextHop) -> String {
@@ -154,22 +161,32 @@ fn text(cp: &ControlPlane, only: Option<Node>) -> String {
                 peer.asn(t)
             );
             let got = cp.bgp.received.get(&(node, si));
+            let tagged = got
+                .into_iter()
+                .flat_map(|m| m.values())
+                .any(|r| !r.path.communities.is_empty());
             let mut rows: Vec<Vec<String>> = Vec::new();
             for r in got.into_iter().flat_map(|m| m.values()) {
                 let (st, why) = status_text(&r.status);
-                rows.push(vec![
+                let mut row = vec![
                     r.path.prefix.to_string(),
                     as_path_text(&r.path.as_path),
                     r.path.next_hop.to_string(),
-                    st.to_string(),
-                    why,
-                ]);
+                ];
+                if tagged {
+                    row.push(communities_text(&r.path.communities));
+                }
+                row.extend([st.to_string(), why]);
+                rows.push(row);
             }
             if !rows.is_empty() {
                 let _ = writeln!(out, "    received:");
-                for l in render::table(&["Prefix", "AS path", "Next hop", "Status", "Why"], &rows)
-                    .lines()
-                {
+                let head: &[&str] = if tagged {
+                    &["Prefix", "AS path", "Next hop", "Communities", "Status", "Why"]
+                } else {
+                    &["Prefix", "AS path", "Next hop", "Status", "Why"]
+                };
+                for l in render::table(head, &rows).lines() {
                     let _ = writeln!(out, "      {l}");
                 }
             }
@@ -298,6 +315,7 @@ struct ReceivedRoute<'c> {
     status: &'static str,
     reason: String,
     no_advertise: bool,
+    communities: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -369,6 +387,12 @@ impl<'c> BgpReport<'c> {
                                         status,
                                         reason,
                                         no_advertise: r.path.no_advertise,
+                                        communities: r
+                                            .path
+                                            .communities
+                                            .iter()
+                                            .map(|&c| community_text(c))
+                                            .collect(),
                                     }
                                 })
                                 .collect(),

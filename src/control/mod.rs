@@ -241,6 +241,7 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
                     as_path: Arc::from([]),
                     next_hop: cpe,
                     no_advertise: true,
+                    communities: Arc::from([]),
                     origin: peer,
                     is_static: true,
                     session: None,

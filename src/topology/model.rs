@@ -321,7 +321,58 @@ pub struct BgpSession {
     pub export_deny: Vec<IpNet>,
     /// Tag exported routes with NO_ADVERTISE (65535:65282, R29).
     pub no_advertise: bool,
+    /// Export policy rules (`[[nva.bgp.policy]]`), in order: the first
+    /// whose prefixes hold a route decides what is done to it.
+    pub policy: Vec<ExportRule>,
     pub loc: Loc,
+}
+
+/// One export rule of a BGP session, as a route map would write it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExportRule {
+    /// Routes equal to one of these, or also inside one with
+    /// `or_longer` (every route when empty), as a prefix list matches.
+    pub prefixes: Vec<IpNet>,
+    pub or_longer: bool,
+    /// Do not send the route.
+    pub deny: bool,
+    /// Extra copies of the local ASN prepended.
+    pub prepend: u8,
+    /// Remove private ASNs from the received path (before prepending).
+    pub remove_private_as: bool,
+    /// ASNs removed from the received path (e.g. 65515).
+    pub delete_as: Vec<u32>,
+    /// ASNs replaced by the local ASN in the received path.
+    pub replace_as: Vec<u32>,
+    /// Communities added (`high:low` as one number).
+    pub communities: Vec<u32>,
+    /// NO_ADVERTISE among them: receivers use the route but pass it on to
+    /// nobody (R29).
+    pub no_advertise: bool,
+}
+
+impl ExportRule {
+    pub fn matches(&self, prefix: &IpNet) -> bool {
+        self.prefixes.is_empty()
+            || self
+                .prefixes
+                .iter()
+                .any(|p| p == prefix || (self.or_longer && p.contains(prefix)))
+    }
+}
+
+/// NO_ADVERTISE, 65535:65282 (RFC 1997).
+pub const NO_ADVERTISE: u32 = 0xFFFF_FF02;
+/// NO_EXPORT, 65535:65281 (RFC 1997).
+pub const NO_EXPORT: u32 = 0xFFFF_FF01;
+
+/// A community as `high:low`, the well-known ones by name.
+pub fn community_text(c: u32) -> String {
+    match c {
+        NO_ADVERTISE => "no-advertise".into(),
+        NO_EXPORT => "no-export".into(),
+        _ => format!("{}:{}", c >> 16, c & 0xFFFF),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -227,6 +227,29 @@ pub(crate) struct RawBgpSession {
     pub export_deny: Vec<S<String>>,
     #[serde(default)]
     pub no_advertise: bool,
+    #[serde(default)]
+    pub policy: Vec<S<RawExportRule>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExportRule {
+    #[serde(default)]
+    pub prefixes: Vec<S<String>>,
+    #[serde(default)]
+    pub or_longer: bool,
+    #[serde(default)]
+    pub deny: bool,
+    #[serde(default)]
+    pub prepend: Option<S<i64>>,
+    #[serde(default)]
+    pub remove_private_as: bool,
+    #[serde(default)]
+    pub delete_as: Vec<S<i64>>,
+    #[serde(default)]
+    pub replace_as: Vec<S<i64>>,
+    #[serde(default)]
+    pub communities: Vec<S<String>>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -819,3 +819,130 @@ fn r21_one_route_server_instance_down_leaves_the_other() {
         before
     );
 }
+
+/// Route policy on NVA sessions, per prefix: AS-path prepend makes a
+/// standby for one prefix only (R28: the shorter path wins, equal paths
+/// share); the other prefixes stay in ECMP.
+#[test]
+fn route_policy_prepends_per_prefix() {
+    let src = include_str!("../../topologies/hub-rs-two-nvas.toml");
+    // nva2's session: prepend twice, 0/0 only.
+    let at = src.rfind("  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n").unwrap();
+    let mut t = src.to_string();
+    t.insert_str(
+        at + "  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n".len(),
+        "  [[nva.bgp.policy]]\n  prefixes = [\"0.0.0.0/0\"]\n  prepend = 2\n",
+    );
+    let t = load(&t);
+    let rows = vng_rows(&t, "spoke11-vm", &[]);
+    let of = |p: &str| rows.iter().find(|r| r.1 == p).map(|r| r.2.clone());
+    assert_eq!(of("0.0.0.0/0"), Some(s(&["10.1.2.4"])), "{rows:?}");
+    assert_eq!(of("10.0.0.0/8"), Some(s(&["10.1.2.4", "10.1.2.5"])), "{rows:?}");
+    let cp = converge(&t, &[]);
+    assert_eq!(
+        received(&cp, "rs-hub1", "nva2")["0.0.0.0/0"].0,
+        vec![65001, 65001, 65001]
+    );
+    assert_eq!(received(&cp, "rs-hub1", "nva2")["10.0.0.0/8"].0, vec![65001]);
+    // A rule that denies drops the prefix from the session.
+    let denied = load(&src.replacen(
+        "  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n",
+        "  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n  [[nva.bgp.policy]]\n  prefixes = [\"10.0.0.0/8\"]\n  deny = true\n",
+        1,
+    ));
+    let rows = vng_rows(&denied, "spoke11-vm", &[]);
+    assert_eq!(
+        rows.iter().find(|r| r.1 == "10.0.0.0/8").map(|r| r.2.clone()),
+        Some(s(&["10.1.2.5"]))
+    );
+}
+
+/// Multi-region without as-override: an AS-path rewrite that deletes 65515
+/// (the Route Server's multiregion page names it as the alternative) lets
+/// each hub's ranges reach the other hub's Route Server, as as-override
+/// does (R27).
+#[test]
+fn route_policy_deleting_65515_replaces_as_override() {
+    let src = include_str!("../../topologies/multi-region-no-as-override.toml");
+    let broken = load(src);
+    let hub2_range = |t: &vnetplane::topology::Topology| {
+        vng_rows(t, "spoke11-vm", &[])
+            .into_iter()
+            .find(|r| r.1 == "10.2.0.0/16")
+            .map(|r| r.2)
+    };
+    assert_eq!(hub2_range(&broken), None);
+    let fixed = load(&src.replace(
+        "  as_override = false\n",
+        "  as_override = false\n  [[nva.bgp.policy]]\n  delete_as = [65515]\n",
+    ));
+    let with_override = builtin("multi-region-vxlan");
+    assert_eq!(hub2_range(&fixed), Some(s(&["10.1.2.4"])));
+    assert_eq!(hub2_range(&fixed), hub2_range(&with_override));
+    let cp = converge(&fixed, &[]);
+    assert_eq!(
+        received(&cp, "rs-hub1", "nva1")["10.2.0.0/16"].0,
+        vec![65001, 65002]
+    );
+    // Replacing 65515 by the NVA's own ASN works too.
+    let replaced = load(&src.replace(
+        "  as_override = false\n",
+        "  as_override = false\n  [[nva.bgp.policy]]\n  replace_as = [65515]\n",
+    ));
+    assert_eq!(hub2_range(&replaced), Some(s(&["10.1.2.4"])));
+    let cp = converge(&replaced, &[]);
+    assert_eq!(
+        received(&cp, "rs-hub1", "nva1")["10.2.0.0/16"].0,
+        vec![65001, 65002, 65001]
+    );
+}
+
+/// NO_ADVERTISE set by policy (R29): the Route Server programs the route
+/// into VMs but passes it on to nobody, so it does not reach the gateways
+/// or on-premises; a plain community travels with the route.
+#[test]
+fn route_policy_communities_and_no_advertise() {
+    let src = include_str!("../../topologies/branch-to-branch-nva.toml");
+    let session = "  [[nva.bgp]]\n  peer = \"rs-hub1\"\n";
+    let tagged = load(&src.replace(
+        session,
+        &format!("{session}  [[nva.bgp.policy]]\n  prefixes = [\"172.16.0.0/12\"]\n  or_longer = true\n  communities = [\"65001:100\", \"no-advertise\"]\n  [[nva.bgp.policy]]\n  communities = [\"65001:200\"]\n"),
+    ));
+    assert!(
+        vng_rows(&tagged, "hub1-vm", &[])
+            .contains(&vng("Active", "172.16.10.0/24", &["10.1.2.4"]))
+    );
+    let cp = converge(&tagged, &[]);
+    assert!(!received(&cp, "onprem", "gw-vpn").contains_key("172.16.10.0/24"));
+    assert!(!received(&cp, "gw-vpn", "rs-hub1").contains_key("172.16.10.0/24"));
+    // Without the community it goes on premises (branch-to-branch).
+    let cp0 = converge(&builtin("branch-to-branch-nva"), &[]);
+    assert!(received(&cp0, "onprem", "gw-vpn").contains_key("172.16.10.0/24"));
+    // Communities as received by the Route Server, per rule.
+    let rs = vnetplane::control::bgp::Node::by_name(&cp.topology, "rs-hub1").unwrap();
+    let comms = |prefix: &str| -> Vec<String> {
+        cp.bgp
+            .accepted(rs)
+            .find(|(_, _, r)| r.path.prefix.to_string() == prefix)
+            .map(|(_, _, r)| {
+                r.path
+                    .communities
+                    .iter()
+                    .map(|&c| vnetplane::topology::community_text(c))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(comms("172.16.10.0/24"), s(&["65001:100", "no-advertise"]));
+    // A community that is not one is refused, naming the field.
+    let err = vnetplane::topology::load_str(
+        "t.toml",
+        &src.replace(
+            session,
+            &format!("{session}  [[nva.bgp.policy]]\n  communities = [\"65001:70000\"]\n"),
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("communities") && err.contains("65001:70000"), "{err}");
+}

@@ -161,6 +161,9 @@ pub struct Path {
     pub next_hop: IpAddr,
     /// NO_ADVERTISE (65535:65282): use it, never pass it on (R29).
     pub no_advertise: bool,
+    /// Communities, carried unchanged (R26: a Route Server keeps them),
+    /// `high:low` as one number.
+    pub communities: Arc<[u32]>,
     /// The speaker where the route entered BGP.
     pub origin: Node,
     /// A gateway's static (local network gateway) prefix, not BGP.

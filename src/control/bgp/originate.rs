@@ -22,6 +22,7 @@ pub(super) fn originations(t: &Topology, cond: &Conditions, me: Node, s: &Sessio
             self_v6
         },
         no_advertise: false,
+        communities: Arc::from([]),
         origin: me,
         is_static,
         session: None,
@@ -111,6 +112,7 @@ pub fn gateway_statics(t: &Topology, cond: &Conditions, g: GatewayId) -> Vec<Pat
                     as_path: Arc::from([]),
                     next_hop: s.cpe.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
                     no_advertise: false,
+                    communities: Arc::from([]),
                     origin: site,
                     is_static: true,
                     session: None,

@@ -23,7 +23,10 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
         .ok()
         .map(|i| &dir.own[i]);
     // Originated first; else the best path, when the sender passes it on.
-    let first = best.first().filter(|p| !p.no_advertise);
+    // NO_ADVERTISE: to nobody; NO_EXPORT: to no eBGP peer (RFC 1997).
+    let first = best.first().filter(|p| {
+        !p.no_advertise && (dir.ibgp || !p.communities.contains(&crate::topology::NO_EXPORT))
+    });
     let cand = match (own, from) {
         (Some(o), _) => Some(o),
         (None, Node::Site(_)) => None, // sites do not re-advertise learned routes
@@ -95,7 +98,17 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
     {
         return None;
     }
+    // The first export rule that holds the prefix (a route map).
+    let rule = cfg.and_then(|c| c.policy.iter().find(|r| r.matches(&prefix)));
+    if rule.is_some_and(|r| r.deny) {
+        return None;
+    }
     let mut p = cand.clone();
+    if let Some(r) = rule
+        && (r.remove_private_as || !r.delete_as.is_empty() || !r.replace_as.is_empty())
+    {
+        p.as_path = Arc::from(rewrite_as_path(r, dir.from_asn, &p.as_path));
+    }
     if !dir.ibgp {
         let memo = &ctx.exported[d];
         let known = memo
@@ -132,12 +145,40 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
             p.next_hop = cfg.and_then(|c| c.next_hop).unwrap_or(own);
         }
     }
+    if let Some(r) = rule {
+        if r.prepend > 0 && !dir.ibgp {
+            let mut path = vec![dir.from_asn; usize::from(r.prepend)];
+            path.extend_from_slice(&p.as_path);
+            p.as_path = Arc::from(path);
+        }
+        if !r.communities.is_empty() {
+            let mut c = p.communities.to_vec();
+            for &x in &r.communities {
+                if !c.contains(&x) {
+                    c.push(x);
+                }
+            }
+            p.communities = Arc::from(c);
+        }
+        p.no_advertise |= r.no_advertise;
+    }
     if cfg.is_some_and(|c| c.no_advertise) {
         p.no_advertise = true;
     }
     p.session = None;
     p.is_static = false;
     Some(p)
+}
+
+/// An export rule's rewrite of the received AS path, before the sender
+/// adds its own ASN: private ASNs removed, listed ASNs deleted, others
+/// replaced by the sender's ASN (`set as-path exclude`, `replace`).
+fn rewrite_as_path(r: &ExportRule, my_asn: u32, as_path: &[u32]) -> Vec<u32> {
+    as_path
+        .iter()
+        .filter(|&&a| !(r.remove_private_as && is_private_asn(a)) && !r.delete_as.contains(&a))
+        .map(|&a| if r.replace_as.contains(&a) { my_asn } else { a })
+        .collect()
 }
 
 /// The AS path a sender exports on an eBGP slot: its ASN (prepended as

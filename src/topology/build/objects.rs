@@ -496,6 +496,7 @@ impl Builder<'_, '_> {
                 export_allow: self.nets(&r.export_allow, &obj, "export_allow"),
                 export_deny: self.nets(&r.export_deny, &obj, "export_deny"),
                 no_advertise: r.no_advertise,
+                policy: r.policy.iter().map(|x| self.export_rule(x, &obj)).collect(),
                 loc: self.loc(&x.span()),
             };
             if peer.is_some() {
@@ -503,6 +504,55 @@ impl Builder<'_, '_> {
             }
         }
         out
+    }
+
+    fn export_rule(&mut self, x: &S<raw::RawExportRule>, owner: &str) -> ExportRule {
+        let r = x.get_ref();
+        let obj = format!("{owner}/policy");
+        let asns = |b: &mut Self, v: &[S<i64>], field: &str| -> Vec<u32> {
+            v.iter()
+                .filter_map(|a| b.int(a, 1, u32::MAX as i64, &obj, field))
+                .map(|a| a as u32)
+                .collect()
+        };
+        let delete_as = asns(self, &r.delete_as, "delete_as");
+        let replace_as = asns(self, &r.replace_as, "replace_as");
+        let mut communities = Vec::new();
+        for c in &r.communities {
+            let text = c.get_ref().trim();
+            let value = match text.to_ascii_lowercase().as_str() {
+                "no-advertise" | "no_advertise" => Some(NO_ADVERTISE),
+                "no-export" | "no_export" => Some(NO_EXPORT),
+                _ => text.split_once(':').and_then(|(h, l)| {
+                    Some((h.parse::<u16>().ok()? as u32) << 16 | l.parse::<u16>().ok()? as u32)
+                }),
+            };
+            match value {
+                Some(v) => communities.push(v),
+                None => self.err(
+                    &c.span(),
+                    &obj,
+                    Some("communities"),
+                    format!(
+                        "`{text}` is not a community (HIGH:LOW with 16-bit numbers, no-advertise or no-export)"
+                    ),
+                ),
+            }
+        }
+        ExportRule {
+            prefixes: self.nets(&r.prefixes, &obj, "prefixes"),
+            or_longer: r.or_longer,
+            deny: r.deny,
+            prepend: match &r.prepend {
+                Some(p) => self.int(p, 0, 32, &obj, "prepend").unwrap_or(0) as u8,
+                None => 0,
+            },
+            remove_private_as: r.remove_private_as,
+            delete_as,
+            replace_as,
+            no_advertise: communities.contains(&NO_ADVERTISE),
+            communities,
+        }
     }
 
     pub(super) fn nva(&mut self, x: &S<raw::RawNva>) -> Nva {
