@@ -142,7 +142,14 @@ impl ControlPlane {
             .iter()
             .enumerate()
             .map(|(i, s)| {
-                if s.service_endpoints.is_empty() {
+                // Service endpoints and subnet peerings make a subnet's
+                // table its own.
+                let subnet_peered = t
+                    .vnet(s.vnet)
+                    .peerings
+                    .iter()
+                    .any(|p| t.peerings[p.idx()].local_subnets.is_some());
+                if s.service_endpoints.is_empty() && !subnet_peered {
                     *first.entry((s.vnet, s.route_table)).or_insert(i)
                 } else {
                     i

@@ -213,6 +213,11 @@ pub struct Peering {
     pub allow_forwarded_traffic: bool,
     pub allow_gateway_transit: bool,
     pub use_remote_gateways: bool,
+    /// Subnet peering (ARM `peerCompleteVnets: false`): only these subnets
+    /// of `vnet` get the peering's routes ...
+    pub local_subnets: Option<Vec<SubnetId>>,
+    /// ... and only these subnets of `remote` are reached through it.
+    pub remote_subnets: Option<Vec<SubnetId>>,
     pub loc: Loc,
 }
 

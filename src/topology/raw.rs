@@ -151,6 +151,12 @@ pub(crate) struct RawPeering {
     pub allow_gateway_transit: bool,
     #[serde(default)]
     pub use_remote_gateways: bool,
+    /// Subnet peering: the subnets of `vnet` that are peered.
+    #[serde(default)]
+    pub local_subnets: Option<Vec<S<String>>>,
+    /// Subnet peering: the subnets of `remote` that are peered.
+    #[serde(default)]
+    pub remote_subnets: Option<Vec<S<String>>>,
 }
 
 #[derive(Deserialize, Debug)]

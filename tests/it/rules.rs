@@ -736,3 +736,101 @@ asn = 65002
         hop("VirtualNetworkGateway", "172.20.0.0/16", "VirtualNetworkGateway", &["10.2.2.4"])
     );
 }
+
+/// Subnet peering (ARM `peerCompleteVnets: false`, `localSubnetNames`,
+/// `remoteSubnetNames`; Microsoft's subnet peering article and its
+/// effective-route outputs): only the listed subnets of each side are
+/// peered. A listed subnet's NICs get a peering route per listed remote
+/// subnet (its prefix, not the remote VNet's range); other subnets get
+/// none, and traffic outside the listed pairs finds no peering route.
+#[test]
+fn subnet_peering_peers_only_the_listed_subnets() {
+    let src = r#"
+[[vnet]]
+name = "left"
+region = "westeurope"
+address_space = ["10.0.0.0/16"]
+  [[vnet.subnet]]
+  name = "front"
+  prefix = "10.0.1.0/24"
+  [[vnet.subnet]]
+  name = "app"
+  prefix = "10.0.2.0/24"
+[[vnet]]
+name = "right"
+region = "westeurope"
+address_space = ["10.1.0.0/16"]
+  [[vnet.subnet]]
+  name = "web"
+  prefix = "10.1.1.0/24"
+  [[vnet.subnet]]
+  name = "db"
+  prefix = "10.1.2.0/24"
+[[nic]]
+name = "front-vm"
+vnet = "left"
+subnet = "front"
+ips = ["10.0.1.4"]
+[[nic]]
+name = "app-vm"
+vnet = "left"
+subnet = "app"
+ips = ["10.0.2.4"]
+[[nic]]
+name = "web-vm"
+vnet = "right"
+subnet = "web"
+ips = ["10.1.1.4"]
+[[nic]]
+name = "db-vm"
+vnet = "right"
+subnet = "db"
+ips = ["10.1.2.4"]
+[[peering]]
+vnet = "left"
+remote = "right"
+local_subnets = ["front"]
+remote_subnets = ["web"]
+[[peering]]
+vnet = "right"
+remote = "left"
+local_subnets = ["web"]
+remote_subnets = ["front"]
+"#;
+    let t = load(src);
+    let peering_rows = |nic: &str| -> Vec<String> {
+        rows(&t, nic)
+            .into_iter()
+            .filter(|r| r.3 == "VNetPeering")
+            .map(|r| r.2)
+            .collect()
+    };
+    assert_eq!(peering_rows("front-vm"), s(&["10.1.1.0/24"]));
+    assert_eq!(peering_rows("web-vm"), s(&["10.0.1.0/24"]));
+    assert!(peering_rows("app-vm").is_empty());
+    assert!(peering_rows("db-vm").is_empty());
+    let delivered = |from: &str, dst: &str| {
+        matches!(
+            walk_tcp(&t, &[], from, dst).verdict,
+            vnetplane::dataplane::Verdict::Delivered { .. }
+        )
+    };
+    assert!(delivered("front-vm", "10.1.1.4"));
+    assert!(delivered("web-vm", "10.0.1.4"));
+    assert!(!delivered("front-vm", "10.1.2.4"));
+    assert!(!delivered("app-vm", "10.1.1.4"));
+    // The full peering, for contrast: the remote VNet's range everywhere.
+    let full = load(
+        &src.replace("local_subnets = [\"front\"]\n", "")
+            .replace("remote_subnets = [\"web\"]\n", "")
+            .replace("local_subnets = [\"web\"]\n", "")
+            .replace("remote_subnets = [\"front\"]\n", ""),
+    );
+    let r: Vec<_> = rows(&full, "app-vm").into_iter().filter(|r| r.3 == "VNetPeering").map(|r| r.2).collect();
+    assert_eq!(r, s(&["10.1.0.0/16"]));
+    // A subnet the VNet does not have is an error naming the field.
+    let err = vnetplane::topology::load_str("t.toml", &src.replace("remote_subnets = [\"web\"]", "remote_subnets = [\"nope\"]"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("remote_subnets") && err.contains("nope"), "{err}");
+}

@@ -407,14 +407,26 @@ fn own_head(
         ));
     }
     // R6, R7: peering routes, Connected links only, not transitive.
+    // Subnet peering: only the listed local subnets get the routes, and
+    // they cover only the listed remote subnets' prefixes.
     for pid in t.connected_peerings(vid) {
         let p = &t.peerings[pid.idx()];
+        if p.local_subnets.as_ref().is_some_and(|l| !l.contains(&subnet)) {
+            continue;
+        }
         let ty = if t.is_global(vid, p.remote) {
             NextHopType::VNetGlobalPeering
         } else {
             NextHopType::VNetPeering
         };
-        for &r in &t.vnet(p.remote).address_space {
+        let ranges: Vec<IpNet> = match &p.remote_subnets {
+            Some(l) => l
+                .iter()
+                .flat_map(|&s| t.subnet(s).prefixes.iter().copied())
+                .collect(),
+            None => t.vnet(p.remote).address_space.clone(),
+        };
+        for r in ranges {
             routes.push(range_route(r, ty, Origin::Peering { peering: pid }));
         }
     }

@@ -545,8 +545,30 @@ impl<'a, 'b> Builder<'a, 'b> {
             let obj = format!("peering {label}");
             let vnet = self.resolve(|n| &n.vnets, &r.vnet, "vnet", &obj, "vnet");
             let remote = self.resolve(|n| &n.vnets, &r.remote, "vnet", &obj, "remote");
+            let subnets_of = |b: &mut Self, v: Option<VnetId>, list: &Option<Vec<S<String>>>, field: &str| {
+                let (Some(vid), Some(list)) = (v, list) else {
+                    return None;
+                };
+                let mut out = Vec::new();
+                for n in list {
+                    match b.names.subnets.get(&(vid, n.get_ref().clone())) {
+                        Some(&s) => out.push(s),
+                        None => b.err(
+                            &n.span(),
+                            &obj,
+                            Some(field),
+                            format!("unknown subnet `{}` in vnet `{}`", n.get_ref(), vnets[vid.idx()].name),
+                        ),
+                    }
+                }
+                Some(out)
+            };
+            let local_subnets = subnets_of(self, vnet, &r.local_subnets, "local_subnets");
+            let remote_subnets = subnets_of(self, remote, &r.remote_subnets, "remote_subnets");
             if let (Some(vnet), Some(remote)) = (vnet, remote) {
                 peerings.push(Peering {
+                    local_subnets,
+                    remote_subnets,
                     name: label,
                     vnet,
                     remote,
