@@ -219,7 +219,7 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
         }
         for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
-            if matches!(peer, Node::Site(_) | Node::Msee(_)) {
+            if matches!(peer, Node::Site(_) | Node::Msee(_) | Node::Nva(_)) {
                 let d = text(1, vec![si], &r.path.as_path, &|| {
                     format!(
                         "learned over BGP from {} (AS path {})",

@@ -139,7 +139,9 @@ pub fn nva_table(t: &Topology, bgp: &BgpState, n: NvaId) -> OsTable {
         };
         let s = &bgp.sessions[session];
         let key = (s.other(me), *nh);
-        if seen.contains(&key) {
+        // A VPN gateway's address is reached through the IPsec connection
+        // the session runs in.
+        if seen.contains(&key) || matches!(key.0, Node::Gateway(_)) {
             continue;
         }
         let peer = s.peer_label(t, me);

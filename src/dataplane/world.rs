@@ -39,6 +39,9 @@ pub struct World {
     /// running VM, not an NVA that is down after reconvergence, no
     /// `probe-down`): what new flows are spread over.
     pub(super) healthy_backends: Vec<Box<[NicId]>>,
+    /// Per gateway, the prefixes it learned best from an NVA over an IPsec
+    /// connection with BGP, valued with that NVA's index.
+    pub(super) gateway_nvas: Vec<Fib<u32>>,
     /// Each subnet's effective routes, once an explained walk needs them.
     pub(super) tables: Box<[OnceLock<Table>]>,
     /// Per subnet, per action of its compiled table, per next-hop address
@@ -204,6 +207,24 @@ pub(super) fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<
                 .filter(|(_, e)| e.active && !matches!(e.next_hop, OsNextHop::Tunnel(_)))
                 .map(|(i, e)| (e.prefix, i as u32));
             Arc::new((Fib::build(all), Fib::build(under)))
+        })
+        .collect()
+}
+
+/// Per gateway, its best routes learned from NVAs (BGP over an IPsec
+/// connection), as a longest-prefix-match table valued with the NVA.
+fn gateway_nvas(cp: &ControlPlane) -> Vec<Fib<u32>> {
+    (0..cp.topology.gateways.len())
+        .map(|i| {
+            let me = Node::Gateway(GatewayId(i as u32));
+            let learned = cp.bgp.best_of(me).filter_map(|(p, set)| {
+                let si = set.first()?.session?;
+                match cp.bgp.sessions[si].other(me) {
+                    Node::Nva(n) => Some((*p, n.0)),
+                    _ => None,
+                }
+            });
+            Fib::build(learned)
         })
         .collect()
 }
@@ -423,6 +444,7 @@ impl Fixed {
                 nva.nics
                     .iter()
                     .flat_map(|&x| t.nic(x).ips.iter().copied().chain(t.nic(x).public_ip))
+                    .chain(nva.loopbacks.iter().copied())
                     .collect()
             })
             .collect();
@@ -506,8 +528,10 @@ impl World {
         let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
         let next_hops = resolve_next_hops(&cp.topology, &fibs, &fixed);
         let healthy_backends = healthy_backends(&cp, &fixed);
+        let gateway_nvas = gateway_nvas(&cp);
         World {
             healthy_backends,
+            gateway_nvas,
             tables: (0..fibs.by_subnet.len()).map(|_| OnceLock::new()).collect(),
             fibs,
             nva_fibs,
@@ -531,6 +555,12 @@ impl World {
     pub fn site_best(&self, s: SiteId, dst: IpAddr) -> Option<(&ipnet::IpNet, &Vec<bgp::Path>)> {
         let k = *self.site_fibs.get(s.idx())?.lookup(dst)?;
         self.cp.bgp.best.get(&Node::Site(s))?.nth(k as usize)
+    }
+
+    /// The NVA a gateway hands `dst` to over its IPsec connection, when
+    /// its best route for `dst` came from that NVA.
+    pub fn gateway_nva(&self, g: GatewayId, dst: IpAddr) -> Option<NvaId> {
+        self.gateway_nvas.get(g.idx())?.lookup(dst).map(|&n| NvaId(n))
     }
 
     /// A site's static connections: the first (its position in the site's

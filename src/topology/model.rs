@@ -315,8 +315,12 @@ pub struct BgpSession {
     pub as_override: bool,
     /// How many extra times the local ASN is prepended on export.
     pub prepend: u8,
-    /// Prefixes originated on this session.
+    /// Prefixes originated on this session (with the NVA's own
+    /// `originate`, which goes to every session).
     pub originate: Vec<IpNet>,
+    /// The session's source address (update-source): one of the NVA's
+    /// NIC addresses or loopbacks. It is the next hop the NVA sets.
+    pub source: Option<IpAddr>,
     pub redistribute_static: bool,
     /// Next hop set on export (R22: e.g. an internal load balancer frontend).
     pub next_hop: Option<IpAddr>,
@@ -410,6 +414,9 @@ pub struct Nva {
     pub name: String,
     pub nics: Vec<NicId>,
     pub asn: Option<u32>,
+    /// Addresses of the NVA's own loopback interfaces: the OS owns them,
+    /// Azure knows nothing of them.
+    pub loopbacks: Vec<IpAddr>,
     pub routes: Vec<OsRoute>,
     pub bgp: Vec<BgpSession>,
     pub tunnels: Vec<Tunnel>,

@@ -222,6 +222,8 @@ pub(crate) struct RawBgpSession {
     #[serde(default)]
     pub redistribute_static: bool,
     #[serde(default)]
+    pub source: Option<S<String>>,
+    #[serde(default)]
     pub next_hop: Option<S<String>>,
     #[serde(default)]
     pub import_allow: Vec<S<String>>,
@@ -288,6 +290,11 @@ pub(crate) struct RawNva {
     pub nics: Vec<S<String>>,
     #[serde(default)]
     pub asn: Option<S<i64>>,
+    #[serde(default)]
+    pub loopbacks: Vec<S<String>>,
+    /// Prefixes originated on every session.
+    #[serde(default)]
+    pub originate: Vec<S<String>>,
     #[serde(default)]
     pub route: Vec<S<RawOsRoute>>,
     #[serde(default)]

@@ -833,6 +833,22 @@ fn check_session(v: &mut V, s: &BgpSession, owner: &str, me: Speaker) {
             "a speaker cannot peer with itself",
         );
     }
+    if let (Speaker::Nva(n), Some(src)) = (me, s.source) {
+        let nva = &t.nvas[n.idx()];
+        let owned = nva.loopbacks.contains(&src)
+            || nva.nics.iter().any(|&x| t.nic(x).ips.contains(&src));
+        if !owned {
+            v.err(
+                s.loc,
+                &obj,
+                Some("source"),
+                format!(
+                    "{src} is not an address of nva {} (its NICs' addresses or `loopbacks`)",
+                    nva.name
+                ),
+            );
+        }
+    }
     if let Speaker::RouteServer(r) = s.peer {
         let rs = &t.route_servers[r.idx()];
         for ip in &s.peer_ips {

@@ -946,3 +946,116 @@ fn route_policy_communities_and_no_advertise() {
     .to_string();
     assert!(err.contains("communities") && err.contains("65001:70000"), "{err}");
 }
+
+/// An NVA as a VPN gateway's local network gateway, with BGP over the
+/// IPsec connection (Azure's "About BGP with VPN Gateway"): the gateway
+/// learns the NVA's prefixes and programs them into its VNet with the
+/// gateway's instances as next hops; the NVA learns the VNet's range.
+/// Traffic to them crosses the gateway and the connection to the NVA. An
+/// NVA's loopback is an address its OS owns; its `originate` goes to every
+/// session.
+#[test]
+fn nva_peers_with_a_vpn_gateway_over_ipsec() {
+    let src = r#"
+[[vnet]]
+name = "hub1"
+region = "westeurope"
+address_space = ["10.1.0.0/16"]
+  [[vnet.subnet]]
+  name = "GatewaySubnet"
+  prefix = "10.1.0.0/27"
+  [[vnet.subnet]]
+  name = "nva"
+  prefix = "10.1.2.0/24"
+  [[vnet.subnet]]
+  name = "vm"
+  prefix = "10.1.3.0/24"
+[[nic]]
+name = "nva1"
+vnet = "hub1"
+subnet = "nva"
+ips = ["10.1.2.4"]
+ip_forwarding = true
+[[nic]]
+name = "hub1-vm"
+vnet = "hub1"
+subnet = "vm"
+ips = ["10.1.3.4"]
+[[gateway]]
+name = "gw-vpn"
+vnet = "hub1"
+kind = "vpn"
+active_active = true
+ips = ["10.1.0.4", "10.1.0.5"]
+[[nva]]
+name = "nva1"
+nics = ["nva1"]
+asn = 65010
+loopbacks = ["172.20.255.1"]
+originate = ["172.20.255.1/32"]
+  [[nva.bgp]]
+  peer = "gw-vpn"
+"#;
+    let t = load(src);
+    let cp = converge(&t, &[]);
+    assert!(cp.warnings.is_empty(), "{:?}", cp.warnings);
+    assert_eq!(
+        received(&cp, "gw-vpn", "nva1")["172.20.255.1/32"],
+        (vec![65010], "best".to_string(), String::new())
+    );
+    assert_eq!(received(&cp, "nva1", "gw-vpn")["10.1.0.0/16"].0, vec![65515]);
+    assert!(
+        vng_rows(&t, "hub1-vm", &[]).contains(&vng(
+            "Active",
+            "172.20.255.1/32",
+            &["10.1.0.4", "10.1.0.5"]
+        )),
+        "{:?}",
+        vng_rows(&t, "hub1-vm", &[])
+    );
+    let tr = walk_tcp(&t, &[], "hub1-vm", "172.20.255.1");
+    assert_eq!(
+        tr.verdict,
+        Verdict::Delivered {
+            at: "nva nva1".into()
+        },
+        "{tr:?}"
+    );
+    // The gateway down, the route goes with it.
+    assert!(
+        !vng_rows(&t, "hub1-vm", &["speaker-down gw-vpn"])
+            .iter()
+            .any(|r| r.1 == "172.20.255.1/32")
+    );
+    // An ExpressRoute gateway does not peer with NVAs.
+    let er = load(&src.replace("kind = \"vpn\"\nactive_active = true", "kind = \"expressroute\""));
+    let cp = converge(&er, &[]);
+    assert!(cp.warnings.iter().any(|w| w.contains("ExpressRoute")), "{:?}", cp.warnings);
+}
+
+/// A session sourced from a loopback sets the loopback as next hop. The
+/// Route Server programs it as received (R22), and since no VNet reaches
+/// the loopback, NICs show it as None (R51) — the trap of peering from a
+/// loopback without a load balancer or a NIC address as next hop.
+#[test]
+fn a_session_sourced_from_a_loopback_sets_its_next_hop() {
+    let src = include_str!("../../topologies/nva-default-loop.toml");
+    let t = load(&src.replace(
+        "asn = 65001\n",
+        "asn = 65001\nloopbacks = [\"192.0.2.1\"]\n",
+    ).replace("  peer = \"rs-hub1\"\n", "  peer = \"rs-hub1\"\n  source = \"192.0.2.1\"\n"));
+    let cp = converge(&t, &[]);
+    assert_eq!(received(&cp, "rs-hub1", "nva1")["0.0.0.0/0"].0, vec![65001]);
+    assert_eq!(
+        next_hop(&t, "spoke11-vm", "8.8.8.8"),
+        hop("VirtualNetworkGateway", "0.0.0.0/0", "None", &[])
+    );
+    // A source the NVA does not have is refused, naming the field.
+    let err = vnetplane::topology::load_str(
+        "t.toml",
+        &src.replace("  peer = \"rs-hub1\"\n", "  peer = \"rs-hub1\"\n  source = \"192.0.2.9\"\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("source") && err.contains("192.0.2.9"), "{err}");
+}

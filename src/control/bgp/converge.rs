@@ -81,7 +81,7 @@ impl<'t> Ctx<'t> {
                     (Node::RouteServer(r), Node::Gateway(_)) => {
                         served_ranges(t, t.route_servers[r.idx()].vnet, false)
                     }
-                    (Node::Gateway(g), Node::Site(_) | Node::Msee(_)) => {
+                    (Node::Gateway(g), Node::Site(_) | Node::Msee(_) | Node::Nva(_)) => {
                         served_ranges(t, t.gateway(g).vnet, false)
                     }
                     _ => Vec::new(),
@@ -90,7 +90,9 @@ impl<'t> Ctx<'t> {
                     (Node::RouteServer(_), _) if !s.ibgp => {
                         Some(t.options.route_server_max_routes_per_peer)
                     }
-                    (Node::Gateway(g), Node::Site(_)) if t.gateway(g).kind == GatewayKind::Vpn => {
+                    (Node::Gateway(g), Node::Site(_) | Node::Nva(_))
+                        if t.gateway(g).kind == GatewayKind::Vpn =>
+                    {
                         Some(t.options.vpn_gateway_max_prefixes)
                     }
                     (Node::Gateway(_), Node::Msee(_)) => Some(t.options.expressroute_max_prefixes),

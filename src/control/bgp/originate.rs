@@ -48,7 +48,7 @@ pub(super) fn originations(t: &Topology, cond: &Conditions, me: Node, s: &Sessio
         }
         Node::Gateway(g) => {
             let gw = t.gateway(g);
-            if matches!(peer, Node::Site(_) | Node::Msee(_)) {
+            if matches!(peer, Node::Site(_) | Node::Msee(_) | Node::Nva(_)) {
                 v.extend(
                     served_ranges(t, gw.vnet, true)
                         .into_iter()

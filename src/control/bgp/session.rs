@@ -112,6 +112,11 @@ pub(super) fn self_address(
             {
                 return tun.local;
             }
+            if let Some(src) = cfg.and_then(|c| c.source)
+                && src.is_ipv4() == family_v4
+            {
+                return src;
+            }
             let ips: Vec<IpAddr> = nva
                 .nics
                 .iter()
@@ -231,15 +236,21 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
                         .then(|| "declared on one side only".to_string());
                     push(me, Node::Site(s), Some(ci), back, 0, down);
                 }
+                // BGP over an IPsec connection between the NVA and a VPN
+                // gateway (the NVA as the connection's local network
+                // gateway): the gateway treats it as it treats a site.
+                Speaker::Gateway(g) if t.gateway(g).kind == GatewayKind::Vpn => {
+                    push(me, Node::Gateway(g), Some(ci), None, 0, None)
+                }
                 Speaker::Gateway(g) => {
-                    warnings.push(format!("nva {}: BGP sessions with gateway {} are not modelled (Azure gateways peer with Route Server and sites)", nva.name, t.gateway(g).name));
+                    warnings.push(format!("nva {}: an ExpressRoute gateway peers with circuits and the Route Server, not with NVAs: session with {} not established", nva.name, t.gateway(g).name));
                     push(
                         me,
                         Node::Gateway(g),
                         Some(ci),
                         None,
                         0,
-                        Some("not modelled".into()),
+                        Some("ExpressRoute gateways do not peer with NVAs".into()),
                     );
                 }
             }

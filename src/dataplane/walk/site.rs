@@ -171,10 +171,26 @@ impl<const REC: bool> Walk<'_, REC> {
                 self.hop(at, "gateway", say!(self, "to site {} over {kind}", s.name));
                 Step::Go(At::Site(SiteId(si as u32)))
             }
-            None => {
-                self.hop(at, "gateway", say!(self, "no connected site holds {dst}"));
-                self.drop_at(at, DropReason::GatewayNoRoute)
-            }
+            None => match w.gateway_nva(g, dst) {
+                // BGP over an IPsec connection with an NVA: the inner
+                // packet reaches the NVA's operating system.
+                Some(n) => {
+                    self.hop(
+                        at,
+                        "gateway",
+                        say!(
+                            self,
+                            "BGP route from nva {}: over the IPsec connection to it",
+                            t.nvas[n.idx()].name
+                        ),
+                    );
+                    Step::Go(At::Nva(n))
+                }
+                None => {
+                    self.hop(at, "gateway", say!(self, "no connected site holds {dst}"));
+                    self.drop_at(at, DropReason::GatewayNoRoute)
+                }
+            },
         }
     }
 

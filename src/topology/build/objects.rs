@@ -482,7 +482,9 @@ impl Builder<'_, '_> {
                 .next_hop
                 .as_ref()
                 .and_then(|n| self.ip(n, &obj, "next_hop"));
+            let source = r.source.as_ref().and_then(|n| self.ip(n, &obj, "source"));
             let s = BgpSession {
+                source,
                 peer: peer.unwrap_or(Speaker::Site(SiteId(u32::MAX))),
                 peer_ips,
                 over,
@@ -574,7 +576,17 @@ impl Builder<'_, '_> {
         let asn = self.asn(&r.asn, &obj);
         let tunnels = self.tunnels(&r.tunnel, &obj);
         let routes = self.os_routes(&r.route, &obj, &tunnels, Some(&nics));
-        let bgp = self.sessions(&r.bgp, &obj, &tunnels);
+        let mut bgp = self.sessions(&r.bgp, &obj, &tunnels);
+        // Prefixes the NVA originates to every peer.
+        let everywhere = self.nets(&r.originate, &obj, "originate");
+        for s in &mut bgp {
+            for p in &everywhere {
+                if !s.originate.contains(p) {
+                    s.originate.push(*p);
+                }
+            }
+        }
+        let loopbacks = self.ips(&r.loopbacks, &obj, "loopbacks");
         if !bgp.is_empty() && r.asn.is_none() {
             self.err(
                 &x.span(),
@@ -587,6 +599,7 @@ impl Builder<'_, '_> {
             name: r.name.get_ref().clone(),
             nics,
             asn,
+            loopbacks,
             routes,
             bgp,
             tunnels,
