@@ -114,8 +114,34 @@ pub fn pick_subnet(t: &Topology, a: &TableArgs) -> Result<SubnetId> {
     })
 }
 
-/// A NIC or a site by name, as the start of traffic.
+/// A NIC or a site by name, as the start of traffic; `nva:NAME` is an
+/// NVA's own operating system (`nic:` and `site:` choose where names
+/// are shared).
 pub fn start(t: &Topology, name: &str) -> Result<Start> {
+    if let Some(n) = name.strip_prefix("nva:") {
+        return match t.nvas.iter().position(|x| x.name == n) {
+            Some(i) => Ok(Start::Nva(vnetplane::topology::NvaId(i as u32))),
+            None => bail!(
+                "{}: no NVA named `{n}` (NVAs: {})",
+                t.file,
+                t.nvas.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        };
+    }
+    if let Some(n) = name.strip_prefix("nic:") {
+        return t
+            .nic_by_name(n)
+            .map(Start::Nic)
+            .ok_or_else(|| anyhow!("{}: no NIC named `{n}`", t.file));
+    }
+    if let Some(n) = name.strip_prefix("site:") {
+        return t
+            .sites
+            .iter()
+            .position(|s| s.name == n)
+            .map(|i| Start::Site(SiteId(i as u32)))
+            .ok_or_else(|| anyhow!("{}: no site named `{n}`", t.file));
+    }
     match (
         t.nic_by_name(name),
         t.sites.iter().position(|s| s.name == name),

@@ -9,14 +9,16 @@ use serde::Serialize;
 use super::args::{EventArgs, TopologyArg, control_plane, ip, load, start};
 use super::{EXIT_FAILED, Ended};
 use vnetplane::dataplane::{
-    Header, Hop, PROTO_ICMP, PROTO_TCP, PROTO_UDP, Packet, Start, Trace, Verdict, World,
+    Header, Hop, PROTO_ICMP, PROTO_TCP, PROTO_UDP, Packet, Trace, Verdict, World,
 };
 
 #[derive(clap::Args, Debug)]
 pub struct TraceArgs {
     #[command(flatten)]
     pub topology: TopologyArg,
-    /// The sending NIC, or an on-premises site (its first host is the source).
+    /// The sending NIC, an on-premises site (its first host is the
+    /// source), or `nva:NAME` for a packet an NVA's own OS sends (routed
+    /// by its OS table first).
     #[arg(long)]
     pub from: String,
     /// Destination IP address.
@@ -49,13 +51,7 @@ pub fn run(a: TraceArgs) -> Result<String> {
     let src: IpAddr = match &a.src {
         Some(s) => ip("src", s)?,
         None => {
-            let own: Vec<IpAddr> = match from {
-                Start::Nic(n) => t.nic(n).ips.clone(),
-                Start::Site(si) => {
-                    let s = &t.sites[si.idx()];
-                    s.hosts.iter().copied().chain(s.cpe).collect()
-                }
-            };
+            let own = vnetplane::dataplane::traffic::sources(t, from);
             own.into_iter()
                 .find(|ip| ip.is_ipv4() == dst.is_ipv4())
                 .ok_or_else(|| {

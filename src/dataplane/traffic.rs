@@ -54,13 +54,22 @@ pub fn default_destinations(t: &Topology) -> Vec<IpAddr> {
     v
 }
 
-/// The addresses a sender may use: a NIC's IPs, or a site's hosts and CPE.
-fn sources(t: &Topology, from: Start) -> Vec<IpAddr> {
+/// The addresses a sender may use: a NIC's IPs, a site's hosts and CPE,
+/// an NVA's NIC addresses and loopbacks.
+pub fn sources(t: &Topology, from: Start) -> Vec<IpAddr> {
     match from {
         Start::Nic(n) => t.nic(n).ips.clone(),
         Start::Site(s) => {
             let site = &t.sites[s.idx()];
             site.hosts.iter().copied().chain(site.cpe).collect()
+        }
+        Start::Nva(n) => {
+            let nva = &t.nvas[n.idx()];
+            nva.nics
+                .iter()
+                .flat_map(|&x| t.nic(x).ips.iter().copied())
+                .chain(nva.loopbacks.iter().copied())
+                .collect()
         }
     }
 }
@@ -138,6 +147,10 @@ pub fn frames(t: &Topology, flows: &[Flow]) -> Vec<Frame> {
         let mac = match f.from {
             Start::Nic(n) => nic_mac(n),
             Start::Site(_) => AZURE_ROUTER_MAC,
+            Start::Nva(n) => t.nvas[n.idx()]
+                .nics
+                .first()
+                .map_or(AZURE_ROUTER_MAC, |&x| nic_mac(x)),
         };
         let eth = PacketBuilder::ethernet2(mac, AZURE_ROUTER_MAC);
         let payload = b"vnetplane";
@@ -267,11 +280,11 @@ pub fn udp_flows(
 
 fn source_ip(t: &Topology, s: Start) -> Option<IpAddr> {
     match s {
-        Start::Nic(n) => t.nic(n).ips.iter().copied().find(|ip| ip.is_ipv4()),
         Start::Site(x) => {
             let site = &t.sites[x.idx()];
             site.hosts.first().copied().or(site.cpe)
         }
+        _ => sources(t, s).into_iter().find(|ip| ip.is_ipv4()),
     }
 }
 

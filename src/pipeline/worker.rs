@@ -440,7 +440,8 @@ impl Lane {
                             if pcapng || tunnel {
                                 let src_mac = match start {
                                     Start::Nic(nic) => nic_mac(nic),
-                                    Start::Site(_) => AZURE_ROUTER_MAC,
+                                    // Captured packets start at a NIC or a site.
+                                    Start::Site(_) | Start::Nva(_) => AZURE_ROUTER_MAC,
                                 };
                                 wire::normalize(
                                     &f.data,

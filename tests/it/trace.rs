@@ -6,6 +6,7 @@ use vnetplane::topology::{SiteId, Topology};
 
 use super::util::*;
 
+#[derive(Debug)]
 struct Walked {
     verdict: String,
     at: String,
@@ -691,4 +692,57 @@ fn walkthrough_hub_with_a_route_server_and_two_nvas() {
         ("dropped", "route-none")
     );
     assert!(w.at.starts_with("nic nva"), "{}", w.at);
+}
+
+/// A packet the NVA's own OS sends (a ping from the router itself) is
+/// routed by its OS table first (R42): into the tunnel BGP taught it, or
+/// out of its NIC, where the NIC's effective routes take over; no TTL is
+/// spent at the NVA itself.
+#[test]
+fn a_walk_can_start_in_an_nvas_own_os() {
+    let t = builtin("branch-to-branch-nva");
+    let nva = Start::Nva(vnetplane::topology::NvaId(0));
+    let ping = |dst: &str| Header {
+        src: "10.1.2.4".parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        proto: vnetplane::dataplane::PROTO_ICMP,
+        sport: 0,
+        dport: 0,
+    };
+    // To the branch: the BGP route learned inside the VXLAN tunnel.
+    let tr = walk_start(&t, &[], nva, ping("172.16.10.10"));
+    let w = walked(&tr, |h| h.node.clone());
+    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("delivered", "site branch"), "{w:?}");
+    assert_eq!(w.nodes.first().map(String::as_str), Some("nva nva1"));
+    assert_eq!(w.encaps.len(), 1, "{w:?}");
+    assert_eq!(tr.hops[0].ttl, 64);
+    assert!(!tr.hops[0].effects.ttl_decrement);
+    // To a VM of the hub: the static route out of its NIC, then VnetLocal.
+    let tr = walk_start(&t, &[], nva, ping("10.1.3.4"));
+    let w = walked(&tr, |h| h.node.clone());
+    assert_eq!(
+        w.nodes,
+        ["nva nva1", "nic nva1", "nic hub1-vm"].map(String::from).to_vec(),
+        "{w:?}"
+    );
+    assert_eq!(w.verdict, "delivered");
+}
+
+/// `trace --from nva:NAME` starts in the NVA's OS; a plain name is still
+/// the NIC of that name.
+#[test]
+fn trace_from_an_nva_names_it_with_a_prefix() {
+    let out = super::cli::run(&[
+        "trace", "-t", "topologies/branch-to-branch-nva.toml", "--from", "nva:nva1", "--dst",
+        "172.16.10.10", "--proto", "icmp",
+    ]);
+    assert_eq!(out.0, 0, "{out:?}");
+    assert!(out.1.contains("sent by the NVA's OS"), "{}", out.1);
+    assert!(out.1.contains("verdict: delivered at site branch"), "{}", out.1);
+    let out = super::cli::run(&[
+        "trace", "-t", "topologies/branch-to-branch-nva.toml", "--from", "nva:nope", "--dst",
+        "172.16.10.10",
+    ]);
+    assert_ne!(out.0, 0);
+    assert!(out.2.contains("no NVA named `nope`"), "{}", out.2);
 }

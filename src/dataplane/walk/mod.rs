@@ -66,6 +66,9 @@ pub(super) static NO_PENDING: Pending = Pending {
 pub enum Start {
     Nic(NicId),
     Site(SiteId),
+    /// The NVA's own operating system (a ping the router sends itself):
+    /// routed by its OS table, no TTL spent at the first hop.
+    Nva(NvaId),
 }
 
 /// A walk's reusable buffers: the packet to walk (changed in place by
@@ -168,6 +171,9 @@ pub(super) struct Walk<'w, const REC: bool> {
     pub(super) text: bool,
     /// Name the route of each SDN hop (costs a table walk per hop).
     pub(super) explain: bool,
+    /// The packet is sent by the NVA the walk starts in (cleared at its
+    /// first hop there).
+    pub(super) from_os: bool,
 }
 
 pub(super) enum Step {
@@ -298,6 +304,7 @@ impl World {
         let at = match start {
             Start::Nic(n) => At::NicOut(n),
             Start::Site(s) => At::SiteOut(s),
+            Start::Nva(n) => At::Nva(n),
         };
         let mut w = Walk::<REC> {
             world: self,
@@ -305,6 +312,7 @@ impl World {
             b: buf,
             text,
             explain,
+            from_os: matches!(start, Start::Nva(_)),
         };
         w.run(at)
     }

@@ -27,7 +27,8 @@ impl<const REC: bool> Walk<'_, REC> {
             self.hop(at, "nva", say!(self, "addressed to the NVA itself"));
             return Step::Done(Outcome::Delivered(Place::At(at)));
         }
-        if o.ttl <= 1 {
+        let sent_here = std::mem::take(&mut self.from_os);
+        if !sent_here && o.ttl <= 1 {
             self.hop(
                 at,
                 "nva",
@@ -35,11 +36,15 @@ impl<const REC: bool> Walk<'_, REC> {
             );
             return self.drop_at(at, DropReason::TtlExceeded);
         }
-        self.b.packet.outer_mut().ttl -= 1;
         let os = &w.cp.nva_tables[n.idx()];
         let i = self.hop(at, "nva", String::new());
-        self.set_hop(i, |h| h.effects.ttl_decrement = true);
         let mut note = String::new();
+        if sent_here {
+            note = say!(self, "sent by the NVA's OS; ");
+        } else {
+            self.b.packet.outer_mut().ttl -= 1;
+            self.set_hop(i, |h| h.effects.ttl_decrement = true);
+        }
         let mut encap_note = None;
         let mut dst = o.header.dst;
         for depth in 0..4 {
@@ -138,9 +143,10 @@ impl<const REC: bool> Walk<'_, REC> {
                         .text()
                         .then(|| describe_encap(enc, &header) + &frag_note);
                     self.set_hop(i, |h| h.effects.encap = Some((enc, header)));
+                    let was = std::mem::take(&mut note);
                     note = say!(
                         self,
-                        "OS route {} into tunnel {}: encapsulated; ",
+                        "{was}OS route {} into tunnel {}: encapsulated; ",
                         e.prefix,
                         tun.name
                     );
