@@ -39,9 +39,10 @@ pub struct World {
     /// running VM, not an NVA that is down after reconvergence, no
     /// `probe-down`): what new flows are spread over.
     pub(super) healthy_backends: Vec<Box<[NicId]>>,
-    /// Per gateway, the prefixes it learned best from an NVA over an IPsec
-    /// connection with BGP, valued with that NVA's index.
-    pub(super) gateway_nvas: Vec<Fib<u32>>,
+    /// Per gateway, its best routes as a longest-prefix-match table valued
+    /// with where they lead ([`GatewayTarget`]): the site (or circuit) or
+    /// NVA whose route won.
+    pub(super) gateway_targets: Vec<Fib<u32>>,
     /// Each subnet's effective routes, once an explained walk needs them.
     pub(super) tables: Box<[OnceLock<Table>]>,
     /// Per subnet, per action of its compiled table, per next-hop address
@@ -211,16 +212,33 @@ pub(super) fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<
         .collect()
 }
 
-/// Per gateway, its best routes learned from NVAs (BGP over an IPsec
-/// connection), as a longest-prefix-match table valued with the NVA.
-fn gateway_nvas(cp: &ControlPlane) -> Vec<Fib<u32>> {
+/// Bit set in a [`World::gateway_targets`] value for an NVA (else a site).
+const TARGET_NVA: u32 = 1 << 31;
+
+/// Where a gateway's best route leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayTarget {
+    /// A site: its VPN connection or its ExpressRoute circuit.
+    Site(SiteId),
+    /// An NVA with BGP over an IPsec connection.
+    Nva(NvaId),
+}
+
+/// Per gateway, its best routes (BGP-learned and static) as a
+/// longest-prefix-match table valued with where each leads.
+fn gateway_targets(cp: &ControlPlane) -> Vec<Fib<u32>> {
     (0..cp.topology.gateways.len())
         .map(|i| {
             let me = Node::Gateway(GatewayId(i as u32));
             let learned = cp.bgp.best_of(me).filter_map(|(p, set)| {
-                let si = set.first()?.session?;
-                match cp.bgp.sessions[si].other(me) {
-                    Node::Nva(n) => Some((*p, n.0)),
+                let path = set.first()?;
+                let from = match path.session {
+                    Some(si) => cp.bgp.sessions[si].other(me),
+                    None => path.origin,
+                };
+                match from {
+                    Node::Site(s) | Node::Msee(s) => Some((*p, s.0)),
+                    Node::Nva(n) => Some((*p, n.0 | TARGET_NVA)),
                     _ => None,
                 }
             });
@@ -528,10 +546,10 @@ impl World {
         let fixed = fixed.unwrap_or_else(|| Arc::new(Fixed::new(&cp.topology)));
         let next_hops = resolve_next_hops(&cp.topology, &fibs, &fixed);
         let healthy_backends = healthy_backends(&cp, &fixed);
-        let gateway_nvas = gateway_nvas(&cp);
+        let gateway_targets = gateway_targets(&cp);
         World {
             healthy_backends,
-            gateway_nvas,
+            gateway_targets,
             tables: (0..fibs.by_subnet.len()).map(|_| OnceLock::new()).collect(),
             fibs,
             nva_fibs,
@@ -557,10 +575,15 @@ impl World {
         self.cp.bgp.best.get(&Node::Site(s))?.nth(k as usize)
     }
 
-    /// The NVA a gateway hands `dst` to over its IPsec connection, when
-    /// its best route for `dst` came from that NVA.
-    pub fn gateway_nva(&self, g: GatewayId, dst: IpAddr) -> Option<NvaId> {
-        self.gateway_nvas.get(g.idx())?.lookup(dst).map(|&n| NvaId(n))
+    /// Where gateway `g` sends `dst`: the site, circuit or NVA whose route
+    /// is its best for it (connection weight, AS path: R39).
+    pub fn gateway_target(&self, g: GatewayId, dst: IpAddr) -> Option<GatewayTarget> {
+        let &v = self.gateway_targets.get(g.idx())?.lookup(dst)?;
+        Some(if v & TARGET_NVA != 0 {
+            GatewayTarget::Nva(NvaId(v & !TARGET_NVA))
+        } else {
+            GatewayTarget::Site(SiteId(v))
+        })
     }
 
     /// A site's static connections: the first (its position in the site's

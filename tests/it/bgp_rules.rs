@@ -1059,3 +1059,69 @@ fn a_session_sourced_from_a_loopback_sets_its_next_hop() {
     .to_string();
     assert!(err.contains("source") && err.contains("192.0.2.9"), "{err}");
 }
+
+/// Several ExpressRoute circuits on one gateway (two sites, each its own
+/// circuit, advertising the same prefix): the gateway's best path decides
+/// where traffic goes, connection weight first (R39), and a circuit that
+/// goes down leaves the other.
+#[test]
+fn r39_several_circuits_on_one_gateway_follow_the_best_path() {
+    let src = r#"
+[[vnet]]
+name = "hub1"
+region = "westeurope"
+address_space = ["10.1.0.0/16"]
+  [[vnet.subnet]]
+  name = "GatewaySubnet"
+  prefix = "10.1.0.0/27"
+  [[vnet.subnet]]
+  name = "vm"
+  prefix = "10.1.3.0/24"
+[[nic]]
+name = "hub1-vm"
+vnet = "hub1"
+subnet = "vm"
+ips = ["10.1.3.4"]
+[[gateway]]
+name = "gw-er"
+vnet = "hub1"
+kind = "expressroute"
+ips = ["10.1.0.6", "10.1.0.7"]
+[[site]]
+name = "circuit-a"
+asn = 65100
+prefixes = ["192.168.0.0/16"]
+hosts = ["192.168.1.10"]
+  [[site.connection]]
+  gateway = "gw-er"
+  bgp = true
+[[site]]
+name = "circuit-b"
+asn = 65200
+prefixes = ["192.168.0.0/16"]
+hosts = ["192.168.1.10"]
+  [[site.connection]]
+  gateway = "gw-er"
+  bgp = true
+  weight = WEIGHT
+"#;
+    let at = |t: &vnetplane::topology::Topology, events: &[&str]| {
+        walk_tcp(t, events, "hub1-vm", "192.168.1.10").verdict.at().to_string()
+    };
+    // Equal weights and paths: the earlier circuit.
+    let even = load(&src.replace("WEIGHT", "0"));
+    assert_eq!(at(&even, &[]), "site circuit-a");
+    // The heavier connection wins.
+    let heavy = load(&src.replace("WEIGHT", "100"));
+    assert_eq!(at(&heavy, &[]), "site circuit-b");
+    let cp = converge(&heavy, &[]);
+    let er = received(&cp, "gw-er", "msee-circuit-b");
+    assert_eq!(er["192.168.0.0/16"].1, "best");
+    // That circuit down: the other one.
+    assert_eq!(at(&heavy, &["speaker-down msee-circuit-b"]), "site circuit-a");
+    assert!(
+        vng_rows(&heavy, "hub1-vm", &[])
+            .iter()
+            .any(|r| r.1 == "192.168.0.0/16")
+    );
+}

@@ -7,6 +7,7 @@ use super::{Step, Walk};
 use crate::control::bgp::Node;
 use crate::control::effective;
 use crate::dataplane::verdict::{At, DropReason, Outcome, Place};
+use crate::dataplane::world::GatewayTarget;
 use crate::topology::*;
 
 impl<const REC: bool> Walk<'_, REC> {
@@ -162,35 +163,49 @@ impl<const REC: bool> Walk<'_, REC> {
             return self.drop_at(at, r);
         }
         let dst = self.b.packet.outer().header.dst;
-        let site = t.sites.iter().enumerate().find(|&(i, s)| {
-            s.connections.iter().any(|c| c.gateway == g) && w.site_holds(SiteId(i as u32), dst)
-        });
-        match site {
-            Some((si, s)) => {
+        // The site, circuit or NVA whose route the gateway chose; else the
+        // first connected site holding the destination.
+        let target = match w.gateway_target(g, dst) {
+            Some(GatewayTarget::Site(s)) if w.site_holds(s, dst) => Some(GatewayTarget::Site(s)),
+            Some(GatewayTarget::Nva(n)) => Some(GatewayTarget::Nva(n)),
+            _ => t
+                .sites
+                .iter()
+                .enumerate()
+                .find(|&(i, s)| {
+                    s.connections.iter().any(|c| c.gateway == g)
+                        && w.site_holds(SiteId(i as u32), dst)
+                })
+                .map(|(i, _)| GatewayTarget::Site(SiteId(i as u32))),
+        };
+        match target {
+            Some(GatewayTarget::Site(si)) => {
                 let kind = t.gateway(g).kind.as_str();
-                self.hop(at, "gateway", say!(self, "to site {} over {kind}", s.name));
-                Step::Go(At::Site(SiteId(si as u32)))
+                self.hop(
+                    at,
+                    "gateway",
+                    say!(self, "to site {} over {kind}", t.sites[si.idx()].name),
+                );
+                Step::Go(At::Site(si))
             }
-            None => match w.gateway_nva(g, dst) {
-                // BGP over an IPsec connection with an NVA: the inner
-                // packet reaches the NVA's operating system.
-                Some(n) => {
-                    self.hop(
-                        at,
-                        "gateway",
-                        say!(
-                            self,
-                            "BGP route from nva {}: over the IPsec connection to it",
-                            t.nvas[n.idx()].name
-                        ),
-                    );
-                    Step::Go(At::Nva(n))
-                }
-                None => {
-                    self.hop(at, "gateway", say!(self, "no connected site holds {dst}"));
-                    self.drop_at(at, DropReason::GatewayNoRoute)
-                }
-            },
+            // BGP over an IPsec connection with an NVA: the inner packet
+            // reaches the NVA's operating system.
+            Some(GatewayTarget::Nva(n)) => {
+                self.hop(
+                    at,
+                    "gateway",
+                    say!(
+                        self,
+                        "BGP route from nva {}: over the IPsec connection to it",
+                        t.nvas[n.idx()].name
+                    ),
+                );
+                Step::Go(At::Nva(n))
+            }
+            None => {
+                self.hop(at, "gateway", say!(self, "no connected site holds {dst}"));
+                self.drop_at(at, DropReason::GatewayNoRoute)
+            }
         }
     }
 
