@@ -211,15 +211,23 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             }
         };
         for p in bgp::gateway_statics(t, cond, gid) {
-            let Node::Site(site) = p.origin else { continue };
-            let d = text(0, vec![site.idx()], &p.as_path, &|| {
-                format!("static prefix of site {}", p.origin.name(t))
-            });
+            let d = match p.origin {
+                Node::Site(site) => text(0, vec![site.idx()], &p.as_path, &|| {
+                    format!("static prefix of site {}", p.origin.name(t))
+                }),
+                Node::Gateway(other) => text(2, vec![other.idx()], &p.as_path, &|| {
+                    format!(
+                        "range of gateway {}'s VNet over a VNet-to-VNet connection",
+                        p.origin.name(t)
+                    )
+                }),
+                _ => continue,
+            };
             offer((0, 0, 0, 0), p, &|| d.clone());
         }
         for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
-            if matches!(peer, Node::Site(_) | Node::Msee(_) | Node::Nva(_)) {
+            if !matches!(peer, Node::RouteServer(_)) {
                 let d = text(1, vec![si], &r.path.as_path, &|| {
                     format!(
                         "learned over BGP from {} (AS path {})",

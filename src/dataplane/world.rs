@@ -4,6 +4,7 @@
 //! rules. The part the topology's objects decide (not the routes) is shared
 //! between the worlds of route-only updates.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -212,8 +213,10 @@ pub(super) fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<
         .collect()
 }
 
-/// Bit set in a [`World::gateway_targets`] value for an NVA (else a site).
+/// Bits set in a [`World::gateway_targets`] value for an NVA or another
+/// gateway (neither: a site).
 const TARGET_NVA: u32 = 1 << 31;
+const TARGET_GATEWAY: u32 = 1 << 30;
 
 /// Where a gateway's best route leads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,6 +225,8 @@ pub enum GatewayTarget {
     Site(SiteId),
     /// An NVA with BGP over an IPsec connection.
     Nva(NvaId),
+    /// The gateway at the other end of a VNet-to-VNet connection.
+    Gateway(GatewayId),
 }
 
 /// Per gateway, its best routes (BGP-learned and static) as a
@@ -230,19 +235,32 @@ fn gateway_targets(cp: &ControlPlane) -> Vec<Fib<u32>> {
     (0..cp.topology.gateways.len())
         .map(|i| {
             let me = Node::Gateway(GatewayId(i as u32));
-            let learned = cp.bgp.best_of(me).filter_map(|(p, set)| {
-                let path = set.first()?;
-                let from = match path.session {
-                    Some(si) => cp.bgp.sessions[si].other(me),
-                    None => path.origin,
-                };
-                match from {
-                    Node::Site(s) | Node::Msee(s) => Some((*p, s.0)),
-                    Node::Nva(n) => Some((*p, n.0 | TARGET_NVA)),
-                    _ => None,
+            let value = |from: Node| match from {
+                Node::Site(s) | Node::Msee(s) => Some(s.0),
+                Node::Nva(n) => Some(n.0 | TARGET_NVA),
+                Node::Gateway(g) => Some(g.0 | TARGET_GATEWAY),
+                _ => None,
+            };
+            let mut routes: BTreeMap<ipnet::IpNet, u32> = cp
+                .bgp
+                .best_of(me)
+                .filter_map(|(p, set)| {
+                    let path = set.first()?;
+                    let from = match path.session {
+                        Some(si) => cp.bgp.sessions[si].other(me),
+                        None => path.origin,
+                    };
+                    Some((*p, value(from)?))
+                })
+                .collect();
+            // Static prefixes win over BGP for the same prefix, as the
+            // gateway programs them (R8).
+            for p in bgp::gateway_statics(&cp.topology, &cp.conditions, GatewayId(i as u32)) {
+                if let Some(v) = value(p.origin) {
+                    routes.insert(p.prefix, v);
                 }
-            });
-            Fib::build(learned)
+            }
+            Fib::build(routes)
         })
         .collect()
 }
@@ -581,6 +599,8 @@ impl World {
         let &v = self.gateway_targets.get(g.idx())?.lookup(dst)?;
         Some(if v & TARGET_NVA != 0 {
             GatewayTarget::Nva(NvaId(v & !TARGET_NVA))
+        } else if v & TARGET_GATEWAY != 0 {
+            GatewayTarget::Gateway(GatewayId(v & !TARGET_GATEWAY))
         } else {
             GatewayTarget::Site(SiteId(v))
         })

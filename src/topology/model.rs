@@ -423,6 +423,28 @@ pub struct Nva {
     pub loc: Loc,
 }
 
+/// A VNet-to-VNet connection: IPsec between two VPN gateways (ARM
+/// `connectionType: Vnet2Vnet`), with BGP or with each side holding the
+/// other's VNet ranges as static prefixes.
+#[derive(Clone, Debug)]
+pub struct VnetConnection {
+    pub name: String,
+    pub gateways: [GatewayId; 2],
+    pub bgp: bool,
+    pub loc: Loc,
+}
+
+impl VnetConnection {
+    /// The gateway at the other end from `g`, if `g` is an end.
+    pub fn other(&self, g: GatewayId) -> Option<GatewayId> {
+        match self.gateways {
+            [a, b] if a == g => Some(b),
+            [a, b] if b == g => Some(a),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub gateway: GatewayId,
@@ -516,6 +538,7 @@ pub struct Topology {
     pub nvas: Vec<Nva>,
     pub sites: Vec<Site>,
     pub load_balancers: Vec<LoadBalancer>,
+    pub vnet_connections: Vec<VnetConnection>,
     pub assertions: Vec<Assertion>,
     /// Warnings found while loading (the file is usable despite them).
     pub warnings: Vec<Diagnostic>,

@@ -37,7 +37,20 @@ pub(crate) struct File {
     #[serde(default)]
     pub load_balancer: Vec<S<RawLoadBalancer>>,
     #[serde(default)]
+    pub vnet_connection: Vec<S<RawVnetConnection>>,
+    #[serde(default)]
     pub assertion: Vec<S<RawAssertion>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVnetConnection {
+    #[serde(default)]
+    pub name: Option<S<String>>,
+    pub gateway1: S<String>,
+    pub gateway2: S<String>,
+    #[serde(default)]
+    pub bgp: bool,
 }
 
 #[derive(Deserialize, Debug, Default)]

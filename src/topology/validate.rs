@@ -88,6 +88,47 @@ pub(crate) fn validate(t: &Topology, sink: &mut Sink<'_>) {
     gateways_and_route_servers(&mut v);
     route_tables(&mut v);
     nvas_and_sites(&mut v);
+    vnet_connections(&mut v);
+}
+
+/// VNet-to-VNet connections join two VPN gateways of different VNets;
+/// with BGP their ASNs must differ ([VPN Gateway BGP
+/// FAQ](https://learn.microsoft.com/azure/vpn-gateway/vpn-gateway-vpn-faq#bgp)).
+fn vnet_connections(v: &mut V) {
+    let t = v.t;
+    for c in &t.vnet_connections {
+        let obj = format!("vnet_connection {}", c.name);
+        let [a, b] = c.gateways.map(|g| t.gateway(g));
+        for (g, field) in [(a, "gateway1"), (b, "gateway2")] {
+            if g.kind != GatewayKind::Vpn {
+                v.err(
+                    c.loc,
+                    &obj,
+                    Some(field),
+                    format!("{} is an ExpressRoute gateway; VNet-to-VNet connections join VPN gateways", g.name),
+                );
+            }
+        }
+        if a.vnet == b.vnet {
+            v.err(
+                c.loc,
+                &obj,
+                Some("gateway2"),
+                "both gateways are in the same VNet",
+            );
+        }
+        if c.bgp && a.asn == b.asn {
+            v.err(
+                c.loc,
+                &obj,
+                Some("bgp"),
+                format!(
+                    "BGP between {} and {} needs different ASNs (both {}); give one gateway `asn`",
+                    a.name, b.name, a.asn
+                ),
+            );
+        }
+    }
 }
 
 /// Address ranges Azure refuses in a VNet's address space

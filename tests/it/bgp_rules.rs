@@ -1125,3 +1125,98 @@ hosts = ["192.168.1.10"]
             .any(|r| r.1 == "192.168.0.0/16")
     );
 }
+
+/// VNet-to-VNet connections (ARM `connectionType: Vnet2Vnet`; VPN Gateway
+/// docs): with BGP each gateway learns the other VNet's range (AS path of
+/// the other gateway) and programs it with itself as next hop; without BGP
+/// each holds the other's range as a static prefix. Either way traffic
+/// crosses both gateways and the "on-premises" side keeps its own NICs and
+/// effective routes. Same ASNs with BGP are refused.
+#[test]
+fn vnet_to_vnet_connections_join_two_vnets_through_their_gateways() {
+    let src = r#"
+[[vnet]]
+name = "vnet-a"
+region = "westeurope"
+address_space = ["10.10.0.0/16"]
+  [[vnet.subnet]]
+  name = "GatewaySubnet"
+  prefix = "10.10.0.0/27"
+  [[vnet.subnet]]
+  name = "vm"
+  prefix = "10.10.1.0/24"
+[[vnet]]
+name = "vnet-b"
+region = "northeurope"
+address_space = ["10.20.0.0/16"]
+  [[vnet.subnet]]
+  name = "GatewaySubnet"
+  prefix = "10.20.0.0/27"
+  [[vnet.subnet]]
+  name = "vm"
+  prefix = "10.20.1.0/24"
+[[nic]]
+name = "vm-a"
+vnet = "vnet-a"
+subnet = "vm"
+ips = ["10.10.1.4"]
+[[nic]]
+name = "vm-b"
+vnet = "vnet-b"
+subnet = "vm"
+ips = ["10.20.1.4"]
+[[gateway]]
+name = "gw-a"
+vnet = "vnet-a"
+kind = "vpn"
+ips = ["10.10.0.4"]
+public_ip = "203.0.113.10"
+asn = 65010
+[[gateway]]
+name = "gw-b"
+vnet = "vnet-b"
+kind = "vpn"
+ips = ["10.20.0.4"]
+public_ip = "203.0.113.20"
+asn = 65020
+[[vnet_connection]]
+gateway1 = "gw-a"
+gateway2 = "gw-b"
+bgp = BGP
+"#;
+    for bgp in ["true", "false"] {
+        let t = load(&src.replace("BGP", bgp));
+        assert!(
+            vng_rows(&t, "vm-a", &[]).contains(&vng("Active", "10.20.0.0/16", &["203.0.113.10"])),
+            "bgp {bgp}: {:?}",
+            vng_rows(&t, "vm-a", &[])
+        );
+        assert!(
+            vng_rows(&t, "vm-b", &[]).contains(&vng("Active", "10.10.0.0/16", &["203.0.113.20"])),
+            "bgp {bgp}"
+        );
+        for (from, dst, to) in [
+            ("vm-a", "10.20.1.4", "nic vm-b"),
+            ("vm-b", "10.10.1.4", "nic vm-a"),
+        ] {
+            let tr = walk_tcp(&t, &[], from, dst);
+            assert_eq!(tr.verdict, Verdict::Delivered { at: to.into() }, "bgp {bgp}: {tr:?}");
+            assert!(tr.hops.iter().any(|h| h.node == "gateway gw-a"), "bgp {bgp}");
+            assert!(tr.hops.iter().any(|h| h.node == "gateway gw-b"), "bgp {bgp}");
+        }
+        // The connection down: no route, the packet stays home.
+        let down = &["session-down gw-a gw-b"];
+        assert!(!vng_rows(&t, "vm-a", down).iter().any(|r| r.1 == "10.20.0.0/16"), "bgp {bgp}");
+    }
+    let t = load(&src.replace("BGP", "true"));
+    let cp = converge(&t, &[]);
+    assert_eq!(received(&cp, "gw-a", "gw-b")["10.20.0.0/16"].0, vec![65020]);
+    // BGP between equal ASNs is refused.
+    let err = vnetplane::topology::load_str(
+        "t.toml",
+        &src.replace("BGP", "true").replace("asn = 65020", "asn = 65010"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("different ASNs"), "{err}");
+}

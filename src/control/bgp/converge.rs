@@ -81,7 +81,10 @@ impl<'t> Ctx<'t> {
                     (Node::RouteServer(r), Node::Gateway(_)) => {
                         served_ranges(t, t.route_servers[r.idx()].vnet, false)
                     }
-                    (Node::Gateway(g), Node::Site(_) | Node::Msee(_) | Node::Nva(_)) => {
+                    (
+                        Node::Gateway(g),
+                        Node::Site(_) | Node::Msee(_) | Node::Nva(_) | Node::Gateway(_),
+                    ) => {
                         served_ranges(t, t.gateway(g).vnet, false)
                     }
                     _ => Vec::new(),
@@ -90,7 +93,7 @@ impl<'t> Ctx<'t> {
                     (Node::RouteServer(_), _) if !s.ibgp => {
                         Some(t.options.route_server_max_routes_per_peer)
                     }
-                    (Node::Gateway(g), Node::Site(_) | Node::Nva(_))
+                    (Node::Gateway(g), Node::Site(_) | Node::Nva(_) | Node::Gateway(_))
                         if t.gateway(g).kind == GatewayKind::Vpn =>
                     {
                         Some(t.options.vpn_gateway_max_prefixes)

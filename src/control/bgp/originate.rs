@@ -48,7 +48,10 @@ pub(super) fn originations(t: &Topology, cond: &Conditions, me: Node, s: &Sessio
         }
         Node::Gateway(g) => {
             let gw = t.gateway(g);
-            if matches!(peer, Node::Site(_) | Node::Msee(_) | Node::Nva(_)) {
+            if matches!(
+                peer,
+                Node::Site(_) | Node::Msee(_) | Node::Nva(_) | Node::Gateway(_)
+            ) {
                 v.extend(
                     served_ranges(t, gw.vnet, true)
                         .into_iter()
@@ -118,6 +121,30 @@ pub fn gateway_statics(t: &Topology, cond: &Conditions, g: GatewayId) -> Vec<Pat
                     session: None,
                 });
             }
+        }
+    }
+    // VNet-to-VNet connections without BGP: the other side's ranges.
+    for c in t.vnet_connections.iter().filter(|c| !c.bgp) {
+        let Some(other) = c.other(g) else { continue };
+        let them = Node::Gateway(other);
+        if cond.down_speakers.contains(&them) || cond.session_down(them, Node::Gateway(g)) {
+            continue;
+        }
+        let next_hop = super::gateway_next_hops(t.gateway(other))
+            .first()
+            .copied()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        for p in served_ranges(t, t.gateway(other).vnet, false) {
+            v.push(Path {
+                prefix: p,
+                as_path: Arc::from([]),
+                next_hop,
+                no_advertise: false,
+                communities: Arc::from([]),
+                origin: them,
+                is_static: true,
+                session: None,
+            });
         }
     }
     v

@@ -63,7 +63,7 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
             let lo = dir.statics.partition_point(|p| p.prefix < prefix);
             let statics = dir.statics[lo..].iter().take_while(|p| p.prefix == prefix);
             // Sites, the edge, and NVAs connected over IPsec with BGP.
-            let to_edge = matches!(to, Node::Site(_) | Node::Msee(_) | Node::Nva(_));
+            let to_edge = !matches!(to, Node::RouteServer(_));
             first.into_iter().chain(statics).find(|p| {
                 if to_edge {
                     // R36: never 0/0 (VPN), nothing overlapping a VNet prefix,
@@ -78,11 +78,11 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
                     // To the Route Server (iBGP, branch-to-branch): what the
                     // gateway learned from sites.
                     let from_edge = match p.session {
-                        Some(ls) => matches!(
-                            ctx.sessions[ls].other(from),
-                            Node::Site(_) | Node::Msee(_) | Node::Nva(_)
+                        Some(ls) => !matches!(ctx.sessions[ls].other(from), Node::RouteServer(_)),
+                        None => matches!(
+                            p.origin,
+                            Node::Site(_) | Node::Msee(_) | Node::Gateway(_)
                         ),
-                        None => matches!(p.origin, Node::Site(_) | Node::Msee(_)),
                     };
                     from_edge && p.session != Some(si)
                 }
@@ -238,7 +238,7 @@ pub(super) fn import_path(ctx: &Ctx, d: usize, path: &Path) -> Received {
     } else if matches!(me, Node::RouteServer(_)) && p.prefix.network().is_ipv6() {
         Some(Reject::Ipv6Unsupported)
     } else if matches!(me, Node::Gateway(_))
-        && matches!(from, Node::Site(_) | Node::Msee(_) | Node::Nva(_))
+        && !matches!(from, Node::RouteServer(_))
         && dir.to_vnet_prefixes.contains(&p.prefix)
     {
         Some(Reject::VnetPrefix)

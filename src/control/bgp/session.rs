@@ -293,6 +293,11 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
             }
         }
     }
+    // VNet-to-VNet connections with BGP (eBGP: the ASNs differ).
+    for c in t.vnet_connections.iter().filter(|c| c.bgp) {
+        let [a, b] = c.gateways;
+        push(Node::Gateway(a), Node::Gateway(b), None, None, 0, None);
+    }
     for (ri, rs) in t.route_servers.iter().enumerate() {
         if !rs.branch_to_branch {
             continue;

@@ -167,7 +167,7 @@ impl<const REC: bool> Walk<'_, REC> {
         // first connected site holding the destination.
         let target = match w.gateway_target(g, dst) {
             Some(GatewayTarget::Site(s)) if w.site_holds(s, dst) => Some(GatewayTarget::Site(s)),
-            Some(GatewayTarget::Nva(n)) => Some(GatewayTarget::Nva(n)),
+            Some(x @ (GatewayTarget::Nva(_) | GatewayTarget::Gateway(_))) => Some(x),
             _ => t
                 .sites
                 .iter()
@@ -201,6 +201,18 @@ impl<const REC: bool> Walk<'_, REC> {
                     ),
                 );
                 Step::Go(At::Nva(n))
+            }
+            Some(GatewayTarget::Gateway(other)) => {
+                self.hop(
+                    at,
+                    "gateway",
+                    say!(
+                        self,
+                        "over the VNet-to-VNet connection to gateway {}",
+                        t.gateway(other).name
+                    ),
+                );
+                Step::Go(At::GatewayIn(other))
             }
             None => {
                 self.hop(at, "gateway", say!(self, "no connected site holds {dst}"));

@@ -635,6 +635,25 @@ impl<'a, 'b> Builder<'a, 'b> {
             }
         }
 
+        let mut vnet_connections = Vec::new();
+        for x in &f.vnet_connection {
+            let r = x.get_ref();
+            let label = r.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_else(|| {
+                format!("{}-to-{}", r.gateway1.get_ref(), r.gateway2.get_ref())
+            });
+            let obj = format!("vnet_connection {label}");
+            let a = self.resolve(|n| &n.gateways, &r.gateway1, "gateway", &obj, "gateway1");
+            let b = self.resolve(|n| &n.gateways, &r.gateway2, "gateway", &obj, "gateway2");
+            if let (Some(a), Some(b)) = (a, b) {
+                vnet_connections.push(VnetConnection {
+                    name: label,
+                    gateways: [a, b],
+                    bgp: r.bgp,
+                    loc: self.loc(&x.span()),
+                });
+            }
+        }
+
         let assertions = f
             .assertion
             .iter()
@@ -655,6 +674,7 @@ impl<'a, 'b> Builder<'a, 'b> {
             nvas,
             sites,
             load_balancers,
+            vnet_connections,
             assertions,
             warnings: Vec::new(),
         }
