@@ -366,7 +366,10 @@ impl<'c> BgpReport<'c> {
                         };
                         SessionReport {
                             peer: peer.name(t),
-                            instance: s.instance.map(|k| format!("RouteServiceRole_IN_{k}")),
+                            instance: s.instance.map(|k| match peer {
+                                Node::RouteServer(_) => format!("RouteServiceRole_IN_{k}"),
+                                _ => format!("Instance{k}"),
+                            }),
                             peer_kind: peer.kind(),
                             peer_asn: peer.asn(t),
                             kind: if s.ibgp { "ibgp" } else { "ebgp" },

@@ -13,7 +13,7 @@
 //! udr-remove TABLE ROUTE
 //! vm-start VM                  vm-stop VM         vm-deallocate VM
 //! probe-down LB NIC            probe-up LB NIC
-//! instance-down RS 0|1         instance-up RS 0|1
+//! instance-down NAME 0|1       instance-up NAME 0|1   (Route Server, active-active gateway)
 //! ```
 
 use std::collections::BTreeSet;
@@ -22,7 +22,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use crate::topology::{LoadBalancerId, NicId, PowerState, RouteServerId};
+use crate::topology::{GatewayId, LoadBalancerId, NicId, PowerState, RouteServerId};
 
 use super::bgp::{Conditions, Node};
 use crate::topology::{Topology, Udr, UdrNextHop};
@@ -65,9 +65,10 @@ pub enum Event {
     /// `vm-deallocate`): every NIC of it.
     VmPower(String, PowerState),
     /// One instance of a Route Server (`RouteServiceRole_IN_0` or `_IN_1`)
-    /// goes down or comes back (`instance-down RS K`, `instance-up RS K`).
+    /// or of an active-active VPN gateway goes down or comes back
+    /// (`instance-down NAME K`, `instance-up NAME K`).
     Instance {
-        route_server: String,
+        owner: String,
         instance: u8,
         up: bool,
     },
@@ -188,7 +189,7 @@ impl Event {
             ["vm-stop", vm] => Event::VmPower(vm.to_string(), PowerState::Stopped),
             ["vm-deallocate", vm] => Event::VmPower(vm.to_string(), PowerState::Deallocated),
             ["instance-down", rs, k] | ["instance-up", rs, k] => Event::Instance {
-                route_server: rs.to_string(),
+                owner: rs.to_string(),
                 instance: match k.trim_start_matches("IN_") {
                     "0" => 0,
                     "1" => 1,
@@ -202,7 +203,7 @@ impl Event {
             },
             _ => {
                 return Err(err(
-                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE, vm-start|vm-stop|vm-deallocate VM, probe-down|probe-up LB NIC, instance-down|instance-up RS 0|1",
+                    "expected speaker-down|speaker-up NAME, session-down|session-up A B, tunnel-down|tunnel-up OWNER TUNNEL, advertise|withdraw SPEAKER PREFIX, udr-add TABLE ROUTE PREFIX TYPE [IP], udr-remove TABLE ROUTE, vm-start|vm-stop|vm-deallocate VM, probe-down|probe-up LB NIC, instance-down|instance-up NAME 0|1",
                 ));
             }
         })
@@ -249,12 +250,12 @@ impl fmt::Display for Event {
                 write!(f, "{verb} {vm}")
             }
             Event::Instance {
-                route_server,
+                owner,
                 instance,
                 up,
             } => {
                 let verb = if *up { "instance-up" } else { "instance-down" };
-                write!(f, "{verb} {route_server} {instance}")
+                write!(f, "{verb} {owner} {instance}")
             }
         }
     }
@@ -568,11 +569,11 @@ fn apply_one(
             }
         }
         Event::Instance {
-            route_server,
+            owner,
             instance,
             up,
         } => {
-            let key = (route_server_named(t, route_server).map_err(err)?, *instance);
+            let key = (instance_owner(t, owner).map_err(err)?, *instance);
             if *up {
                 c.down_instances.remove(&key);
             } else {
@@ -657,13 +658,19 @@ fn apply_one(
     Ok(())
 }
 
-/// A Route Server by name.
-fn route_server_named(t: &Topology, name: &str) -> Result<RouteServerId, String> {
-    t.route_servers
-        .iter()
-        .position(|r| r.name == name)
-        .map(|i| RouteServerId(i as u32))
-        .ok_or_else(|| format!("no route server named `{name}`"))
+/// A Route Server or active-active VPN gateway by name: what has
+/// instances.
+fn instance_owner(t: &Topology, name: &str) -> Result<Node, String> {
+    if let Some(i) = t.route_servers.iter().position(|r| r.name == name) {
+        return Ok(Node::RouteServer(RouteServerId(i as u32)));
+    }
+    match t.gateways.iter().position(|g| g.name == name) {
+        Some(i) if t.gateways[i].active_active => Ok(Node::Gateway(GatewayId(i as u32))),
+        Some(_) => Err(format!("gateway {name} is not active-active: it has one instance")),
+        None => Err(format!(
+            "no route server or active-active gateway named `{name}`"
+        )),
+    }
 }
 
 /// A load balancer and one of its backends, by name.
@@ -715,8 +722,8 @@ impl Event {
                 .any(|n| &n.vm == vm)
                 .then_some(())
                 .ok_or_else(|| err(format!("no VM named `{vm}` (a NIC's `vm`, or its name)"))),
-            Event::Instance { route_server, .. } => {
-                route_server_named(t, route_server).map(drop).map_err(err)
+            Event::Instance { owner, .. } => {
+                instance_owner(t, owner).map(drop).map_err(err)
             }
             Event::SpeakerDown(n) | Event::SpeakerUp(n) => node(n).map(drop),
             Event::SessionDown(a, b) | Event::SessionUp(a, b) => node(a).and(node(b)).map(drop),

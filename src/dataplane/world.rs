@@ -44,6 +44,9 @@ pub struct World {
     /// with where they lead ([`GatewayTarget`]): the site (or circuit) or
     /// NVA whose route won.
     pub(super) gateway_targets: Vec<Fib<u32>>,
+    /// VPN connections with BGP whose every tunnel (instance session) is
+    /// down: (site, gateway). Usually empty.
+    pub(super) dead_connections: Vec<(SiteId, GatewayId)>,
     /// Each subnet's effective routes, once an explained walk needs them.
     pub(super) tables: Box<[OnceLock<Table>]>,
     /// Per subnet, per action of its compiled table, per next-hop address
@@ -211,6 +214,29 @@ pub(super) fn nva_fibs(cp: &ControlPlane, prev: Option<&World>) -> Vec<Arc<(Fib<
             Arc::new((Fib::build(all), Fib::build(under)))
         })
         .collect()
+}
+
+/// VPN connections with BGP none of whose sessions is up: the tunnels
+/// are down, the site cannot use the connection at all.
+fn dead_connections(cp: &ControlPlane) -> Vec<(SiteId, GatewayId)> {
+    let t = &cp.topology;
+    let mut out = Vec::new();
+    for (i, site) in t.sites.iter().enumerate() {
+        let me = Node::Site(SiteId(i as u32));
+        for c in site
+            .connections
+            .iter()
+            .filter(|c| c.bgp && t.gateway(c.gateway).kind == GatewayKind::Vpn)
+        {
+            let up = cp.bgp.sessions_of(me).any(|(_, s)| {
+                s.other(me) == Node::Gateway(c.gateway) && s.state == bgp::SessionState::Up
+            });
+            if !up {
+                out.push((SiteId(i as u32), c.gateway));
+            }
+        }
+    }
+    out
 }
 
 /// Bits set in a [`World::gateway_targets`] value for an NVA or another
@@ -565,7 +591,9 @@ impl World {
         let next_hops = resolve_next_hops(&cp.topology, &fibs, &fixed);
         let healthy_backends = healthy_backends(&cp, &fixed);
         let gateway_targets = gateway_targets(&cp);
+        let dead_connections = dead_connections(&cp);
         World {
+            dead_connections,
             healthy_backends,
             gateway_targets,
             tables: (0..fibs.by_subnet.len()).map(|_| OnceLock::new()).collect(),
@@ -611,6 +639,10 @@ impl World {
     /// VNet or a spoke using it as remote gateway).
     pub fn site_connection(&self, s: SiteId, dst: IpAddr) -> Option<usize> {
         let k = *self.fixed.site_static.get(s.idx())?.lookup(dst)?;
+        let c = self.t().sites.get(s.idx())?.connections.get(k as usize)?;
+        if self.dead_connections.contains(&(s, c.gateway)) {
+            return None;
+        }
         Some(k as usize)
     }
 

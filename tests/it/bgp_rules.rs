@@ -1220,3 +1220,55 @@ bgp = BGP
     .to_string();
     assert!(err.contains("different ASNs"), "{err}");
 }
+
+/// An active-active VPN gateway has one tunnel, and BGP session, per
+/// instance with each BGP site (VPN Gateway's active-active docs): the
+/// site learns each prefix from both instances, each with its instance's
+/// IP; one instance down leaves the other.
+#[test]
+fn active_active_gateways_have_a_session_per_instance() {
+    let t = builtin("branch-to-branch-nva");
+    let cp = converge(&t, &[]);
+    let next_hop_from = |cp: &vnetplane::control::ControlPlane, peer: &str| {
+        let me = vnetplane::control::bgp::Node::by_name(&cp.topology, "onprem").unwrap();
+        let k: u8 = peer.rsplit("IN_").next().unwrap().parse().unwrap();
+        cp.bgp
+            .sessions_of(me)
+            .find(|(_, s)| s.instance == Some(k))
+            .and_then(|(si, _)| cp.bgp.received.get(&(me, si)))
+            .and_then(|m| m.values().find(|r| r.path.prefix.to_string() == "10.1.0.0/16"))
+            .map(|r| r.path.next_hop.to_string())
+    };
+    assert_eq!(next_hop_from(&cp, "gw-vpn/IN_0").as_deref(), Some("10.1.0.4"));
+    assert_eq!(next_hop_from(&cp, "gw-vpn/IN_1").as_deref(), Some("10.1.0.5"));
+    // The site's own prefix does not come back on the other instance.
+    assert!(!received(&cp, "onprem", "gw-vpn/IN_1").contains_key("192.168.0.0/16"));
+    let reach = |events: &[&str]| {
+        let world = World::new(&converge(&t, events));
+        let header = Header {
+            src: "192.168.1.10".parse().unwrap(),
+            dst: "10.1.3.4".parse().unwrap(),
+            proto: PROTO_TCP,
+            sport: 49152,
+            dport: 443,
+        };
+        world
+            .walk_from(Start::Site(SiteId(0)), Packet::new(header))
+            .verdict
+    };
+    let delivered = Verdict::Delivered {
+        at: "nic hub1-vm".into(),
+    };
+    assert_eq!(reach(&[]), delivered);
+    assert_eq!(reach(&["instance-down gw-vpn 0"]), delivered);
+    assert_ne!(
+        reach(&["instance-down gw-vpn 0", "instance-down gw-vpn 1"]),
+        delivered
+    );
+    // An ExpressRoute gateway (not active-active) has no instance to take down.
+    let err = vnetplane::control::events::Event::parse("instance-down gw-er 0")
+        .unwrap()
+        .check(&t)
+        .unwrap_err();
+    assert!(err.message.contains("not active-active"), "{err}");
+}

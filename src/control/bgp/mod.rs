@@ -278,9 +278,10 @@ pub struct Conditions {
     /// Load-balancer backends their health probe finds down: (load
     /// balancer, backend NIC).
     pub down_backends: BTreeSet<(LoadBalancerId, NicId)>,
-    /// Route Server instances that are down (`RouteServiceRole_IN_k`):
-    /// their sessions are down, the other instance's stay up.
-    pub down_instances: BTreeSet<(RouteServerId, u8)>,
+    /// Instances of a Route Server (`RouteServiceRole_IN_k`) or of an
+    /// active-active VPN gateway that are down: their sessions are down,
+    /// the other instance's stay up.
+    pub down_instances: BTreeSet<(Node, u8)>,
 }
 
 impl Conditions {

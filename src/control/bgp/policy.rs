@@ -72,7 +72,11 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
                     // 0.0.0.0/1 pass (R37, and the 0/1 + 128/1 workaround).
                     let default = prefix.prefix_len() == 0;
                     let overlaps = dir.ranges.iter().any(|r| r.contains(&prefix));
-                    let back = p.session == Some(si) || (p.is_static && p.origin == to);
+                    // Not back to the peer it came from, on any instance.
+                    let back = p
+                        .session
+                        .is_some_and(|ls| ls == si || ctx.sessions[ls].other(from) == to)
+                        || (p.is_static && p.origin == to);
                     !(overlaps || back || (default && gw.kind == GatewayKind::Vpn))
                 } else {
                     // To the Route Server (iBGP, branch-to-branch): what the

@@ -39,7 +39,9 @@ impl Session {
     pub fn peer_label(&self, t: &Topology, me: Node) -> String {
         let peer = self.other(me);
         match (peer, self.instance) {
-            (Node::RouteServer(_), Some(k)) => format!("{}/IN_{k}", peer.name(t)),
+            (Node::RouteServer(_) | Node::Gateway(_), Some(k)) => {
+                format!("{}/IN_{k}", peer.name(t))
+            }
             _ => peer.name(t),
         }
     }
@@ -128,10 +130,11 @@ pub(super) fn self_address(
                 .or(ips.first().copied())
                 .unwrap_or(any)
         }
-        Node::Gateway(g) => gateway_next_hops(t.gateway(g))
-            .first()
-            .copied()
-            .unwrap_or(any),
+        Node::Gateway(g) => match instance {
+            Some(k) => t.gateway(g).ips.get(usize::from(k)).copied(),
+            None => gateway_next_hops(t.gateway(g)).first().copied(),
+        }
+        .unwrap_or(any),
         Node::Site(s) => {
             let site = &t.sites[s.idx()];
             if let Some(over) = cfg.and_then(|c| c.over)
@@ -177,9 +180,11 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
             instance: None,
             state,
         });
+        out.len() - 1
     };
-    // The instance of each NVA ↔ Route Server session, in order.
-    let mut instances: Vec<u8> = Vec::new();
+    // (session, instance) of sessions with one instance of a Route Server
+    // or an active-active gateway.
+    let mut instances: Vec<(usize, u8)> = Vec::new();
     for (ni, nva) in t.nvas.iter().enumerate() {
         let me = Node::Nva(NvaId(ni as u32));
         for (ci, cfg) in nva.bgp.iter().enumerate() {
@@ -190,8 +195,8 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
                     let rs = &t.route_servers[r.idx()];
                     for (k, ip) in rs.ips.iter().enumerate() {
                         if cfg.peer_ips.is_empty() || cfg.peer_ips.contains(ip) {
-                            push(me, Node::RouteServer(r), Some(ci), None, 0, None);
-                            instances.push(k as u8);
+                            let i = push(me, Node::RouteServer(r), Some(ci), None, 0, None);
+                            instances.push((i, k as u8));
                         }
                     }
                 }
@@ -202,7 +207,7 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
                         .position(|c| c.peer == Speaker::Nva(NvaId(ni as u32)));
                     match back {
                         Some(bi) if (ni as u32) < other.0 => {
-                            push(me, Node::Nva(other), Some(ci), Some(bi), 0, None)
+                            push(me, Node::Nva(other), Some(ci), Some(bi), 0, None);
                         }
                         Some(_) => {} // created from the other side
                         None => {
@@ -240,7 +245,12 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
                 // gateway (the NVA as the connection's local network
                 // gateway): the gateway treats it as it treats a site.
                 Speaker::Gateway(g) if t.gateway(g).kind == GatewayKind::Vpn => {
-                    push(me, Node::Gateway(g), Some(ci), None, 0, None)
+                    for k in gateway_instances(t, g) {
+                        let i = push(me, Node::Gateway(g), Some(ci), None, 0, None);
+                        if let Some(k) = k {
+                            instances.push((i, k));
+                        }
+                    }
                 }
                 Speaker::Gateway(g) => {
                     warnings.push(format!("nva {}: an ExpressRoute gateway peers with circuits and the Route Server, not with NVAs: session with {} not established", nva.name, t.gateway(g).name));
@@ -279,7 +289,14 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
             let g = t.gateway(c.gateway);
             match g.kind {
                 GatewayKind::Vpn if c.bgp => {
-                    push(me, Node::Gateway(c.gateway), None, None, c.weight, None)
+                    // One tunnel, and BGP session, per instance of an
+                    // active-active gateway.
+                    for k in gateway_instances(t, c.gateway) {
+                        let i = push(me, Node::Gateway(c.gateway), None, None, c.weight, None);
+                        if let Some(k) = k {
+                            instances.push((i, k));
+                        }
+                    }
                 }
                 GatewayKind::Vpn => {}
                 GatewayKind::ExpressRoute => {
@@ -329,22 +346,18 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
             }
         }
     }
-    let nva_rs = |s: &Session| {
-        matches!(
-            (s.a, s.b),
-            (Node::Nva(_), Node::RouteServer(_)) | (Node::RouteServer(_), Node::Nva(_))
-        )
-    };
-    for (s, k) in out.iter_mut().filter(|s| nva_rs(s)).zip(instances) {
+    for (i, k) in instances {
+        let s = &mut out[i];
         s.instance = Some(k);
-        let rs = match (s.a, s.b) {
-            (Node::RouteServer(r), _) | (_, Node::RouteServer(r)) => r,
+        let platform = match (s.a, s.b) {
+            (x @ (Node::RouteServer(_) | Node::Gateway(_)), _)
+            | (_, x @ (Node::RouteServer(_) | Node::Gateway(_))) => x,
             _ => continue,
         };
-        if s.state == SessionState::Up && cond.down_instances.contains(&(rs, k)) {
+        if s.state == SessionState::Up && cond.down_instances.contains(&(platform, k)) {
             s.state = SessionState::Down(format!(
-                "instance RouteServiceRole_IN_{k} of {} is down",
-                t.route_servers[rs.idx()].name
+                "instance {k} of {} is down",
+                platform.name(t)
             ));
         }
     }
@@ -372,6 +385,17 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
         }
     }
     (out, warnings)
+}
+
+/// The instances a peer has a tunnel and session with: both of an
+/// active-active VPN gateway (`Some(0)`, `Some(1)`), else one (`None`).
+fn gateway_instances(t: &Topology, g: GatewayId) -> Vec<Option<u8>> {
+    let gw = t.gateway(g);
+    if gw.active_active && gw.ips.len() >= 2 {
+        vec![Some(0), Some(1)]
+    } else {
+        vec![None]
+    }
 }
 
 /// The tunnels of an NVA or a site.
