@@ -751,7 +751,7 @@ pub fn tunnel_ends(t: &Topology, owner: Node, name: &str) -> Option<Vec<(Node, u
     let mut ends = vec![(owner, k)];
     for n in super::bgp::all_nodes(t) {
         for (i, x) in super::bgp::tunnels_of(t, n).iter().enumerate() {
-            if x.local == remote && x.remote == local {
+            if t.same_tunnel_end(x.local, remote) && t.same_tunnel_end(x.remote, local) {
                 ends.push((n, i));
             }
         }

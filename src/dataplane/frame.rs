@@ -207,8 +207,17 @@ pub fn render(
     );
     // Set while the outer packet travels fragmented (R55), until decapsulation.
     let mut fragment: Option<u16> = None;
+    // Address translation at the Internet edge, decided at one hop (the
+    // sender's egress, captured untranslated) and seen from the next.
+    let mut nat: Option<(std::net::IpAddr, std::net::IpAddr)> = None;
     for (i, hop) in hops.iter().enumerate() {
         let e = &hop.effects;
+        if let Some((std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst))) = nat.take()
+            && cur.len() > 14
+        {
+            let _ = wire::rewrite_addresses(&mut cur[14..], src, dst);
+        }
+        nat = e.nat;
         if e.decap.is_some() {
             fragment = None;
         }
@@ -239,6 +248,7 @@ pub fn render(
         if e.ttl_decrement && cur.len() > 14 {
             let _ = wire::decrement_ttl(&mut cur[14..]);
         }
+
         if let Some((enc, outer)) = e.encap {
             let (std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst)) = (outer.src, outer.dst)
             else {

@@ -176,6 +176,9 @@ pub struct Effects {
     pub decap: Option<Encap>,
     /// The outer packet is fragmented to this MTU from here on (R55).
     pub fragment: Option<u16>,
+    /// Address translation at the Internet edge: the outer header's new
+    /// (source, destination).
+    pub nat: Option<(IpAddr, IpAddr)>,
 }
 
 /// One step of a walk.

@@ -89,7 +89,21 @@ pub(super) struct Fixed {
     pub(super) vnet_ranges: Vec<effective::Ranges>,
     /// Per subnet: its prefixes (an NVA's egress NIC for a next hop).
     pub(super) subnet_ranges: Vec<effective::Ranges>,
+    /// Public addresses modelled objects own, reached over the Internet:
+    /// NICs' public IPs, gateways' public IPs, sites' public VPN devices.
+    pub(super) public: HashMap<AddrKey, PublicOwner>,
 }
+
+/// The owner of a public address reached over the Internet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublicOwner {
+    /// A NIC's public IP: Azure translates it to the NIC's private address.
+    Nic(NicId),
+    Gateway(GatewayId),
+    /// A site's VPN device (its `cpe`, when public).
+    Site(SiteId),
+}
+
 
 /// A (scope, address) map key as integers: the scope (a VNet's index, or
 /// 0) shifted left once with the family in the low bit, and the address.
@@ -510,7 +524,30 @@ impl Fixed {
                     .collect()
             })
             .collect();
+        let mut public: HashMap<AddrKey, PublicOwner> = HashMap::default();
+        for (i, n) in t.nics.iter().enumerate() {
+            if let Some(ip) = n.public_ip {
+                public
+                    .entry(addr_key(0, &ip))
+                    .or_insert(PublicOwner::Nic(NicId(i as u32)));
+            }
+        }
+        for (i, g) in t.gateways.iter().enumerate() {
+            if let Some(ip) = g.public_ip {
+                public
+                    .entry(addr_key(0, &ip))
+                    .or_insert(PublicOwner::Gateway(GatewayId(i as u32)));
+            }
+        }
+        for (i, s) in t.sites.iter().enumerate() {
+            if let Some(ip) = s.cpe.filter(|&ip| is_public(ip)) {
+                public
+                    .entry(addr_key(0, &ip))
+                    .or_insert(PublicOwner::Site(SiteId(i as u32)));
+            }
+        }
         Fixed {
+            public,
             site_static: t.sites.iter().map(|site| site_static(t, site)).collect(),
             site_holds: t
                 .sites
@@ -619,6 +656,11 @@ impl World {
     pub fn site_best(&self, s: SiteId, dst: IpAddr) -> Option<(&ipnet::IpNet, &Vec<bgp::Path>)> {
         let k = *self.site_fibs.get(s.idx())?.lookup(dst)?;
         self.cp.bgp.best.get(&Node::Site(s))?.nth(k as usize)
+    }
+
+    /// The modelled owner of a public address, if any.
+    pub fn public_owner(&self, ip: IpAddr) -> Option<PublicOwner> {
+        self.fixed.public.get(&addr_key(0, &ip)).copied()
     }
 
     /// Where gateway `g` sends `dst`: the site, circuit or NVA whose route

@@ -618,6 +618,19 @@ impl Topology {
         })
     }
 
+    /// Whether two tunnel end addresses name the same end, seen from either
+    /// side of Azure's address translation: equal, or a NIC's private
+    /// address and its public IP.
+    pub fn same_tunnel_end(&self, a: IpAddr, b: IpAddr) -> bool {
+        a == b
+            || (is_public(a) != is_public(b)
+                && self.nics.iter().any(|n| {
+                n.public_ip.is_some_and(|p| {
+                    (p == a && n.ips.contains(&b)) || (p == b && n.ips.contains(&a))
+                })
+            }))
+    }
+
     /// Whether the two VNets are in different regions (global peering).
     pub fn is_global(&self, a: VnetId, b: VnetId) -> bool {
         !self
@@ -685,5 +698,26 @@ impl Topology {
             .enumerate()
             .filter(move |(_, s)| s.route_table == Some(rt))
             .map(|(i, _)| SubnetId(i as u32))
+    }
+}
+
+/// Whether an address is public (not private, shared, loopback, link-local,
+/// multicast or unspecified): what the Internet routes.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            !(a.is_private()
+                || a.is_loopback()
+                || a.is_link_local()
+                || a.is_multicast()
+                || a.is_broadcast()
+                || a.is_unspecified()
+                || (o[0] == 100 && (o[1] & 0xc0) == 64))
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            !(a.is_loopback() || a.is_multicast() || a.is_unspecified() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80)
+        }
     }
 }

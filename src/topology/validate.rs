@@ -941,7 +941,7 @@ fn check_tunnel_peer(v: &mut V, tun: &Tunnel, owner: &str) {
         .iter()
         .flat_map(|n| n.tunnels.iter())
         .chain(t.sites.iter().flat_map(|s| s.tunnels.iter()))
-        .any(|o| o.local == tun.remote && o.remote == tun.local);
+        .any(|o| t.same_tunnel_end(o.local, tun.remote) && t.same_tunnel_end(o.remote, tun.local));
     if !mirrored {
         v.warn(tun.loc, &format!("{owner}/tunnel {}", tun.name), Some("remote"), format!("no NVA or site declares the other end of this tunnel ({} → {}); packets sent into it cannot be decapsulated", tun.remote, tun.local));
     }

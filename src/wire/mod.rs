@@ -81,6 +81,66 @@ pub fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// Updates a checksum for one 16-bit word changed from `m` to `m2`
+/// (RFC 1624: HC' = ~(~HC + ~m + m')).
+fn checksum_update(hc: u16, m: u16, m2: u16) -> u16 {
+    let mut sum = u32::from(!hc) + u32::from(!m) + u32::from(m2);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Rewrites the source and destination of the IPv4 packet at the start of
+/// `ip` (address translation), updating the header checksum and, in an
+/// unfragmented or first-fragment TCP or UDP packet, the transport
+/// checksum over the pseudo-header (a UDP checksum of 0, none, stays 0).
+pub fn rewrite_addresses(ip: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<(), WireError> {
+    if ip.len() < IPV4_LEN || ip[0] >> 4 != 4 {
+        return Err(WireError::Truncated);
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    if ihl < IPV4_LEN || ip.len() < ihl {
+        return Err(WireError::Truncated);
+    }
+    let first_fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff == 0;
+    let l4 = match ip[9] {
+        6 if first_fragment && ip.len() >= ihl + 18 => Some(ihl + 16),
+        17 if first_fragment && ip.len() >= ihl + 8 => Some(ihl + 6),
+        _ => None,
+    };
+    let mut words = [(0u16, 0u16); 4];
+    for (j, (at, k, new)) in [
+        (12, 0, src.octets()),
+        (12, 2, src.octets()),
+        (16, 0, dst.octets()),
+        (16, 2, dst.octets()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let m = u16::from_be_bytes([ip[at + k], ip[at + k + 1]]);
+        let m2 = u16::from_be_bytes([new[k], new[k + 1]]);
+        words[j] = (m, m2);
+        ip[at + k..at + k + 2].copy_from_slice(&new[k..k + 2]);
+    }
+    let mut hc = u16::from_be_bytes([ip[10], ip[11]]);
+    for &(m, m2) in &words {
+        hc = checksum_update(hc, m, m2);
+    }
+    ip[10..12].copy_from_slice(&hc.to_be_bytes());
+    if let Some(c) = l4 {
+        let mut sum = u16::from_be_bytes([ip[c], ip[c + 1]]);
+        if !(ip[9] == 17 && sum == 0) {
+            for &(m, m2) in &words {
+                sum = checksum_update(sum, m, m2);
+            }
+            ip[c..c + 2].copy_from_slice(&sum.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
 /// Decrements the TTL (IPv4, updating the header checksum incrementally per
 /// RFC 1624: HC' = ~(~HC + ~m + m')) or the hop limit (IPv6) of the IP packet
 /// at the start of `ip`. Returns the new value; a packet whose TTL would reach
@@ -445,6 +505,34 @@ mod tests {
         assert_eq!(decrement_ttl(&mut v6), Err(WireError::TtlExpired));
         assert_eq!(decrement_ttl(&mut [0x45, 0]), Err(WireError::Truncated));
         assert_eq!(decrement_ttl(&mut []), Err(WireError::Truncated));
+    }
+
+    /// Address translation leaves the IPv4 header and the TCP and UDP
+    /// checksums as a fresh computation (etherparse's) would write them.
+    #[test]
+    fn rewritten_addresses_keep_checksums_valid() {
+        let (a, b) = ([10, 1, 2, 4], [198, 51, 100, 1]);
+        let (na, nb) = (Ipv4Addr::new(20, 1, 1, 1), Ipv4Addr::new(10, 9, 8, 7));
+        for proto in [6u8, 17] {
+            let build = |src: [u8; 4], dst: [u8; 4]| {
+                let b = etherparse::PacketBuilder::ipv4(src, dst, 64);
+                let mut out = Vec::new();
+                let payload = b"translated";
+                if proto == 6 {
+                    b.tcp(49152, 443, 7, 1024).write(&mut out, payload).unwrap();
+                } else {
+                    b.udp(49152, 4500).write(&mut out, payload).unwrap();
+                }
+                out
+            };
+            let mut p = build(a, b);
+            rewrite_addresses(&mut p, na, nb).unwrap();
+            assert_eq!(p, build(na.octets(), nb.octets()), "proto {proto}");
+        }
+        assert_eq!(
+            rewrite_addresses(&mut [0x45, 0], na, nb),
+            Err(WireError::Truncated)
+        );
     }
 
     #[test]

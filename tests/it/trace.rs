@@ -746,3 +746,127 @@ fn trace_from_an_nva_names_it_with_a_prefix() {
     assert_ne!(out.0, 0);
     assert!(out.2.contains("no NVA named `nope`"), "{}", out.2);
 }
+
+/// The Internet as a transit (Azure's outbound connectivity and public IP
+/// docs): an SD-WAN NVA with a public IP runs IPsec over the Internet to a
+/// branch's public VPN device. Outbound, Azure translates the NVA's private
+/// source to its public IP; inbound, the public IP to its private address.
+/// A public address nobody in the topology owns still ends at the Internet.
+#[test]
+fn the_internet_carries_tunnels_to_public_addresses_with_nat() {
+    let src = r#"
+[[vnet]]
+name = "hub1"
+region = "westeurope"
+address_space = ["10.1.0.0/16"]
+  [[vnet.subnet]]
+  name = "GatewaySubnet"
+  prefix = "10.1.0.0/27"
+  [[vnet.subnet]]
+  name = "nva"
+  prefix = "10.1.2.0/24"
+  [[vnet.subnet]]
+  name = "vm"
+  prefix = "10.1.3.0/24"
+  route_table = "to-branch"
+[[route_table]]
+name = "to-branch"
+  [[route_table.route]]
+  name = "branch"
+  prefix = "172.16.10.0/24"
+  next_hop_type = "VirtualAppliance"
+  next_hop_ip = "10.1.2.4"
+[[nic]]
+name = "nva1"
+vnet = "hub1"
+subnet = "nva"
+ips = ["10.1.2.4"]
+public_ip = "20.1.1.1"
+ip_forwarding = true
+[[nic]]
+name = "hub1-vm"
+vnet = "hub1"
+subnet = "vm"
+ips = ["10.1.3.4"]
+public_ip = "20.1.1.2"
+[[gateway]]
+name = "gw-vpn"
+vnet = "hub1"
+kind = "vpn"
+ips = ["10.1.0.4"]
+public_ip = "20.1.1.9"
+[[nva]]
+name = "nva1"
+nics = ["nva1"]
+asn = 65001
+  [[nva.route]]
+  prefix = "0.0.0.0/0"
+  via = "10.1.2.1"
+  [[nva.tunnel]]
+  name = "ipsec-branch"
+  kind = "esp"
+  local = "10.1.2.4"
+  remote = "198.51.100.1"
+  spi_out = 4097
+  spi_in = 4098
+  [[nva.bgp]]
+  peer = "branch"
+  over = "ipsec-branch"
+  originate = ["10.1.0.0/16"]
+[[site]]
+name = "branch"
+asn = 65200
+prefixes = ["172.16.10.0/24"]
+cpe = "198.51.100.1"
+hosts = ["172.16.10.10"]
+  [[site.tunnel]]
+  name = "ipsec-hub"
+  kind = "esp"
+  local = "198.51.100.1"
+  remote = "20.1.1.1"
+  spi_out = 4098
+  spi_in = 4097
+  [[site.bgp]]
+  peer = "nva1"
+  over = "ipsec-hub"
+  originate = ["172.16.10.0/24"]
+"#;
+    let t = load(src);
+    assert!(
+        !t.warnings.iter().any(|w| w.message.contains("other end")),
+        "{:?}",
+        t.warnings
+    );
+    // The branch → a hub VM: into the tunnel, over the Internet to the
+    // NVA's public IP (translated), decapsulated, then VnetLocal.
+    let header = |src: &str, dst: &str| Header {
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        proto: vnetplane::dataplane::PROTO_TCP,
+        sport: 49152,
+        dport: 443,
+    };
+    let tr = walk_start(&t, &[], Start::Site(SiteId(0)), header("172.16.10.10", "10.1.3.4"));
+    let w = walked(&tr, |h| h.node.clone());
+    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("delivered", "nic hub1-vm"), "{w:?}");
+    assert_eq!((w.encaps.len(), w.decaps.len()), (1, 1), "{w:?}");
+    let nat = tr.hops.iter().find_map(|h| h.effects.nat).expect("translated");
+    assert_eq!(nat.1.to_string(), "10.1.2.4");
+    // A hub VM → the branch (a UDR to the NVA): the NVA's BGP route into
+    // the tunnel; the outer packet leaves with the NVA's public IP as
+    // source.
+    let tr = walk_tcp(&t, &[], "hub1-vm", "172.16.10.10");
+    assert_eq!(tr.verdict, Verdict::Delivered { at: "site branch".into() }, "{tr:?}");
+    let nat = tr.hops.iter().find_map(|h| h.effects.nat).expect("translated");
+    assert_eq!(nat.0.to_string(), "20.1.1.1");
+    // A VM with a public IP reaching a gateway's public IP, and an address
+    // nobody owns.
+    assert_eq!(
+        walk_tcp(&t, &[], "hub1-vm", "20.1.1.9").verdict,
+        Verdict::Delivered { at: "gateway gw-vpn".into() }
+    );
+    assert_eq!(
+        walk_tcp(&t, &[], "hub1-vm", "8.8.8.8").verdict,
+        Verdict::Delivered { at: "internet".into() }
+    );
+}

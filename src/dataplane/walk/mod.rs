@@ -205,6 +205,7 @@ macro_rules! say {
 }
 
 mod encap;
+mod internet;
 mod nic;
 mod nva;
 mod site;

@@ -167,10 +167,7 @@ impl<const REC: bool> Walk<'_, REC> {
                     ),
                 }
             }
-            NextHopType::Internet => (
-                say!(self, "leaves for the Internet"),
-                Step::Done(Outcome::Delivered(Place::Internet)),
-            ),
+            NextHopType::Internet => self.over_internet(i, nic),
             NextHopType::VirtualNetworkServiceEndpoint => (
                 say!(self, "to the Azure service over its endpoint"),
                 Step::Done(Outcome::Delivered(Place::ServiceEndpoint)),

@@ -140,6 +140,13 @@ impl<const REC: bool> Walk<'_, REC> {
                     self.hop(at, "site-out", why);
                     step
                 }
+                // A public address: the site's Internet access.
+                None if crate::topology::is_public(dst) => {
+                    let i = self.hop(at, "site-out", String::new());
+                    let (why, step) = self.over_internet(i, None);
+                    self.set_hop(i, |h| h.decision = why);
+                    step
+                }
                 None => {
                     self.hop(
                         at,
