@@ -301,6 +301,12 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
                 })
                 .flat_map(|v| t.vnet(v).address_space.iter().copied()),
         );
+        let region = &t.vnet(rs.vnet).region;
+        let foreign_lb = |ip: std::net::IpAddr| {
+            t.load_balancers
+                .iter()
+                .any(|l| l.frontend_ip == ip && !t.vnet(l.vnet).region.eq_ignore_ascii_case(region))
+        };
         let mut cands: Vec<(&Path, usize)> = Vec::new();
         for (si, s, r) in bgp.accepted(me) {
             let peer = s.other(me);
@@ -341,7 +347,13 @@ pub fn bgp_injections(t: &Topology, bgp: &BgpState, cond: &Conditions) -> Inject
             set.dedup_by(|a, b| a.0.next_hop == b.0.next_hop);
             // ECMP sets repeat across prefixes: one shared list each.
             key.clear();
-            key.extend(set.iter().map(|(p, _)| p.next_hop));
+            // A load balancer next hop works only in the Route Server's
+            // region (R22): one elsewhere is not programmed.
+            key.extend(
+                set.iter()
+                    .map(|(p, _)| p.next_hop)
+                    .filter(|&ip| !foreign_lb(ip)),
+            );
             let hops = match hop_sets.get(&key[..]) {
                 Some(h) => Arc::clone(h),
                 None => {

@@ -18,15 +18,20 @@ pub struct Header {
     pub dport: u16,
 }
 
+/// A protocol number's name as headers print it.
+pub fn proto_name(proto: u8) -> &'static str {
+    match proto {
+        PROTO_TCP => "tcp",
+        PROTO_UDP => "udp",
+        PROTO_ICMP => "icmp",
+        PROTO_ESP => "esp",
+        _ => "ip",
+    }
+}
+
 impl fmt::Display for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let p = match self.proto {
-            PROTO_TCP => "tcp",
-            PROTO_UDP => "udp",
-            PROTO_ICMP => "icmp",
-            PROTO_ESP => "esp",
-            _ => "ip",
-        };
+        let p = proto_name(self.proto);
         if matches!(self.proto, PROTO_TCP | PROTO_UDP) {
             write!(
                 f,

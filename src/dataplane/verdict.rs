@@ -50,6 +50,9 @@ pub enum DropReason {
     MtuExceeded,
     /// The overlay tunnel is down (tunnel-down event).
     TunnelDown,
+    /// A load balancer has no rule for the flow (no HA-ports rule, and no
+    /// rule of its protocol and port).
+    NoLbRule,
     /// Caught by a change: the node or tunnel failed and the tables do not
     /// show it yet (between a failure and the reconverged snapshot).
     Converging,
@@ -65,7 +68,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in declaration order.
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::NoRoute,
         DropReason::RouteNone,
         DropReason::NoOwner,
@@ -85,6 +88,7 @@ impl DropReason {
         DropReason::SiteNoRoute,
         DropReason::MtuExceeded,
         DropReason::TunnelDown,
+        DropReason::NoLbRule,
         DropReason::Converging,
         DropReason::Malformed,
         DropReason::NotIp,
@@ -113,6 +117,7 @@ impl DropReason {
             DropReason::SiteNoRoute => "site-no-route",
             DropReason::MtuExceeded => "mtu-exceeded",
             DropReason::TunnelDown => "tunnel-down",
+            DropReason::NoLbRule => "no-lb-rule",
             DropReason::Converging => "converging",
             DropReason::Malformed => "malformed",
             DropReason::NotIp => "not-ip",

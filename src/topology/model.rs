@@ -478,7 +478,42 @@ pub struct LoadBalancer {
     pub subnet: SubnetId,
     pub frontend_ip: IpAddr,
     pub backends: Vec<NicId>,
+    /// Load-balancing rules; one HA-ports rule when the file gives none.
+    pub rules: Vec<LbRule>,
     pub loc: Loc,
+}
+
+/// A load-balancing rule: HA ports (every protocol and port) or one
+/// protocol and frontend port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LbRule {
+    /// `None`: every protocol (HA ports).
+    pub protocol: Option<u8>,
+    /// 0: every port (HA ports).
+    pub port: u16,
+    /// Floating IP (direct server return): the backend receives the
+    /// frontend address as destination; off, Azure translates it to the
+    /// backend's own address.
+    pub floating_ip: bool,
+}
+
+impl LbRule {
+    pub const HA_PORTS: LbRule = LbRule {
+        protocol: None,
+        port: 0,
+        floating_ip: false,
+    };
+
+    pub fn matches(&self, proto: u8, dport: u16) -> bool {
+        self.protocol.is_none_or(|p| p == proto) && (self.port == 0 || self.port == dport)
+    }
+}
+
+impl LoadBalancer {
+    /// The first rule that takes a flow of `proto` to `dport`.
+    pub fn rule_for(&self, proto: u8, dport: u16) -> Option<&LbRule> {
+        self.rules.iter().find(|r| r.matches(proto, dport))
+    }
 }
 
 /// What an assertion expects (checked by `verify`).

@@ -358,6 +358,22 @@ pub(crate) struct RawLoadBalancer {
     pub frontend_ip: S<String>,
     #[serde(default)]
     pub backends: Vec<S<String>>,
+    #[serde(default)]
+    pub rule: Vec<S<RawLbRule>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLbRule {
+    /// true: HA ports (protocol All, port 0).
+    #[serde(default)]
+    pub ha_ports: bool,
+    #[serde(default)]
+    pub protocol: Option<S<String>>,
+    #[serde(default)]
+    pub port: Option<S<i64>>,
+    #[serde(default)]
+    pub floating_ip: bool,
 }
 
 #[derive(Deserialize, Debug)]

@@ -892,6 +892,24 @@ fn check_session(v: &mut V, s: &BgpSession, owner: &str, me: Speaker) {
     }
     if let Speaker::RouteServer(r) = s.peer {
         let rs = &t.route_servers[r.idx()];
+        let region = &t.vnet(rs.vnet).region;
+        if let Some(lb) = s.next_hop.and_then(|ip| {
+            t.load_balancers
+                .iter()
+                .find(|l| l.frontend_ip == ip && !t.vnet(l.vnet).region.eq_ignore_ascii_case(region))
+        }) {
+            v.warn(
+                s.loc,
+                &obj,
+                Some("next_hop"),
+                format!(
+                    "load balancer {} is in region {}, not route_server {}'s ({region}): a load-balancer next hop works only in the Route Server's region, so these routes are not programmed (R22)",
+                    lb.name,
+                    t.vnet(lb.vnet).region,
+                    rs.name
+                ),
+            );
+        }
         for ip in &s.peer_ips {
             if !rs.ips.contains(ip) {
                 v.err(

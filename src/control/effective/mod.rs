@@ -458,8 +458,10 @@ impl Route {
 /// Azure shows such a route with next-hop type None there).
 pub fn next_hops_unreachable(t: &Topology, vnet: VnetId, ips: &[IpAddr]) -> bool {
     let inside = |v: VnetId, ip: &IpAddr| t.vnet(v).address_space.iter().any(|p| p.contains(ip));
-    !ips.is_empty()
-        && !ips.iter().any(|ip| {
+    // No next hop left (a load balancer of another region removed, R22):
+    // unusable as well.
+    ips.is_empty()
+        || !ips.iter().any(|ip| {
             inside(vnet, ip)
                 || t.connected_peerings(vnet)
                     .any(|p| inside(t.peerings[p.idx()].remote, ip))

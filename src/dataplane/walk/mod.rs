@@ -488,6 +488,15 @@ impl<const REC: bool> Walk<'_, REC> {
         });
     }
 
+    /// Fills in the last hop recorded (nothing when the walk only counts
+    /// hops).
+    #[inline]
+    pub(super) fn set_last_hop(&mut self, f: impl FnOnce(&mut Hop)) {
+        if REC && let Some(h) = self.b.hops.last_mut() {
+            f(h);
+        }
+    }
+
     /// Fills in hop `i` (nothing when the walk only counts hops).
     #[inline]
     pub(super) fn set_hop(&mut self, i: usize, f: impl FnOnce(&mut Hop)) {

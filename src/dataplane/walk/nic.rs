@@ -203,18 +203,45 @@ impl<const REC: bool> Walk<'_, REC> {
                         self.drop_at(at, DropReason::NoOwner),
                     );
                 }
-                let b = healthy[{
-                    let h = self.b.packet.outer().header;
-                    self.choose(healthy.len(), || flow_hash(&h))
-                }];
-                if self.b.packet.outer().header.dst == lb.frontend_ip {
-                    // Addressed to the frontend: the backend's VM gets it
-                    // (DNAT to its address with floating IP off; on the
-                    // loopback it holds the frontend on with floating IP on).
+                let h = self.b.packet.outer().header;
+                // Only flows a rule takes are balanced: HA ports takes all.
+                let Some(rule) = lb.rule_for(h.proto, h.dport) else {
                     return (
                         say!(
                             self,
-                            "{how} → load balancer {} frontend → backend nic {}: delivered to its VM",
+                            "{how} → load balancer {} has no rule for {} port {} (HA ports would take it)",
+                            lb.name,
+                            crate::dataplane::packet::proto_name(h.proto),
+                            h.dport
+                        ),
+                        self.drop_at(at, DropReason::NoLbRule),
+                    );
+                };
+                let floating = rule.floating_ip;
+                let b = healthy[self.choose(healthy.len(), || flow_hash(&h))];
+                if h.dst == lb.frontend_ip {
+                    // Addressed to the frontend: the backend's VM gets it,
+                    // translated to its own address with floating IP off;
+                    // with floating IP on, to the frontend address (which
+                    // the VM holds on a loopback).
+                    let backend_ip = t
+                        .nic(b)
+                        .ips
+                        .iter()
+                        .copied()
+                        .find(|ip| ip.is_ipv4() == h.dst.is_ipv4());
+                    let what = match backend_ip {
+                        Some(ip) if !floating => {
+                            self.b.packet.outer_mut().header.dst = ip;
+                            self.set_last_hop(|x| x.effects.nat = Some((h.src, ip)));
+                            say!(self, ", destination translated to {ip}")
+                        }
+                        _ => say!(self, ", floating IP: destination kept"),
+                    };
+                    return (
+                        say!(
+                            self,
+                            "{how} → load balancer {} frontend → backend nic {}{what}: delivered to its VM",
                             lb.name,
                             t.nic(b).name
                         ),

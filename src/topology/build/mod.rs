@@ -623,8 +623,51 @@ impl<'a, 'b> Builder<'a, 'b> {
                 .iter()
                 .filter_map(|b| self.resolve(|n| &n.nics, b, "nic", &obj, "backends"))
                 .collect();
+            let mut rules = Vec::new();
+            for x in &r.rule {
+                let rr = x.get_ref();
+                let protocol = match rr.protocol.as_ref().map(|p| p.get_ref().to_ascii_lowercase()) {
+                    None if rr.ha_ports => None,
+                    Some(p) if p == "all" => None,
+                    Some(p) if p == "tcp" => Some(6),
+                    Some(p) if p == "udp" => Some(17),
+                    other => {
+                        self.err(
+                            &x.span(),
+                            &obj,
+                            Some("rule.protocol"),
+                            match other {
+                                Some(p) => format!("unknown protocol `{p}` (tcp, udp or all)"),
+                                None => "a rule needs `protocol` and `port`, or `ha_ports = true`".to_string(),
+                            },
+                        );
+                        continue;
+                    }
+                };
+                let port = match &rr.port {
+                    Some(p) => self.int(p, 0, 65535, &obj, "rule.port").unwrap_or(0) as u16,
+                    None => 0,
+                };
+                if !rr.ha_ports && protocol.is_some() && port == 0 {
+                    self.err(
+                        &x.span(),
+                        &obj,
+                        Some("rule.port"),
+                        "a TCP or UDP rule needs a `port` (1-65535); HA ports is `ha_ports = true`",
+                    );
+                }
+                rules.push(LbRule {
+                    protocol,
+                    port,
+                    floating_ip: rr.floating_ip,
+                });
+            }
+            if r.rule.is_empty() {
+                rules.push(LbRule::HA_PORTS);
+            }
             if let (Some(vnet), Some(subnet), Some(frontend_ip)) = (vnet, subnet, ip) {
                 load_balancers.push(LoadBalancer {
+                    rules,
                     name,
                     vnet,
                     subnet,
