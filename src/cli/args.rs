@@ -124,7 +124,11 @@ pub fn start(t: &Topology, name: &str) -> Result<Start> {
             None => bail!(
                 "{}: no NVA named `{n}` (NVAs: {})",
                 t.file,
-                t.nvas.iter().map(|x| x.name.as_str()).collect::<Vec<_>>().join(", ")
+                t.nvas
+                    .iter()
+                    .map(|x| x.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
     }

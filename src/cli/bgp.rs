@@ -182,7 +182,14 @@ fn text(cp: &ControlPlane, only: Option<Node>) -> String {
             if !rows.is_empty() {
                 let _ = writeln!(out, "    received:");
                 let head: &[&str] = if tagged {
-                    &["Prefix", "AS path", "Next hop", "Communities", "Status", "Why"]
+                    &[
+                        "Prefix",
+                        "AS path",
+                        "Next hop",
+                        "Communities",
+                        "Status",
+                        "Why",
+                    ]
                 } else {
                     &["Prefix", "AS path", "Next hop", "Status", "Why"]
                 };

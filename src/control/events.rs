@@ -666,7 +666,9 @@ fn instance_owner(t: &Topology, name: &str) -> Result<Node, String> {
     }
     match t.gateways.iter().position(|g| g.name == name) {
         Some(i) if t.gateways[i].active_active => Ok(Node::Gateway(GatewayId(i as u32))),
-        Some(_) => Err(format!("gateway {name} is not active-active: it has one instance")),
+        Some(_) => Err(format!(
+            "gateway {name} is not active-active: it has one instance"
+        )),
         None => Err(format!(
             "no route server or active-active gateway named `{name}`"
         )),
@@ -722,9 +724,7 @@ impl Event {
                 .any(|n| &n.vm == vm)
                 .then_some(())
                 .ok_or_else(|| err(format!("no VM named `{vm}` (a NIC's `vm`, or its name)"))),
-            Event::Instance { owner, .. } => {
-                instance_owner(t, owner).map(drop).map_err(err)
-            }
+            Event::Instance { owner, .. } => instance_owner(t, owner).map(drop).map_err(err),
             Event::SpeakerDown(n) | Event::SpeakerUp(n) => node(n).map(drop),
             Event::SessionDown(a, b) | Event::SessionUp(a, b) => node(a).and(node(b)).map(drop),
             Event::TunnelDown(owner, name) | Event::TunnelUp(owner, name) => {

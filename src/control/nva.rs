@@ -146,16 +146,23 @@ pub fn nva_table(t: &Topology, bgp: &BgpState, n: NvaId) -> OsTable {
         }
         let peer = s.peer_label(t, me);
         let what = if s.platform_peer_ip(t, me) == Some(*nh) {
-            format!("{nh} (the address of {peer}, as the platform sets it) of {}", e.prefix)
+            format!(
+                "{nh} (the address of {peer}, as the platform sets it) of {}",
+                e.prefix
+            )
         } else {
             format!("{nh} of {} (from {peer})", e.prefix)
         };
         match table.lookup(*nh) {
             None => {
                 seen.push(key);
-                warnings.push(format!("nva {}: BGP next hop {what} is unreachable: no route covers it", nva.name))
+                warnings.push(format!(
+                    "nva {}: BGP next hop {what} is unreachable: no route covers it",
+                    nva.name
+                ))
             }
-            Some(r) if matches!(r.source, OsSource::Bgp { session: rs, .. } if bgp.sessions[rs].other(me) == key.0) => {
+            Some(r) if matches!(r.source, OsSource::Bgp { session: rs, .. } if bgp.sessions[rs].other(me) == key.0) =>
+            {
                 seen.push(key);
                 warnings.push(format!(
                     "nva {}: BGP next hop {what} resolves through {}, a route learned from that same session: recursive routing; add a static route for the peer's subnet",

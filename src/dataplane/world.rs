@@ -104,7 +104,6 @@ pub enum PublicOwner {
     Site(SiteId),
 }
 
-
 /// A (scope, address) map key as integers: the scope (a VNet's index, or
 /// 0) shifted left once with the family in the low bit, and the address.
 /// The integers are read from where the address lies (an `IpAddr` in a

@@ -660,10 +660,10 @@ impl Topology {
         a == b
             || (is_public(a) != is_public(b)
                 && self.nics.iter().any(|n| {
-                n.public_ip.is_some_and(|p| {
-                    (p == a && n.ips.contains(&b)) || (p == b && n.ips.contains(&a))
-                })
-            }))
+                    n.public_ip.is_some_and(|p| {
+                        (p == a && n.ips.contains(&b)) || (p == b && n.ips.contains(&a))
+                    })
+                }))
     }
 
     /// Whether the two VNets are in different regions (global peering).
@@ -752,7 +752,11 @@ pub fn is_public(ip: IpAddr) -> bool {
         }
         IpAddr::V6(a) => {
             let s = a.segments();
-            !(a.is_loopback() || a.is_multicast() || a.is_unspecified() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80)
+            !(a.is_loopback()
+                || a.is_multicast()
+                || a.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80)
         }
     }
 }

@@ -105,7 +105,10 @@ fn vnet_connections(v: &mut V) {
                     c.loc,
                     &obj,
                     Some(field),
-                    format!("{} is an ExpressRoute gateway; VNet-to-VNet connections join VPN gateways", g.name),
+                    format!(
+                        "{} is an ExpressRoute gateway; VNet-to-VNet connections join VPN gateways",
+                        g.name
+                    ),
                 );
             }
         }
@@ -876,8 +879,8 @@ fn check_session(v: &mut V, s: &BgpSession, owner: &str, me: Speaker) {
     }
     if let (Speaker::Nva(n), Some(src)) = (me, s.source) {
         let nva = &t.nvas[n.idx()];
-        let owned = nva.loopbacks.contains(&src)
-            || nva.nics.iter().any(|&x| t.nic(x).ips.contains(&src));
+        let owned =
+            nva.loopbacks.contains(&src) || nva.nics.iter().any(|&x| t.nic(x).ips.contains(&src));
         if !owned {
             v.err(
                 s.loc,
@@ -894,9 +897,9 @@ fn check_session(v: &mut V, s: &BgpSession, owner: &str, me: Speaker) {
         let rs = &t.route_servers[r.idx()];
         let region = &t.vnet(rs.vnet).region;
         if let Some(lb) = s.next_hop.and_then(|ip| {
-            t.load_balancers
-                .iter()
-                .find(|l| l.frontend_ip == ip && !t.vnet(l.vnet).region.eq_ignore_ascii_case(region))
+            t.load_balancers.iter().find(|l| {
+                l.frontend_ip == ip && !t.vnet(l.vnet).region.eq_ignore_ascii_case(region)
+            })
         }) {
             v.warn(
                 s.loc,

@@ -676,11 +676,18 @@ fn r25_route_server_programs_no_route_inside_the_vnets_it_serves() {
 
 /// The next hop of `prefix` as `receiver` got it from `peer` (a Route
 /// Server instance `RS/IN_k`, or a speaker).
-fn received_next_hop(cp: &vnetplane::control::ControlPlane, receiver: &str, peer: &str, prefix: &str) -> Option<String> {
+fn received_next_hop(
+    cp: &vnetplane::control::ControlPlane,
+    receiver: &str,
+    peer: &str,
+    prefix: &str,
+) -> Option<String> {
     use vnetplane::control::bgp::Node;
     let t = &cp.topology;
     let me = Node::by_name(t, receiver)?;
-    let (name, k) = peer.split_once("/IN_").map_or((peer, None), |(n, k)| (n, k.parse::<u8>().ok()));
+    let (name, k) = peer
+        .split_once("/IN_")
+        .map_or((peer, None), |(n, k)| (n, k.parse::<u8>().ok()));
     let them = Node::by_name(t, name)?;
     let (si, _) = cp
         .bgp
@@ -727,7 +734,7 @@ fn r26_an_nva_has_one_session_per_route_server_instance() {
     );
     // The Route Server does not send an NVA's own routes back to it on
     // the other instance.
-    assert!(received(&cp, "nva1", "rs-hub1/IN_1").get("0.0.0.0/0").is_none());
+    assert!(!received(&cp, "nva1", "rs-hub1/IN_1").contains_key("0.0.0.0/0"));
     // An NVA that peers with one instance only has one session (and R21's
     // warning, tested above).
     let one = load(&S2.replace(
@@ -763,8 +770,7 @@ fn r26_gateway_routes_relayed_to_nvas_carry_the_instance_ip() {
     }
     // What nva1 advertises is programmed with nva1's own IP.
     assert!(
-        vng_rows(&t, "hub1-vm", &[])
-            .contains(&vng("Active", "172.16.10.0/24", &["10.1.2.4"])),
+        vng_rows(&t, "hub1-vm", &[]).contains(&vng("Active", "172.16.10.0/24", &["10.1.2.4"])),
         "{:?}",
         vng_rows(&t, "hub1-vm", &[])
     );
@@ -778,12 +784,18 @@ fn r26_gateway_routes_relayed_to_nvas_carry_the_instance_ip() {
     // resolves through the hub range learned from the Route Server itself
     // (scenario 17): one warning for that session's address, not one per
     // route relayed with it.
-    let bare = load(&include_str!("../../topologies/branch-to-branch-nva.toml").replace(
-        "  [[nva.route]]\n  prefix = \"10.1.1.0/27\"\n  via = \"10.1.2.1\"\n",
-        "",
-    ));
+    let bare = load(
+        &include_str!("../../topologies/branch-to-branch-nva.toml").replace(
+            "  [[nva.route]]\n  prefix = \"10.1.1.0/27\"\n  via = \"10.1.2.1\"\n",
+            "",
+        ),
+    );
     let cp = converge(&bare, &[]);
-    let recursive: Vec<_> = cp.warnings.iter().filter(|w| w.contains("recursive")).collect();
+    let recursive: Vec<_> = cp
+        .warnings
+        .iter()
+        .filter(|w| w.contains("recursive"))
+        .collect();
     assert_eq!(recursive.len(), 1, "{recursive:?}");
     assert!(recursive[0].contains("10.1.1.4"), "{recursive:?}");
 }
@@ -795,19 +807,31 @@ fn r21_one_route_server_instance_down_leaves_the_other() {
     let t = builtin("hub-rs-two-nvas");
     let before = vng_rows(&t, "spoke11-vm", &[]);
     assert!(before.iter().any(|r| r.1 == "0.0.0.0/0"), "{before:?}");
-    assert_eq!(vng_rows(&t, "spoke11-vm", &["instance-down rs-hub1 0"]), before);
+    assert_eq!(
+        vng_rows(&t, "spoke11-vm", &["instance-down rs-hub1 0"]),
+        before
+    );
     let cp = converge(&t, &["instance-down rs-hub1 IN_0"]);
     let nva1 = vnetplane::control::bgp::Node::by_name(&cp.topology, "nva1").unwrap();
     let states: Vec<_> = cp
         .bgp
         .sessions_of(nva1)
         .filter(|(_, s)| s.instance.is_some())
-        .map(|(_, s)| (s.instance, s.state == vnetplane::control::bgp::SessionState::Up))
+        .map(|(_, s)| {
+            (
+                s.instance,
+                s.state == vnetplane::control::bgp::SessionState::Up,
+            )
+        })
         .collect();
     assert_eq!(states, vec![(Some(0), false), (Some(1), true)]);
     assert!(
-        vng_rows(&t, "spoke11-vm", &["instance-down rs-hub1 0", "instance-down rs-hub1 1"])
-            .is_empty()
+        vng_rows(
+            &t,
+            "spoke11-vm",
+            &["instance-down rs-hub1 0", "instance-down rs-hub1 1"]
+        )
+        .is_empty()
     );
     // And back.
     assert_eq!(
@@ -827,7 +851,9 @@ fn r21_one_route_server_instance_down_leaves_the_other() {
 fn route_policy_prepends_per_prefix() {
     let src = include_str!("../../topologies/hub-rs-two-nvas.toml");
     // nva2's session: prepend twice, 0/0 only.
-    let at = src.rfind("  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n").unwrap();
+    let at = src
+        .rfind("  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n")
+        .unwrap();
     let mut t = src.to_string();
     t.insert_str(
         at + "  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n".len(),
@@ -837,13 +863,20 @@ fn route_policy_prepends_per_prefix() {
     let rows = vng_rows(&t, "spoke11-vm", &[]);
     let of = |p: &str| rows.iter().find(|r| r.1 == p).map(|r| r.2.clone());
     assert_eq!(of("0.0.0.0/0"), Some(s(&["10.1.2.4"])), "{rows:?}");
-    assert_eq!(of("10.0.0.0/8"), Some(s(&["10.1.2.4", "10.1.2.5"])), "{rows:?}");
+    assert_eq!(
+        of("10.0.0.0/8"),
+        Some(s(&["10.1.2.4", "10.1.2.5"])),
+        "{rows:?}"
+    );
     let cp = converge(&t, &[]);
     assert_eq!(
         received(&cp, "rs-hub1", "nva2")["0.0.0.0/0"].0,
         vec![65001, 65001, 65001]
     );
-    assert_eq!(received(&cp, "rs-hub1", "nva2")["10.0.0.0/8"].0, vec![65001]);
+    assert_eq!(
+        received(&cp, "rs-hub1", "nva2")["10.0.0.0/8"].0,
+        vec![65001]
+    );
     // A rule that denies drops the prefix from the session.
     let denied = load(&src.replacen(
         "  originate = [\"0.0.0.0/0\", \"10.0.0.0/8\"]\n",
@@ -852,7 +885,9 @@ fn route_policy_prepends_per_prefix() {
     ));
     let rows = vng_rows(&denied, "spoke11-vm", &[]);
     assert_eq!(
-        rows.iter().find(|r| r.1 == "10.0.0.0/8").map(|r| r.2.clone()),
+        rows.iter()
+            .find(|r| r.1 == "10.0.0.0/8")
+            .map(|r| r.2.clone()),
         Some(s(&["10.1.2.5"]))
     );
 }
@@ -908,10 +943,11 @@ fn route_policy_communities_and_no_advertise() {
         session,
         &format!("{session}  [[nva.bgp.policy]]\n  prefixes = [\"172.16.0.0/12\"]\n  or_longer = true\n  communities = [\"65001:100\", \"no-advertise\"]\n  [[nva.bgp.policy]]\n  communities = [\"65001:200\"]\n"),
     ));
-    assert!(
-        vng_rows(&tagged, "hub1-vm", &[])
-            .contains(&vng("Active", "172.16.10.0/24", &["10.1.2.4"]))
-    );
+    assert!(vng_rows(&tagged, "hub1-vm", &[]).contains(&vng(
+        "Active",
+        "172.16.10.0/24",
+        &["10.1.2.4"]
+    )));
     let cp = converge(&tagged, &[]);
     assert!(!received(&cp, "onprem", "gw-vpn").contains_key("172.16.10.0/24"));
     assert!(!received(&cp, "gw-vpn", "rs-hub1").contains_key("172.16.10.0/24"));
@@ -944,7 +980,10 @@ fn route_policy_communities_and_no_advertise() {
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("communities") && err.contains("65001:70000"), "{err}");
+    assert!(
+        err.contains("communities") && err.contains("65001:70000"),
+        "{err}"
+    );
 }
 
 /// An NVA as a VPN gateway's local network gateway, with BGP over the
@@ -1003,7 +1042,10 @@ originate = ["172.20.255.1/32"]
         received(&cp, "gw-vpn", "nva1")["172.20.255.1/32"],
         (vec![65010], "best".to_string(), String::new())
     );
-    assert_eq!(received(&cp, "nva1", "gw-vpn")["10.1.0.0/16"].0, vec![65515]);
+    assert_eq!(
+        received(&cp, "nva1", "gw-vpn")["10.1.0.0/16"].0,
+        vec![65515]
+    );
     assert!(
         vng_rows(&t, "hub1-vm", &[]).contains(&vng(
             "Active",
@@ -1028,9 +1070,16 @@ originate = ["172.20.255.1/32"]
             .any(|r| r.1 == "172.20.255.1/32")
     );
     // An ExpressRoute gateway does not peer with NVAs.
-    let er = load(&src.replace("kind = \"vpn\"\nactive_active = true", "kind = \"expressroute\""));
+    let er = load(&src.replace(
+        "kind = \"vpn\"\nactive_active = true",
+        "kind = \"expressroute\"",
+    ));
     let cp = converge(&er, &[]);
-    assert!(cp.warnings.iter().any(|w| w.contains("ExpressRoute")), "{:?}", cp.warnings);
+    assert!(
+        cp.warnings.iter().any(|w| w.contains("ExpressRoute")),
+        "{:?}",
+        cp.warnings
+    );
 }
 
 /// A session sourced from a loopback sets the loopback as next hop. The
@@ -1040,10 +1089,16 @@ originate = ["172.20.255.1/32"]
 #[test]
 fn a_session_sourced_from_a_loopback_sets_its_next_hop() {
     let src = include_str!("../../topologies/nva-default-loop.toml");
-    let t = load(&src.replace(
-        "asn = 65001\n",
-        "asn = 65001\nloopbacks = [\"192.0.2.1\"]\n",
-    ).replace("  peer = \"rs-hub1\"\n", "  peer = \"rs-hub1\"\n  source = \"192.0.2.1\"\n"));
+    let t = load(
+        &src.replace(
+            "asn = 65001\n",
+            "asn = 65001\nloopbacks = [\"192.0.2.1\"]\n",
+        )
+        .replace(
+            "  peer = \"rs-hub1\"\n",
+            "  peer = \"rs-hub1\"\n  source = \"192.0.2.1\"\n",
+        ),
+    );
     let cp = converge(&t, &[]);
     assert_eq!(received(&cp, "rs-hub1", "nva1")["0.0.0.0/0"].0, vec![65001]);
     assert_eq!(
@@ -1053,7 +1108,10 @@ fn a_session_sourced_from_a_loopback_sets_its_next_hop() {
     // A source the NVA does not have is refused, naming the field.
     let err = vnetplane::topology::load_str(
         "t.toml",
-        &src.replace("  peer = \"rs-hub1\"\n", "  peer = \"rs-hub1\"\n  source = \"192.0.2.9\"\n"),
+        &src.replace(
+            "  peer = \"rs-hub1\"\n",
+            "  peer = \"rs-hub1\"\n  source = \"192.0.2.9\"\n",
+        ),
     )
     .unwrap_err()
     .to_string();
@@ -1106,7 +1164,10 @@ hosts = ["192.168.1.10"]
   weight = WEIGHT
 "#;
     let at = |t: &vnetplane::topology::Topology, events: &[&str]| {
-        walk_tcp(t, events, "hub1-vm", "192.168.1.10").verdict.at().to_string()
+        walk_tcp(t, events, "hub1-vm", "192.168.1.10")
+            .verdict
+            .at()
+            .to_string()
     };
     // Equal weights and paths: the earlier circuit.
     let even = load(&src.replace("WEIGHT", "0"));
@@ -1118,7 +1179,10 @@ hosts = ["192.168.1.10"]
     let er = received(&cp, "gw-er", "msee-circuit-b");
     assert_eq!(er["192.168.0.0/16"].1, "best");
     // That circuit down: the other one.
-    assert_eq!(at(&heavy, &["speaker-down msee-circuit-b"]), "site circuit-a");
+    assert_eq!(
+        at(&heavy, &["speaker-down msee-circuit-b"]),
+        "site circuit-a"
+    );
     assert!(
         vng_rows(&heavy, "hub1-vm", &[])
             .iter()
@@ -1200,13 +1264,28 @@ bgp = BGP
             ("vm-b", "10.10.1.4", "nic vm-a"),
         ] {
             let tr = walk_tcp(&t, &[], from, dst);
-            assert_eq!(tr.verdict, Verdict::Delivered { at: to.into() }, "bgp {bgp}: {tr:?}");
-            assert!(tr.hops.iter().any(|h| h.node == "gateway gw-a"), "bgp {bgp}");
-            assert!(tr.hops.iter().any(|h| h.node == "gateway gw-b"), "bgp {bgp}");
+            assert_eq!(
+                tr.verdict,
+                Verdict::Delivered { at: to.into() },
+                "bgp {bgp}: {tr:?}"
+            );
+            assert!(
+                tr.hops.iter().any(|h| h.node == "gateway gw-a"),
+                "bgp {bgp}"
+            );
+            assert!(
+                tr.hops.iter().any(|h| h.node == "gateway gw-b"),
+                "bgp {bgp}"
+            );
         }
         // The connection down: no route, the packet stays home.
         let down = &["session-down gw-a gw-b"];
-        assert!(!vng_rows(&t, "vm-a", down).iter().any(|r| r.1 == "10.20.0.0/16"), "bgp {bgp}");
+        assert!(
+            !vng_rows(&t, "vm-a", down)
+                .iter()
+                .any(|r| r.1 == "10.20.0.0/16"),
+            "bgp {bgp}"
+        );
     }
     let t = load(&src.replace("BGP", "true"));
     let cp = converge(&t, &[]);
@@ -1214,7 +1293,8 @@ bgp = BGP
     // BGP between equal ASNs is refused.
     let err = vnetplane::topology::load_str(
         "t.toml",
-        &src.replace("BGP", "true").replace("asn = 65020", "asn = 65010"),
+        &src.replace("BGP", "true")
+            .replace("asn = 65020", "asn = 65010"),
     )
     .unwrap_err()
     .to_string();
@@ -1236,11 +1316,20 @@ fn active_active_gateways_have_a_session_per_instance() {
             .sessions_of(me)
             .find(|(_, s)| s.instance == Some(k))
             .and_then(|(si, _)| cp.bgp.received.get(&(me, si)))
-            .and_then(|m| m.values().find(|r| r.path.prefix.to_string() == "10.1.0.0/16"))
+            .and_then(|m| {
+                m.values()
+                    .find(|r| r.path.prefix.to_string() == "10.1.0.0/16")
+            })
             .map(|r| r.path.next_hop.to_string())
     };
-    assert_eq!(next_hop_from(&cp, "gw-vpn/IN_0").as_deref(), Some("10.1.0.4"));
-    assert_eq!(next_hop_from(&cp, "gw-vpn/IN_1").as_deref(), Some("10.1.0.5"));
+    assert_eq!(
+        next_hop_from(&cp, "gw-vpn/IN_0").as_deref(),
+        Some("10.1.0.4")
+    );
+    assert_eq!(
+        next_hop_from(&cp, "gw-vpn/IN_1").as_deref(),
+        Some("10.1.0.5")
+    );
     // The site's own prefix does not come back on the other instance.
     assert!(!received(&cp, "onprem", "gw-vpn/IN_1").contains_key("192.168.0.0/16"));
     let reach = |events: &[&str]| {

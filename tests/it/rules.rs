@@ -718,8 +718,9 @@ asn = 65002
     let layer = vnetplane::control::effective::InjectedLayer::new(&t, &cp.injections, &sources);
     let (own, _) = vnetplane::control::effective::split_table(&t, &layer, sub);
     assert!(
-        own.routes.iter().any(|r| r.prefix.to_string() == "172.20.0.0/16"
-            && r.next_hop_type.as_str() == "None"),
+        own.routes
+            .iter()
+            .any(|r| r.prefix.to_string() == "172.20.0.0/16" && r.next_hop_type.as_str() == "None"),
         "{:?}",
         own.routes
     );
@@ -729,7 +730,12 @@ asn = 65002
     ));
     assert_eq!(
         next_hop(&peered, "spoke11-vm", "172.20.1.10"),
-        hop("VirtualNetworkGateway", "172.20.0.0/16", "VirtualNetworkGateway", &["10.2.2.4"])
+        hop(
+            "VirtualNetworkGateway",
+            "172.20.0.0/16",
+            "VirtualNetworkGateway",
+            &["10.2.2.4"]
+        )
     );
 }
 
@@ -822,13 +828,23 @@ remote_subnets = ["front"]
             .replace("local_subnets = [\"web\"]\n", "")
             .replace("remote_subnets = [\"front\"]\n", ""),
     );
-    let r: Vec<_> = rows(&full, "app-vm").into_iter().filter(|r| r.3 == "VNetPeering").map(|r| r.2).collect();
+    let r: Vec<_> = rows(&full, "app-vm")
+        .into_iter()
+        .filter(|r| r.3 == "VNetPeering")
+        .map(|r| r.2)
+        .collect();
     assert_eq!(r, s(&["10.1.0.0/16"]));
     // A subnet the VNet does not have is an error naming the field.
-    let err = vnetplane::topology::load_str("t.toml", &src.replace("remote_subnets = [\"web\"]", "remote_subnets = [\"nope\"]"))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("remote_subnets") && err.contains("nope"), "{err}");
+    let err = vnetplane::topology::load_str(
+        "t.toml",
+        &src.replace("remote_subnets = [\"web\"]", "remote_subnets = [\"nope\"]"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("remote_subnets") && err.contains("nope"),
+        "{err}"
+    );
 }
 
 /// The load balancer of `load_balancer_backends_that_are_down_get_no_new_flows`
@@ -871,13 +887,24 @@ fn walk_proto(
 fn load_balancer_rules_ha_ports_and_floating_ip() {
     use vnetplane::dataplane::{DropReason, PROTO_TCP, PROTO_UDP, Verdict};
     let ha = ilb_topology("");
-    assert_eq!(ha.load_balancers[0].rules, vec![vnetplane::topology::LbRule::HA_PORTS]);
+    assert_eq!(
+        ha.load_balancers[0].rules,
+        vec![vnetplane::topology::LbRule::HA_PORTS]
+    );
     for (proto, port) in [(PROTO_TCP, 443), (PROTO_UDP, 53)] {
-        assert_eq!(walk_proto(&ha, "198.51.100.10", proto, port).verdict.kind(), "delivered");
+        assert_eq!(
+            walk_proto(&ha, "198.51.100.10", proto, port).verdict.kind(),
+            "delivered"
+        );
     }
     // One TCP 443 rule: the UDP flow through the load balancer is dropped.
     let web = ilb_topology("  [[load_balancer.rule]]\n  protocol = \"tcp\"\n  port = 443\n");
-    assert_eq!(walk_proto(&web, "198.51.100.10", PROTO_TCP, 443).verdict.kind(), "delivered");
+    assert_eq!(
+        walk_proto(&web, "198.51.100.10", PROTO_TCP, 443)
+            .verdict
+            .kind(),
+        "delivered"
+    );
     assert_eq!(
         walk_proto(&web, "198.51.100.10", PROTO_UDP, 53).verdict,
         Verdict::Dropped {
@@ -887,8 +914,15 @@ fn load_balancer_rules_ha_ports_and_floating_ip() {
     );
     // To the frontend itself, floating IP off: the backend's own address.
     let tr = walk_proto(&web, "10.1.2.10", PROTO_TCP, 443);
-    let nat = tr.hops.iter().find_map(|h| h.effects.nat).expect("translated");
-    assert!(["10.1.2.4", "10.1.2.5"].contains(&nat.1.to_string().as_str()), "{nat:?}");
+    let nat = tr
+        .hops
+        .iter()
+        .find_map(|h| h.effects.nat)
+        .expect("translated");
+    assert!(
+        ["10.1.2.4", "10.1.2.5"].contains(&nat.1.to_string().as_str()),
+        "{nat:?}"
+    );
     assert_eq!(tr.verdict.kind(), "delivered");
     // Floating IP on: the destination stays the frontend.
     let dsr = ilb_topology(
@@ -896,7 +930,10 @@ fn load_balancer_rules_ha_ports_and_floating_ip() {
     );
     let tr = walk_proto(&dsr, "10.1.2.10", PROTO_TCP, 443);
     assert!(tr.hops.iter().all(|h| h.effects.nat.is_none()));
-    assert!(tr.hops.last().unwrap().decision.contains("floating IP"), "{tr:?}");
+    assert!(
+        tr.hops.last().unwrap().decision.contains("floating IP"),
+        "{tr:?}"
+    );
     // A rule with a protocol but no port is refused, naming the field.
     let err = vnetplane::topology::load_str(
         "t.toml",
@@ -975,12 +1012,19 @@ asn = 65001
     let same = load(&src.replace("REGION", "westeurope"));
     assert_eq!(
         next_hop(&same, "hub1-vm", "198.51.100.10"),
-        hop("VirtualNetworkGateway", "0.0.0.0/0", "VirtualNetworkGateway", &["10.2.1.10"])
+        hop(
+            "VirtualNetworkGateway",
+            "0.0.0.0/0",
+            "VirtualNetworkGateway",
+            &["10.2.1.10"]
+        )
     );
     assert!(!same.warnings.iter().any(|w| w.message.contains("R22")));
     let far = load(&src.replace("REGION", "northeurope"));
     assert!(
-        far.warnings.iter().any(|w| w.message.contains("R22") && w.message.contains("northeurope")),
+        far.warnings
+            .iter()
+            .any(|w| w.message.contains("R22") && w.message.contains("northeurope")),
         "{:?}",
         far.warnings
     );

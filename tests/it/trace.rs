@@ -712,7 +712,11 @@ fn a_walk_can_start_in_an_nvas_own_os() {
     // To the branch: the BGP route learned inside the VXLAN tunnel.
     let tr = walk_start(&t, &[], nva, ping("172.16.10.10"));
     let w = walked(&tr, |h| h.node.clone());
-    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("delivered", "site branch"), "{w:?}");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "site branch"),
+        "{w:?}"
+    );
     assert_eq!(w.nodes.first().map(String::as_str), Some("nva nva1"));
     assert_eq!(w.encaps.len(), 1, "{w:?}");
     assert_eq!(tr.hops[0].ttl, 64);
@@ -722,7 +726,9 @@ fn a_walk_can_start_in_an_nvas_own_os() {
     let w = walked(&tr, |h| h.node.clone());
     assert_eq!(
         w.nodes,
-        ["nva nva1", "nic nva1", "nic hub1-vm"].map(String::from).to_vec(),
+        ["nva nva1", "nic nva1", "nic hub1-vm"]
+            .map(String::from)
+            .to_vec(),
         "{w:?}"
     );
     assert_eq!(w.verdict, "delivered");
@@ -733,14 +739,30 @@ fn a_walk_can_start_in_an_nvas_own_os() {
 #[test]
 fn trace_from_an_nva_names_it_with_a_prefix() {
     let out = super::cli::run(&[
-        "trace", "-t", "topologies/branch-to-branch-nva.toml", "--from", "nva:nva1", "--dst",
-        "172.16.10.10", "--proto", "icmp",
+        "trace",
+        "-t",
+        "topologies/branch-to-branch-nva.toml",
+        "--from",
+        "nva:nva1",
+        "--dst",
+        "172.16.10.10",
+        "--proto",
+        "icmp",
     ]);
     assert_eq!(out.0, 0, "{out:?}");
     assert!(out.1.contains("sent by the NVA's OS"), "{}", out.1);
-    assert!(out.1.contains("verdict: delivered at site branch"), "{}", out.1);
+    assert!(
+        out.1.contains("verdict: delivered at site branch"),
+        "{}",
+        out.1
+    );
     let out = super::cli::run(&[
-        "trace", "-t", "topologies/branch-to-branch-nva.toml", "--from", "nva:nope", "--dst",
+        "trace",
+        "-t",
+        "topologies/branch-to-branch-nva.toml",
+        "--from",
+        "nva:nope",
+        "--dst",
         "172.16.10.10",
     ]);
     assert_ne!(out.0, 0);
@@ -846,27 +868,54 @@ hosts = ["172.16.10.10"]
         sport: 49152,
         dport: 443,
     };
-    let tr = walk_start(&t, &[], Start::Site(SiteId(0)), header("172.16.10.10", "10.1.3.4"));
+    let tr = walk_start(
+        &t,
+        &[],
+        Start::Site(SiteId(0)),
+        header("172.16.10.10", "10.1.3.4"),
+    );
     let w = walked(&tr, |h| h.node.clone());
-    assert_eq!((w.verdict.as_str(), w.at.as_str()), ("delivered", "nic hub1-vm"), "{w:?}");
+    assert_eq!(
+        (w.verdict.as_str(), w.at.as_str()),
+        ("delivered", "nic hub1-vm"),
+        "{w:?}"
+    );
     assert_eq!((w.encaps.len(), w.decaps.len()), (1, 1), "{w:?}");
-    let nat = tr.hops.iter().find_map(|h| h.effects.nat).expect("translated");
+    let nat = tr
+        .hops
+        .iter()
+        .find_map(|h| h.effects.nat)
+        .expect("translated");
     assert_eq!(nat.1.to_string(), "10.1.2.4");
     // A hub VM → the branch (a UDR to the NVA): the NVA's BGP route into
     // the tunnel; the outer packet leaves with the NVA's public IP as
     // source.
     let tr = walk_tcp(&t, &[], "hub1-vm", "172.16.10.10");
-    assert_eq!(tr.verdict, Verdict::Delivered { at: "site branch".into() }, "{tr:?}");
-    let nat = tr.hops.iter().find_map(|h| h.effects.nat).expect("translated");
+    assert_eq!(
+        tr.verdict,
+        Verdict::Delivered {
+            at: "site branch".into()
+        },
+        "{tr:?}"
+    );
+    let nat = tr
+        .hops
+        .iter()
+        .find_map(|h| h.effects.nat)
+        .expect("translated");
     assert_eq!(nat.0.to_string(), "20.1.1.1");
     // A VM with a public IP reaching a gateway's public IP, and an address
     // nobody owns.
     assert_eq!(
         walk_tcp(&t, &[], "hub1-vm", "20.1.1.9").verdict,
-        Verdict::Delivered { at: "gateway gw-vpn".into() }
+        Verdict::Delivered {
+            at: "gateway gw-vpn".into()
+        }
     );
     assert_eq!(
         walk_tcp(&t, &[], "hub1-vm", "8.8.8.8").verdict,
-        Verdict::Delivered { at: "internet".into() }
+        Verdict::Delivered {
+            at: "internet".into()
+        }
     );
 }

@@ -150,8 +150,7 @@ pub fn received(
 ) -> std::collections::BTreeMap<String, (Vec<u32>, String, String)> {
     let t = &cp.topology;
     let me = Node::by_name(t, receiver).unwrap_or_else(|| panic!("no speaker {receiver}"));
-    let si = session_with(cp, me, peer)
-        .unwrap_or_else(|| panic!("no session {receiver}-{peer}"));
+    let si = session_with(cp, me, peer).unwrap_or_else(|| panic!("no session {receiver}-{peer}"));
     cp.bgp
         .received
         .get(&(me, si))
@@ -179,8 +178,7 @@ pub fn advertised(
 ) -> std::collections::BTreeMap<String, Vec<u32>> {
     let t = &cp.topology;
     let me = Node::by_name(t, sender).unwrap_or_else(|| panic!("no speaker {sender}"));
-    let si = session_with(cp, me, peer)
-        .unwrap_or_else(|| panic!("no session {sender}-{peer}"));
+    let si = session_with(cp, me, peer).unwrap_or_else(|| panic!("no session {sender}-{peer}"));
     cp.bgp
         .advertised
         .get(&(me, si))

@@ -84,9 +84,7 @@ impl<'t> Ctx<'t> {
                     (
                         Node::Gateway(g),
                         Node::Site(_) | Node::Msee(_) | Node::Nva(_) | Node::Gateway(_),
-                    ) => {
-                        served_ranges(t, t.gateway(g).vnet, false)
-                    }
+                    ) => served_ranges(t, t.gateway(g).vnet, false),
                     _ => Vec::new(),
                 };
                 let limit = match (to, from) {

@@ -83,10 +83,9 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
                     // gateway learned from sites.
                     let from_edge = match p.session {
                         Some(ls) => !matches!(ctx.sessions[ls].other(from), Node::RouteServer(_)),
-                        None => matches!(
-                            p.origin,
-                            Node::Site(_) | Node::Msee(_) | Node::Gateway(_)
-                        ),
+                        None => {
+                            matches!(p.origin, Node::Site(_) | Node::Msee(_) | Node::Gateway(_))
+                        }
                     };
                     from_edge && p.session != Some(si)
                 }
@@ -188,7 +187,7 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
 fn rewrite_as_path(r: &ExportRule, my_asn: u32, as_path: &[u32]) -> Vec<u32> {
     as_path
         .iter()
-        .filter(|&&a| !(r.remove_private_as && is_private_asn(a)) && !r.delete_as.contains(&a))
+        .filter(|&&a| !(r.delete_as.contains(&a) || (r.remove_private_as && is_private_asn(a))))
         .map(|&a| if r.replace_as.contains(&a) { my_asn } else { a })
         .collect()
 }

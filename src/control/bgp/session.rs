@@ -50,7 +50,9 @@ impl Session {
     /// `me`, when the platform sets it: a Route Server instance's IP.
     pub fn platform_peer_ip(&self, t: &Topology, me: Node) -> Option<IpAddr> {
         match (self.other(me), self.instance) {
-            (Node::RouteServer(r), Some(k)) => t.route_servers[r.idx()].ips.get(usize::from(k)).copied(),
+            (Node::RouteServer(r), Some(k)) => {
+                t.route_servers[r.idx()].ips.get(usize::from(k)).copied()
+            }
             _ => None,
         }
     }
@@ -355,10 +357,7 @@ pub fn sessions(t: &Topology, cond: &Conditions) -> (Vec<Session>, Vec<String>) 
             _ => continue,
         };
         if s.state == SessionState::Up && cond.down_instances.contains(&(platform, k)) {
-            s.state = SessionState::Down(format!(
-                "instance {k} of {} is down",
-                platform.name(t)
-            ));
+            s.state = SessionState::Down(format!("instance {k} of {} is down", platform.name(t)));
         }
     }
     // A session over a tunnel that is down is down.

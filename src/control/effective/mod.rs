@@ -411,7 +411,10 @@ fn own_head(
     // they cover only the listed remote subnets' prefixes.
     for pid in t.connected_peerings(vid) {
         let p = &t.peerings[pid.idx()];
-        if p.local_subnets.as_ref().is_some_and(|l| !l.contains(&subnet)) {
+        if p.local_subnets
+            .as_ref()
+            .is_some_and(|l| !l.contains(&subnet))
+        {
             continue;
         }
         let ty = if t.is_global(vid, p.remote) {

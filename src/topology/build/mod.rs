@@ -545,24 +545,29 @@ impl<'a, 'b> Builder<'a, 'b> {
             let obj = format!("peering {label}");
             let vnet = self.resolve(|n| &n.vnets, &r.vnet, "vnet", &obj, "vnet");
             let remote = self.resolve(|n| &n.vnets, &r.remote, "vnet", &obj, "remote");
-            let subnets_of = |b: &mut Self, v: Option<VnetId>, list: &Option<Vec<S<String>>>, field: &str| {
-                let (Some(vid), Some(list)) = (v, list) else {
-                    return None;
-                };
-                let mut out = Vec::new();
-                for n in list {
-                    match b.names.subnets.get(&(vid, n.get_ref().clone())) {
-                        Some(&s) => out.push(s),
-                        None => b.err(
-                            &n.span(),
-                            &obj,
-                            Some(field),
-                            format!("unknown subnet `{}` in vnet `{}`", n.get_ref(), vnets[vid.idx()].name),
-                        ),
+            let subnets_of =
+                |b: &mut Self, v: Option<VnetId>, list: &Option<Vec<S<String>>>, field: &str| {
+                    let (Some(vid), Some(list)) = (v, list) else {
+                        return None;
+                    };
+                    let mut out = Vec::new();
+                    for n in list {
+                        match b.names.subnets.get(&(vid, n.get_ref().clone())) {
+                            Some(&s) => out.push(s),
+                            None => b.err(
+                                &n.span(),
+                                &obj,
+                                Some(field),
+                                format!(
+                                    "unknown subnet `{}` in vnet `{}`",
+                                    n.get_ref(),
+                                    vnets[vid.idx()].name
+                                ),
+                            ),
+                        }
                     }
-                }
-                Some(out)
-            };
+                    Some(out)
+                };
             let local_subnets = subnets_of(self, vnet, &r.local_subnets, "local_subnets");
             let remote_subnets = subnets_of(self, remote, &r.remote_subnets, "remote_subnets");
             if let (Some(vnet), Some(remote)) = (vnet, remote) {
@@ -626,7 +631,11 @@ impl<'a, 'b> Builder<'a, 'b> {
             let mut rules = Vec::new();
             for x in &r.rule {
                 let rr = x.get_ref();
-                let protocol = match rr.protocol.as_ref().map(|p| p.get_ref().to_ascii_lowercase()) {
+                let protocol = match rr
+                    .protocol
+                    .as_ref()
+                    .map(|p| p.get_ref().to_ascii_lowercase())
+                {
                     None if rr.ha_ports => None,
                     Some(p) if p == "all" => None,
                     Some(p) if p == "tcp" => Some(6),
@@ -638,7 +647,8 @@ impl<'a, 'b> Builder<'a, 'b> {
                             Some("rule.protocol"),
                             match other {
                                 Some(p) => format!("unknown protocol `{p}` (tcp, udp or all)"),
-                                None => "a rule needs `protocol` and `port`, or `ha_ports = true`".to_string(),
+                                None => "a rule needs `protocol` and `port`, or `ha_ports = true`"
+                                    .to_string(),
                             },
                         );
                         continue;
@@ -681,9 +691,11 @@ impl<'a, 'b> Builder<'a, 'b> {
         let mut vnet_connections = Vec::new();
         for x in &f.vnet_connection {
             let r = x.get_ref();
-            let label = r.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_else(|| {
-                format!("{}-to-{}", r.gateway1.get_ref(), r.gateway2.get_ref())
-            });
+            let label = r
+                .name
+                .as_ref()
+                .map(|n| n.get_ref().clone())
+                .unwrap_or_else(|| format!("{}-to-{}", r.gateway1.get_ref(), r.gateway2.get_ref()));
             let obj = format!("vnet_connection {label}");
             let a = self.resolve(|n| &n.gateways, &r.gateway1, "gateway", &obj, "gateway1");
             let b = self.resolve(|n| &n.gateways, &r.gateway2, "gateway", &obj, "gateway2");
