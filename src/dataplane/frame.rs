@@ -209,10 +209,10 @@ pub fn render(
     let mut fragment: Option<u16> = None;
     // Address translation at the Internet edge, decided at one hop (the
     // sender's egress, captured untranslated) and seen from the next.
-    let mut nat: Option<(std::net::IpAddr, std::net::IpAddr)> = None;
+    let mut nat: Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)> = None;
     for (i, hop) in hops.iter().enumerate() {
         let e = &hop.effects;
-        if let Some((std::net::IpAddr::V4(src), std::net::IpAddr::V4(dst))) = nat.take()
+        if let Some((src, dst)) = nat.take()
             && cur.len() > 14
         {
             let _ = wire::rewrite_addresses(&mut cur[14..], src, dst);

@@ -181,9 +181,10 @@ pub struct Effects {
     pub decap: Option<Encap>,
     /// The outer packet is fragmented to this MTU from here on (R55).
     pub fragment: Option<u16>,
-    /// Address translation at the Internet edge: the outer header's new
-    /// (source, destination).
-    pub nat: Option<(IpAddr, IpAddr)>,
+    /// Address translation (at the Internet edge, or to a load balancer's
+    /// backend): the outer IPv4 header's new (source, destination). Kept
+    /// small: every recorded hop carries it.
+    pub nat: Option<(std::net::Ipv4Addr, std::net::Ipv4Addr)>,
 }
 
 /// One step of a walk.

@@ -179,6 +179,9 @@ pub(super) struct Walk<'w, const REC: bool> {
 pub(super) enum Step {
     Go(At),
     Done(Outcome),
+    /// Leave over the Internet from hop `hop` (sent by `nic`): decided
+    /// out of the SDN hop, which most walks take without ever reaching it.
+    Internet { hop: usize, nic: Option<NicId> },
 }
 
 /// A location and header state mixed into a few bits (for `seen_bits`).
@@ -592,9 +595,18 @@ impl<const REC: bool> Walk<'_, REC> {
                 At::SiteOut(s) => self.site_out(s),
                 At::GatewayIn(g) => self.gateway_in(g),
             };
+            let step = match step {
+                Step::Internet { hop, nic } => {
+                    let (why, next) = self.over_internet(hop, nic);
+                    self.set_hop(hop, |h| h.decision = why);
+                    next
+                }
+                other => other,
+            };
             match step {
                 Step::Go(next) => at = next,
                 Step::Done(v) => return v,
+                Step::Internet { .. } => return Outcome::Loop { at, first: None },
             }
         }
         Outcome::Loop { at, first: None }

@@ -167,7 +167,7 @@ impl<const REC: bool> Walk<'_, REC> {
                     ),
                 }
             }
-            NextHopType::Internet => self.over_internet(i, nic),
+            NextHopType::Internet => (String::new(), Step::Internet { hop: i, nic }),
             NextHopType::VirtualNetworkServiceEndpoint => (
                 say!(self, "to the Azure service over its endpoint"),
                 Step::Done(Outcome::Delivered(Place::ServiceEndpoint)),
@@ -233,7 +233,11 @@ impl<const REC: bool> Walk<'_, REC> {
                     let what = match backend_ip {
                         Some(ip) if !floating => {
                             self.b.packet.outer_mut().header.dst = ip;
-                            self.set_last_hop(|x| x.effects.nat = Some((h.src, ip)));
+                            if let (std::net::IpAddr::V4(s4), std::net::IpAddr::V4(d4)) =
+                                (h.src, ip)
+                            {
+                                self.set_last_hop(|x| x.effects.nat = Some((s4, d4)));
+                            }
                             say!(self, ", destination translated to {ip}")
                         }
                         _ => say!(self, ", floating IP: destination kept"),
