@@ -181,7 +181,10 @@ pub(super) enum Step {
     Done(Outcome),
     /// Leave over the Internet from hop `hop` (sent by `nic`): decided
     /// out of the SDN hop, which most walks take without ever reaching it.
-    Internet { hop: usize, nic: Option<NicId> },
+    Internet {
+        hop: usize,
+        nic: Option<NicId>,
+    },
 }
 
 /// A location and header state mixed into a few bits (for `seen_bits`).
