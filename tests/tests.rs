@@ -13,6 +13,8 @@ mod it {
     mod captures;
     /// `routes` and `next-hop` through the real binary, table and JSON.
     mod cli;
+    /// `compare`: the model against Azure's own output (REST examples).
+    mod compare;
     /// `diff OLD NEW`: routes, verdicts, paths and intents that change.
     mod diff;
     /// SPEC T2, T3, T16 and scenarios 1 and 14: effective routes and lookups.

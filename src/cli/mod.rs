@@ -6,6 +6,7 @@ mod args;
 #[cfg(feature = "bench")]
 mod bench;
 mod bgp;
+mod compare;
 mod diff;
 mod fib;
 mod generate;
@@ -74,6 +75,10 @@ pub enum Command {
     /// effective routes, flow verdicts and paths, and intents that change.
     /// Exit 1 when something `--fail-on` names changes, 2 on unusable input.
     Diff(diff::DiffArgs),
+    /// What Azure programmed against the model: NIC effective routes and
+    /// Route Server peerings' learned and advertised routes, as Azure's CLI
+    /// prints them. Exit 1 on any difference, 2 on unusable input.
+    Compare(compare::CompareArgs),
     /// Compiled forwarding tables: NICs, subnets, distinct tables and bytes.
     Fib(fib::FibArgs),
     /// Benchmarks: `bench lpm` (lookups against the treebitmap fork), or the
@@ -189,6 +194,7 @@ pub fn run(cli: Cli) -> Result<String> {
         Some(Command::Gen(a)) => generate::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Diff(a)) => diff::run(a),
+        Some(Command::Compare(a)) => compare::run(a),
         Some(Command::Fib(a)) => fib::run(a),
         #[cfg(feature = "bench")]
         Some(Command::Bench(a)) => bench::run(a),
