@@ -24,6 +24,11 @@ pub struct BgpArgs {
     pub speaker: Option<String>,
     #[arg(long)]
     pub json: bool,
+    /// With --json: each Route Server peering's learned and advertised
+    /// routes as `az network routeserver peering list-learned-routes` /
+    /// `list-advertised-routes` print them (per RouteServiceRole_IN_k).
+    #[arg(long, requires = "json")]
+    pub azure: bool,
     #[command(flatten)]
     pub events: EventArgs,
 }
@@ -44,7 +49,9 @@ pub fn run(a: BgpArgs) -> Result<String> {
             )
         })?),
     };
-    if a.json {
+    if a.azure {
+        Ok(serde_json::to_string_pretty(&azure_peerings(&cp, only))? + "\n")
+    } else if a.json {
         Ok(serde_json::to_string_pretty(&BgpReport::new(&cp, only))? + "\n")
     } else {
         Ok(text(&cp, only))
@@ -458,4 +465,71 @@ impl<'c> BgpReport<'c> {
             warnings: &cp.warnings,
         }
     }
+}
+
+/// `bgp --json --azure`: per Route Server and NVA peer, what Azure's CLI
+/// prints for the peering's learned and advertised routes.
+fn azure_peerings(cp: &ControlPlane, only: Option<Node>) -> serde_json::Value {
+    use vnetplane::io::azure::model_peer_routes;
+    let t = &cp.topology;
+    let mut out = Vec::new();
+    for (ri, rs) in t.route_servers.iter().enumerate() {
+        let me = Node::RouteServer(vnetplane::topology::RouteServerId(ri as u32));
+        let mut peers: Vec<Node> = cp
+            .bgp
+            .sessions_of(me)
+            .map(|(_, s)| s.other(me))
+            .filter(|n| matches!(n, Node::Nva(_)))
+            .collect();
+        peers.dedup();
+        for peer in peers {
+            if only.is_some_and(|o| o != me && o != peer) {
+                continue;
+            }
+            let peer_ip = match peer {
+                Node::Nva(x) => t.nvas[x.idx()]
+                    .nics
+                    .first()
+                    .and_then(|&nic| t.nic(nic).ips.first().copied()),
+                _ => None,
+            };
+            let shape = |learned: bool| {
+                let mut o = serde_json::Map::new();
+                for (instance, routes) in model_peer_routes(cp, me, peer, learned) {
+                    let k: usize = instance
+                        .rsplit('_')
+                        .next()
+                        .and_then(|k| k.parse().ok())
+                        .unwrap_or(0);
+                    let local = rs.ips.get(k).map(ToString::to_string);
+                    let rows: Vec<serde_json::Value> = routes
+                        .iter()
+                        .map(|r| {
+                            let path: Vec<String> =
+                                r.as_path.iter().map(ToString::to_string).collect();
+                            let from_rs = !learned && r.as_path == [vnetplane::control::bgp::ROUTE_SERVER_ASN];
+                            serde_json::json!({
+                                "localAddress": local,
+                                "network": r.network.to_string(),
+                                "nextHop": r.next_hop.to_string(),
+                                "sourcePeer": if learned { peer_ip.map(|i| i.to_string()) } else { local.clone() },
+                                "origin": if from_rs { "Igp" } else { "EBgp" },
+                                "asPath": path.join("-"),
+                                "weight": if learned { 32768 } else { 0 },
+                            })
+                        })
+                        .collect();
+                    o.insert(instance, serde_json::Value::Array(rows));
+                }
+                serde_json::Value::Object(o)
+            };
+            out.push(serde_json::json!({
+                "routeServer": rs.name,
+                "peer": peer.name(t),
+                "learnedRoutes": shape(true),
+                "advertisedRoutes": shape(false),
+            }));
+        }
+    }
+    serde_json::Value::Array(out)
 }

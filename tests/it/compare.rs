@@ -317,3 +317,42 @@ fn route_server_peering_routes_compare_per_instance() {
     assert_eq!(code, 2);
     assert!(err.contains("no nva named `nobody`"), "{err}");
 }
+
+/// `bgp --json --azure` prints each peering in the API's shape (per
+/// RouteServiceRole_IN_k, hyphen-joined AS paths): what it prints reads
+/// back through `compare` as agreeing, learned and advertised.
+#[test]
+fn bgp_json_azure_is_the_route_server_api_shape() {
+    let (code, out, err) = run(&["bgp", "-t", "hub-rs-two-nvas", "--json", "--azure"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let peerings = v.as_array().unwrap();
+    assert_eq!(peerings.len(), 2, "{out}");
+    let p = &peerings[0];
+    assert_eq!((p["routeServer"].as_str(), p["peer"].as_str()), (Some("rs-hub1"), Some("nva1")));
+    let learned = &p["learnedRoutes"]["RouteServiceRole_IN_1"];
+    let default = learned
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["network"] == "0.0.0.0/0")
+        .expect("nva1's 0/0");
+    assert_eq!(default["asPath"], "65001");
+    assert_eq!(default["nextHop"], "10.1.2.4");
+    assert_eq!(default["localAddress"], "10.1.1.5");
+    let files: Vec<(String, String)> = peerings
+        .iter()
+        .flat_map(|p| {
+            let base = format!("{}.{}", p["routeServer"].as_str().unwrap(), p["peer"].as_str().unwrap());
+            [
+                (format!("{base}.learned.json"), p["learnedRoutes"].to_string()),
+                (format!("{base}.advertised.json"), p["advertisedRoutes"].to_string()),
+            ]
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let dir = folder("roundtrip", &refs);
+    let (code, out, err) = run(&["compare", "-t", "hub-rs-two-nvas", "--azure", &dir.display().to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches(" 0 only in Azure, 0 only in the model").count(), 8, "{out}");
+}
