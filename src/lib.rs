@@ -26,6 +26,7 @@ pub mod bench;
 pub mod control;
 pub mod dataplane;
 pub mod fib;
+pub mod import;
 pub mod io;
 pub mod pipeline;
 pub mod replay;

@@ -23,6 +23,8 @@ mod it {
     mod fib;
     /// Hostile inputs: the corpus in tests/fuzz and random mutations.
     mod fuzz;
+    /// `import`: topologies from az CLI JSON and Resource Graph results.
+    mod import;
     /// Wrong and hostile topology files: located errors, never a panic.
     mod malformed;
     /// The worker pipeline: order, failover, live updates, stop.

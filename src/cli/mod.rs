@@ -10,6 +10,7 @@ mod compare;
 mod diff;
 mod fib;
 mod generate;
+mod import;
 mod render;
 mod replay;
 mod routes;
@@ -75,6 +76,10 @@ pub enum Command {
     /// effective routes, flow verdicts and paths, and intents that change.
     /// Exit 1 when something `--fail-on` names changes, 2 on unusable input.
     Diff(diff::DiffArgs),
+    /// A topology file from what Azure exports (`az ... -o json`, Resource
+    /// Graph results): objects named as in Azure, each with its resource id;
+    /// prints what was skipped and the stubs to complete (NVA routes).
+    Import(import::ImportArgs),
     /// What Azure programmed against the model: NIC effective routes and
     /// Route Server peerings' learned and advertised routes, as Azure's CLI
     /// prints them. Exit 1 on any difference, 2 on unusable input.
@@ -195,6 +200,7 @@ pub fn run(cli: Cli) -> Result<String> {
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Diff(a)) => diff::run(a),
         Some(Command::Compare(a)) => compare::run(a),
+        Some(Command::Import(a)) => import::run(a),
         Some(Command::Fib(a)) => fib::run(a),
         #[cfg(feature = "bench")]
         Some(Command::Bench(a)) => bench::run(a),

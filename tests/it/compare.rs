@@ -329,7 +329,10 @@ fn bgp_json_azure_is_the_route_server_api_shape() {
     let peerings = v.as_array().unwrap();
     assert_eq!(peerings.len(), 2, "{out}");
     let p = &peerings[0];
-    assert_eq!((p["routeServer"].as_str(), p["peer"].as_str()), (Some("rs-hub1"), Some("nva1")));
+    assert_eq!(
+        (p["routeServer"].as_str(), p["peer"].as_str()),
+        (Some("rs-hub1"), Some("nva1"))
+    );
     let learned = &p["learnedRoutes"]["RouteServiceRole_IN_1"];
     let default = learned
         .as_array()
@@ -343,16 +346,39 @@ fn bgp_json_azure_is_the_route_server_api_shape() {
     let files: Vec<(String, String)> = peerings
         .iter()
         .flat_map(|p| {
-            let base = format!("{}.{}", p["routeServer"].as_str().unwrap(), p["peer"].as_str().unwrap());
+            let base = format!(
+                "{}.{}",
+                p["routeServer"].as_str().unwrap(),
+                p["peer"].as_str().unwrap()
+            );
             [
-                (format!("{base}.learned.json"), p["learnedRoutes"].to_string()),
-                (format!("{base}.advertised.json"), p["advertisedRoutes"].to_string()),
+                (
+                    format!("{base}.learned.json"),
+                    p["learnedRoutes"].to_string(),
+                ),
+                (
+                    format!("{base}.advertised.json"),
+                    p["advertisedRoutes"].to_string(),
+                ),
             ]
         })
         .collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let dir = folder("roundtrip", &refs);
-    let (code, out, err) = run(&["compare", "-t", "hub-rs-two-nvas", "--azure", &dir.display().to_string()]);
+    let (code, out, err) = run(&[
+        "compare",
+        "-t",
+        "hub-rs-two-nvas",
+        "--azure",
+        &dir.display().to_string(),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.matches(" 0 only in Azure, 0 only in the model").count(), 8, "{out}");
+    assert_eq!(
+        out.matches(" 0 only in Azure, 0 only in the model").count(),
+        8,
+        "{out}"
+    );
 }

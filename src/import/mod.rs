@@ -1,0 +1,830 @@
+//! `import`: a topology file from what Azure exports. Reads `az ... -o
+//! json` output (lists or single resources, the az CLI's flattened shape
+//! or REST's `properties` nesting), Azure Resource Graph results
+//! (`{"data": [...]}`) and REST API example files, and writes the TOML
+//! topology: every object with its Azure resource id as a comment, ARM
+//! names kept. What Azure does not expose (an NVA's OS routes, its BGP
+//! advertisements and tunnels) becomes a marked stub to complete.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde_json::Value;
+
+use crate::io::azure::{AzureJsonError, field};
+
+/// What an import produced.
+#[derive(Clone, Debug, Default)]
+pub struct Imported {
+    /// The topology file.
+    pub toml: String,
+    /// What the user must complete (NVA routes, advertisements, tunnels).
+    pub stubs: Vec<String>,
+    /// Resources of types the importer does not read: (file, JSON path, type).
+    pub skipped: Vec<(String, String, String)>,
+    /// Resources read but not usable, and why.
+    pub warnings: Vec<String>,
+}
+
+/// One resource with where it was found.
+struct Res<'v> {
+    file: String,
+    path: String,
+    v: &'v Value,
+}
+
+impl Res<'_> {
+    fn s(&self, key: &str) -> Option<&str> {
+        field(self.v, key).and_then(Value::as_str)
+    }
+    fn name(&self) -> String {
+        self.s("name")
+            .map(str::to_string)
+            .unwrap_or_else(|| self.s("id").map(last_segment).unwrap_or_default())
+    }
+    fn id(&self) -> String {
+        self.s("id").unwrap_or("").to_string()
+    }
+}
+
+fn last_segment(id: &str) -> String {
+    id.rsplit('/').next().unwrap_or("").to_string()
+}
+
+/// The resources of a document: a list, a Resource Graph result, an ARM
+/// template's `resources`, a REST example's body, or one resource.
+fn resources<'v>(file: &str, v: &'v Value) -> Vec<Res<'v>> {
+    let (v, at) = crate::io::azure::body(v);
+    let list = match v {
+        Value::Array(a) => Some((a, at.clone())),
+        Value::Object(o) => ["data", "value", "resources"].iter().find_map(|k| {
+            o.get(*k)
+                .and_then(Value::as_array)
+                .map(|a| (a, format!("{at}.{k}")))
+        }),
+        _ => None,
+    };
+    match list {
+        Some((a, at)) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Res {
+                file: file.to_string(),
+                path: format!("{at}[{i}]"),
+                v,
+            })
+            .collect(),
+        None => vec![Res {
+            file: file.to_string(),
+            path: at,
+            v,
+        }],
+    }
+}
+
+fn kind(r: &Res) -> String {
+    r.s("type").unwrap_or("").to_ascii_lowercase()
+}
+
+fn list<'v>(v: &'v Value, key: &str) -> &'v [Value] {
+    field(v, key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn strs(v: &Value, key: &str) -> Vec<String> {
+    match field(v, key) {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn id_of(v: &Value, key: &str) -> Option<String> {
+    field(v, key)
+        .and_then(|x| field(x, "id"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+fn q(s: &str) -> String {
+    format!("{s:?}")
+}
+
+fn qlist(v: &[String]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ")
+    )
+}
+
+fn bad(r: &Res, key: &str, message: impl Into<String>) -> AzureJsonError {
+    AzureJsonError {
+        file: r.file.clone(),
+        path: format!("{}.{key}", r.path),
+        message: message.into(),
+    }
+}
+
+/// A subnet id's (VNet name, subnet name).
+fn subnet_of(id: &str) -> Option<(String, String)> {
+    let p: Vec<&str> = id.split('/').collect();
+    let i = p
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("virtualNetworks"))?;
+    let j = p.iter().position(|s| s.eq_ignore_ascii_case("subnets"))?;
+    Some((p.get(i + 1)?.to_string(), p.get(j + 1)?.to_string()))
+}
+
+/// Builds the topology from the documents, `(file, JSON)` each.
+pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
+    let mut out = Imported::default();
+    let mut by_kind: BTreeMap<String, Vec<Res>> = BTreeMap::new();
+    for (file, v) in docs {
+        for r in resources(file, v) {
+            let k = kind(&r);
+            let known = [
+                "microsoft.network/virtualnetworks",
+                "microsoft.network/virtualnetworks/subnets",
+                "microsoft.network/virtualnetworks/virtualnetworkpeerings",
+                "microsoft.network/routetables",
+                "microsoft.network/networkinterfaces",
+                "microsoft.network/virtualnetworkgateways",
+                "microsoft.network/localnetworkgateways",
+                "microsoft.network/connections",
+                "microsoft.network/virtualhubs",
+                "microsoft.network/virtualhubs/bgpconnections",
+                "microsoft.network/loadbalancers",
+            ];
+            if known.contains(&k.as_str()) {
+                by_kind.entry(k).or_default().push(r);
+            } else {
+                let shown = if k.is_empty() {
+                    "(no type)".to_string()
+                } else {
+                    k
+                };
+                out.skipped.push((r.file.clone(), r.path.clone(), shown));
+            }
+        }
+    }
+    let get = |k: &str| by_kind.get(k).map_or(&[][..], Vec::as_slice);
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# Imported from Azure by `vnetplane import`. Each object names its resource id."
+    );
+    let _ = writeln!(
+        t,
+        "# Look for STUB: what Azure does not expose, to complete by hand.\n"
+    );
+
+    // VNets, their subnets and peerings (inline or as their own resources).
+    let mut vnets: BTreeMap<String, (String, &Res)> = BTreeMap::new(); // name -> (region, res)
+    let mut subnet_rt: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut subnet_prefixes: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for r in get("microsoft.network/virtualnetworks") {
+        let name = r.name();
+        let region = r.s("location").unwrap_or("unknown").to_string();
+        let space = field(r.v, "addressSpace")
+            .map(|a| strs(a, "addressPrefixes"))
+            .unwrap_or_default();
+        if space.is_empty() {
+            return Err(bad(
+                r,
+                "properties.addressSpace.addressPrefixes",
+                "a VNet without address space",
+            ));
+        }
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[vnet]]\nname = {}\nregion = {}\naddress_space = {}",
+            r.id(),
+            q(&name),
+            q(&region.to_ascii_lowercase().replace(' ', "")),
+            qlist(&space)
+        );
+        for (i, s) in list(r.v, "subnets").iter().enumerate() {
+            let sr = Res {
+                file: r.file.clone(),
+                path: format!("{}.subnets[{i}]", r.path),
+                v: s,
+            };
+            emit_subnet(&mut t, &sr, &name, &mut subnet_rt, &mut subnet_prefixes)?;
+        }
+        let _ = writeln!(t);
+        vnets.insert(name, (region, r));
+    }
+    for r in get("microsoft.network/virtualnetworks/subnets") {
+        let Some((vnet, _)) = subnet_of(&r.id()) else {
+            return Err(bad(r, "id", "a subnet id without its VNet"));
+        };
+        if subnet_prefixes
+            .keys()
+            .any(|(v, s)| *v == vnet && *s == r.name())
+        {
+            continue; // already inline in its VNet
+        }
+        out.warnings.push(format!(
+            "{}: {}: subnet {} of VNet {} is not under an imported VNet; skipped",
+            r.file,
+            r.path,
+            r.name(),
+            vnet
+        ));
+    }
+    let mut peerings: Vec<(String, &Value, String)> = Vec::new(); // (vnet, peering, file:path)
+    for (vname, (_, r)) in &vnets {
+        for (i, p) in list(r.v, "virtualNetworkPeerings").iter().enumerate() {
+            peerings.push((
+                vname.clone(),
+                p,
+                format!("{}: {}.virtualNetworkPeerings[{i}]", r.file, r.path),
+            ));
+        }
+    }
+    for r in get("microsoft.network/virtualnetworks/virtualnetworkpeerings") {
+        let id = r.id();
+        let p: Vec<&str> = id.split('/').collect();
+        let vnet = p
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case("virtualNetworks"))
+            .and_then(|i| p.get(i + 1))
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if !peerings.iter().any(|(v, x, _)| {
+            *v == vnet && field(x, "name").and_then(Value::as_str) == Some(&r.name())
+        }) {
+            peerings.push((vnet, r.v, format!("{}: {}", r.file, r.path)));
+        }
+    }
+    let mut peering_names: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, p, _) in &peerings {
+        if let Some(n) = field(p, "name").and_then(Value::as_str) {
+            *peering_names.entry(n.to_string()).or_default() += 1;
+        }
+    }
+    for (vnet, p, at) in &peerings {
+        let Some(remote) = id_of(p, "remoteVirtualNetwork").map(|i| last_segment(&i)) else {
+            out.warnings.push(format!(
+                "{at}: a peering without remoteVirtualNetwork; skipped"
+            ));
+            continue;
+        };
+        if !vnets.contains_key(vnet) || !vnets.contains_key(&remote) {
+            out.warnings.push(format!(
+                "{at}: peering {vnet} → {remote}: a VNet it joins was not imported; skipped"
+            ));
+            continue;
+        }
+        let b = |k: &str, d: bool| field(p, k).and_then(Value::as_bool).unwrap_or(d);
+        let name = field(p, "name").and_then(Value::as_str).unwrap_or("");
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[peering]]\nname = {}\nvnet = {}\nremote = {}\nallow_virtual_network_access = {}\nallow_forwarded_traffic = {}\nallow_gateway_transit = {}\nuse_remote_gateways = {}",
+            field(p, "id").and_then(Value::as_str).unwrap_or(""),
+            // ARM's name, unless two VNets use it.
+            q(&if peering_names.get(name) == Some(&1) {
+                name.to_string()
+            } else {
+                format!("{vnet}-{name}")
+            }),
+            q(vnet),
+            q(&remote),
+            b("allowVirtualNetworkAccess", true),
+            b("allowForwardedTraffic", false),
+            b("allowGatewayTransit", false),
+            b("useRemoteGateways", false)
+        );
+        if field(p, "peerCompleteVnets").and_then(Value::as_bool) == Some(false) {
+            let _ = writeln!(
+                t,
+                "local_subnets = {}\nremote_subnets = {}",
+                qlist(&strs(p, "localSubnetNames")),
+                qlist(&strs(p, "remoteSubnetNames"))
+            );
+        }
+        let _ = writeln!(t);
+    }
+
+    // Route tables.
+    for r in get("microsoft.network/routetables") {
+        let disable = field(r.v, "disableBgpRoutePropagation")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[route_table]]\nname = {}\ndisable_bgp_route_propagation = {disable}",
+            r.id(),
+            q(&r.name())
+        );
+        for (i, u) in list(r.v, "routes").iter().enumerate() {
+            let ur = Res {
+                file: r.file.clone(),
+                path: format!("{}.routes[{i}]", r.path),
+                v: u,
+            };
+            let prefix = ur
+                .s("addressPrefix")
+                .ok_or_else(|| bad(&ur, "addressPrefix", "missing"))?;
+            if prefix.parse::<IpNet>().is_err() {
+                out.warnings.push(format!(
+                    "{}: {}: route {} is for {prefix:?} (a service tag?): not modelled; skipped",
+                    ur.file,
+                    ur.path,
+                    ur.name()
+                ));
+                continue;
+            }
+            let hop = ur
+                .s("nextHopType")
+                .ok_or_else(|| bad(&ur, "nextHopType", "missing"))?;
+            let _ = writeln!(
+                t,
+                "  [[route_table.route]]\n  name = {}\n  prefix = {}\n  next_hop_type = {}",
+                q(&ur.name()),
+                q(prefix),
+                q(hop)
+            );
+            if let Some(ip) = ur.s("nextHopIpAddress").filter(|s| !s.is_empty()) {
+                let _ = writeln!(t, "  next_hop_ip = {}", q(ip));
+            }
+        }
+        let _ = writeln!(t);
+    }
+
+    // NICs.
+    let mut nic_by_ip: BTreeMap<IpAddr, String> = BTreeMap::new();
+    let mut nic_vm: BTreeMap<String, String> = BTreeMap::new();
+    let mut pool_members: BTreeMap<String, Vec<String>> = BTreeMap::new(); // pool id (lower) -> NICs
+    for r in get("microsoft.network/networkinterfaces") {
+        let name = r.name();
+        let mut ips = Vec::new();
+        let mut place: Option<(String, String)> = None;
+        for (i, c) in list(r.v, "ipConfigurations").iter().enumerate() {
+            let cr = Res {
+                file: r.file.clone(),
+                path: format!("{}.ipConfigurations[{i}]", r.path),
+                v: c,
+            };
+            if let Some(ip) = cr.s("privateIPAddress") {
+                let ip = ip.split('/').next().unwrap_or(ip);
+                let parsed: IpAddr = ip.parse().map_err(|_| {
+                    bad(
+                        &cr,
+                        "privateIPAddress",
+                        format!("{ip:?} is not an IP address"),
+                    )
+                })?;
+                nic_by_ip.insert(parsed, name.clone());
+                ips.push(ip.to_string());
+            }
+            if place.is_none() {
+                place = id_of(c, "subnet").and_then(|s| subnet_of(&s));
+            }
+            for p in list(c, "loadBalancerBackendAddressPools") {
+                if let Some(id) = field(p, "id").and_then(Value::as_str) {
+                    pool_members
+                        .entry(id.to_ascii_lowercase())
+                        .or_default()
+                        .push(name.clone());
+                }
+            }
+        }
+        let Some((vnet, subnet)) = place else {
+            out.warnings.push(format!(
+                "{}: {}: NIC {name} has no subnet; skipped",
+                r.file, r.path
+            ));
+            continue;
+        };
+        if !vnets.contains_key(&vnet) {
+            out.warnings.push(format!(
+                "{}: {}: NIC {name} is in VNet {vnet}, which was not imported; skipped",
+                r.file, r.path
+            ));
+            continue;
+        }
+        let fwd = field(r.v, "enableIPForwarding")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let vm = id_of(r.v, "virtualMachine").map(|i| last_segment(&i));
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[nic]]\nname = {}\nvnet = {}\nsubnet = {}\nips = {}\nip_forwarding = {fwd}",
+            r.id(),
+            q(&name),
+            q(&vnet),
+            q(&subnet),
+            qlist(&ips)
+        );
+        if let Some(vm) = vm {
+            let _ = writeln!(t, "vm = {}", q(&vm));
+            nic_vm.insert(name.clone(), vm);
+        }
+        let _ = writeln!(t);
+    }
+
+    // Gateways.
+    let mut gateway_names: BTreeMap<String, String> = BTreeMap::new(); // id lower -> name
+    for r in get("microsoft.network/virtualnetworkgateways") {
+        let name = r.name();
+        let vnet = list(r.v, "ipConfigurations")
+            .iter()
+            .find_map(|c| id_of(c, "subnet"))
+            .and_then(|s| subnet_of(&s))
+            .map(|x| x.0);
+        let Some(vnet) = vnet.filter(|v| vnets.contains_key(v)) else {
+            out.warnings.push(format!(
+                "{}: {}: gateway {name}: its VNet was not imported; skipped",
+                r.file, r.path
+            ));
+            continue;
+        };
+        let kind = match r
+            .s("gatewayType")
+            .unwrap_or("Vpn")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "expressroute" => "expressroute",
+            _ => "vpn",
+        };
+        let aa = field(r.v, "activeActive")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let bgp = field(r.v, "bgpSettings").filter(|b| !b.is_null());
+        let asn = bgp.and_then(|b| field(b, "asn")).and_then(Value::as_u64);
+        let mut ips: Vec<String> = bgp
+            .map(|b| {
+                list(b, "bgpPeeringAddresses")
+                    .iter()
+                    .flat_map(|p| strs(p, "defaultBgpIpAddresses"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ips.is_empty() {
+            ips = bgp
+                .and_then(|b| field(b, "bgpPeeringAddress"))
+                .and_then(Value::as_str)
+                .map(|s| s.split(',').map(|x| x.trim().to_string()).collect())
+                .unwrap_or_default();
+        }
+        if ips.is_empty() {
+            out.stubs.push(format!(
+                "gateway {name}: its instance IPs (Azure did not say; fill `ips`)"
+            ));
+        }
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[gateway]]\nname = {}\nvnet = {}\nkind = {}\nactive_active = {aa}\nips = {}",
+            r.id(),
+            q(&name),
+            q(&vnet),
+            q(kind),
+            qlist(&ips)
+        );
+        if let (Some(a), "vpn") = (asn, kind) {
+            let _ = writeln!(t, "asn = {a}");
+        }
+        let _ = writeln!(t);
+        gateway_names.insert(r.id().to_ascii_lowercase(), name);
+    }
+
+    // Local network gateways and connections: sites and VNet-to-VNet.
+    let lngs: BTreeMap<String, &Res> = get("microsoft.network/localnetworkgateways")
+        .iter()
+        .map(|r| (r.id().to_ascii_lowercase(), r))
+        .collect();
+    let mut sites: BTreeMap<String, (String, Vec<String>)> = BTreeMap::new(); // lng id -> (toml head, connection lines)
+    for r in get("microsoft.network/connections") {
+        let ctype = r.s("connectionType").unwrap_or("").to_ascii_lowercase();
+        let gw1 = id_of(r.v, "virtualNetworkGateway1").map(|s| s.to_ascii_lowercase());
+        let Some(g1) = gw1.as_ref().and_then(|g| gateway_names.get(g)) else {
+            out.warnings.push(format!(
+                "{}: {}: connection {}: its gateway was not imported; skipped",
+                r.file,
+                r.path,
+                r.name()
+            ));
+            continue;
+        };
+        let bgp = field(r.v, "enableBgp")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        match ctype.as_str() {
+            "vnet2vnet" => {
+                let Some(g2) = id_of(r.v, "virtualNetworkGateway2")
+                    .and_then(|g| gateway_names.get(&g.to_ascii_lowercase()))
+                else {
+                    out.warnings.push(format!(
+                        "{}: {}: connection {}: its second gateway was not imported; skipped",
+                        r.file,
+                        r.path,
+                        r.name()
+                    ));
+                    continue;
+                };
+                let _ = writeln!(
+                    t,
+                    "# id: {}\n[[vnet_connection]]\nname = {}\ngateway1 = {}\ngateway2 = {}\nbgp = {bgp}\n",
+                    r.id(),
+                    q(&r.name()),
+                    q(g1),
+                    q(g2)
+                );
+            }
+            _ => {
+                let Some(lng) = id_of(r.v, "localNetworkGateway2").map(|s| s.to_ascii_lowercase())
+                else {
+                    out.warnings.push(format!("{}: {}: connection {} ({ctype}) has no local network gateway: not modelled; skipped", r.file, r.path, r.name()));
+                    continue;
+                };
+                let weight = field(r.v, "routingWeight")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                let line = format!(
+                    "  # connection id: {}\n  [[site.connection]]\n  gateway = {}\n  bgp = {bgp}\n  weight = {weight}\n",
+                    r.id(),
+                    q(g1)
+                );
+                sites.entry(lng).or_default().1.push(line);
+            }
+        }
+    }
+    for (id, (_, conns)) in &mut sites {
+        let Some(r) = lngs.get(id) else {
+            out.warnings.push(format!(
+                "local network gateway {id} of a connection was not imported; its site is skipped"
+            ));
+            conns.clear();
+            continue;
+        };
+        let space = field(r.v, "localNetworkAddressSpace")
+            .map(|a| strs(a, "addressPrefixes"))
+            .unwrap_or_default();
+        let asn = field(r.v, "bgpSettings")
+            .and_then(|b| field(b, "asn"))
+            .and_then(Value::as_u64);
+        let cpe = r
+            .s("gatewayIpAddress")
+            .filter(|s| s.parse::<IpAddr>().is_ok());
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[site]]\nname = {}\nprefixes = {}",
+            r.id(),
+            q(&r.name()),
+            qlist(&space)
+        );
+        if let Some(a) = asn {
+            let _ = writeln!(t, "asn = {a}");
+        }
+        if let Some(c) = cpe {
+            let _ = writeln!(t, "cpe = {}", q(c));
+        }
+        for c in conns.iter() {
+            t.push_str(c);
+        }
+        let _ = writeln!(t);
+    }
+
+    // Route Servers (virtual hubs without a virtual WAN) and their peers.
+    let mut rs_names: BTreeMap<String, String> = BTreeMap::new();
+    for r in get("microsoft.network/virtualhubs") {
+        if id_of(r.v, "virtualWan").is_some() {
+            out.warnings.push(format!(
+                "{}: {}: {} is a Virtual WAN hub: not modelled; skipped",
+                r.file,
+                r.path,
+                r.name()
+            ));
+            continue;
+        }
+        let ips = strs(r.v, "virtualRouterIps");
+        let parsed: Vec<IpAddr> = ips.iter().filter_map(|s| s.parse().ok()).collect();
+        let vnet = subnet_prefixes
+            .iter()
+            .find(|((_, s), p)| {
+                s.eq_ignore_ascii_case("RouteServerSubnet")
+                    && p.iter()
+                        .filter_map(|x| x.parse::<IpNet>().ok())
+                        .any(|n| parsed.iter().any(|ip| n.contains(ip)))
+            })
+            .map(|((v, _), _)| v.clone());
+        let Some(vnet) = vnet else {
+            out.warnings.push(format!(
+                "{}: {}: route server {}: no imported RouteServerSubnet holds {}; skipped",
+                r.file,
+                r.path,
+                r.name(),
+                ips.join(", ")
+            ));
+            continue;
+        };
+        let b2b = field(r.v, "allowBranchToBranchTraffic")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[route_server]]\nname = {}\nvnet = {}\nips = {}\nbranch_to_branch = {b2b}",
+            r.id(),
+            q(&r.name()),
+            q(&vnet),
+            qlist(&ips)
+        );
+        if let Some(p) = r.s("hubRoutingPreference") {
+            let _ = writeln!(t, "routing_preference = {}", q(p));
+        }
+        let _ = writeln!(t);
+        rs_names.insert(r.id().to_ascii_lowercase(), r.name());
+    }
+    let mut nvas: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new(); // nic -> (asn, route servers)
+    for r in get("microsoft.network/virtualhubs/bgpconnections") {
+        let id = r.id().to_ascii_lowercase();
+        let hub = id
+            .split("/bgpconnections/")
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let Some(rs) = rs_names.get(&hub) else {
+            out.warnings.push(format!(
+                "{}: {}: BGP connection {}: its Route Server was not imported; skipped",
+                r.file,
+                r.path,
+                r.name()
+            ));
+            continue;
+        };
+        let ip = r.s("peerIp").and_then(|s| s.parse::<IpAddr>().ok());
+        let Some(nic) = ip.and_then(|ip| nic_by_ip.get(&ip)) else {
+            out.warnings.push(format!(
+                "{}: {}: BGP connection {}: no imported NIC holds peer IP {}; skipped",
+                r.file,
+                r.path,
+                r.name(),
+                r.s("peerIp").unwrap_or("?")
+            ));
+            continue;
+        };
+        let asn = field(r.v, "peerAsn").and_then(Value::as_u64).unwrap_or(0);
+        let e = nvas.entry(nic.clone()).or_insert((asn, Vec::new()));
+        e.1.push(rs.clone());
+    }
+    for (nic, (asn, rss)) in &nvas {
+        // Named after its VM (a NIC name when Azure gave none).
+        let name = nic_vm.get(nic).unwrap_or(nic);
+        out.stubs.push(format!(
+            "nva {name}: its OS routes, the prefixes it advertises, its tunnels"
+        ));
+        let _ = writeln!(
+            t,
+            "# STUB: the NVA on NIC {nic}. Azure does not expose its OS routes (`[[nva.route]]`),\n# what it advertises (`originate`) or its tunnels: complete them.\n[[nva]]\nname = {}\nnics = [{}]\nasn = {asn}",
+            q(name),
+            q(nic)
+        );
+        for rs in rss {
+            let _ = writeln!(
+                t,
+                "  [[nva.bgp]]\n  peer = {}\n  originate = []   # STUB",
+                q(rs)
+            );
+        }
+        let _ = writeln!(t);
+    }
+
+    // Load balancers (internal frontends).
+    for r in get("microsoft.network/loadbalancers") {
+        let fe = list(r.v, "frontendIPConfigurations")
+            .iter()
+            .find(|f| field(f, "privateIPAddress").is_some());
+        let Some(fe) = fe else {
+            out.warnings.push(format!(
+                "{}: {}: load balancer {} has no internal frontend: not modelled; skipped",
+                r.file,
+                r.path,
+                r.name()
+            ));
+            continue;
+        };
+        let ip = field(fe, "privateIPAddress")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let Some((vnet, subnet)) = id_of(fe, "subnet").and_then(|s| subnet_of(&s)) else {
+            out.warnings.push(format!(
+                "{}: {}: load balancer {}: its frontend has no subnet; skipped",
+                r.file,
+                r.path,
+                r.name()
+            ));
+            continue;
+        };
+        let mut backends: Vec<String> = Vec::new();
+        for p in list(r.v, "backendAddressPools") {
+            if let Some(id) = field(p, "id").and_then(Value::as_str) {
+                backends.extend(
+                    pool_members
+                        .get(&id.to_ascii_lowercase())
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        backends.sort();
+        backends.dedup();
+        let _ = writeln!(
+            t,
+            "# id: {}\n[[load_balancer]]\nname = {}\nvnet = {}\nsubnet = {}\nfrontend_ip = {}\nbackends = {}",
+            r.id(),
+            q(&r.name()),
+            q(&vnet),
+            q(&subnet),
+            q(ip),
+            qlist(&backends)
+        );
+        for rule in list(r.v, "loadBalancingRules") {
+            let proto = field(rule, "protocol")
+                .and_then(Value::as_str)
+                .unwrap_or("All");
+            let port = field(rule, "frontendPort")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let floating = field(rule, "enableFloatingIP")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if proto.eq_ignore_ascii_case("all") && port == 0 {
+                let _ = writeln!(
+                    t,
+                    "  [[load_balancer.rule]]\n  ha_ports = true\n  floating_ip = {floating}"
+                );
+            } else {
+                let _ = writeln!(
+                    t,
+                    "  [[load_balancer.rule]]\n  protocol = {}\n  port = {port}\n  floating_ip = {floating}",
+                    q(&proto.to_ascii_lowercase())
+                );
+            }
+        }
+        let _ = writeln!(t);
+    }
+
+    // A subnet's route table that was not imported: warn, and drop the key.
+    let tables: Vec<String> = get("microsoft.network/routetables")
+        .iter()
+        .map(Res::name)
+        .collect();
+    for ((v, s), rt) in &subnet_rt {
+        if !tables.contains(rt) {
+            out.warnings.push(format!("subnet {v}/{s} uses route table {rt}, which was not imported: the subnet is imported without it"));
+        }
+    }
+    out.toml = t;
+    // Drop route_table keys naming tables that were not imported.
+    for ((_, _), rt) in &subnet_rt {
+        if !tables.contains(rt) {
+            out.toml = out
+                .toml
+                .replace(&format!("  route_table = {}\n", q(rt)), "");
+        }
+    }
+    Ok(out)
+}
+
+fn emit_subnet(
+    t: &mut String,
+    s: &Res,
+    vnet: &str,
+    subnet_rt: &mut BTreeMap<(String, String), String>,
+    subnet_prefixes: &mut BTreeMap<(String, String), Vec<String>>,
+) -> Result<(), AzureJsonError> {
+    let name = s.name();
+    let mut prefixes = strs(s.v, "addressPrefixes");
+    if prefixes.is_empty() {
+        prefixes = strs(s.v, "addressPrefix");
+    }
+    if prefixes.is_empty() {
+        return Err(bad(
+            s,
+            "properties.addressPrefix",
+            "a subnet without address prefix",
+        ));
+    }
+    let _ = writeln!(
+        t,
+        "  # id: {}\n  [[vnet.subnet]]\n  name = {}\n  prefixes = {}",
+        s.id(),
+        q(&name),
+        qlist(&prefixes)
+    );
+    if let Some(rt) = id_of(s.v, "routeTable").map(|i| last_segment(&i)) {
+        let _ = writeln!(t, "  route_table = {}", q(&rt));
+        subnet_rt.insert((vnet.to_string(), name.clone()), rt);
+    }
+    subnet_prefixes.insert((vnet.to_string(), name), prefixes);
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `import` from what Azure exports: an az CLI bundle written for a small
+//! hub and spoke with a Route Server, Resource Graph rows, and REST API
+//! examples; the effective routes of the imported estate are those
+//! Azure's rules give (SPEC R1, R3, R6, R12).
+
+use super::cli::run;
+use super::util::*;
+
+fn out(tag: &str) -> String {
+    std::env::temp_dir()
+        .join(format!(
+            "vnetplane-import-{tag}-{}.toml",
+            std::process::id()
+        ))
+        .display()
+        .to_string()
+}
+
+/// The az bundle (flattened `az ... list -o json` shape): VNets with
+/// inline subnets and peerings, NICs, a route table, a Route Server with
+/// one BGP peer, and an NSG (not modelled: listed as skipped).
+#[test]
+fn an_az_cli_bundle_imports_to_a_topology_that_loads() {
+    let o = out("az");
+    let (code, report, err) = run(&["import", "tests/fixtures/az-hub-spoke", "-o", &o]);
+    assert_eq!(code, 0, "{report}{err}");
+    assert!(report.contains("skipped: tests/fixtures/az-hub-spoke/other.json: $[0]: resource type microsoft.network/networksecuritygroups"), "{report}");
+    assert!(report.contains("\"AzureCloud\""), "{report}");
+    assert!(
+        report.contains("to complete: nva nva1: its OS routes"),
+        "{report}"
+    );
+    let text = std::fs::read_to_string(&o).unwrap();
+    // Every object carries its resource id; ARM names are kept.
+    assert!(text.contains("# id: /subscriptions/sub1/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/hub1\n[[vnet]]\nname = \"hub1\""), "{text}");
+    assert!(text.contains("name = \"hub1-to-spoke11\""), "{text}");
+    assert!(text.contains("# STUB"), "{text}");
+    let t = vnetplane::topology::load_str(&o, &text).unwrap();
+    // spoke11's VM: its VNet (R1), the peering (R6), the UDR (R12), the
+    // default and reserved routes (R3; no 172.16/12 row outside it).
+    assert_eq!(
+        rows(&t, "spoke11-vm-nic"),
+        expect(&[
+            ("Default", "Active", "10.11.0.0/16", "VnetLocal", &[]),
+            ("Default", "Active", "10.1.0.0/16", "VNetPeering", &[]),
+            ("Default", "Active", "0.0.0.0/0", "Internet", &[]),
+            ("Default", "Active", "10.0.0.0/8", "None", &[]),
+            ("Default", "Active", "100.64.0.0/10", "None", &[]),
+            ("Default", "Active", "192.168.0.0/16", "None", &[]),
+            (
+                "User",
+                "Active",
+                "10.1.3.0/24",
+                "VirtualAppliance",
+                &["10.1.2.4"]
+            ),
+        ])
+    );
+    // The Route Server and its peer: two sessions (one per instance) once
+    // the stub says what the NVA advertises.
+    let completed =
+        load(&text.replace("  originate = []   # STUB", "  originate = [\"0.0.0.0/0\"]"));
+    assert!(
+        vng_rows(&completed, "spoke11-vm-nic", &[]).contains(&(
+            "Active".to_string(),
+            "0.0.0.0/0".to_string(),
+            s(&["10.1.2.4"])
+        )),
+        "{:?}",
+        vng_rows(&completed, "spoke11-vm-nic", &[])
+    );
+}
+
+/// Resource Graph rows keep REST's `properties` nesting and lower-case
+/// types, wrapped in `{"count", "data": [...]}`; REST API example files
+/// read too (the VNet example: 10.0.0.0/16 in westus, subnet1 10.0.1.0/24).
+#[test]
+fn resource_graph_rows_and_rest_examples_import() {
+    let rest = include_str!("../fixtures/VirtualNetworkGet.2025-07-01.json");
+    let v: serde_json::Value = serde_json::from_str(rest).unwrap();
+    let mut row = v["responses"]["200"]["body"].clone();
+    row["type"] = "microsoft.network/virtualnetworks".into();
+    row["resourceGroup"] = "rg1".into();
+    let graph =
+        serde_json::json!({"count": 1, "data": [row], "skip_token": null, "total_records": 1});
+    let dir = std::env::temp_dir().join(format!("vnetplane-import-graph-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("graph.json"), graph.to_string()).unwrap();
+    let o = out("graph");
+    let (code, report, err) = run(&["import", &dir.display().to_string(), "-o", &o]);
+    assert_eq!(code, 0, "{report}{err}");
+    let t = vnetplane::topology::load_str(&o, &std::fs::read_to_string(&o).unwrap()).unwrap();
+    assert_eq!(t.vnets[0].name, "test-vnet");
+    assert_eq!(t.vnets[0].region, "westus");
+    assert_eq!(t.subnets[0].prefixes[0].to_string(), "10.0.1.0/24");
+    // The example file itself (REST nesting under responses.200.body).
+    let (code, report, err) = run(&[
+        "import",
+        "tests/fixtures/VirtualNetworkGet.2025-07-01.json",
+        "-o",
+        &o,
+    ]);
+    assert_eq!(code, 0, "{report}{err}");
+}
+
+/// Unusable exports: not JSON (exit 2 naming the file), a VNet without an
+/// address space (naming the JSON path).
+#[test]
+fn unusable_exports_name_file_and_json_path() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-import-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("broken.json"), "[{\"name\": ").unwrap();
+    let (code, _, err) = run(&[
+        "import",
+        &dir.join("broken.json").display().to_string(),
+        "-o",
+        &out("bad"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("broken.json") && err.contains("not JSON"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.join("vnet.json"),
+        r#"[{"name": "v", "type": "Microsoft.Network/virtualNetworks", "location": "westeurope", "subnets": []}]"#,
+    )
+    .unwrap();
+    let (code, _, err) = run(&[
+        "import",
+        &dir.join("vnet.json").display().to_string(),
+        "-o",
+        &out("bad2"),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("$[0].properties.addressSpace.addressPrefixes"),
+        "{err}"
+    );
+}
