@@ -18,6 +18,26 @@ pub struct ImportArgs {
     /// The topology file to write.
     #[arg(short, long)]
     pub out: PathBuf,
+    /// A topology file to take what Azure does not hold from: its NVAs,
+    /// sites, assertions, options and description (instead of stubs).
+    #[arg(long)]
+    pub with: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub topology: super::args::TopologyArg,
+    /// The az CLI shape (`az ... -o json`), one list of resources.
+    #[arg(long, required = true)]
+    pub az: bool,
+}
+
+/// `export --az`: the topology's Azure resources as az prints them.
+pub fn export(a: ExportArgs) -> Result<String> {
+    let t = super::args::load(&a.topology.topology)?;
+    debug_assert!(a.az);
+    Ok(serde_json::to_string_pretty(&vnetplane::import::export_az(&t))? + "\n")
 }
 
 pub fn run(a: ImportArgs) -> Result<String> {
@@ -42,7 +62,20 @@ pub fn run(a: ImportArgs) -> Result<String> {
             docs.push((name.clone(), read_json(&name)?));
         }
     }
-    let imported = vnetplane::import::import(&docs)?;
+    let with = match &a.with {
+        None => None,
+        Some(p) => {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(p).map_err(|e| anyhow!("{name}: {e}"))?;
+            // The file must be a usable topology, then its tables are taken.
+            vnetplane::topology::load_str(&name, &text)?;
+            Some(
+                text.parse::<toml::Table>()
+                    .map_err(|e| anyhow!("{name}: {e}"))?,
+            )
+        }
+    };
+    let imported = vnetplane::import::import(&docs, with.as_ref())?;
     let out_name = a.out.display().to_string();
     std::fs::write(&a.out, &imported.toml).map_err(|e| OutputFailed(anyhow!("{out_name}: {e}")))?;
     let mut report = String::new();

@@ -80,6 +80,9 @@ pub enum Command {
     /// Graph results): objects named as in Azure, each with its resource id;
     /// prints what was skipped and the stubs to complete (NVA routes).
     Import(import::ImportArgs),
+    /// A topology's Azure resources as `az ... -o json` prints them
+    /// (`--az`): what `import` reads back.
+    Export(import::ExportArgs),
     /// What Azure programmed against the model: NIC effective routes and
     /// Route Server peerings' learned and advertised routes, as Azure's CLI
     /// prints them. Exit 1 on any difference, 2 on unusable input.
@@ -201,6 +204,7 @@ pub fn run(cli: Cli) -> Result<String> {
         Some(Command::Diff(a)) => diff::run(a),
         Some(Command::Compare(a)) => compare::run(a),
         Some(Command::Import(a)) => import::run(a),
+        Some(Command::Export(a)) => import::export(a),
         Some(Command::Fib(a)) => fib::run(a),
         #[cfg(feature = "bench")]
         Some(Command::Bench(a)) => bench::run(a),

@@ -15,6 +15,9 @@ use serde_json::Value;
 
 use crate::io::azure::{AzureJsonError, field};
 
+mod export;
+pub use export::export_az;
+
 /// What an import produced.
 #[derive(Clone, Debug, Default)]
 pub struct Imported {
@@ -143,7 +146,12 @@ fn subnet_of(id: &str) -> Option<(String, String)> {
 }
 
 /// Builds the topology from the documents, `(file, JSON)` each.
-pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
+/// `with`: a topology file whose NVAs, sites, assertions, options and
+/// description (what Azure does not hold) are taken instead of stubs.
+pub fn import(
+    docs: &[(String, Value)],
+    with: Option<&toml::Table>,
+) -> Result<Imported, AzureJsonError> {
     let mut out = Imported::default();
     let mut by_kind: BTreeMap<String, Vec<Res>> = BTreeMap::new();
     for (file, v) in docs {
@@ -161,6 +169,8 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
                 "microsoft.network/virtualhubs",
                 "microsoft.network/virtualhubs/bgpconnections",
                 "microsoft.network/loadbalancers",
+                "microsoft.network/publicipaddresses",
+                "microsoft.network/expressroutecircuits",
             ];
             if known.contains(&k.as_str()) {
                 by_kind.entry(k).or_default().push(r);
@@ -216,7 +226,15 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
                 path: format!("{}.subnets[{i}]", r.path),
                 v: s,
             };
-            emit_subnet(&mut t, &sr, &name, &mut subnet_rt, &mut subnet_prefixes)?;
+            emit_subnet(
+                &mut t,
+                &sr,
+                &name,
+                &mut subnet_rt,
+                &mut subnet_prefixes,
+                with,
+                &mut out.stubs,
+            )?;
         }
         let _ = writeln!(t);
         vnets.insert(name, (region, r));
@@ -359,6 +377,18 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
         let _ = writeln!(t);
     }
 
+    // Public IP addresses, by the id of the ipConfiguration holding them.
+    let mut public: BTreeMap<String, String> = BTreeMap::new();
+    for r in get("microsoft.network/publicipaddresses") {
+        if let (Some(ip), Some(cfg)) = (r.s("ipAddress"), id_of(r.v, "ipConfiguration")) {
+            public.insert(cfg.to_ascii_lowercase(), ip.to_string());
+        }
+    }
+    let public_of = |owner_id: &str, cfg: &Value| -> Option<String> {
+        let name = field(cfg, "name").and_then(Value::as_str).unwrap_or("");
+        let key = format!("{owner_id}/ipConfigurations/{name}").to_ascii_lowercase();
+        public.get(&key).cloned()
+    };
     // NICs.
     let mut nic_by_ip: BTreeMap<IpAddr, String> = BTreeMap::new();
     let mut nic_vm: BTreeMap<String, String> = BTreeMap::new();
@@ -366,6 +396,7 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
     for r in get("microsoft.network/networkinterfaces") {
         let name = r.name();
         let mut ips = Vec::new();
+        let mut pip: Option<String> = None;
         let mut place: Option<(String, String)> = None;
         for (i, c) in list(r.v, "ipConfigurations").iter().enumerate() {
             let cr = Res {
@@ -387,6 +418,9 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
             }
             if place.is_none() {
                 place = id_of(c, "subnet").and_then(|s| subnet_of(&s));
+            }
+            if pip.is_none() {
+                pip = public_of(&r.id(), c);
             }
             for p in list(c, "loadBalancerBackendAddressPools") {
                 if let Some(id) = field(p, "id").and_then(Value::as_str) {
@@ -424,6 +458,9 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
             q(&subnet),
             qlist(&ips)
         );
+        if let Some(p) = &pip {
+            let _ = writeln!(t, "public_ip = {}", q(p));
+        }
         if let Some(vm) = vm {
             let _ = writeln!(t, "vm = {}", q(&vm));
             nic_vm.insert(name.clone(), vm);
@@ -493,6 +530,18 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
         if let (Some(a), "vpn") = (asn, kind) {
             let _ = writeln!(t, "asn = {a}");
         }
+        if kind == "vpn"
+            && r.s("vpnType")
+                .is_some_and(|v| v.eq_ignore_ascii_case("PolicyBased"))
+        {
+            let _ = writeln!(t, "vpn_type = \"policy-based\"");
+        }
+        if let Some(p) = list(r.v, "ipConfigurations")
+            .iter()
+            .find_map(|c| public_of(&r.id(), c))
+        {
+            let _ = writeln!(t, "public_ip = {}", q(&p));
+        }
         let _ = writeln!(t);
         gateway_names.insert(r.id().to_ascii_lowercase(), name);
     }
@@ -541,7 +590,9 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
                 );
             }
             _ => {
-                let Some(lng) = id_of(r.v, "localNetworkGateway2").map(|s| s.to_ascii_lowercase())
+                let Some(lng) = id_of(r.v, "localNetworkGateway2")
+                    .or_else(|| id_of(r.v, "peer"))
+                    .map(|s| s.to_ascii_lowercase())
                 else {
                     out.warnings.push(format!("{}: {}: connection {} ({ctype}) has no local network gateway: not modelled; skipped", r.file, r.path, r.name()));
                     continue;
@@ -558,7 +609,36 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
             }
         }
     }
+    let with_sites: Vec<String> = with_names(with, "site");
+    let circuits: BTreeMap<String, &Res> = get("microsoft.network/expressroutecircuits")
+        .iter()
+        .map(|r| (r.id().to_ascii_lowercase(), r))
+        .collect();
     for (id, (_, conns)) in &mut sites {
+        let name = lngs
+            .get(id)
+            .or_else(|| circuits.get(id))
+            .map(|r| r.name())
+            .unwrap_or_else(|| last_segment(id));
+        if with_sites.contains(&name) {
+            continue; // taken whole from --with
+        }
+        if let Some(c) = circuits.get(id) {
+            out.stubs.push(format!(
+                "site {name}: the prefixes on-premises advertises over ExpressRoute circuit {name}"
+            ));
+            let _ = writeln!(
+                t,
+                "# id: {}\n# STUB: the prefixes advertised over this circuit.\n[[site]]\nname = {}\nprefixes = []",
+                c.id(),
+                q(&name)
+            );
+            for line in conns.iter() {
+                t.push_str(line);
+            }
+            let _ = writeln!(t);
+            continue;
+        }
         let Some(r) = lngs.get(id) else {
             out.warnings.push(format!(
                 "local network gateway {id} of a connection was not imported; its site is skipped"
@@ -676,7 +756,8 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
         let e = nvas.entry(nic.clone()).or_insert((asn, Vec::new()));
         e.1.push(rs.clone());
     }
-    for (nic, (asn, rss)) in &nvas {
+    let with_nvas = with_names(with, "nva");
+    for (nic, (asn, rss)) in nvas.iter().filter(|_| with_nvas.is_empty()) {
         // Named after its VM (a NIC name when Azure gave none).
         let name = nic_vm.get(nic).unwrap_or(nic);
         out.stubs.push(format!(
@@ -783,6 +864,27 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
             out.warnings.push(format!("subnet {v}/{s} uses route table {rt}, which was not imported: the subnet is imported without it"));
         }
     }
+    // What Azure does not hold, from --with.
+    if let Some(w) = with {
+        let mut extra = toml::Table::new();
+        for key in ["options", "nva", "site", "assertion"] {
+            if let Some(v) = w.get(key) {
+                extra.insert(key.to_string(), v.clone());
+            }
+        }
+        let text = toml::to_string(&extra).map_err(|e| AzureJsonError {
+            file: "--with".into(),
+            path: "$".into(),
+            message: e.to_string(),
+        })?;
+        let _ = writeln!(
+            t,
+            "# From the --with topology: what Azure does not hold.\n{text}"
+        );
+        if let Some(d) = w.get("description").and_then(toml::Value::as_str) {
+            t = format!("description = {}\n{t}", q(d));
+        }
+    }
     out.toml = t;
     // Drop route_table keys naming tables that were not imported.
     for ((_, _), rt) in &subnet_rt {
@@ -795,12 +897,65 @@ pub fn import(docs: &[(String, Value)]) -> Result<Imported, AzureJsonError> {
     Ok(out)
 }
 
+/// A `--with` topology's prefixes for a subnet's service endpoint.
+fn with_service_prefixes(
+    with: Option<&toml::Table>,
+    vnet: &str,
+    subnet: &str,
+    service: &str,
+) -> Vec<String> {
+    let named = |a: Option<&toml::Value>, n: &str| -> Option<toml::Value> {
+        a?.as_array()?
+            .iter()
+            .find(|o| o.get("name").and_then(toml::Value::as_str) == Some(n))
+            .cloned()
+    };
+    let Some(v) = named(with.and_then(|w| w.get("vnet")), vnet) else {
+        return Vec::new();
+    };
+    let Some(s) = named(v.get("subnet"), subnet) else {
+        return Vec::new();
+    };
+    s.get("service_endpoint")
+        .and_then(toml::Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .find(|e| e.get("service").and_then(toml::Value::as_str) == Some(service))
+        })
+        .and_then(|e| e.get("prefixes"))
+        .and_then(toml::Value::as_array)
+        .map(|p| {
+            p.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The names of a `--with` topology's objects of one kind.
+fn with_names(with: Option<&toml::Table>, key: &str) -> Vec<String> {
+    with.and_then(|w| w.get(key))
+        .and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|o| {
+                    o.get("name")
+                        .and_then(toml::Value::as_str)
+                        .map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn emit_subnet(
     t: &mut String,
     s: &Res,
     vnet: &str,
     subnet_rt: &mut BTreeMap<(String, String), String>,
     subnet_prefixes: &mut BTreeMap<(String, String), Vec<String>>,
+    with: Option<&toml::Table>,
+    stubs: &mut Vec<String>,
 ) -> Result<(), AzureJsonError> {
     let name = s.name();
     let mut prefixes = strs(s.v, "addressPrefixes");
@@ -824,6 +979,25 @@ fn emit_subnet(
     if let Some(rt) = id_of(s.v, "routeTable").map(|i| last_segment(&i)) {
         let _ = writeln!(t, "  route_table = {}", q(&rt));
         subnet_rt.insert((vnet.to_string(), name.clone()), rt);
+    }
+    // Service endpoints: Azure names the service, not its prefixes (those
+    // come from the --with topology, or are a stub).
+    for e in list(s.v, "serviceEndpoints") {
+        let Some(service) = field(e, "service").and_then(Value::as_str) else {
+            continue;
+        };
+        let known = with_service_prefixes(with, vnet, &name, service);
+        if known.is_empty() {
+            stubs.push(format!(
+                "subnet {vnet}/{name}: the public prefixes of service endpoint {service}"
+            ));
+        }
+        let _ = writeln!(
+            t,
+            "    [[vnet.subnet.service_endpoint]]\n    service = {}\n    prefixes = {}",
+            q(service),
+            qlist(&known)
+        );
     }
     subnet_prefixes.insert((vnet.to_string(), name), prefixes);
     Ok(())

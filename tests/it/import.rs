@@ -140,3 +140,44 @@ fn unusable_exports_name_file_and_json_path() {
         "{err}"
     );
 }
+
+/// Every built-in topology through `export --az` and `import --with` (the
+/// original file supplying what Azure does not hold: NVAs, sites,
+/// assertions, options) gives the same effective routes on every NIC.
+#[test]
+fn every_builtin_round_trips_through_export_and_import() {
+    let mut nics = 0;
+    for f in topology_files() {
+        let name = f.file_stem().unwrap().to_string_lossy().into_owned();
+        let (code, json, err) = run(&["export", "--az", "-t", &f.display().to_string()]);
+        assert_eq!(code, 0, "{name}: {err}");
+        let az =
+            std::env::temp_dir().join(format!("vnetplane-rt-{name}-{}.json", std::process::id()));
+        std::fs::write(&az, &json).unwrap();
+        let o = out(&format!("rt-{name}"));
+        let (code, report, err) = run(&[
+            "import",
+            &az.display().to_string(),
+            "-o",
+            &o,
+            "--with",
+            &f.display().to_string(),
+        ]);
+        assert_eq!(code, 0, "{name}: {report}{err}");
+        let original =
+            vnetplane::topology::load_str(&name, &std::fs::read_to_string(&f).unwrap()).unwrap();
+        let back =
+            vnetplane::topology::load_str(&o, &std::fs::read_to_string(&o).unwrap()).unwrap();
+        assert_eq!(original.nics.len(), back.nics.len(), "{name}");
+        for n in &original.nics {
+            assert_eq!(
+                rows(&back, &n.name),
+                rows(&original, &n.name),
+                "{name}: nic {}",
+                n.name
+            );
+            nics += 1;
+        }
+    }
+    assert!(nics > 80, "{nics} NICs compared");
+}
