@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::io::azure::{AzureJsonError, field};
 
+mod arm;
 mod export;
 pub use export::export_az;
 
@@ -154,7 +155,18 @@ pub fn import(
 ) -> Result<Imported, AzureJsonError> {
     let mut out = Imported::default();
     let mut by_kind: BTreeMap<String, Vec<Res>> = BTreeMap::new();
+    // ARM templates: expressions evaluated, children merged first.
+    let mut expanded: Vec<(String, Value)> = Vec::new();
     for (file, v) in docs {
+        if arm::is_template(v) {
+            expanded.push((file.clone(), arm::expand(file, v)?));
+        }
+    }
+    let docs_in = docs
+        .iter()
+        .filter(|(_, v)| !arm::is_template(v))
+        .chain(expanded.iter());
+    for (file, v) in docs_in {
         for r in resources(file, v) {
             let k = kind(&r);
             let known = [
@@ -438,9 +450,9 @@ pub fn import(
             ));
             continue;
         };
-        if !vnets.contains_key(&vnet) {
+        if !subnet_prefixes.contains_key(&(vnet.clone(), subnet.clone())) {
             out.warnings.push(format!(
-                "{}: {}: NIC {name} is in VNet {vnet}, which was not imported; skipped",
+                "{}: {}: NIC {name} is in subnet {vnet}/{subnet}, which was not imported; skipped",
                 r.file, r.path
             ));
             continue;
@@ -805,6 +817,15 @@ pub fn import(
             ));
             continue;
         };
+        if !subnet_prefixes.contains_key(&(vnet.clone(), subnet.clone())) {
+            out.warnings.push(format!(
+                "{}: {}: load balancer {}: its subnet {vnet}/{subnet} was not imported; skipped",
+                r.file,
+                r.path,
+                r.name()
+            ));
+            continue;
+        }
         let mut backends: Vec<String> = Vec::new();
         for p in list(r.v, "backendAddressPools") {
             if let Some(id) = field(p, "id").and_then(Value::as_str) {

@@ -181,3 +181,79 @@ fn every_builtin_round_trips_through_export_and_import() {
     }
     assert!(nics > 80, "{nics} NICs compared");
 }
+
+/// An ARM template as `az group export` writes it (ours, in its
+/// conventions): names and ids as `[parameters(...)]`, `[concat(...)]` and
+/// `[resourceId(...)]` expressions, an `_externalid` parameter, subnets,
+/// peerings and routes also written as child resources. The spoke VM's
+/// routes follow R3 (a user 0/0 to an appliance: the reserved routes gone,
+/// the Internet default Invalid) and R10 (propagation off).
+#[test]
+fn arm_template_exports_are_evaluated_and_merged() {
+    let o = out("arm");
+    let (code, report, err) = run(&["import", "tests/fixtures/arm/template.json", "-o", &o]);
+    assert_eq!(code, 0, "{report}{err}");
+    let text = std::fs::read_to_string(&o).unwrap();
+    assert!(!text.contains("[parameters("), "{text}");
+    let t = vnetplane::topology::load_str(&o, &text).unwrap();
+    // The subnet written twice (inline and as a child) is one subnet.
+    assert_eq!(t.subnets.iter().filter(|s| s.name == "fw").count(), 1);
+    assert_eq!(
+        rows(&t, "vm-spoke-nic"),
+        expect(&[
+            ("Default", "Active", "10.1.0.0/16", "VnetLocal", &[]),
+            ("Default", "Active", "10.0.0.0/16", "VNetPeering", &[]),
+            ("Default", "Invalid", "0.0.0.0/0", "Internet", &[]),
+            (
+                "User",
+                "Active",
+                "0.0.0.0/0",
+                "VirtualAppliance",
+                &["10.0.1.4"]
+            ),
+        ])
+    );
+    assert!(!t.route_tables[0].propagate_gateway_routes);
+    // A parameter without a value is unusable, naming the JSON path.
+    let src = std::fs::read_to_string("tests/fixtures/arm/template.json").unwrap();
+    let broken = src.replacen(
+        "\"virtualNetworks_hub_name\": {\"defaultValue\": \"hub\", \"type\": \"String\"}",
+        "\"virtualNetworks_hub_name\": {\"type\": \"String\"}",
+        1,
+    );
+    assert_ne!(broken, src);
+    let f = std::env::temp_dir().join(format!("vnetplane-arm-{}.json", std::process::id()));
+    std::fs::write(&f, broken).unwrap();
+    let (code, _, err) = run(&["import", &f.display().to_string(), "-o", &out("arm-bad")]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("$.resources[") && err.contains("virtualNetworks_hub_name"),
+        "{err}"
+    );
+}
+
+/// Microsoft's REST examples that reference what they do not contain (a
+/// gateway and a load balancer in VNets not given, a Virtual WAN hub): each
+/// is listed as skipped with its reason and the rest still loads. The load
+/// balancer example has its `sku` key twice: the last value is taken.
+#[test]
+fn rest_examples_referencing_missing_resources_are_listed() {
+    let o = out("rest");
+    let (code, report, err) = run(&[
+        "import",
+        "tests/fixtures/VirtualNetworkGet.2025-07-01.json",
+        "tests/fixtures/VirtualNetworkGatewayGet.2025-07-01.json",
+        "tests/fixtures/LoadBalancerGet.2025-07-01.json",
+        "tests/fixtures/VirtualHubGet.2025-07-01.json",
+        "-o",
+        &o,
+    ]);
+    assert_eq!(code, 0, "{report}{err}");
+    for what in [
+        "gateway vpngw: its VNet was not imported",
+        "virtualHub1 is a Virtual WAN hub",
+        "load balancer lb: its subnet vnetlb/subnetlb was not imported",
+    ] {
+        assert!(report.contains(what), "{what}: {report}");
+    }
+}
