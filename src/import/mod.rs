@@ -443,6 +443,13 @@ pub fn import(
                 }
             }
         }
+        if ips.is_empty() {
+            out.warnings.push(format!(
+                "{}: {}: NIC {name} has no private IP address; skipped",
+                r.file, r.path
+            ));
+            continue;
+        }
         let Some((vnet, subnet)) = place else {
             out.warnings.push(format!(
                 "{}: {}: NIC {name} has no subnet; skipped",

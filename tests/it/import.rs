@@ -257,3 +257,43 @@ fn rest_examples_referencing_missing_resources_are_listed() {
         assert!(report.contains(what), "{what}: {report}");
     }
 }
+
+/// The README's walkthrough, as it prints: import the az bundle, compare
+/// with Azure's table of spoke11-vm-nic (a BGP 0/0 from nva1, and so no
+/// reserved or Internet rows, R3): the stub disagrees; completed, it agrees.
+#[test]
+fn the_readme_import_and_compare_walkthrough_holds() {
+    let o = out("walk");
+    let (code, _, err) = run(&["import", "tests/fixtures/az-hub-spoke", "-o", &o]);
+    assert_eq!(code, 0, "{err}");
+    let (code, report, _) = run(&[
+        "compare",
+        "-t",
+        &o,
+        "--azure",
+        "tests/fixtures/az-hub-spoke-azure",
+    ]);
+    assert_eq!(code, 1, "{report}");
+    assert!(
+        report.contains("3 rows match, 1 only in Azure, 4 only in the model, 0 differ"),
+        "{report}"
+    );
+    let readme = include_str!("../../README.md");
+    assert!(readme.contains("3 rows match, 1 only in Azure, 4 only in the model, 0 differ"));
+    let text = std::fs::read_to_string(&o).unwrap();
+    let completed = out("walk-done");
+    std::fs::write(
+        &completed,
+        text.replace("  originate = []   # STUB", "  originate = [\"0.0.0.0/0\"]"),
+    )
+    .unwrap();
+    let (code, report, _) = run(&[
+        "compare",
+        "-t",
+        &completed,
+        "--azure",
+        "tests/fixtures/az-hub-spoke-azure",
+    ]);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("the model agrees with Azure"), "{report}");
+}
