@@ -533,8 +533,22 @@ pub fn import(
                 .unwrap_or_default();
         }
         if ips.is_empty() {
+            // Azure exposes no instance addresses (an ExpressRoute gateway's
+            // bgpSettings is null): the GatewaySubnet's .4 and .5, where
+            // Azure puts them, marked as assumed.
+            let gw_subnet = subnet_prefixes
+                .get(&(vnet.clone(), "GatewaySubnet".to_string()))
+                .and_then(|p| p.iter().find_map(|x| x.parse::<ipnet::Ipv4Net>().ok()));
+            if let Some(net) = gw_subnet {
+                ips = net.hosts().skip(3).take(2).map(|a| a.to_string()).collect();
+            }
             out.stubs.push(format!(
-                "gateway {name}: its instance IPs (Azure did not say; fill `ips`)"
+                "gateway {name}: its instance IPs (Azure does not expose them; assumed {})",
+                if ips.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    ips.join(", ")
+                }
             ));
         }
         let _ = writeln!(

@@ -297,3 +297,37 @@ fn the_readme_import_and_compare_walkthrough_holds() {
     assert_eq!(code, 0, "{report}");
     assert!(report.contains("the model agrees with Azure"), "{report}");
 }
+
+/// An ExpressRoute gateway (Microsoft's example: `bgpSettings: null`, so
+/// no instance addresses): imported with the GatewaySubnet's .4 and .5,
+/// named as assumed among the things to complete.
+#[test]
+fn an_expressroute_gateway_without_addresses_gets_assumed_ones() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-import-er-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("vnet1.json"),
+        r#"[{"name": "vnet1", "type": "Microsoft.Network/virtualNetworks", "location": "centralus",
+            "id": "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworks/vnet1",
+            "addressSpace": {"addressPrefixes": ["10.9.0.0/16"]},
+            "subnets": [{"name": "GatewaySubnet", "addressPrefix": "10.9.0.0/27",
+                         "id": "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/GatewaySubnet"}]}]"#,
+    )
+    .unwrap();
+    std::fs::copy(
+        "tests/fixtures/VirtualNetworkScalableGatewayGet.2025-07-01.json",
+        dir.join("ergw.json"),
+    )
+    .unwrap();
+    let o = out("er");
+    let (code, report, err) = run(&["import", &dir.display().to_string(), "-o", &o]);
+    assert_eq!(code, 0, "{report}{err}");
+    assert!(report.contains("gateway ergw: its instance IPs (Azure does not expose them; assumed 10.9.0.4, 10.9.0.5)"), "{report}");
+    let t = vnetplane::topology::load_str(&o, &std::fs::read_to_string(&o).unwrap()).unwrap();
+    assert_eq!(
+        t.gateways[0].kind,
+        vnetplane::topology::GatewayKind::ExpressRoute
+    );
+    assert_eq!(t.gateways[0].ips.len(), 2);
+}
