@@ -99,60 +99,37 @@ fn nic_effective_routes_agree_with_the_rest_example() {
 /// topology does not have, a row without `nextHopType`, a bad prefix.
 #[test]
 fn unusable_azure_files_name_file_and_json_path() {
-    let dir = folder("bad-nic", &[("nope.json", "{\"value\": []}")]);
-    let (code, _, err) = run(&[
-        "compare",
-        "-t",
-        "spec-t2a-reserved-inside",
-        "--azure",
-        &dir.display().to_string(),
-    ]);
-    assert_eq!(code, 2);
+    // One file in a folder of its own: exit 2, and what stderr says.
+    let unusable = |tag: &str, name: &str, text: &str| -> String {
+        let dir = folder(tag, &[(name, text)]);
+        let (code, _, err) = run(&[
+            "compare",
+            "-t",
+            "spec-t2a-reserved-inside",
+            "--azure",
+            &dir.display().to_string(),
+        ]);
+        assert_eq!(code, 2, "{tag}: {err}");
+        err
+    };
+    let err = unusable("bad-nic", "nope.json", "{\"value\": []}");
     assert!(err.contains("no NIC named `nope`"), "{err}");
-    let dir = folder(
+    let err = unusable(
         "bad-row",
-        &[(
-            "nic1.json",
-            "{\"value\": [{\"source\": \"Default\", \"state\": \"Active\", \"addressPrefix\": [\"10.0.0.0/8\"]}]}",
-        )],
+        "nic1.json",
+        "{\"value\": [{\"source\": \"Default\", \"state\": \"Active\", \"addressPrefix\": [\"10.0.0.0/8\"]}]}",
     );
-    let (code, _, err) = run(&[
-        "compare",
-        "-t",
-        "spec-t2a-reserved-inside",
-        "--azure",
-        &dir.display().to_string(),
-    ]);
-    assert_eq!(code, 2);
     assert!(err.contains("$.value[0].nextHopType"), "{err}");
-    let dir = folder(
+    let err = unusable(
         "bad-prefix",
-        &[(
-            "nic1.json",
-            "{\"value\": [{\"source\": \"Default\", \"state\": \"Active\", \"addressPrefix\": [\"10.0.0.0/33\"], \"nextHopType\": \"None\"}]}",
-        )],
+        "nic1.json",
+        "{\"value\": [{\"source\": \"Default\", \"state\": \"Active\", \"addressPrefix\": [\"10.0.0.0/33\"], \"nextHopType\": \"None\"}]}",
     );
-    let (code, _, err) = run(&[
-        "compare",
-        "-t",
-        "spec-t2a-reserved-inside",
-        "--azure",
-        &dir.display().to_string(),
-    ]);
-    assert_eq!(code, 2);
     assert!(
         err.contains("$.value[0].addressPrefix[0]") && err.contains("10.0.0.0/33"),
         "{err}"
     );
-    let dir = folder("not-json", &[("nic1.json", "{\"value\": [")]);
-    let (code, _, err) = run(&[
-        "compare",
-        "-t",
-        "spec-t2a-reserved-inside",
-        "--azure",
-        &dir.display().to_string(),
-    ]);
-    assert_eq!(code, 2);
+    let err = unusable("not-json", "nic1.json", "{\"value\": [");
     assert!(
         err.contains("nic1.json") && err.contains("not JSON"),
         "{err}"
