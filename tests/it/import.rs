@@ -331,3 +331,54 @@ fn an_expressroute_gateway_without_addresses_gets_assumed_ones() {
     );
     assert_eq!(t.gateways[0].ips.len(), 2);
 }
+
+/// az bundles of two built-in scenarios (scenario 1, hub and spoke with a
+/// VPN gateway; scenario 14, spoke to spoke through an NVA by UDRs),
+/// imported without `--with`: nothing of theirs lies outside Azure, so
+/// every NIC gets the scenario's routes; scenario 1's spoke VM as
+/// SCENARIOS.md gives it (the gateway's route per instance, R8).
+#[test]
+fn az_bundles_of_builtin_scenarios_import_to_their_routes() {
+    for name in ["hub-spoke-vng", "spoke-to-spoke-udr"] {
+        let o = out(&format!("bundle-{name}"));
+        let (code, report, err) = run(&[
+            "import",
+            &format!("tests/fixtures/az-builtin/{name}.json"),
+            "-o",
+            &o,
+        ]);
+        assert_eq!(code, 0, "{name}: {report}{err}");
+        let back =
+            vnetplane::topology::load_str(&o, &std::fs::read_to_string(&o).unwrap()).unwrap();
+        let original = builtin(name);
+        for n in &original.nics {
+            assert_eq!(
+                rows(&back, &n.name),
+                rows(&original, &n.name),
+                "{name}: nic {}",
+                n.name
+            );
+        }
+    }
+    let o = out("bundle-hub-spoke-vng");
+    let t = vnetplane::topology::load_str(&o, &std::fs::read_to_string(&o).unwrap()).unwrap();
+    let gw = ["10.1.0.4", "10.1.0.5"];
+    assert_eq!(
+        rows(&t, "spoke11-vm"),
+        expect(&[
+            ("Default", "Active", "10.11.0.0/16", "VnetLocal", &[]),
+            ("Default", "Active", "10.1.0.0/16", "VNetPeering", &[]),
+            (
+                "VirtualNetworkGateway",
+                "Active",
+                "192.168.0.0/16",
+                "VirtualNetworkGateway",
+                &gw
+            ),
+            ("Default", "Invalid", "192.168.0.0/16", "None", &[]),
+            ("Default", "Active", "0.0.0.0/0", "Internet", &[]),
+            ("Default", "Active", "10.0.0.0/8", "None", &[]),
+            ("Default", "Active", "100.64.0.0/10", "None", &[]),
+        ])
+    );
+}
