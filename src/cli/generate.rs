@@ -44,6 +44,10 @@ pub fn run(a: GenArgs) -> Result<String> {
     let p = traffic::proto_number(&a.proto).ok_or_else(|| anyhow!("--proto {}", a.proto))?;
     let fl = traffic::flows(&t, &from, &dsts, a.flows, p, a.seed);
     let frames = traffic::frames(&t, &fl);
-    traffic::write_pcap(&a.out, &frames).map_err(super::output_failed)?;
+    traffic::write_pcap(&a.out, &frames).map_err(|e| match e {
+        // It names the file already.
+        e @ vnetplane::io::CaptureError::Io { .. } => super::output_failed(e),
+        e => super::output_failed(anyhow::Error::from(e).context(a.out.display().to_string())),
+    })?;
     Ok(format!("{}: {} packets\n", a.out.display(), frames.len()))
 }

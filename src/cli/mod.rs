@@ -141,11 +141,17 @@ pub fn output_failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
     anyhow::Error::new(OutputFailed(e.into()))
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
-fn emit(out: &str) {
+/// Writes a command's report to standard output; a failed write or flush
+/// (a full disk, a closed pipe) is reported, never ignored.
+fn emit(out: &str) -> Result<(), ExitCode> {
     use std::io::Write;
     let mut so = std::io::stdout().lock();
-    let _ = so.write_all(out.as_bytes()).and_then(|_| so.flush());
+    so.write_all(out.as_bytes())
+        .and_then(|_| so.flush())
+        .map_err(|e| {
+            eprintln!("error: standard output: {e}");
+            ExitCode::from(EXIT_FAILED)
+        })
 }
 
 /// Entry point of the binary.
@@ -162,13 +168,15 @@ pub fn main() -> ExitCode {
         }
     };
     match run(cli) {
-        Ok(out) => {
-            emit(&out);
-            ExitCode::SUCCESS
-        }
+        Ok(out) => match emit(&out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => code,
+        },
         Err(e) => {
             if let Some(end) = e.downcast_ref::<Ended>() {
-                emit(&end.report);
+                if let Err(code) = emit(&end.report) {
+                    return code;
+                }
                 if let Some(m) = &end.message {
                     eprintln!("error: {m}");
                 }

@@ -208,9 +208,9 @@ pub fn frames(t: &Topology, flows: &[Flow]) -> Vec<Frame> {
 
 /// Writes frames as a little-endian, microsecond, Ethernet pcap.
 pub fn write_pcap(path: &Path, frames: &[Frame]) -> Result<(), CaptureError> {
-    let file_error = |source| CaptureError::Io {
+    let file_error = |cause| CaptureError::Io {
         file: path.display().to_string(),
-        source,
+        cause,
     };
     let file = std::fs::File::create(path).map_err(file_error)?;
     let header = PcapHeader {

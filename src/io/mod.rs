@@ -75,11 +75,10 @@ pub struct Capture {
 /// [`Capture::stopped`].
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{file}: {source}")]
-    Io {
-        file: String,
-        source: std::io::Error,
-    },
+    /// The cause is in the message, once (not also as a `source`, which
+    /// a `{:#}` print would repeat).
+    #[error("{file}: {cause}")]
+    Io { file: String, cause: std::io::Error },
     #[error("{file}: not a capture: {got} bytes, too short for a pcap or pcapng header")]
     TooShort { file: String, got: usize },
     #[error("{file}: bad {format} header: {message}")]
@@ -94,18 +93,19 @@ pub enum CaptureError {
         major: u16,
         minor: u16,
     },
-    /// Writing a block failed (the caller knows the file's name).
-    #[error("writing pcapng: {0}")]
+    /// Writing a block failed (the caller knows the file's name; the
+    /// cause is the source, printed once after this).
+    #[error("writing pcapng")]
     Write(#[source] pcap_file::PcapError),
     /// Flushing the output failed.
-    #[error("writing pcapng: {0}")]
+    #[error("writing pcapng")]
     Flush(#[source] std::io::Error),
 }
 
 fn io_error(file: &str) -> impl FnOnce(std::io::Error) -> CaptureError + '_ {
-    move |source| CaptureError::Io {
+    move |cause| CaptureError::Io {
         file: file.to_string(),
-        source,
+        cause,
     }
 }
 

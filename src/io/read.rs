@@ -59,10 +59,10 @@ impl<R: Read> Reader<'_, R> {
                 Ok(0) => break,
                 Ok(n) => got += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(source) => {
+                Err(cause) => {
                     return Err(CaptureError::Io {
                         file: self.name.to_string(),
-                        source,
+                        cause,
                     });
                 }
             }

@@ -900,3 +900,52 @@ fn a_single_instance_vpn_gateway_shows_its_public_ip() {
     assert_eq!(gw.len(), 1);
     assert_eq!(gw[0].next_hop_ip_address, ["20.50.0.1"]);
 }
+
+/// A report that cannot be written (standard output on a full disk) is an
+/// error naming standard output, exit 1, never a silent success.
+#[test]
+fn a_failed_write_to_standard_output_is_an_error() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let out = Command::new(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(["routes", "-t", "hub-spoke-vng", "--nic", "spoke11-vm"])
+        .stdout(full)
+        .output()
+        .expect("run vnetplane");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("standard output") && err.contains("No space left"),
+        "{err}"
+    );
+}
+
+/// A capture that cannot be written names its file and says why once:
+/// `gen --out` and `replay --out` to a full disk, a missing folder; a
+/// capture that cannot be read likewise (exit 2).
+#[test]
+fn failed_capture_writes_name_the_file_once() {
+    for args in [
+        &["gen", "-t", "hub-spoke-vng", "--out", "/dev/full"][..],
+        &["gen", "-t", "hub-spoke-vng", "--out", "/nonexistent-vnetplane/x.pcap"][..],
+    ] {
+        let (code, _, err) = run(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        let file = args[4];
+        assert!(err.contains(&format!("error: {file}: ")), "{err}");
+        let cause = if file == "/dev/full" { "No space left" } else { "No such file" };
+        assert_eq!(err.matches(cause).count(), 1, "{err}");
+    }
+    let pcap = std::env::temp_dir().join(format!("vnetplane-cli-gen-{}.pcap", std::process::id()));
+    let pcap = pcap.display().to_string();
+    assert_eq!(run(&["gen", "-t", "hub-spoke-vng", "--out", &pcap]).0, 0);
+    let (code, _, err) = run(&["replay", "-t", "hub-spoke-vng", "--pcap", &pcap, "--out", "/dev/full"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/dev/full: writing pcapng: No space left"), "{err}");
+    assert_eq!(err.matches("No space left").count(), 1, "{err}");
+    let (code, _, err) = run(&["replay", "-t", "hub-spoke-vng", "--pcap", "/nonexistent-vnetplane.pcap"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+}
