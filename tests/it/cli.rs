@@ -929,23 +929,50 @@ fn a_failed_write_to_standard_output_is_an_error() {
 fn failed_capture_writes_name_the_file_once() {
     for args in [
         &["gen", "-t", "hub-spoke-vng", "--out", "/dev/full"][..],
-        &["gen", "-t", "hub-spoke-vng", "--out", "/nonexistent-vnetplane/x.pcap"][..],
+        &[
+            "gen",
+            "-t",
+            "hub-spoke-vng",
+            "--out",
+            "/nonexistent-vnetplane/x.pcap",
+        ][..],
     ] {
         let (code, _, err) = run(args);
         assert_eq!(code, 1, "{args:?}: {err}");
         let file = args[4];
         assert!(err.contains(&format!("error: {file}: ")), "{err}");
-        let cause = if file == "/dev/full" { "No space left" } else { "No such file" };
+        let cause = if file == "/dev/full" {
+            "No space left"
+        } else {
+            "No such file"
+        };
         assert_eq!(err.matches(cause).count(), 1, "{err}");
     }
     let pcap = std::env::temp_dir().join(format!("vnetplane-cli-gen-{}.pcap", std::process::id()));
     let pcap = pcap.display().to_string();
     assert_eq!(run(&["gen", "-t", "hub-spoke-vng", "--out", &pcap]).0, 0);
-    let (code, _, err) = run(&["replay", "-t", "hub-spoke-vng", "--pcap", &pcap, "--out", "/dev/full"]);
+    let (code, _, err) = run(&[
+        "replay",
+        "-t",
+        "hub-spoke-vng",
+        "--pcap",
+        &pcap,
+        "--out",
+        "/dev/full",
+    ]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("/dev/full: writing pcapng: No space left"), "{err}");
+    assert!(
+        err.contains("/dev/full: writing pcapng: No space left"),
+        "{err}"
+    );
     assert_eq!(err.matches("No space left").count(), 1, "{err}");
-    let (code, _, err) = run(&["replay", "-t", "hub-spoke-vng", "--pcap", "/nonexistent-vnetplane.pcap"]);
+    let (code, _, err) = run(&[
+        "replay",
+        "-t",
+        "hub-spoke-vng",
+        "--pcap",
+        "/nonexistent-vnetplane.pcap",
+    ]);
     assert_eq!(code, 2, "{err}");
     assert_eq!(err.matches("No such file").count(), 1, "{err}");
 }
