@@ -12,6 +12,15 @@ pub(super) fn covered_by(p: IpNet, list: &[IpNet]) -> bool {
     list.iter().any(|f| f.contains(&p))
 }
 
+/// Whether a path `from` holds came from a gateway: by the session it
+/// arrived on (R30), or, held without one, by where it entered BGP.
+fn arrived_from_gateway(ctx: &Ctx, from: Node, p: &Path) -> bool {
+    match p.session {
+        Some(ls) => matches!(ctx.sessions[ls].other(from), Node::Gateway(_)),
+        None => matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_)),
+    }
+}
+
 /// What slot `d`'s sender sends for `prefix`, given its best paths for it.
 pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -> Option<Path> {
     let t = ctx.t;
@@ -35,10 +44,7 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
             // Decided by the session the route arrived on, not where it
             // originated: a branch's route an NVA learned over its own
             // tunnel is an NVA route (R30).
-            let from_gateway = match p.session {
-                Some(ls) => matches!(ctx.sessions[ls].other(from), Node::Gateway(_)),
-                None => matches!(p.origin, Node::Gateway(_) | Node::Site(_) | Node::Msee(_)),
-            };
+            let from_gateway = arrived_from_gateway(ctx, from, p);
             // Like a route reflector, never back to the peer it came from;
             // gateway routes to NVAs only with branch-to-branch; R30: NVA
             // routes, and one gateway's routes to the other (ExpressRoute ↔
@@ -140,12 +146,10 @@ pub(super) fn export_prefix(ctx: &Ctx, d: usize, prefix: IpNet, best: &[Path]) -
     // path) but set their own instance IP on what they relay from gateways
     // (R26); the edge keeps it; everyone else sets itself, or the
     // configured address (R22).
-    let relayed_from_gateway = matches!(to, Node::Nva(_))
-        && cand
-            .session
-            .is_some_and(|ls| matches!(ctx.sessions[ls].other(from), Node::Gateway(_)));
     match from {
-        Node::RouteServer(_) if p.origin != from && !relayed_from_gateway => {}
+        Node::RouteServer(_)
+            if p.origin != from
+                && !(matches!(to, Node::Nva(_)) && arrived_from_gateway(ctx, from, cand)) => {}
         Node::Msee(_) => {}
         _ => {
             let own = if prefix.network().is_ipv4() {
