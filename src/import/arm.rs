@@ -285,6 +285,13 @@ pub fn expand(file: &str, v: &Value) -> Result<Value, AzureJsonError> {
         .ok_or_else(|| err(file, "$.resources", "a template without resources"))?;
     let mut flat: Vec<Value> = Vec::new();
     for (i, r) in list.iter().enumerate() {
+        if !r.is_object() {
+            return Err(err(
+                file,
+                &format!("$.resources[{i}]"),
+                "a resource is a JSON object",
+            ));
+        }
         let mut r = r.clone();
         eval(&cx, &mut r, &format!("$.resources[{i}]"))?;
         // Nested child resources become resources of their own.
@@ -306,7 +313,11 @@ pub fn expand(file: &str, v: &Value) -> Result<Value, AzureJsonError> {
                 .into_iter()
                 .enumerate()
             {
-                eval(&cx, &mut c, &format!("$.resources[{i}].resources[{k}]"))?;
+                let at = format!("$.resources[{i}].resources[{k}]");
+                if !c.is_object() {
+                    return Err(err(file, &at, "a resource is a JSON object"));
+                }
+                eval(&cx, &mut c, &at)?;
                 let ty = c
                     .get("type")
                     .and_then(Value::as_str)
@@ -411,6 +422,11 @@ pub fn expand(file: &str, v: &Value) -> Result<Value, AzureJsonError> {
             // Merged: the child resource wins over an inline copy.
             list.retain(|x| x.get("name") != name.as_ref());
             list.push(c);
+        } else {
+            // The parent's `properties` or its list is not what ARM writes:
+            // keep the child as a resource of its own (import then says
+            // what it makes of it), never drop it.
+            out.push(c);
         }
     }
     Ok(Value::Array(out))

@@ -382,3 +382,31 @@ fn az_bundles_of_builtin_scenarios_import_to_their_routes() {
         ])
     );
 }
+
+/// Hostile templates: a resource that is not an object is an error naming
+/// it; a child whose parent's `properties` is not an object is kept and
+/// listed, never dropped, and nothing panics.
+#[test]
+fn hostile_templates_are_errors_or_listed() {
+    let dir = std::env::temp_dir().join(format!("vnetplane-arm-hostile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "parameters": {}, "resources": ["x"]}"#).unwrap();
+    let (code, _, err) = run(&["import", &bad.display().to_string(), "-o", &out("hostile")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("$.resources[0]") && err.contains("JSON object"),
+        "{err}"
+    );
+    let odd = dir.join("odd.json");
+    std::fs::write(&odd, r#"{"$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#", "parameters": {}, "resources": [
+        {"type": "Microsoft.Network/routeTables", "name": "rt", "properties": "not an object"},
+        {"type": "Microsoft.Network/routeTables/routes", "name": "rt/r1", "properties": {"addressPrefix": "0.0.0.0/0", "nextHopType": "Internet"}}]}"#).unwrap();
+    let (code, report, err) = run(&["import", &odd.display().to_string(), "-o", &out("odd")]);
+    assert_eq!(code, 0, "{report}{err}");
+    assert!(
+        report.contains("microsoft.network/routetables/routes"),
+        "{report}"
+    );
+}
