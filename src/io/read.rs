@@ -23,34 +23,265 @@ pub const MAX_RECORD: usize = 16 << 20;
 
 /// Reads a whole capture from `r` (`name` names it in errors).
 pub fn read<R: Read>(r: R, name: &str) -> Result<Capture, CaptureError> {
-    let mut r = Reader {
-        inner: r,
-        name,
-        consumed: 0,
-    };
-    let mut magic = [0u8; 4];
-    let got = r.fill(&mut magic)?;
-    if got < 4 {
-        return Err(CaptureError::TooShort {
-            file: name.to_string(),
-            got,
+    let mut c = CaptureReader::new(r, name)?;
+    let mut frames = Vec::new();
+    let mut data = Vec::new();
+    while let Some(m) = c.next_into(&mut data) {
+        frames.push(Frame {
+            number: m.number,
+            timestamp: m.timestamp,
+            link: m.link,
+            data: std::mem::take(&mut data),
         });
     }
-    if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
-        read_pcapng(r, magic)
-    } else {
-        read_pcap(r, magic)
+    Ok(Capture {
+        frames,
+        stopped: c.take_stopped(),
+    })
+}
+
+/// A frame's place and time, its bytes being where the caller asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// 1-based position in the file.
+    pub number: usize,
+    pub timestamp: Duration,
+    pub link: Link,
+}
+
+/// A capture read record by record, in bounded memory: the file header
+/// is read by [`CaptureReader::new`] (an error naming the file when it is
+/// not a capture), then each [`CaptureReader::next_into`] appends one
+/// frame's bytes to the caller's buffer. A record that cannot be read, or
+/// an input that fails midway, ends the frames; [`CaptureReader::stopped`]
+/// says why, naming the packet.
+pub struct CaptureReader<R> {
+    r: Reader<R>,
+    format: Format,
+    /// Frames given so far.
+    given: usize,
+    stopped: Option<String>,
+    done: bool,
+    /// A pcapng block's body (reused).
+    block: Vec<u8>,
+}
+
+enum Format {
+    Pcap {
+        order: Order,
+        nanos: bool,
+        link: Link,
+    },
+    Pcapng {
+        order: Order,
+        interfaces: Vec<Interface>,
+    },
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Reads the file header of `r` (`name` names it in errors).
+    pub fn new(r: R, name: &str) -> Result<Self, CaptureError> {
+        let mut r = Reader {
+            inner: r,
+            name: name.to_string(),
+            consumed: 0,
+        };
+        let mut magic = [0u8; 4];
+        let got = r.fill(&mut magic)?;
+        if got < 4 {
+            return Err(CaptureError::TooShort {
+                file: name.to_string(),
+                got,
+            });
+        }
+        let format = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            Format::Pcapng {
+                order: section_order(&mut r, magic)?,
+                interfaces: Vec::new(),
+            }
+        } else {
+            pcap_header(&mut r, magic)?
+        };
+        Ok(CaptureReader {
+            r,
+            format,
+            given: 0,
+            stopped: None,
+            done: false,
+            block: Vec::new(),
+        })
+    }
+
+    /// The file's name, as errors give it.
+    pub fn name(&self) -> &str {
+        &self.r.name
+    }
+
+    /// Bytes read from the input so far.
+    pub fn consumed(&self) -> u64 {
+        self.r.consumed
+    }
+
+    /// Why reading stopped before the input's end, if it did.
+    pub fn stopped(&self) -> Option<&str> {
+        self.stopped.as_deref()
+    }
+
+    /// [`CaptureReader::stopped`], taken.
+    pub fn take_stopped(&mut self) -> Option<String> {
+        self.stopped.take()
+    }
+
+    /// The next frame: its bytes appended to `data`, its number, time and
+    /// link returned; `None` at the end of the input or once a record could
+    /// not be read (then [`CaptureReader::stopped`] says why).
+    pub fn next_into(&mut self, data: &mut Vec<u8>) -> Option<Meta> {
+        if self.done {
+            return None;
+        }
+        let number = self.given + 1;
+        let start = data.len();
+        let got = match self.format {
+            Format::Pcap { .. } => self.pcap_record(number, data),
+            Format::Pcapng { .. } => self.pcapng_packet(number, data),
+        };
+        match got {
+            Ok(Some(m)) => {
+                self.given = number;
+                Some(m)
+            }
+            Ok(None) => {
+                self.done = true;
+                data.truncate(start);
+                None
+            }
+            Err(why) => {
+                self.done = true;
+                data.truncate(start);
+                self.stopped = stop(&self.r.name, number, why);
+                None
+            }
+        }
+    }
+
+    /// One pcap record; `Ok(None)` at the end of the input.
+    fn pcap_record(&mut self, number: usize, data: &mut Vec<u8>) -> Result<Option<Meta>, String> {
+        let Format::Pcap { order, nanos, link } = self.format else {
+            return Ok(None);
+        };
+        let mut rec = [0u8; 16];
+        match self.r.fill(&mut rec).map_err(|e| cause(&e))? {
+            0 => return Ok(None),
+            16 => {}
+            n => return Err(format!("truncated record header ({n} of 16 bytes)")),
+        }
+        let secs = u64::from(order.u32(&rec[0..4]));
+        let frac = u64::from(order.u32(&rec[4..8]));
+        let caplen = order.u32(&rec[8..12]) as usize;
+        if caplen > MAX_RECORD {
+            return Err(format!(
+                "captured length {caplen} exceeds the largest record read ({MAX_RECORD} bytes)"
+            ));
+        }
+        let start = data.len();
+        data.resize(start + caplen, 0);
+        let got = self.r.fill(&mut data[start..]).map_err(|e| cause(&e))?;
+        if got < caplen {
+            return Err(format!("truncated record ({got} of {caplen} bytes)"));
+        }
+        // A fraction of a second out of range is carried into the seconds.
+        let timestamp = Duration::from_secs(secs)
+            + if nanos {
+                Duration::from_nanos(frac)
+            } else {
+                Duration::from_micros(frac)
+            };
+        Ok(Some(Meta {
+            number,
+            timestamp,
+            link,
+        }))
+    }
+
+    /// Blocks up to the next packet; `Ok(None)` at the end of the input.
+    fn pcapng_packet(&mut self, number: usize, data: &mut Vec<u8>) -> Result<Option<Meta>, String> {
+        loop {
+            let Format::Pcapng { order, .. } = self.format else {
+                return Ok(None);
+            };
+            let mut head = [0u8; 8];
+            match self.r.fill(&mut head).map_err(|e| cause(&e))? {
+                0 => return Ok(None),
+                8 => {}
+                n => return Err(format!("truncated block header ({n} of 8 bytes)")),
+            }
+            // A new section may change the byte order: its magic says which.
+            let block = if head[0..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+                Block::Section(section(&mut self.r, head)?)
+            } else {
+                pcapng_block(&mut self.r, order, head, &mut self.block)?
+            };
+            let Format::Pcapng { order, interfaces } = &mut self.format else {
+                return Ok(None);
+            };
+            match block {
+                Block::Section(o) => {
+                    *order = o;
+                    interfaces.clear();
+                }
+                Block::Interface(i) => interfaces.push(i),
+                Block::Other => {}
+                Block::Simple(range) => {
+                    let Some(i) = interfaces.first() else {
+                        return Err(
+                            "a simple packet block before any interface description".into()
+                        );
+                    };
+                    let mut bytes = &self.block[range];
+                    if i.snaplen > 0 {
+                        bytes = &bytes[..bytes.len().min(i.snaplen as usize)];
+                    }
+                    data.extend_from_slice(bytes);
+                    return Ok(Some(Meta {
+                        number,
+                        timestamp: Duration::ZERO,
+                        link: i.link,
+                    }));
+                }
+                Block::Packet { iface, ts, range } => {
+                    let Some(i) = interfaces.get(iface) else {
+                        return Err(format!(
+                            "interface {iface} was never described (no interface description block)"
+                        ));
+                    };
+                    data.extend_from_slice(&self.block[range]);
+                    return Ok(Some(Meta {
+                        number,
+                        timestamp: timestamp(ts, i),
+                        link: i.link,
+                    }));
+                }
+            }
+        }
+    }
+}
+
+/// An input error's cause, as a stopped read reports it.
+fn cause(e: &CaptureError) -> String {
+    match e {
+        CaptureError::Io { cause, .. } => format!("reading failed: {cause}"),
+        e => e.to_string(),
     }
 }
 
 /// A reader that counts what it consumed and never reads past a record.
-struct Reader<'n, R> {
+struct Reader<R> {
     inner: R,
-    name: &'n str,
+    name: String,
     consumed: u64,
 }
 
-impl<R: Read> Reader<'_, R> {
+impl<R: Read> Reader<R> {
     /// Fills `buf` as far as the input goes; the bytes read.
     fn fill(&mut self, buf: &mut [u8]) -> Result<usize, CaptureError> {
         let mut got = 0;
@@ -61,7 +292,7 @@ impl<R: Read> Reader<'_, R> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(cause) => {
                     return Err(CaptureError::Io {
-                        file: self.name.to_string(),
+                        file: self.name.clone(),
                         cause,
                     });
                 }
@@ -73,7 +304,7 @@ impl<R: Read> Reader<'_, R> {
 
     fn header_error(&self, format: &'static str, message: String) -> CaptureError {
         CaptureError::BadHeader {
-            file: self.name.to_string(),
+            file: self.name.clone(),
             format,
             message,
         }
@@ -110,7 +341,8 @@ fn stop(name: &str, packet: usize, why: impl std::fmt::Display) -> Option<String
     Some(format!("{name}: packet {packet}: {why}"))
 }
 
-fn read_pcap<R: Read>(mut r: Reader<'_, R>, magic: [u8; 4]) -> Result<Capture, CaptureError> {
+/// A pcap file header after its magic number.
+fn pcap_header<R: Read>(r: &mut Reader<R>, magic: [u8; 4]) -> Result<Format, CaptureError> {
     let (order, nanos) = match u32::from_le_bytes(magic) {
         0xa1b2_c3d4 => (Order::Little, false),
         0xa1b2_3c4d => (Order::Little, true),
@@ -134,68 +366,14 @@ fn read_pcap<R: Read>(mut r: Reader<'_, R>, magic: [u8; 4]) -> Result<Capture, C
     let (major, minor) = (order.u16(&h[0..2]), order.u16(&h[2..4]));
     if major != 2 {
         return Err(CaptureError::Version {
-            file: r.name.to_string(),
+            file: r.name.clone(),
             major,
             minor,
         });
     }
     // The link type is the low 16 bits; the rest holds FCS information.
     let link = Link::from_linktype(order.u32(&h[16..20]) & 0xffff);
-    let mut frames = Vec::new();
-    let mut stopped = None;
-    let mut rec = [0u8; 16];
-    loop {
-        let number = frames.len() + 1;
-        match r.fill(&mut rec)? {
-            0 => break,
-            16 => {}
-            n => {
-                stopped = stop(
-                    r.name,
-                    number,
-                    format_args!("truncated record header ({n} of 16 bytes)"),
-                );
-                break;
-            }
-        }
-        let secs = u64::from(order.u32(&rec[0..4]));
-        let frac = u64::from(order.u32(&rec[4..8]));
-        let caplen = order.u32(&rec[8..12]) as usize;
-        if caplen > MAX_RECORD {
-            stopped = stop(
-                r.name,
-                number,
-                format_args!(
-                    "captured length {caplen} exceeds the largest record read ({MAX_RECORD} bytes)"
-                ),
-            );
-            break;
-        }
-        let mut data = vec![0u8; caplen];
-        let got = r.fill(&mut data)?;
-        if got < caplen {
-            stopped = stop(
-                r.name,
-                number,
-                format_args!("truncated record ({got} of {caplen} bytes)"),
-            );
-            break;
-        }
-        // A fraction of a second out of range is carried into the seconds.
-        let timestamp = Duration::from_secs(secs)
-            + if nanos {
-                Duration::from_nanos(frac)
-            } else {
-                Duration::from_micros(frac)
-            };
-        frames.push(Frame {
-            number,
-            timestamp,
-            link,
-            data,
-        });
-    }
-    Ok(Capture { frames, stopped })
+    Ok(Format::Pcap { order, nanos, link })
 }
 
 /// An interface of a pcapng section.
@@ -210,100 +388,18 @@ struct Interface {
 
 /// What a pcapng block yields.
 enum Block {
+    /// A packet whose bytes are `range` of the block's body.
     Packet {
         iface: usize,
         ts: u64,
-        data: Vec<u8>,
+        range: std::ops::Range<usize>,
     },
-    /// A simple packet: on interface 0, no timestamp, captured length
-    /// bounded by that interface's snap length.
-    Simple(Vec<u8>),
+    /// A simple packet (bytes: `range` of the body): on interface 0, no
+    /// timestamp, captured length bounded by that interface's snap length.
+    Simple(std::ops::Range<usize>),
     Interface(Interface),
     Section(Order),
     Other,
-}
-
-fn read_pcapng<R: Read>(mut r: Reader<'_, R>, magic: [u8; 4]) -> Result<Capture, CaptureError> {
-    // The first section header decides whether this is a pcapng file at all.
-    let mut order = section_order(&mut r, magic)?;
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut frames = Vec::new();
-    let mut stopped = None;
-    loop {
-        let number = frames.len() + 1;
-        let mut head = [0u8; 8];
-        match r.fill(&mut head)? {
-            0 => break,
-            8 => {}
-            n => {
-                stopped = stop(
-                    r.name,
-                    number,
-                    format_args!("truncated block header ({n} of 8 bytes)"),
-                );
-                break;
-            }
-        }
-        // A new section may change the byte order: its magic says which.
-        let block = if head[0..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
-            match section(&mut r, head) {
-                Ok(o) => Ok(Block::Section(o)),
-                Err(e) => Err(e),
-            }
-        } else {
-            pcapng_block(&mut r, order, head)
-        };
-        match block {
-            Err(why) => {
-                stopped = stop(r.name, number, why);
-                break;
-            }
-            Ok(Block::Section(o)) => {
-                order = o;
-                interfaces.clear();
-            }
-            Ok(Block::Interface(i)) => interfaces.push(i),
-            Ok(Block::Other) => {}
-            Ok(Block::Simple(mut data)) => {
-                let Some(i) = interfaces.first() else {
-                    stopped = stop(
-                        r.name,
-                        number,
-                        "a simple packet block before any interface description",
-                    );
-                    break;
-                };
-                if i.snaplen > 0 {
-                    data.truncate(i.snaplen as usize);
-                }
-                frames.push(Frame {
-                    number,
-                    timestamp: Duration::ZERO,
-                    link: i.link,
-                    data,
-                });
-            }
-            Ok(Block::Packet { iface, ts, data }) => {
-                let Some(i) = interfaces.get(iface) else {
-                    stopped = stop(
-                        r.name,
-                        number,
-                        format_args!(
-                            "interface {iface} was never described (no interface description block)"
-                        ),
-                    );
-                    break;
-                };
-                frames.push(Frame {
-                    number,
-                    timestamp: timestamp(ts, i),
-                    link: i.link,
-                    data,
-                });
-            }
-        }
-    }
-    Ok(Capture { frames, stopped })
 }
 
 /// A timestamp in an interface's units, as a time since the epoch (a
@@ -321,7 +417,7 @@ fn timestamp(ts: u64, i: &Interface) -> Duration {
 
 /// The first section header block: anything unreadable there means the
 /// file is not a pcapng file Wireshark would open.
-fn section_order<R: Read>(r: &mut Reader<'_, R>, magic: [u8; 4]) -> Result<Order, CaptureError> {
+fn section_order<R: Read>(r: &mut Reader<R>, magic: [u8; 4]) -> Result<Order, CaptureError> {
     let mut rest = [0u8; 4];
     if r.fill(&mut rest)? < 4 {
         return Err(r.header_error("pcapng", "truncated section header block".into()));
@@ -333,9 +429,9 @@ fn section_order<R: Read>(r: &mut Reader<'_, R>, magic: [u8; 4]) -> Result<Order
 }
 
 /// A section header block after its first 8 bytes (`head`): its byte order.
-fn section<R: Read>(r: &mut Reader<'_, R>, head: [u8; 8]) -> Result<Order, String> {
+fn section<R: Read>(r: &mut Reader<R>, head: [u8; 8]) -> Result<Order, String> {
     let mut bom = [0u8; 4];
-    if r.fill(&mut bom).map_err(|e| e.to_string())? < 4 {
+    if r.fill(&mut bom).map_err(|e| cause(&e))? < 4 {
         return Err("truncated section header block".into());
     }
     let order = match u32::from_le_bytes(bom) {
@@ -354,7 +450,7 @@ fn section<R: Read>(r: &mut Reader<'_, R>, head: [u8; 8]) -> Result<Order, Strin
         ));
     }
     let mut body = vec![0u8; total - 12];
-    if r.fill(&mut body).map_err(|e| e.to_string())? < body.len() {
+    if r.fill(&mut body).map_err(|e| cause(&e))? < body.len() {
         return Err("truncated section header block".into());
     }
     let major = order.u16(&body[0..2]);
@@ -414,15 +510,16 @@ fn packet_block(order: Order, iface: usize, body: &[u8]) -> Result<Block, String
     Ok(Block::Packet {
         iface,
         ts,
-        data: body[20..20 + caplen].to_vec(),
+        range: 20..20 + caplen,
     })
 }
 
 /// One block after a section's first: its 8-byte head is read.
 fn pcapng_block<R: Read>(
-    r: &mut Reader<'_, R>,
+    r: &mut Reader<R>,
     order: Order,
     head: [u8; 8],
+    body: &mut Vec<u8>,
 ) -> Result<Block, String> {
     let kind = order.u32(&head[0..4]);
     let total = order.u32(&head[4..8]) as usize;
@@ -436,12 +533,13 @@ fn pcapng_block<R: Read>(
             "block of {total} bytes exceeds the largest record read ({MAX_RECORD} bytes)"
         ));
     }
-    let mut body = vec![0u8; total - 8];
-    let got = r.fill(&mut body).map_err(|e| e.to_string())?;
+    body.clear();
+    body.resize(total - 8, 0);
+    let got = r.fill(body).map_err(|e| cause(&e))?;
     if got < body.len() {
         return Err(format!("truncated block ({} of {total} bytes)", got + 8));
     }
-    check_trailer(order, &body, total)?;
+    check_trailer(order, body, total)?;
     let body = &body[..body.len() - 4];
     let short = |need: usize| -> Result<(), String> {
         if body.len() < need {
@@ -500,8 +598,7 @@ fn pcapng_block<R: Read>(
         3 => {
             short(4)?;
             let orig = order.u32(&body[0..4]) as usize;
-            let data = &body[4..];
-            Ok(Block::Simple(data[..orig.min(data.len())].to_vec()))
+            Ok(Block::Simple(4..4 + orig.min(body.len() - 4)))
         }
         // Packet (obsolete): interface (16 bits), drops, then as above.
         2 => {
