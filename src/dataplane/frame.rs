@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::{Encap, Header, Outcome, Packet, Start, World};
-use crate::io::{CaptureError, Frame};
+use crate::io::{CaptureError, FrameRef};
 use crate::topology::NicId;
 use crate::wire::{self, AZURE_ROUTER_MAC, Outer};
 
@@ -192,7 +192,7 @@ pub fn render(
     world: &World,
     hops: &[super::Hop],
     outcome: Outcome,
-    f: &Frame,
+    f: FrameRef<'_>,
     cur: &mut Vec<u8>,
     tmp: &mut Vec<u8>,
     pieces: &mut Vec<Vec<u8>>,

@@ -63,6 +63,29 @@ pub struct Frame {
     pub data: Vec<u8>,
 }
 
+impl Frame {
+    /// The frame, borrowed.
+    pub fn as_ref(&self) -> FrameRef<'_> {
+        FrameRef {
+            number: self.number,
+            timestamp: self.timestamp,
+            link: self.link,
+            data: &self.data,
+        }
+    }
+}
+
+/// A captured frame whose bytes live elsewhere (a chunk of a streamed
+/// capture, a [`Frame`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// 1-based position in the file.
+    pub number: usize,
+    pub timestamp: Duration,
+    pub link: Link,
+    pub data: &'a [u8],
+}
+
 /// What a read produced: the frames, and the error that stopped it early.
 #[derive(Debug)]
 pub struct Capture {

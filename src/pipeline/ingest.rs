@@ -153,10 +153,15 @@ impl<'f> Queues<'f> {
 /// frames it cannot read go to the first queue).
 #[inline]
 fn dispatch_hash(f: &Frame) -> u64 {
+    dispatch_hash_of(f.link, &f.data)
+}
+
+/// [`dispatch_hash`] of a frame's link and bytes.
+#[inline]
+pub(super) fn dispatch_hash_of(link: Link, d: &[u8]) -> u64 {
     // The common frame (Ethernet, IPv4 without options, TCP or UDP) read at
     // fixed offsets; the same value as the general reading below.
-    let d = &f.data;
-    if f.link == Link::Ethernet
+    if link == Link::Ethernet
         && d.len() >= 38
         && d[12..15] == [0x08, 0x00, 0x45]
         && matches!(d[23], 6 | 17)
@@ -165,15 +170,15 @@ fn dispatch_hash(f: &Frame) -> u64 {
         let x = w(26) ^ w(30) ^ (u64::from(d[23]) << 32 | w(34));
         return x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 16;
     }
-    dispatch_hash_read(f)
+    dispatch_hash_read(link, d)
 }
 
 /// [`dispatch_hash`] by reading the link and IP headers.
-fn dispatch_hash_read(f: &Frame) -> u64 {
-    let Ok(off) = wire::ip_offset(f.link, &f.data) else {
+fn dispatch_hash_read(link: Link, data: &[u8]) -> u64 {
+    let Ok(off) = wire::ip_offset(link, data) else {
         return 0;
     };
-    let ip = &f.data[off..];
+    let ip = &data[off..];
     let (src, dst, proto, l4): (u128, u128, u8, usize) = match ip.first().map(|b| b >> 4) {
         Some(4) if ip.len() >= 20 => {
             let ihl = usize::from(ip[0] & 0x0f) * 4;
@@ -314,7 +319,7 @@ mod tests {
                 link: Link::Ethernet,
                 data,
             };
-            assert_eq!(dispatch_hash(&f), dispatch_hash_read(&f), "proto {proto}");
+            assert_eq!(dispatch_hash(&f), dispatch_hash_read(f.link, &f.data), "proto {proto}");
             // The same flow in a cooked capture hashes the same way.
             let mut sll = vec![0u8; 16];
             sll[14..16].copy_from_slice(&[0x08, 0x00]);
@@ -324,7 +329,7 @@ mod tests {
                 data: sll,
                 ..f
             };
-            assert_eq!(dispatch_hash(&g), dispatch_hash_read(&f));
+            assert_eq!(dispatch_hash(&g), dispatch_hash_read(f.link, &f.data));
         }
     }
 }

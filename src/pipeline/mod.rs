@@ -38,6 +38,7 @@ mod reader;
 mod report;
 pub mod schedule;
 mod steer;
+pub mod stream;
 mod worker;
 mod writer;
 
@@ -62,7 +63,7 @@ use crate::dataplane::{Pending, World};
 use crate::io::{Frame, PcapNgOut};
 use crate::topology::{NicId, Topology};
 use control::Ctl;
-use reader::Reader;
+use reader::{Input, Reader};
 use worker::{Batch, Worker};
 
 /// Pipeline settings.
@@ -311,7 +312,7 @@ pub enum PipelineError {
     #[error("{0} panicked")]
     Panicked(&'static str),
     #[error("packets left unwritten after packet index {0}")]
-    Unwritten(u32),
+    Unwritten(u64),
 }
 
 // The error's large variants are boxed: a packet's walk returns a
@@ -384,6 +385,49 @@ impl Channels {
 /// same options (and live events or not, outputs or not) as this run.
 pub fn run_queued<W: Write + Send, T: Write + Send>(
     ingest: &Queues<'_>,
+    r: Run<'_>,
+    outputs: Outputs<'_, W, T>,
+) -> Result<Report, PipelineError> {
+    let want_out = outputs.traces.is_some() || outputs.pcapng.is_some();
+    let (_, split) = steer::first_split(&r.opts, r.live.is_some(), want_out);
+    // A split names its worker count: equal splits, equal queues.
+    if ingest.split != split {
+        return Err(PipelineError::QueuesMismatch {
+            queues: ingest.queued.len(),
+            workers: r.opts.workers.max(1),
+        });
+    }
+    run_input(Input::Queued(ingest), r, outputs)
+}
+
+/// Streams a capture through the pipeline in bounded memory
+/// ([`stream`]): a thread reads it chunk by chunk while the first packets
+/// are forwarded and written. `r.scheduled` is not read: the source's
+/// events are resolved as their packet or time goes by. Also returns how
+/// the input ended.
+pub fn run_stream<R: std::io::Read + Send, W: Write + Send, T: Write + Send>(
+    src: stream::Source<R>,
+    r: Run<'_>,
+    outputs: Outputs<'_, W, T>,
+) -> Result<(Report, stream::InputEnd), PipelineError> {
+    if !src.scheduled.is_empty() && r.control.is_none() {
+        return Err(PipelineError::NoControl);
+    }
+    let stop = r.stop;
+    std::thread::scope(|sc| {
+        let (tx, rx) = bounded(1);
+        let input = sc.spawn(move || stream::read_input(src, tx, stop));
+        let report = run_input(Input::Stream(rx), r, outputs);
+        let end = input
+            .join()
+            .map_err(|_| PipelineError::Panicked("the input reader"))?;
+        Ok((report?, end))
+    })
+}
+
+/// The run itself, on either input.
+fn run_input<W: Write + Send, T: Write + Send>(
+    input: Input<'_, '_>,
     mut r: Run<'_>,
     outputs: Outputs<'_, W, T>,
 ) -> Result<Report, PipelineError> {
@@ -404,14 +448,11 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
         return Err(PipelineError::NoControl);
     }
     let (inline_last, split) = steer::first_split(&opts, r.live.is_some(), want_out);
-    // A split names its worker count: equal splits, equal queues.
-    if ingest.split != split {
-        return Err(PipelineError::QueuesMismatch {
-            queues: ingest.queued.len(),
-            workers: nw,
-        });
-    }
-    let placed: &[Frame] = &ingest.frames;
+    let ingest = match &input {
+        Input::Queued(q) => Some(*q),
+        Input::Stream(_) => None,
+    };
+    let placed: &[Frame] = ingest.map_or(&[], |q| &q.frames);
     let first = Snapshot::initial(r.world.clone());
     // Each worker's queue: deep enough, when nothing is written, for the
     // reader to go on with its own share while a worker is off its core
@@ -482,7 +523,7 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
         });
         drop(free_tx);
         let mut reader = Reader::new(
-            ingest,
+            split,
             opts,
             batch,
             work_txs,
@@ -491,7 +532,7 @@ pub fn run_queued<W: Write + Send, T: Write + Send>(
             inline_done,
             ctl_tx,
         );
-        let end = reader.run(&r.scheduled, r.stop)?;
+        let end = reader.run(input, &r.scheduled, r.stop)?;
         // The reader's channels close here: workers and control plane see
         // the end of input.
         let inline = reader.finish();

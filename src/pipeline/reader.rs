@@ -5,6 +5,7 @@
 //! itself.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,13 +13,46 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::control::{Ctl, Half, send_ctl};
 use super::report::ReaderStats;
-use super::steer::{self, Table};
+use super::steer::{self, Split, Table};
+use super::stream::{Chunks, Pooled};
 use super::worker::{Batch, Worker, send_waiting};
 use super::{Options, PipelineError, Queues, Steering};
 use crate::control::events::Event;
 
+/// What the reader reads: receive queues built beforehand, or the chunks
+/// of a streamed capture.
+pub(super) enum Input<'q, 'f> {
+    Queued(&'q Queues<'f>),
+    Stream(Chunks),
+}
+
+/// The scheduled steps, as the reader goes.
+struct Steps {
+    /// Steps handed to the control plane so far.
+    step: usize,
+    /// Events not yet due: (0-based input index, event), in order.
+    sched: VecDeque<(usize, Event)>,
+    /// Reconvergences waiting for their delay: (due index, events).
+    delayed: VecDeque<(usize, Vec<Event>)>,
+    /// The next input index at which something is due.
+    next_due: usize,
+}
+
+impl Steps {
+    fn recompute(&mut self) {
+        self.next_due = self
+            .sched
+            .front()
+            .map(|(at, _)| *at)
+            .into_iter()
+            .chain(self.delayed.front().map(|(at, _)| *at))
+            .min()
+            .unwrap_or(usize::MAX);
+    }
+}
+
 /// The reader's state for one run.
-pub(super) struct Reader<'f, 'q> {
+pub(super) struct Reader<'f> {
     /// The batch being filled for each worker.
     cur: Vec<Batch>,
     work_txs: Vec<Sender<Batch>>,
@@ -34,7 +68,10 @@ pub(super) struct Reader<'f, 'q> {
     depth: Vec<usize>,
     /// Time spent waiting on a full worker queue.
     blocked: Duration,
-    ingest: &'q Queues<'f>,
+    /// The streamed chunk being read (every batch cut now holds it).
+    chunk: Option<Arc<Pooled>>,
+    /// Frames handed to each worker.
+    placed: Vec<usize>,
     opts: Options,
     batch: usize,
 }
@@ -46,10 +83,10 @@ pub(super) struct ReadEnd {
     pub(super) stats: ReaderStats,
 }
 
-impl<'f, 'q> Reader<'f, 'q> {
+impl<'f> Reader<'f> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
-        ingest: &'q Queues<'f>,
+        split: Split,
         opts: Options,
         batch: usize,
         work_txs: Vec<Sender<Batch>>,
@@ -70,10 +107,11 @@ impl<'f, 'q> Reader<'f, 'q> {
             inline,
             inline_done,
             ctl,
-            table: Table::new(ingest.split, nw),
+            table: Table::new(split, nw),
             depth: vec![steer::INLINE_DEPTH; nw],
             blocked: Duration::ZERO,
-            ingest,
+            chunk: None,
+            placed: vec![0; nw],
             opts,
             batch,
         }
@@ -128,9 +166,9 @@ impl<'f, 'q> Reader<'f, 'q> {
     /// Swaps worker `w`'s full batch for an empty one (from the free list).
     fn take(&mut self, w: usize) -> Batch {
         let mut next = self.free.try_recv().unwrap_or_default();
+        next.recycle();
         next.worker = w;
-        next.idx.clear();
-        next.out.clear();
+        next.chunk.clone_from(&self.chunk);
         std::mem::replace(&mut self.cur[w], next)
     }
 
@@ -142,88 +180,144 @@ impl<'f, 'q> Reader<'f, 'q> {
         Ok(())
     }
 
-    /// Reads every descriptor (until `stop` is set), cutting batches at
+    /// Reads every frame (until `stop` is set), cutting batches at
     /// scheduled steps; returns once the last batch is handed out.
     pub(super) fn run(
         &mut self,
+        input: Input<'_, '_>,
         scheduled: &[(usize, Event)],
         stop: Option<&AtomicBool>,
     ) -> Result<ReadEnd, PipelineError> {
         let started = Instant::now();
         let nw = self.workers();
         let adaptive = self.opts.steering == Steering::Adaptive && nw > 1;
-        let mut step = 0;
-        let mut sched = scheduled.iter().peekable();
-        let mut delayed: VecDeque<(usize, Vec<Event>)> = VecDeque::new();
+        let mut s = Steps {
+            step: 0,
+            sched: scheduled.iter().cloned().collect(),
+            delayed: VecDeque::new(),
+            next_due: usize::MAX,
+        };
+        s.recompute();
         let mut read = 0;
         let mut stopped = false;
-        // The next frame index at which a scheduled step is due.
-        let mut next_due = sched.peek().map_or(usize::MAX, |(at, _)| *at);
         // Frames until the next look at the stop flag (a countdown: no
         // division per frame).
         let mut until_stop_check = 0;
-        let ingest = self.ingest;
-        for (i, d) in ingest.desc.iter().enumerate() {
-            if until_stop_check == 0 {
-                until_stop_check = self.batch;
+        let batch = self.batch;
+        let stop_now = |until: &mut usize| {
+            if *until == 0 {
+                *until = batch;
                 if stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                    stopped = true;
-                    break;
+                    return true;
                 }
             }
-            until_stop_check -= 1;
-            // Scheduled steps due before this frame: cut every batch, then
-            // every later batch needs the new snapshot.
-            if i >= next_due {
-                self.send_all(step)?;
-                while delayed.front().is_some_and(|(at, _)| *at <= i) {
-                    let (_, evs) = delayed.pop_front().unwrap_or_default();
-                    step += 1;
-                    send_ctl(&self.ctl, step, evs, Half::Converge, i)?;
+            *until -= 1;
+            false
+        };
+        let mut queued = Vec::new();
+        let mut took = Duration::ZERO;
+        match input {
+            Input::Queued(ingest) => {
+                for (i, d) in ingest.desc.iter().enumerate() {
+                    if stop_now(&mut until_stop_check) {
+                        stopped = true;
+                        break;
+                    }
+                    self.frame(&mut s, i, d.hash, d.pos, adaptive)?;
+                    read += 1;
                 }
-                let mut evs = Vec::new();
-                while let Some((_, e)) = sched.next_if(|(at, _)| *at <= i) {
-                    evs.push(e.clone());
-                }
-                if !evs.is_empty() {
-                    step += 1;
-                    if self.opts.convergence_delay > 0 {
-                        send_ctl(&self.ctl, step, evs.clone(), Half::Announce, i)?;
-                        delayed.push_back((i + self.opts.convergence_delay, evs));
-                    } else {
-                        send_ctl(&self.ctl, step, evs, Half::Whole, i)?;
+                queued.clone_from(&ingest.queued);
+                took = ingest.took;
+            }
+            Input::Stream(chunks) => {
+                'chunks: for c in chunks.iter() {
+                    let c = Arc::new(c);
+                    s.sched.extend(c.due.iter().cloned());
+                    s.recompute();
+                    for b in &mut self.cur {
+                        b.chunk = Some(c.clone());
+                    }
+                    self.chunk = Some(c.clone());
+                    for (j, f) in c.frames.iter().enumerate() {
+                        if stop_now(&mut until_stop_check) {
+                            stopped = true;
+                            break 'chunks;
+                        }
+                        self.frame(&mut s, f.number - 1, f.hash, j as u32, adaptive)?;
+                        read += 1;
+                    }
+                    // The chunk's last batches go now: the chunk comes back
+                    // to the pool once they are written.
+                    self.send_all(s.step)?;
+                    self.chunk = None;
+                    for b in &mut self.cur {
+                        b.chunk = None;
                     }
                 }
-                next_due = sched
-                    .peek()
-                    .map(|(at, _)| *at)
-                    .into_iter()
-                    .chain(delayed.front().map(|(at, _)| *at))
-                    .min()
-                    .unwrap_or(usize::MAX);
+                queued.clone_from(&self.placed);
             }
-            let w = self.table.worker_of(u64::from(d.hash));
-            self.cur[w].idx.push(d.pos);
-            if self.cur[w].idx.len() >= self.batch {
-                self.batch_full(w, step, adaptive)?;
-            }
-            read += 1;
         }
-        self.send_all(step)?;
+        self.send_all(s.step)?;
         let stats = ReaderStats {
             total: started.elapsed(),
             blocked: self.blocked,
             steering: self.opts.steering,
             moves: self.table.moves,
             buckets: self.table.held().to_vec(),
-            ingest: ingest.took,
-            queued: ingest.queued.clone(),
+            ingest: took,
+            queued,
         };
         Ok(ReadEnd {
             read,
             stopped,
             stats,
         })
+    }
+
+    /// One frame: input index `i`, flow hash `hash`, at `pos` in the
+    /// queues or the chunk. Scheduled steps due before it cut every batch
+    /// first (every later batch needs the new snapshot).
+    #[inline]
+    fn frame(
+        &mut self,
+        s: &mut Steps,
+        i: usize,
+        hash: u32,
+        pos: u32,
+        adaptive: bool,
+    ) -> Result<(), PipelineError> {
+        if i >= s.next_due {
+            self.send_all(s.step)?;
+            while s.delayed.front().is_some_and(|(at, _)| *at <= i) {
+                let (_, evs) = s.delayed.pop_front().unwrap_or_default();
+                s.step += 1;
+                send_ctl(&self.ctl, s.step, evs, Half::Converge, i)?;
+            }
+            let mut evs = Vec::new();
+            while s.sched.front().is_some_and(|(at, _)| *at <= i) {
+                if let Some((_, e)) = s.sched.pop_front() {
+                    evs.push(e);
+                }
+            }
+            if !evs.is_empty() {
+                s.step += 1;
+                if self.opts.convergence_delay > 0 {
+                    send_ctl(&self.ctl, s.step, evs.clone(), Half::Announce, i)?;
+                    s.delayed
+                        .push_back((i + self.opts.convergence_delay, evs));
+                } else {
+                    send_ctl(&self.ctl, s.step, evs, Half::Whole, i)?;
+                }
+            }
+            s.recompute();
+        }
+        let w = self.table.worker_of(u64::from(hash));
+        self.cur[w].idx.push(pos);
+        self.placed[w] += 1;
+        if self.cur[w].idx.len() >= self.batch {
+            self.batch_full(w, s.step, adaptive)?;
+        }
+        Ok(())
     }
 
     /// Worker `w`'s batch is full: hand it out, then let the queue it

@@ -13,11 +13,12 @@ use crossbeam_channel::{Receiver, Select, Sender};
 
 use super::flowcache::{self, Deltas, FlowCache, FlowKey};
 use super::report::WorkerStats;
+use super::stream::Pooled;
 use super::{Options, PipelineError, Snapshot};
 use crate::dataplane::frame::nic_mac;
 use crate::dataplane::frame::{self as replay, Counters};
 use crate::dataplane::{At, DropReason, Header, Outcome, Place, Start, WalkBuf, World};
-use crate::io::Frame;
+use crate::io::{Frame, FrameRef};
 use crate::topology::NicId;
 use crate::wire::{self, AZURE_ROUTER_MAC, ParseError};
 
@@ -27,8 +28,22 @@ pub(super) struct Batch {
     pub(super) worker: usize,
     /// Scheduled steps the batch's snapshot must include.
     pub(super) step: usize,
+    /// Positions of the frames: in the chunk, for a streamed input; in
+    /// the receive queues' frames otherwise.
     pub(super) idx: Vec<u32>,
+    /// The streamed chunk the frames are in.
+    pub(super) chunk: Option<Arc<Pooled>>,
     pub(super) out: BatchOut,
+}
+
+impl Batch {
+    /// Empties the batch for reuse, letting go of its chunk (the pool's
+    /// chunks come back only once no batch holds them).
+    pub(super) fn recycle(&mut self) {
+        self.idx.clear();
+        self.out.clear();
+        self.chunk = None;
+    }
 }
 
 /// Outputs of a batch: per packet, where its JSONL line and frames end.
@@ -254,10 +269,27 @@ impl<'f> Worker<'f> {
             }
         }
         let snap = &*self.snap;
-        for k in 0..b.idx.len() {
-            let f = &self.frames[b.idx[k] as usize];
-            self.lane
-                .one(snap, f, self.from, self.traces, self.pcapng, &mut b.out)?;
+        let Batch { idx, chunk, out, .. } = b;
+        match chunk {
+            Some(c) => {
+                for &k in idx.iter() {
+                    self.lane.one(
+                        snap,
+                        c.frame(k),
+                        self.from,
+                        self.traces,
+                        self.pcapng,
+                        out,
+                    )?;
+                }
+            }
+            None => {
+                for &k in idx.iter() {
+                    let f = self.frames[k as usize].as_ref();
+                    self.lane
+                        .one(snap, f, self.from, self.traces, self.pcapng, out)?;
+                }
+            }
         }
         self.lane.stats.busy += t0.elapsed();
         Ok(())
@@ -308,6 +340,7 @@ pub(super) fn run(
                 .send(b)
                 .map_err(|_| PipelineError::Stopped("the writer"))?,
             None => {
+                b.recycle();
                 let _ = free.send(b);
             }
         }
@@ -391,7 +424,7 @@ impl Lane {
     pub(super) fn one(
         &mut self,
         snap: &Snapshot,
-        f: &Frame,
+        f: FrameRef<'_>,
         from: Option<NicId>,
         traces: bool,
         pcapng: bool,
@@ -400,7 +433,7 @@ impl Lane {
         let world = &*snap.world;
         self.stats.packets += 1;
         self.stats.bytes += f.data.len() as u64;
-        let outcome = match wire::parse(f.link, &f.data) {
+        let outcome = match wire::parse(f.link, f.data) {
             Err(e) => {
                 self.buf.hops.clear();
                 let reason = match e {
@@ -444,7 +477,7 @@ impl Lane {
                                     Start::Site(_) | Start::Nva(_) => AZURE_ROUTER_MAC,
                                 };
                                 wire::normalize(
-                                    &f.data,
+                                    f.data,
                                     p.ip_offset,
                                     AZURE_ROUTER_MAC,
                                     src_mac,

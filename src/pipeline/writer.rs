@@ -18,21 +18,30 @@ pub(super) fn run<W: Write, T: Write>(
     done: Receiver<Batch>,
     free: Sender<Batch>,
     world: &World,
-    ingest: &Queues<'_>,
+    ingest: Option<&Queues<'_>>,
     mut pcapng: Option<&mut PcapNgOut<W>>,
     mut traces: Option<&mut T>,
 ) -> Result<(), PipelineError> {
     // Per worker: batches waiting, and the position in the front batch.
     let mut queues: Vec<VecDeque<Batch>> = (0..nw).map(|_| VecDeque::new()).collect();
     let mut pos = vec![0usize; nw];
-    let mut next: u32 = 0;
+    let mut next: u64 = 0;
+    // A packet's place in the order: its position among the frames
+    // forwarded.
+    let seq = |b: &Batch, k: usize| -> u64 {
+        match (&b.chunk, ingest) {
+            (Some(c), _) => c.frames[b.idx[k] as usize].seq,
+            (None, Some(q)) => u64::from(q.input_index(b.idx[k])),
+            (None, None) => u64::MAX,
+        }
+    };
     let t = &world.cp.topology;
     loop {
         let mut progressed = false;
         for w in 0..nw {
             while let Some(b) = queues[w].front() {
                 let k = pos[w];
-                if ingest.input_index(b.idx[k]) != next {
+                if seq(b, k) != next {
                     break;
                 }
                 let (j0, r0) = if k == 0 { (0, 0) } else { b.out.ends[k - 1] };
@@ -59,7 +68,8 @@ pub(super) fn run<W: Write, T: Write>(
                 pos[w] += 1;
                 if pos[w] == b.idx.len() {
                     pos[w] = 0;
-                    if let Some(b) = queues[w].pop_front() {
+                    if let Some(mut b) = queues[w].pop_front() {
+                        b.recycle();
                         let _ = free.send(b);
                     }
                 }
