@@ -11,6 +11,7 @@ mod diff;
 mod fib;
 mod generate;
 mod import;
+mod progress;
 mod render;
 mod replay;
 mod routes;

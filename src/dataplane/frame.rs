@@ -20,6 +20,65 @@ pub fn nic_mac(n: NicId) -> [u8; 6] {
     [0x02, 0x00, b[0], b[1], b[2], b[3]]
 }
 
+/// Which of a packet's crossings a replay writes as frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Hops {
+    /// Every crossing of a NIC, gateway or site.
+    #[default]
+    All,
+    /// Crossings out of a NIC, gateway or site (what each sends).
+    Egress,
+    /// The first crossing and the last.
+    Ends,
+}
+
+/// A packet's verdict, as `--only` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verdict {
+    Delivered,
+    Dropped,
+    Looped,
+}
+
+/// The verdicts whose packets a replay writes (a set of [`Verdict`]s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Only(u8);
+
+impl Default for Only {
+    fn default() -> Self {
+        Only(0b111)
+    }
+}
+
+impl Only {
+    /// The verdicts given; every verdict when none is.
+    pub fn of(v: &[Verdict]) -> Self {
+        if v.is_empty() {
+            return Only::default();
+        }
+        Only(v.iter().fold(0, |m, v| m | Self::bit(*v)))
+    }
+
+    fn bit(v: Verdict) -> u8 {
+        match v {
+            Verdict::Delivered => 1,
+            Verdict::Dropped => 2,
+            Verdict::Looped => 4,
+        }
+    }
+
+    /// Whether a packet with this outcome is written.
+    #[inline]
+    pub fn wants(self, o: Outcome) -> bool {
+        let v = match o {
+            Outcome::Delivered(_) => Verdict::Delivered,
+            Outcome::Dropped(..) => Verdict::Dropped,
+            Outcome::Loop { .. } => Verdict::Looped,
+        };
+        self.0 & Self::bit(v) != 0
+    }
+}
+
 /// Per-verdict counters; they add up to the frames read.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {

@@ -233,9 +233,7 @@ impl<R: Read> CaptureReader<R> {
                 Block::Other => {}
                 Block::Simple(range) => {
                     let Some(i) = interfaces.first() else {
-                        return Err(
-                            "a simple packet block before any interface description".into()
-                        );
+                        return Err("a simple packet block before any interface description".into());
                     };
                     let mut bytes = &self.block[range];
                     if i.snaplen > 0 {

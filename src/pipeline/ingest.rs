@@ -319,7 +319,11 @@ mod tests {
                 link: Link::Ethernet,
                 data,
             };
-            assert_eq!(dispatch_hash(&f), dispatch_hash_read(f.link, &f.data), "proto {proto}");
+            assert_eq!(
+                dispatch_hash(&f),
+                dispatch_hash_read(f.link, &f.data),
+                "proto {proto}"
+            );
             // The same flow in a cooked capture hashes the same way.
             let mut sll = vec![0u8; 16];
             sll[14..16].copy_from_slice(&[0x08, 0x00]);

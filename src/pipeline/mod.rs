@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
 use crate::control::events::Event;
-use crate::dataplane::frame::{Counters, RenderError};
+use crate::dataplane::frame::{Counters, Hops, Only, RenderError};
 use crate::dataplane::{Pending, World};
 use crate::io::{Frame, PcapNgOut};
 use crate::topology::{NicId, Topology};
@@ -94,6 +94,10 @@ pub struct Options {
     pub steering: Steering,
     /// How the control-plane thread is scheduled.
     pub control_priority: ControlPriority,
+    /// Which crossings of a packet pcapng output writes.
+    pub hops: Hops,
+    /// The verdicts whose packets are written (traces and pcapng).
+    pub only: Only,
 }
 
 /// The control-plane thread's scheduling. With every core forwarding, a
@@ -152,6 +156,8 @@ impl Default for Options {
             reader: ReaderMode::Auto,
             steering: Steering::default(),
             control_priority: ControlPriority::default(),
+            hops: Hops::default(),
+            only: Only::default(),
         }
     }
 }

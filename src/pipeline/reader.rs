@@ -303,8 +303,7 @@ impl<'f> Reader<'f> {
                 s.step += 1;
                 if self.opts.convergence_delay > 0 {
                     send_ctl(&self.ctl, s.step, evs.clone(), Half::Announce, i)?;
-                    s.delayed
-                        .push_back((i + self.opts.convergence_delay, evs));
+                    s.delayed.push_back((i + self.opts.convergence_delay, evs));
                 } else {
                     send_ctl(&self.ctl, s.step, evs, Half::Whole, i)?;
                 }

@@ -133,24 +133,8 @@ pub fn check(
     timestamps: &[Duration],
     file: &str,
 ) -> Result<Checked, ScheduleError> {
-    let at = |line: usize, message: String| ScheduleError {
-        file: file.to_string(),
-        line,
-        message,
-    };
-    let (mut topo, mut cond) = crate::control::events::apply(base, events)
-        .map_err(|e| at(0, format!("the events given before the run: {e}")))?;
     let order = positions(sched, timestamps);
-    for &(_, k) in &order {
-        let s = &sched[k];
-        if let Some((_, e)) =
-            crate::control::events::apply_each(&mut topo, &mut cond, std::slice::from_ref(&s.event))
-                .into_iter()
-                .next()
-        {
-            return Err(at(s.line, e.to_string()));
-        }
-    }
+    check_order(base, events, sched, &order, file)?;
     let late = order
         .iter()
         .filter(|(i, _)| *i >= timestamps.len())
@@ -161,6 +145,84 @@ pub fn check(
         .map(|(i, k)| (i, sched[k].event.clone()))
         .collect();
     Ok((resolved, late))
+}
+
+/// Checks that each scheduled event applies, in `order` (pairs of frame
+/// index and position in `sched`, as [`positions`] gives them), to the
+/// state the run starts from (`base` after `events`): the first that does
+/// not is an error naming its file and line.
+pub fn check_order(
+    base: &crate::topology::Topology,
+    events: &[Event],
+    sched: &[Scheduled],
+    order: &[(usize, usize)],
+    file: &str,
+) -> Result<(), ScheduleError> {
+    let at = |line: usize, message: String| ScheduleError {
+        file: file.to_string(),
+        line,
+        message,
+    };
+    let (mut topo, mut cond) = crate::control::events::apply(base, events)
+        .map_err(|e| at(0, format!("the events given before the run: {e}")))?;
+    for &(_, k) in order {
+        let s = &sched[k];
+        if let Some((_, e)) =
+            crate::control::events::apply_each(&mut topo, &mut cond, std::slice::from_ref(&s.event))
+                .into_iter()
+                .next()
+        {
+            return Err(at(s.line, e.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The order a streamed run applies `sched` in, read from the capture's
+/// timestamps one record at a time (bounded memory): each event's frame
+/// index (`usize::MAX` when its time never comes) and its position in
+/// `sched`, sorted. Without time triggers the capture is not read.
+pub fn streamed_positions<R: std::io::Read>(
+    capture: Option<crate::io::read::CaptureReader<R>>,
+    sched: &[Scheduled],
+) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = sched
+        .iter()
+        .enumerate()
+        .map(|(k, s)| match s.trigger {
+            Trigger::Packet(n) => (n - 1, k),
+            Trigger::Time(_) => (usize::MAX, k),
+        })
+        .collect();
+    let mut times: Vec<(Duration, usize)> = sched
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| match s.trigger {
+            Trigger::Time(d) => Some((d, k)),
+            Trigger::Packet(_) => None,
+        })
+        .collect();
+    times.sort();
+    if let (Some(mut c), false) = (capture, times.is_empty()) {
+        let mut next = 0;
+        let mut t0 = None;
+        let mut data = Vec::new();
+        let mut i = 0;
+        while let Some(m) = c.next_into(&mut data) {
+            data.clear();
+            let since = m.timestamp.saturating_sub(*t0.get_or_insert(m.timestamp));
+            while next < times.len() && times[next].0 <= since {
+                out[times[next].1].0 = i;
+                next += 1;
+            }
+            if next == times.len() {
+                break;
+            }
+            i += 1;
+        }
+    }
+    out.sort_by_key(|&(i, _)| i);
+    out
 }
 
 /// Each event's frame index and its position in `sched`, in the order the

@@ -269,18 +269,14 @@ impl<'f> Worker<'f> {
             }
         }
         let snap = &*self.snap;
-        let Batch { idx, chunk, out, .. } = b;
+        let Batch {
+            idx, chunk, out, ..
+        } = b;
         match chunk {
             Some(c) => {
                 for &k in idx.iter() {
-                    self.lane.one(
-                        snap,
-                        c.frame(k),
-                        self.from,
-                        self.traces,
-                        self.pcapng,
-                        out,
-                    )?;
+                    self.lane
+                        .one(snap, c.frame(k), self.from, self.traces, self.pcapng, out)?;
                 }
             }
             None => {
