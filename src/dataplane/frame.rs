@@ -239,31 +239,73 @@ pub enum RenderError {
     Trace(#[from] serde_json::Error),
 }
 
-/// Where a frame is captured: (NIC, timestamp, Ethernet frame, comment, outbound).
+/// Where a frame is captured: (capture point of [`World::capture_point`],
+/// timestamp, Ethernet frame, comment, outbound).
 pub type CaptureSink<'s> =
-    dyn FnMut(NicId, Duration, &[u8], &str, bool) -> Result<(), RenderError> + 's;
+    dyn FnMut(u32, Duration, &[u8], &str, bool) -> Result<(), RenderError> + 's;
 
-/// Applies each hop's effects to the frame and captures it at every NIC.
-/// ESP sequence numbers are the packet's number in the capture: increasing
-/// per SA, and the same however packets are spread over workers.
-#[allow(clippy::too_many_arguments)]
+/// Buffers [`render`] reuses from packet to packet: once grown, a packet
+/// allocates nothing.
+#[derive(Default)]
+pub struct RenderBufs {
+    pub cur: Vec<u8>,
+    pub tmp: Vec<u8>,
+    pub pieces: Vec<Vec<u8>>,
+    /// The packet's part of every comment.
+    summary: String,
+    comment: String,
+}
+
+/// Applies each hop's effects to the frame and captures it where `hops`
+/// says (every NIC, gateway and site crossed, or some of them). Each
+/// frame's comment gives the input packet's number, its verdict (with the
+/// drop reason), the hop, the decision there, and the whole path. ESP
+/// sequence numbers are the packet's number in the capture: increasing per
+/// SA, and the same however packets are spread over workers.
 pub fn render(
     world: &World,
     hops: &[super::Hop],
     outcome: Outcome,
     f: FrameRef<'_>,
-    cur: &mut Vec<u8>,
-    tmp: &mut Vec<u8>,
-    pieces: &mut Vec<Vec<u8>>,
+    which: Hops,
+    b: &mut RenderBufs,
     out: &mut CaptureSink<'_>,
 ) -> Result<(), RenderError> {
-    let path: Vec<&str> = hops.iter().map(|h| world.name(h.at)).collect();
-    let summary = format!(
-        "{} → {}: {}",
-        path.join(" → "),
-        outcome.kind(),
-        world.place_name(outcome.place())
-    );
+    use std::fmt::Write as _;
+    let RenderBufs {
+        cur,
+        tmp,
+        pieces,
+        summary,
+        comment,
+    } = b;
+    summary.clear();
+    let _ = write!(summary, "packet {}: {}", f.number, outcome.kind());
+    match outcome {
+        Outcome::Dropped(_, r) => {
+            let _ = write!(summary, " ({})", r.code());
+        }
+        Outcome::Loop { .. } => summary.push_str(" (loop)"),
+        Outcome::Delivered(_) => {}
+    }
+    let _ = write!(summary, " at {} | path ", world.place_name(outcome.place()));
+    for (i, h) in hops.iter().enumerate() {
+        if i > 0 {
+            summary.push_str(" → ");
+        }
+        summary.push_str(world.name(h.at));
+    }
+    // The crossings written: with `ends`, the first and the last.
+    let points = || {
+        hops.iter()
+            .enumerate()
+            .filter(|(_, h)| world.capture_point(h.at).is_some())
+            .map(|(i, _)| i)
+    };
+    let (first, last) = match which {
+        Hops::Ends => (points().next(), points().last()),
+        _ => (None, None),
+    };
     // Set while the outer packet travels fragmented (R55), until decapsulation.
     let mut fragment: Option<u16> = None;
     // Address translation at the Internet edge, decided at one hop (the
@@ -337,49 +379,54 @@ pub fn render(
             }
             std::mem::swap(cur, tmp);
         }
-        let nic = match hop.at {
-            super::At::NicOut(n) | super::At::NicIn(n) => Some(n),
-            _ => None,
+        let Some((point, outbound)) = world.capture_point(hop.at) else {
+            continue;
         };
-        if let Some(n) = nic {
-            let outbound = matches!(hop.at, super::At::NicOut(_));
-            if outbound {
-                wire::set_macs(cur, AZURE_ROUTER_MAC, nic_mac(n));
-            } else {
-                wire::set_macs(cur, nic_mac(n), AZURE_ROUTER_MAC);
-            }
-            let comment = format!(
-                "hop {}/{} {} ({}): {} | {summary}",
-                i + 1,
-                hops.len(),
-                world.name(hop.at),
-                hop.kind,
-                hop.decision
-            );
-            let ts = f.timestamp + Duration::from_nanos(i as u64);
-            match fragment {
-                // The far end reassembles before decapsulating; on the wire in
-                // between, the outer packet travels as fragments.
-                Some(mtu) => {
-                    pieces.clear();
-                    wire::fragment_ipv4(cur, usize::from(mtu), pieces).map_err(|source| {
-                        RenderError::Wire {
-                            packet: f.number,
-                            source,
-                        }
-                    })?;
-                    for (k, p) in pieces.iter().enumerate() {
-                        out(
-                            n,
-                            ts,
-                            p,
-                            &format!("{comment} [fragment {}/{}]", k + 1, pieces.len()),
-                            outbound,
-                        )?;
+        let wanted = match which {
+            Hops::All => true,
+            Hops::Egress => outbound,
+            Hops::Ends => Some(i) == first || Some(i) == last,
+        };
+        if !wanted {
+            continue;
+        }
+        match hop.at {
+            super::At::NicOut(n) => wire::set_macs(cur, AZURE_ROUTER_MAC, nic_mac(n)),
+            super::At::NicIn(n) => wire::set_macs(cur, nic_mac(n), AZURE_ROUTER_MAC),
+            _ => wire::set_macs(cur, AZURE_ROUTER_MAC, AZURE_ROUTER_MAC),
+        }
+        comment.clear();
+        let _ = write!(
+            comment,
+            "{summary} | hop {}/{} {} ({})",
+            i + 1,
+            hops.len(),
+            world.name(hop.at),
+            hop.kind,
+        );
+        if !hop.decision.is_empty() {
+            let _ = write!(comment, ": {}", hop.decision);
+        }
+        let ts = f.timestamp + Duration::from_nanos(i as u64);
+        match fragment {
+            // The far end reassembles before decapsulating; on the wire in
+            // between, the outer packet travels as fragments.
+            Some(mtu) => {
+                pieces.clear();
+                wire::fragment_ipv4(cur, usize::from(mtu), pieces).map_err(|source| {
+                    RenderError::Wire {
+                        packet: f.number,
+                        source,
                     }
+                })?;
+                let whole = comment.len();
+                for (k, p) in pieces.iter().enumerate() {
+                    comment.truncate(whole);
+                    let _ = write!(comment, " [fragment {}/{}]", k + 1, pieces.len());
+                    out(point, ts, p, comment, outbound)?;
                 }
-                _ => out(n, ts, cur, &comment, outbound)?,
             }
+            _ => out(point, ts, cur, comment, outbound)?,
         }
     }
     Ok(())

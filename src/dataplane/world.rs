@@ -707,6 +707,41 @@ impl World {
         }
     }
 
+    /// Where a frame is captured at a hop: a dense number for every NIC,
+    /// gateway and site (pcapng writes one interface each), and whether the
+    /// frame leaves there. Hops inside an NVA are seen at its NICs.
+    pub fn capture_point(&self, at: At) -> Option<(u32, bool)> {
+        let n = &self.fixed.names;
+        let (nics, gws) = (n.nic.len() as u32, n.gateway.len() as u32);
+        Some(match at {
+            At::NicOut(x) => (x.0, true),
+            At::NicIn(x) => (x.0, false),
+            At::Gateway(g) => (nics + g.0 as u32, true),
+            At::GatewayIn(g) => (nics + g.0 as u32, false),
+            At::SiteOut(s) => (nics + gws + s.0 as u32, true),
+            At::Site(s) => (nics + gws + s.0 as u32, false),
+            At::Nva(_) => return None,
+        })
+    }
+
+    /// The name of a capture point ([`World::capture_point`]): a NIC's
+    /// own name (what a capture on that VM would be called), `gateway NAME`
+    /// or `site NAME`.
+    pub fn capture_point_name(&self, point: u32) -> &str {
+        let n = &self.fixed.names;
+        let k = point as usize;
+        if let Some(nic) = n.nic.get(k) {
+            return nic.strip_prefix("nic ").unwrap_or(nic);
+        }
+        let k = k - n.nic.len();
+        if let Some(g) = n.gateway.get(k) {
+            return g;
+        }
+        n.site
+            .get(k - n.gateway.len())
+            .map_or("unknown", String::as_str)
+    }
+
     /// Where a walk ended, as verdicts and counters name it.
     pub fn place_name(&self, p: Place) -> std::borrow::Cow<'_, str> {
         use std::borrow::Cow;

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
-use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
@@ -120,7 +119,7 @@ pub enum CaptureError {
     /// cause is the source, printed once after this).
     #[error("writing pcapng")]
     Write(#[source] pcap_file::PcapError),
-    /// Flushing the output failed.
+    /// Writing or flushing the output failed.
     #[error("writing pcapng")]
     Flush(#[source] std::io::Error),
 }
@@ -140,10 +139,16 @@ pub fn read_capture(path: &Path) -> Result<Capture, CaptureError> {
     read::read(BufReader::new(f), &name)
 }
 
-/// A pcapng writer with one interface (an Ethernet capture point) per name.
+/// A pcapng writer with one interface (an Ethernet capture point) per name
+/// or per capture point number. The section is little-endian; packets are
+/// enhanced packet blocks, encoded by [`encode_epb`] (where the pipeline's
+/// workers encode them, in parallel) and written whole.
 pub struct PcapNgOut<W: Write> {
     writer: PcapNgWriter<W>,
     interfaces: Vec<String>,
+    /// Interface of each capture point number (`u32::MAX`: none yet).
+    points: Vec<u32>,
+    scratch: Vec<u8>,
 }
 
 impl PcapNgOut<BufWriter<File>> {
@@ -153,19 +158,62 @@ impl PcapNgOut<BufWriter<File>> {
     }
 }
 
+/// The largest option value pcapng holds (its length is 16 bits).
+const MAX_OPTION: usize = u16::MAX as usize;
+
+/// Appends an enhanced packet block for [`PcapNgOut`]'s little-endian
+/// section: interface 0 (the writer sets the real one), a nanosecond
+/// timestamp, the frame, its comment (cut at 65,535 bytes, on a character
+/// boundary) and its direction (flags 1 inbound, 2 outbound).
+pub fn encode_epb(out: &mut Vec<u8>, ts: Duration, frame: &[u8], comment: &str, outbound: bool) {
+    let mut cut = comment.len().min(MAX_OPTION);
+    while !comment.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let comment = &comment[..cut];
+    let pad = |n: usize| n.div_ceil(4) * 4;
+    let total = 28 + pad(frame.len()) + 4 + pad(comment.len()) + 8 + 4 + 4;
+    let start = out.len();
+    out.reserve(total);
+    let ns = u64::try_from(ts.as_nanos()).unwrap_or(u64::MAX);
+    let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
+    for x in [
+        6u32,
+        total as u32,
+        0,
+        (ns >> 32) as u32,
+        ns as u32,
+        len,
+        len,
+    ] {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.extend_from_slice(frame);
+    out.resize(start + 28 + pad(frame.len()), 0);
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
+    out.extend_from_slice(comment.as_bytes());
+    out.resize(out.len() + pad(comment.len()) - comment.len(), 0);
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&(if outbound { 2u32 } else { 1 }).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(total as u32).to_le_bytes());
+}
+
 impl<W: Write> PcapNgOut<W> {
     pub fn new(w: W) -> Result<Self, CaptureError> {
         Ok(PcapNgOut {
-            writer: PcapNgWriter::new(w).map_err(CaptureError::Write)?,
+            writer: PcapNgWriter::with_endianness(w, pcap_file::Endianness::Little)
+                .map_err(CaptureError::Write)?,
             interfaces: Vec::new(),
+            points: Vec::new(),
+            scratch: Vec::new(),
         })
     }
 
-    /// The interface id for a capture point, describing it on first use.
-    fn interface(&mut self, name: &str) -> Result<u32, CaptureError> {
-        if let Some(i) = self.interfaces.iter().position(|n| n == name) {
-            return Ok(i as u32);
-        }
+    /// Describes a new interface; its id.
+    fn describe(&mut self, name: &str) -> Result<u32, CaptureError> {
         let idb = InterfaceDescriptionBlock {
             linktype: DataLink::ETHERNET,
             snaplen: 0,
@@ -191,21 +239,48 @@ impl<W: Write> PcapNgOut<W> {
         comment: &str,
         outbound: bool,
     ) -> Result<(), CaptureError> {
-        let id = self.interface(name)?;
-        let epb = EnhancedPacketBlock {
-            interface_id: id,
-            timestamp: ts,
-            original_len: frame.len() as u32,
-            data: Cow::Borrowed(frame),
-            options: vec![
-                EnhancedPacketOption::Comment(Cow::Borrowed(comment)),
-                EnhancedPacketOption::Flags(if outbound { 2 } else { 1 }),
-            ],
+        let id = match self.interfaces.iter().position(|n| n == name) {
+            Some(i) => i as u32,
+            None => self.describe(name)?,
         };
-        self.writer
-            .write_pcapng_block(epb)
-            .map_err(CaptureError::Write)?;
-        Ok(())
+        let mut block = std::mem::take(&mut self.scratch);
+        block.clear();
+        encode_epb(&mut block, ts, frame, comment, outbound);
+        let r = self.raw(id, &block);
+        self.scratch = block;
+        r
+    }
+
+    /// Writes a block [`encode_epb`] encoded, on the interface of capture
+    /// point `point` (described on first use, named by `name`).
+    pub fn write_block<'n>(
+        &mut self,
+        point: u32,
+        name: impl FnOnce() -> &'n str,
+        block: &[u8],
+    ) -> Result<(), CaptureError> {
+        let k = point as usize;
+        if k >= self.points.len() {
+            self.points.resize(k + 1, u32::MAX);
+        }
+        let id = match self.points[k] {
+            u32::MAX => {
+                let id = self.describe(name())?;
+                self.points[k] = id;
+                id
+            }
+            id => id,
+        };
+        self.raw(id, block)
+    }
+
+    /// A block with its interface id set.
+    fn raw(&mut self, id: u32, block: &[u8]) -> Result<(), CaptureError> {
+        let w = self.writer.get_mut();
+        w.write_all(&block[..8])
+            .and_then(|()| w.write_all(&id.to_le_bytes()))
+            .and_then(|()| w.write_all(&block[12..]))
+            .map_err(CaptureError::Flush)
     }
 
     pub fn finish(self) -> Result<W, CaptureError> {
@@ -218,6 +293,7 @@ impl<W: Write> PcapNgOut<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 
     #[test]
     fn pcapng_round_trip() {
@@ -243,5 +319,45 @@ mod tests {
         assert_eq!(c.frames[1].data, vec![5, 6]);
         assert_eq!(c.frames[2].timestamp, Duration::from_micros(7));
         let _ = std::fs::remove_file(dir);
+    }
+
+    /// The blocks written by hand are the blocks `pcap-file` writes, byte
+    /// for byte, and Wireshark's reader (tshark, in the integration tests)
+    /// reads them.
+    #[test]
+    fn an_encoded_block_is_pcap_files_block() {
+        for (frame, comment) in [(&[1u8, 2, 3, 4, 5][..], "hop 1 → ü"), (&[9; 8][..], "")] {
+            let mut ours = Vec::new();
+            encode_epb(&mut ours, Duration::new(1_700_000_000, 123_456_789), frame, comment, true);
+            let epb = EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: Duration::new(1_700_000_000, 123_456_789),
+                original_len: frame.len() as u32,
+                data: Cow::Borrowed(frame),
+                options: vec![
+                    EnhancedPacketOption::Comment(Cow::Borrowed(comment)),
+                    EnhancedPacketOption::Flags(2),
+                ],
+            };
+            let mut w =
+                PcapNgWriter::with_endianness(Vec::new(), pcap_file::Endianness::Little).unwrap();
+            w.write_pcapng_block(InterfaceDescriptionBlock {
+                linktype: DataLink::ETHERNET,
+                snaplen: 0,
+                options: vec![],
+            })
+            .unwrap();
+            let head = w.get_ref().len();
+            w.write_pcapng_block(epb).unwrap();
+            let theirs = w.into_inner()[head..].to_vec();
+            assert_eq!(ours, theirs, "comment {comment:?}");
+        }
+        // A comment past the option's limit is cut, on a character boundary.
+        let long = "é".repeat(40_000);
+        let mut b = Vec::new();
+        encode_epb(&mut b, Duration::ZERO, &[0; 4], &long, false);
+        let len = u16::from_le_bytes([b[34], b[35]]) as usize;
+        assert_eq!(len, 65_534);
+        assert_eq!(b.len() % 4, 0);
     }
 }

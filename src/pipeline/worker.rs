@@ -16,7 +16,7 @@ use super::report::WorkerStats;
 use super::stream::Pooled;
 use super::{Options, PipelineError, Snapshot};
 use crate::dataplane::frame::nic_mac;
-use crate::dataplane::frame::{self as replay, Counters};
+use crate::dataplane::frame::{self as replay, Counters, Hops, Only, RenderBufs};
 use crate::dataplane::{At, DropReason, Header, Outcome, Place, Start, WalkBuf, World};
 use crate::io::{Frame, FrameRef};
 use crate::topology::NicId;
@@ -64,13 +64,11 @@ impl BatchOut {
     }
 }
 
-/// One captured frame: data and comment are ranges of the batch's bytes.
+/// One captured frame: its capture point, and its enhanced packet block
+/// (encoded by the worker) as a range of the batch's bytes.
 pub(super) struct Rec {
-    pub(super) nic: NicId,
-    pub(super) ts: Duration,
-    pub(super) data: Range<usize>,
-    pub(super) comment: Range<usize>,
-    pub(super) outbound: bool,
+    pub(super) point: u32,
+    pub(super) block: Range<usize>,
 }
 
 /// Places other than a NIC a worker counts deliveries to without a map.
@@ -153,9 +151,10 @@ impl FastCounters {
 #[repr(align(128))]
 pub(super) struct Lane {
     pub(super) buf: WalkBuf,
-    pub(super) frame: Vec<u8>,
-    pub(super) tmp: Vec<u8>,
-    pub(super) pieces: Vec<Vec<u8>>,
+    pub(super) render: RenderBufs,
+    /// Which crossings are written, and which packets.
+    pub(super) hops: Hops,
+    pub(super) only: Only,
     pub(super) counters: FastCounters,
     pub(super) stats: WorkerStats,
     pub(super) cache: Option<FlowCache>,
@@ -201,9 +200,9 @@ impl<'f> Worker<'f> {
                     FlowCache::new(opts.flow_cache)
                 },
                 buf: WalkBuf::default(),
-                frame: Vec::with_capacity(2048),
-                tmp: Vec::with_capacity(2048),
-                pieces: Vec::new(),
+                render: RenderBufs::default(),
+                hops: opts.hops,
+                only: opts.only,
                 counters: FastCounters::default(),
                 stats: WorkerStats::default(),
             },
@@ -477,11 +476,11 @@ impl Lane {
                                     p.ip_offset,
                                     AZURE_ROUTER_MAC,
                                     src_mac,
-                                    &mut self.frame,
+                                    &mut self.render.cur,
                                 );
                             }
                             if tunnel {
-                                self.buf.packet = replay::packet_of(&self.frame, h, p.ttl);
+                                self.buf.packet = replay::packet_of(&self.render.cur, h, p.ttl);
                             } else {
                                 self.buf
                                     .packet
@@ -500,7 +499,8 @@ impl Lane {
             }
         };
         self.counters.count(outcome);
-        if traces {
+        let written = self.only.wants(outcome);
+        if traces && written {
             replay::write_trace_line(
                 &mut out.jsonl,
                 world,
@@ -510,31 +510,24 @@ impl Lane {
                 Some(snap.version),
             )?;
         }
-        if pcapng && !self.buf.hops.is_empty() {
+        if pcapng && written && !self.buf.hops.is_empty() {
             let BatchOut { recs, bytes, .. } = out;
-            let mut sink =
-                |nic: NicId, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
-                    let d0 = bytes.len();
-                    bytes.extend_from_slice(data);
-                    let c0 = bytes.len();
-                    bytes.extend_from_slice(comment.as_bytes());
-                    recs.push(Rec {
-                        nic,
-                        ts,
-                        data: d0..c0,
-                        comment: c0..bytes.len(),
-                        outbound,
-                    });
-                    Ok(())
-                };
+            let mut sink = |point: u32, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
+                let b0 = bytes.len();
+                crate::io::encode_epb(bytes, ts, data, comment, outbound);
+                recs.push(Rec {
+                    point,
+                    block: b0..bytes.len(),
+                });
+                Ok(())
+            };
             replay::render(
                 world,
                 &self.buf.hops,
                 outcome,
                 f,
-                &mut self.frame,
-                &mut self.tmp,
-                &mut self.pieces,
+                self.hops,
+                &mut self.render,
                 &mut sink,
             )?;
         }

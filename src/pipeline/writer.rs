@@ -35,7 +35,6 @@ pub(super) fn run<W: Write, T: Write>(
             (None, None) => u64::MAX,
         }
     };
-    let t = &world.cp.topology;
     loop {
         let mut progressed = false;
         for w in 0..nw {
@@ -52,14 +51,10 @@ pub(super) fn run<W: Write, T: Write>(
                 }
                 if let Some(out) = pcapng.as_deref_mut() {
                     for r in &b.out.recs[r0..r1] {
-                        let comment = std::str::from_utf8(&b.out.bytes[r.comment.clone()])
-                            .unwrap_or_default();
-                        out.write(
-                            &t.nic(r.nic).name,
-                            r.ts,
-                            &b.out.bytes[r.data.clone()],
-                            comment,
-                            r.outbound,
+                        out.write_block(
+                            r.point,
+                            || world.capture_point_name(r.point),
+                            &b.out.bytes[r.block.clone()],
                         )?;
                     }
                 }

@@ -167,8 +167,11 @@ pub(super) struct Walk<'w, const REC: bool> {
     pub(super) pending: &'w Pending,
     /// The packet, the hops, and scratch space.
     pub(super) b: &'w mut WalkBuf,
-    /// Record node names, packets and decisions as text.
+    /// Record decisions as text.
     pub(super) text: bool,
+    /// Record node names and packets as text too (a trace shown whole;
+    /// pcapng comments name nodes from `at`).
+    pub(super) names: bool,
     /// Name the route of each SDN hop (costs a table walk per hop).
     pub(super) explain: bool,
     /// The packet is sent by the NVA the walk starts in (cleared at its
@@ -249,7 +252,7 @@ impl World {
             forced,
             ..WalkBuf::default()
         };
-        let outcome = self.run::<true>(start, &mut buf, &NO_PENDING, true, explain);
+        let outcome = self.run::<true>(start, &mut buf, &NO_PENDING, (true, true), explain);
         let verdict = self.verdict(outcome, &buf.hops);
         (
             Trace {
@@ -269,8 +272,9 @@ impl World {
     }
 
     /// The fast path with failures the tables do not show yet; with `text`,
-    /// hops record text as [`World::walk_from`] does (for pcapng comments),
-    /// still in reused buffers.
+    /// hops record their decisions as [`World::walk_from`] does (for pcapng
+    /// comments; node names are left to [`World::name`] of `at`), still in
+    /// reused buffers.
     pub fn forward_with(
         &self,
         start: Start,
@@ -279,24 +283,25 @@ impl World {
         text: bool,
     ) -> Outcome {
         buf.forced.clear();
-        self.run::<true>(start, buf, pending, text, false)
+        self.run::<true>(start, buf, pending, (text, false), false)
     }
 
     /// The counting fast path: the outcome and the number of hops
     /// (`buf.steps`), with no hop recorded (`buf.hops` stays empty).
     pub fn forward_counting(&self, start: Start, buf: &mut WalkBuf, pending: &Pending) -> Outcome {
         buf.forced.clear();
-        self.run::<false>(start, buf, pending, false, false)
+        self.run::<false>(start, buf, pending, (false, false), false)
     }
 
     /// A walk; `REC` false only counts hops (`buf.hops` stays empty, no
     /// text), a separate build of the walk with the recording compiled out.
+    /// `text`: (decisions, node names and packets) recorded as text.
     fn run<const REC: bool>(
         &self,
         start: Start,
         buf: &mut WalkBuf,
         pending: &Pending,
-        text: bool,
+        (text, names): (bool, bool),
         explain: bool,
     ) -> Outcome {
         buf.hops.clear();
@@ -318,6 +323,7 @@ impl World {
             pending,
             b: buf,
             text,
+            names,
             explain,
             from_os: matches!(start, Start::Nva(_)),
         };
@@ -434,7 +440,7 @@ impl World {
             let depth = forced.len();
             b.walk.packet.clone_from(packet);
             b.walk.forced = forced;
-            let outcome = self.run::<true>(start, &mut b.walk, &NO_PENDING, false, false);
+            let outcome = self.run::<true>(start, &mut b.walk, &NO_PENDING, (false, false), false);
             let decisions = &b.walk.decisions;
             for j in (depth..decisions.len()).rev() {
                 let (n, chosen) = decisions[j];
@@ -475,7 +481,7 @@ impl<const REC: bool> Walk<'_, REC> {
     #[inline(never)]
     pub(super) fn record_hop(&mut self, at: At, kind: &'static str, decision: String) {
         let o = self.b.packet.outer();
-        let (node, packet) = if self.text() {
+        let (node, packet) = if self.text() && self.names {
             (self.world.name(at).to_string(), o.header.to_string())
         } else {
             (String::new(), String::new())
