@@ -7,4 +7,5 @@ pub mod absorb;
 pub mod lpm;
 pub mod machine;
 pub mod pipeline;
+pub mod replay;
 pub mod tables;

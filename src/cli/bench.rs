@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
-use vnetplane::bench::{lpm, pipeline, tables};
+use vnetplane::bench::{lpm, pipeline, replay, tables};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -28,11 +28,25 @@ pub enum BenchCommand {
         #[arg(long, value_name = "PATH")]
         table: Option<std::path::PathBuf>,
     },
+    /// A capture file replayed to pcapng and traces, beside `editcap` and
+    /// `tshark` copying the same file (one worker, median of `--runs`).
+    Replay {
+        #[arg(long, default_value_t = 600_000)]
+        packets: usize,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Where the captures and outputs are written.
+        #[arg(long, default_value = "target/bench-replay")]
+        dir: std::path::PathBuf,
+    },
 }
 
 pub fn run(a: BenchArgs) -> Result<String> {
     match a.what {
         None => pipeline::command(a.pipeline),
+        Some(BenchCommand::Replay { packets, runs, dir }) => {
+            Ok(replay::text(&replay::run(packets, runs, &dir)?))
+        }
         Some(BenchCommand::Lpm { json, quick, table }) => {
             let opts = if quick {
                 lpm::Options::quick()

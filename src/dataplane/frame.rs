@@ -251,7 +251,7 @@ pub struct RenderBufs {
     pub cur: Vec<u8>,
     pub tmp: Vec<u8>,
     pub pieces: Vec<Vec<u8>>,
-    /// The packet's part of every comment.
+    /// The packet's part of every comment (number, verdict, place).
     summary: String,
     comment: String,
 }
@@ -288,13 +288,10 @@ pub fn render(
         Outcome::Loop { .. } => summary.push_str(" (loop)"),
         Outcome::Delivered(_) => {}
     }
-    let _ = write!(summary, " at {} | path ", world.place_name(outcome.place()));
-    for (i, h) in hops.iter().enumerate() {
-        if i > 0 {
-            summary.push_str(" → ");
-        }
-        summary.push_str(world.name(h.at));
-    }
+    let _ = write!(summary, " at {}", world.place_name(outcome.place()));
+    // The path goes on the packet's first frame written (the others give
+    // their own hop).
+    let mut path_said = false;
     // The crossings written: with `ends`, the first and the last.
     let points = || {
         hops.iter()
@@ -406,6 +403,16 @@ pub fn render(
         );
         if !hop.decision.is_empty() {
             let _ = write!(comment, ": {}", hop.decision);
+        }
+        if !path_said {
+            path_said = true;
+            comment.push_str(" | path ");
+            for (k, h) in hops.iter().enumerate() {
+                if k > 0 {
+                    comment.push_str(" → ");
+                }
+                comment.push_str(world.name(h.at));
+            }
         }
         let ts = f.timestamp + Duration::from_nanos(i as u64);
         match fragment {

@@ -39,6 +39,7 @@ mod report;
 pub mod schedule;
 mod steer;
 pub mod stream;
+mod walkcache;
 mod worker;
 mod writer;
 

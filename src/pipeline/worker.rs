@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use super::flowcache::{self, Deltas, FlowCache, FlowKey};
 use super::report::WorkerStats;
 use super::stream::Pooled;
+use super::walkcache::WalkCache;
 use super::{Options, PipelineError, Snapshot};
 use crate::dataplane::frame::nic_mac;
 use crate::dataplane::frame::{self as replay, Counters, Hops, Only, RenderBufs};
@@ -152,6 +153,8 @@ impl FastCounters {
 pub(super) struct Lane {
     pub(super) buf: WalkBuf,
     pub(super) render: RenderBufs,
+    /// Walks recorded for output, by flow (runs that write).
+    pub(super) walks: Option<WalkCache>,
     /// Which crossings are written, and which packets.
     pub(super) hops: Hops,
     pub(super) only: Only,
@@ -201,6 +204,7 @@ impl<'f> Worker<'f> {
                 },
                 buf: WalkBuf::default(),
                 render: RenderBufs::default(),
+                walks: (traces || pcapng).then(WalkCache::new),
                 hops: opts.hops,
                 only: opts.only,
                 counters: FastCounters::default(),
@@ -428,6 +432,9 @@ impl Lane {
         let world = &*snap.world;
         self.stats.packets += 1;
         self.stats.bytes += f.data.len() as u64;
+        // Whether the outcome came from a recorded walk (its hops are in
+        // `self.walks`, under the packet's key).
+        let mut cached = false;
         let outcome = match wire::parse(f.link, f.data) {
             Err(e) => {
                 self.buf.hops.clear();
@@ -479,20 +486,33 @@ impl Lane {
                                     &mut self.render.cur,
                                 );
                             }
-                            if tunnel {
-                                self.buf.packet = replay::packet_of(&self.render.cur, h, p.ttl);
-                            } else {
-                                self.buf
-                                    .packet
-                                    .reset(h, p.ttl.max(1), f.data.len() - p.ip_offset);
-                            }
-                            let o = if pcapng || traces {
-                                world.forward_with(start, &mut self.buf, &snap.pending, pcapng)
-                            } else {
-                                world.forward_counting(start, &mut self.buf, &snap.pending)
+                            let len = f.data.len() - p.ip_offset;
+                            let key = FlowKey::new(&h, p.ttl.max(1), len as u32);
+                            let recorded = match self.walks.as_mut().filter(|_| !tunnel) {
+                                Some(w) => w.get(&key, snap.version).map(|(o, steps, _)| (o, steps)),
+                                None => None,
                             };
-                            self.stats.hops += self.buf.steps as u64;
-                            o
+                            if let Some((o, steps)) = recorded {
+                                self.stats.hops += steps as u64;
+                                cached = true;
+                                o
+                            } else {
+                                if tunnel {
+                                    self.buf.packet = replay::packet_of(&self.render.cur, h, p.ttl);
+                                } else {
+                                    self.buf.packet.reset(h, p.ttl.max(1), len);
+                                }
+                                let o = if pcapng || traces {
+                                    world.forward_with(start, &mut self.buf, &snap.pending, pcapng)
+                                } else {
+                                    world.forward_counting(start, &mut self.buf, &snap.pending)
+                                };
+                                self.stats.hops += self.buf.steps as u64;
+                                if let Some(w) = self.walks.as_mut().filter(|_| !tunnel) {
+                                    w.put(key, snap.version, o, self.buf.steps, &self.buf.hops);
+                                }
+                                o
+                            }
                         }
                     }
                 }
@@ -500,17 +520,21 @@ impl Lane {
         };
         self.counters.count(outcome);
         let written = self.only.wants(outcome);
+        let hops: &[crate::dataplane::Hop] = match (cached, self.walks.as_ref()) {
+            (true, Some(w)) => w.last_hops(),
+            _ => &self.buf.hops,
+        };
         if traces && written {
             replay::write_trace_line(
                 &mut out.jsonl,
                 world,
                 f.number,
                 outcome,
-                &self.buf.hops,
+                hops,
                 Some(snap.version),
             )?;
         }
-        if pcapng && written && !self.buf.hops.is_empty() {
+        if pcapng && written && !hops.is_empty() {
             let BatchOut { recs, bytes, .. } = out;
             let mut sink = |point: u32, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
                 let b0 = bytes.len();
@@ -523,7 +547,7 @@ impl Lane {
             };
             replay::render(
                 world,
-                &self.buf.hops,
+                hops,
                 outcome,
                 f,
                 self.hops,
