@@ -168,7 +168,7 @@ fn replay(
         progress: None,
     };
     let file = |p: &Path| -> Result<BufWriter<std::fs::File>> {
-        Ok(BufWriter::with_capacity(1 << 20, std::fs::File::create(p)?))
+        Ok(BufWriter::with_capacity(256 << 10, std::fs::File::create(p)?))
     };
     match w {
         Writes::Nothing => {

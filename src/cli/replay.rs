@@ -196,7 +196,9 @@ fn on_interrupt() {
     });
 }
 
-/// A writer behind a large buffer: a file, or standard output for `-`.
+/// A writer behind a buffer: a file, or standard output for `-`. Writes
+/// larger than the buffer (a batch's frames, written in one piece) go
+/// straight to the file.
 fn sink(p: &Path) -> Result<BufWriter<Box<dyn Write + Send>>> {
     let w: Box<dyn Write + Send> = if is_std(p) {
         Box::new(std::io::stdout())
@@ -207,7 +209,7 @@ fn sink(p: &Path) -> Result<BufWriter<Box<dyn Write + Send>>> {
                 .map_err(output_failed)?,
         )
     };
-    Ok(BufWriter::with_capacity(1 << 20, w))
+    Ok(BufWriter::with_capacity(256 << 10, w))
 }
 
 /// The capture read as a stream: a file, or standard input for `-`.

@@ -201,6 +201,13 @@ pub fn encode_epb(out: &mut Vec<u8>, ts: Duration, frame: &[u8], comment: &str, 
     out.extend_from_slice(&(total as u32).to_le_bytes());
 }
 
+/// Sets the interface of a block [`encode_epb`] encoded.
+pub fn set_epb_interface(block: &mut [u8], id: u32) {
+    if let Some(b) = block.get_mut(8..12) {
+        b.copy_from_slice(&id.to_le_bytes());
+    }
+}
+
 impl<W: Write> PcapNgOut<W> {
     pub fn new(w: W) -> Result<Self, CaptureError> {
         Ok(PcapNgOut {
@@ -251,27 +258,34 @@ impl<W: Write> PcapNgOut<W> {
         r
     }
 
-    /// Writes a block [`encode_epb`] encoded, on the interface of capture
-    /// point `point` (described on first use, named by `name`).
-    pub fn write_block<'n>(
+    /// The interface of capture point `point` (described on first use,
+    /// named by `name`).
+    pub fn interface_of<'n>(
         &mut self,
         point: u32,
         name: impl FnOnce() -> &'n str,
-        block: &[u8],
-    ) -> Result<(), CaptureError> {
+    ) -> Result<u32, CaptureError> {
         let k = point as usize;
         if k >= self.points.len() {
             self.points.resize(k + 1, u32::MAX);
         }
-        let id = match self.points[k] {
+        Ok(match self.points[k] {
             u32::MAX => {
                 let id = self.describe(name())?;
                 self.points[k] = id;
                 id
             }
             id => id,
-        };
-        self.raw(id, block)
+        })
+    }
+
+    /// Writes blocks [`encode_epb`] encoded whose interfaces are set
+    /// ([`set_epb_interface`], with ids from [`PcapNgOut::interface_of`]).
+    pub fn write_encoded(&mut self, blocks: &[u8]) -> Result<(), CaptureError> {
+        self.writer
+            .get_mut()
+            .write_all(blocks)
+            .map_err(CaptureError::Flush)
     }
 
     /// A block with its interface id set.

@@ -38,29 +38,35 @@ pub(super) fn run<W: Write, T: Write>(
     loop {
         let mut progressed = false;
         for w in 0..nw {
-            while let Some(b) = queues[w].front() {
+            while let Some(b) = queues[w].front_mut() {
+                // The packets of this batch next in order, one after
+                // another: written in one piece each.
                 let k = pos[w];
-                if seq(b, k) != next {
+                let mut k2 = k;
+                while k2 < b.idx.len() && seq(b, k2) == next + (k2 - k) as u64 {
+                    k2 += 1;
+                }
+                if k2 == k {
                     break;
                 }
                 let (j0, r0) = if k == 0 { (0, 0) } else { b.out.ends[k - 1] };
-                let (j1, r1) = b.out.ends[k];
+                let (j1, r1) = b.out.ends[k2 - 1];
                 if let Some(tr) = traces.as_deref_mut() {
                     tr.write_all(&b.out.jsonl[j0..j1])
                         .map_err(PipelineError::Traces)?;
                 }
-                if let Some(out) = pcapng.as_deref_mut() {
+                if let (Some(out), true) = (pcapng.as_deref_mut(), r1 > r0) {
+                    let out_bytes = &mut b.out.bytes;
                     for r in &b.out.recs[r0..r1] {
-                        out.write_block(
-                            r.point,
-                            || world.capture_point_name(r.point),
-                            &b.out.bytes[r.block.clone()],
-                        )?;
+                        let id = out.interface_of(r.point, || world.capture_point_name(r.point))?;
+                        crate::io::set_epb_interface(&mut out_bytes[r.block.clone()], id);
                     }
+                    let (from, to) = (b.out.recs[r0].block.start, b.out.recs[r1 - 1].block.end);
+                    out.write_encoded(&out_bytes[from..to])?;
                 }
-                next += 1;
+                next += (k2 - k) as u64;
                 progressed = true;
-                pos[w] += 1;
+                pos[w] = k2;
                 if pos[w] == b.idx.len() {
                     pos[w] = 0;
                     if let Some(mut b) = queues[w].pop_front() {
