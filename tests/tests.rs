@@ -37,6 +37,8 @@ mod it {
     mod scenarios;
     /// verify against random flows on random intents (soundness).
     mod soundness;
+    /// `replay` at scale: standard streams, shards, Ctrl-C, what is written, memory.
+    mod stream;
     /// Packet walks (hop machine) per scenario.
     mod trace;
     /// verify: loops, black holes, waypoints, failures, counterexamples.

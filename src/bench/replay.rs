@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -65,7 +65,12 @@ pub fn run(packets: usize, runs: usize, dir: &Path) -> Result<Vec<Row>> {
             })
         };
         let editcap = median(&mut || {
-            child(Command::new("editcap").args(["-F", "pcapng"]).arg(&input).arg(&out))
+            child(
+                Command::new("editcap")
+                    .args(["-F", "pcapng"])
+                    .arg(&input)
+                    .arg(&out),
+            )
         });
         if let Ok(s) = editcap {
             push("editcap -F pcapng", s);
@@ -96,7 +101,8 @@ pub fn run(packets: usize, runs: usize, dir: &Path) -> Result<Vec<Row>> {
 
 /// The rows as a table: time, rate, and time against `editcap`'s.
 pub fn text(rows: &[Row]) -> String {
-    let mut s = String::from("| case | tool | seconds | Mpps | × editcap |\n|---|---|---|---|---|\n");
+    let mut s =
+        String::from("| case | tool | seconds | Mpps | × editcap |\n|---|---|---|---|---|\n");
     for r in rows {
         let editcap = rows
             .iter()
@@ -135,8 +141,8 @@ fn replay(
     world: &Arc<World>,
     t: &crate::topology::Topology,
     input: &Path,
-    out: &PathBuf,
-    traces: &PathBuf,
+    out: &Path,
+    traces: &Path,
     w: Writes,
 ) -> Result<Duration> {
     let start = Instant::now();
@@ -168,7 +174,10 @@ fn replay(
         progress: None,
     };
     let file = |p: &Path| -> Result<BufWriter<std::fs::File>> {
-        Ok(BufWriter::with_capacity(256 << 10, std::fs::File::create(p)?))
+        Ok(BufWriter::with_capacity(
+            256 << 10,
+            std::fs::File::create(p)?,
+        ))
     };
     match w {
         Writes::Nothing => {

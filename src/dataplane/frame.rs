@@ -300,7 +300,7 @@ pub fn render(
             .map(|(i, _)| i)
     };
     let (first, last) = match which {
-        Hops::Ends => (points().next(), points().last()),
+        Hops::Ends => (points().next(), points().next_back()),
         _ => (None, None),
     };
     // Set while the outer packet travels fragmented (R55), until decapsulation.

@@ -716,10 +716,10 @@ impl World {
         Some(match at {
             At::NicOut(x) => (x.0, true),
             At::NicIn(x) => (x.0, false),
-            At::Gateway(g) => (nics + g.0 as u32, true),
-            At::GatewayIn(g) => (nics + g.0 as u32, false),
-            At::SiteOut(s) => (nics + gws + s.0 as u32, true),
-            At::Site(s) => (nics + gws + s.0 as u32, false),
+            At::Gateway(g) => (nics + g.0, true),
+            At::GatewayIn(g) => (nics + g.0, false),
+            At::SiteOut(s) => (nics + gws + s.0, true),
+            At::Site(s) => (nics + gws + s.0, false),
             At::Nva(_) => return None,
         })
     }

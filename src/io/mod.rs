@@ -258,6 +258,13 @@ impl<W: Write> PcapNgOut<W> {
         r
     }
 
+    /// Whether capture point `point` has its interface described.
+    pub fn has_interface(&self, point: u32) -> bool {
+        self.points
+            .get(point as usize)
+            .is_some_and(|&id| id != u32::MAX)
+    }
+
     /// The interface of capture point `point` (described on first use,
     /// named by `name`).
     pub fn interface_of<'n>(
@@ -342,7 +349,13 @@ mod tests {
     fn an_encoded_block_is_pcap_files_block() {
         for (frame, comment) in [(&[1u8, 2, 3, 4, 5][..], "hop 1 → ü"), (&[9; 8][..], "")] {
             let mut ours = Vec::new();
-            encode_epb(&mut ours, Duration::new(1_700_000_000, 123_456_789), frame, comment, true);
+            encode_epb(
+                &mut ours,
+                Duration::new(1_700_000_000, 123_456_789),
+                frame,
+                comment,
+                true,
+            );
             let epb = EnhancedPacketBlock {
                 interface_id: 0,
                 timestamp: Duration::new(1_700_000_000, 123_456_789),

@@ -378,7 +378,10 @@ impl Channels {
     fn new(nw: usize, queue: usize) -> Self {
         Channels {
             free: unbounded(),
-            done: unbounded(),
+            // Forwarded batches wait for the writer: a worker runs at most
+            // a queue ahead of it (a batch carries its outputs, so this
+            // bounds the memory they take).
+            done: bounded(queue * nw),
             ctl: unbounded(),
             retire: unbounded(),
             forwarded: bounded(0),
@@ -421,9 +424,14 @@ pub fn run_stream<R: std::io::Read + Send, W: Write + Send, T: Write + Send>(
         return Err(PipelineError::NoControl);
     }
     let stop = r.stop;
+    let chunk = if outputs.pcapng.is_some() || outputs.traces.is_some() {
+        stream::WRITING_CHUNK_FRAMES
+    } else {
+        stream::CHUNK_FRAMES
+    };
     std::thread::scope(|sc| {
         let (tx, rx) = bounded(1);
-        let input = sc.spawn(move || stream::read_input(src, tx, stop));
+        let input = sc.spawn(move || stream::read_input(src, tx, stop, chunk));
         let report = run_input(Input::Stream(rx), r, outputs);
         let end = input
             .join()

@@ -148,7 +148,7 @@ pub fn check(
 }
 
 /// Checks that each scheduled event applies, in `order` (pairs of frame
-/// index and position in `sched`, as [`positions`] gives them), to the
+/// index and position in `sched`, as [`streamed_positions`] gives them), to the
 /// state the run starts from (`base` after `events`): the first that does
 /// not is an error naming its file and line.
 pub fn check_order(

@@ -23,15 +23,20 @@ use crate::control::events::Event;
 use crate::io::read::CaptureReader;
 use crate::io::{FrameRef, Link};
 
-/// Frames in a chunk at most.
+/// Frames in a chunk at most, when only counting.
 pub const CHUNK_FRAMES: usize = 8192;
+
+/// Frames in a chunk at most, when traces or pcapng are written (each
+/// frame in flight carries its outputs until the writer takes them: a few
+/// kilobytes for a packet of many hops).
+pub const WRITING_CHUNK_FRAMES: usize = 2048;
 
 /// Bytes of frames in a chunk at most (a chunk holds at least one frame,
 /// however large).
 pub const CHUNK_BYTES: usize = 4 << 20;
 
 /// Chunks a run holds at most: those being read, forwarded and written.
-pub const POOL: usize = 8;
+pub const POOL: usize = 4;
 
 /// One frame of a chunk: its bytes are `start..end` of the chunk's.
 #[derive(Clone, Copy, Debug)]
@@ -212,6 +217,7 @@ pub(super) fn read_input<R: Read>(
     mut src: Source<R>,
     chunks: Sender<Pooled>,
     stop: Option<&AtomicBool>,
+    chunk_frames: usize,
 ) -> InputEnd {
     let (home, pool) = bounded::<Chunk>(POOL);
     for _ in 0..POOL {
@@ -229,7 +235,7 @@ pub(super) fn read_input<R: Read>(
         let Ok(mut c) = pool.recv() else { break };
         c.clear();
         let mut more = true;
-        while c.frames.len() < CHUNK_FRAMES && c.bytes.len() < CHUNK_BYTES {
+        while c.frames.len() < chunk_frames && c.bytes.len() < CHUNK_BYTES {
             let start = c.bytes.len();
             let Some(m) = src.capture.next_into(&mut c.bytes) else {
                 more = false;

@@ -489,7 +489,9 @@ impl Lane {
                             let len = f.data.len() - p.ip_offset;
                             let key = FlowKey::new(&h, p.ttl.max(1), len as u32);
                             let recorded = match self.walks.as_mut().filter(|_| !tunnel) {
-                                Some(w) => w.get(&key, snap.version).map(|(o, steps, _)| (o, steps)),
+                                Some(w) => {
+                                    w.get(&key, snap.version).map(|(o, steps, _)| (o, steps))
+                                }
                                 None => None,
                             };
                             if let Some((o, steps)) = recorded {
@@ -536,15 +538,16 @@ impl Lane {
         }
         if pcapng && written && !hops.is_empty() {
             let BatchOut { recs, bytes, .. } = out;
-            let mut sink = |point: u32, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
-                let b0 = bytes.len();
-                crate::io::encode_epb(bytes, ts, data, comment, outbound);
-                recs.push(Rec {
-                    point,
-                    block: b0..bytes.len(),
-                });
-                Ok(())
-            };
+            let mut sink =
+                |point: u32, ts: Duration, data: &[u8], comment: &str, outbound: bool| {
+                    let b0 = bytes.len();
+                    crate::io::encode_epb(bytes, ts, data, comment, outbound);
+                    recs.push(Rec {
+                        point,
+                        block: b0..bytes.len(),
+                    });
+                    Ok(())
+                };
             replay::render(
                 world,
                 hops,

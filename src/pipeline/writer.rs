@@ -56,13 +56,20 @@ pub(super) fn run<W: Write, T: Write>(
                         .map_err(PipelineError::Traces)?;
                 }
                 if let (Some(out), true) = (pcapng.as_deref_mut(), r1 > r0) {
-                    let out_bytes = &mut b.out.bytes;
+                    // Blocks go out in runs; a capture point seen for the
+                    // first time has its interface described just before
+                    // its block (the same file for any number of workers).
+                    let bytes = &mut b.out.bytes;
+                    let mut from = b.out.recs[r0].block.start;
                     for r in &b.out.recs[r0..r1] {
+                        if !out.has_interface(r.point) {
+                            out.write_encoded(&bytes[from..r.block.start])?;
+                            from = r.block.start;
+                        }
                         let id = out.interface_of(r.point, || world.capture_point_name(r.point))?;
-                        crate::io::set_epb_interface(&mut out_bytes[r.block.clone()], id);
+                        crate::io::set_epb_interface(&mut bytes[r.block.clone()], id);
                     }
-                    let (from, to) = (b.out.recs[r0].block.start, b.out.recs[r1 - 1].block.end);
-                    out.write_encoded(&out_bytes[from..to])?;
+                    out.write_encoded(&bytes[from..b.out.recs[r1 - 1].block.end])?;
                 }
                 next += (k2 - k) as u64;
                 progressed = true;
