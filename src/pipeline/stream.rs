@@ -29,7 +29,7 @@ pub const CHUNK_FRAMES: usize = 8192;
 /// Frames in a chunk at most, when traces or pcapng are written (each
 /// frame in flight carries its outputs until the writer takes them: a few
 /// kilobytes for a packet of many hops).
-pub const WRITING_CHUNK_FRAMES: usize = 2048;
+pub const WRITING_CHUNK_FRAMES: usize = 1024;
 
 /// Bytes of frames in a chunk at most (a chunk holds at least one frame,
 /// however large).
