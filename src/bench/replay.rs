@@ -49,9 +49,19 @@ pub fn run(packets: usize, runs: usize, dir: &Path) -> Result<Vec<Row>> {
         write_pcap(&input, &case.frames)?;
         let out = dir.join("out.pcapng");
         let traces = dir.join("out.jsonl");
+        // Each run writes a new file: the previous run's output is removed
+        // first, out of the timing (truncating a gigabyte of page cache is
+        // the kernel's work, and no tool's).
+        let fresh = || {
+            let _ = std::fs::remove_file(&out);
+            let _ = std::fs::remove_file(&traces);
+        };
         let median = |f: &mut dyn FnMut() -> Result<Duration>| -> Result<f64> {
             let mut t: Vec<f64> = (0..runs.max(1))
-                .map(|_| f().map(|d| d.as_secs_f64()))
+                .map(|_| {
+                    fresh();
+                    f().map(|d| d.as_secs_f64())
+                })
                 .collect::<Result<_>>()?;
             t.sort_by(f64::total_cmp);
             Ok(t[t.len() / 2])

@@ -256,6 +256,23 @@ pub struct RenderBufs {
     comment: String,
 }
 
+/// Appends `n` in decimal.
+fn push_number(s: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        s.push(char::from(d));
+    }
+}
+
 /// Applies each hop's effects to the frame and captures it where `hops`
 /// says (every NIC, gateway and site crossed, or some of them). Each
 /// frame's comment gives the input packet's number, its verdict (with the
@@ -280,15 +297,21 @@ pub fn render(
         comment,
     } = b;
     summary.clear();
-    let _ = write!(summary, "packet {}: {}", f.number, outcome.kind());
+    summary.push_str("packet ");
+    push_number(summary, f.number);
+    summary.push_str(": ");
+    summary.push_str(outcome.kind());
     match outcome {
         Outcome::Dropped(_, r) => {
-            let _ = write!(summary, " ({})", r.code());
+            summary.push_str(" (");
+            summary.push_str(r.code());
+            summary.push(')');
         }
         Outcome::Loop { .. } => summary.push_str(" (loop)"),
         Outcome::Delivered(_) => {}
     }
-    let _ = write!(summary, " at {}", world.place_name(outcome.place()));
+    summary.push_str(" at ");
+    summary.push_str(&world.place_name(outcome.place()));
     // The path goes on the packet's first frame written (the others give
     // their own hop).
     let mut path_said = false;
@@ -392,17 +415,22 @@ pub fn render(
             super::At::NicIn(n) => wire::set_macs(cur, nic_mac(n), AZURE_ROUTER_MAC),
             _ => wire::set_macs(cur, AZURE_ROUTER_MAC, AZURE_ROUTER_MAC),
         }
+        // Pieces pushed one by one: `write!` costs several times more, at
+        // every frame of every packet.
         comment.clear();
-        let _ = write!(
-            comment,
-            "{summary} | hop {}/{} {} ({})",
-            i + 1,
-            hops.len(),
-            world.name(hop.at),
-            hop.kind,
-        );
+        comment.push_str(summary);
+        comment.push_str(" | hop ");
+        push_number(comment, i + 1);
+        comment.push('/');
+        push_number(comment, hops.len());
+        comment.push(' ');
+        comment.push_str(world.name(hop.at));
+        comment.push_str(" (");
+        comment.push_str(hop.kind);
+        comment.push(')');
         if !hop.decision.is_empty() {
-            let _ = write!(comment, ": {}", hop.decision);
+            comment.push_str(": ");
+            comment.push_str(&hop.decision);
         }
         if !path_said {
             path_said = true;
