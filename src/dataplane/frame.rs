@@ -126,7 +126,9 @@ impl Serialize for Path<'_> {
     }
 }
 
-/// Appends one JSONL trace line.
+/// Appends one JSONL trace line: [`TraceLine`] as serde would write it,
+/// written by hand (at every packet of a replay, serde's general path
+/// costs more than the walk).
 pub fn write_trace_line(
     out: &mut Vec<u8>,
     world: &World,
@@ -135,22 +137,66 @@ pub fn write_trace_line(
     hops: &[super::Hop],
     version: Option<u32>,
 ) -> Result<(), serde_json::Error> {
-    let at = world.place_name(o.place());
-    let line = TraceLine {
-        packet: number,
-        verdict: o.kind(),
-        at: &at,
-        reason: match o {
-            Outcome::Dropped(_, r) => Some(r.code()),
-            Outcome::Loop { .. } => Some("loop"),
-            Outcome::Delivered(_) => None,
-        },
-        table_version: version.unwrap_or(0),
-        path: Path { world, hops },
+    out.extend_from_slice(b"{\"packet\":");
+    push_decimal(out, number as u64);
+    out.extend_from_slice(b",\"verdict\":\"");
+    out.extend_from_slice(o.kind().as_bytes());
+    out.extend_from_slice(b"\",\"at\":");
+    push_json_str(out, &world.place_name(o.place()));
+    let reason = match o {
+        Outcome::Dropped(_, r) => Some(r.code()),
+        Outcome::Loop { .. } => Some("loop"),
+        Outcome::Delivered(_) => None,
     };
-    serde_json::to_writer(&mut *out, &line)?;
-    out.push(b'\n');
+    if let Some(r) = reason {
+        out.extend_from_slice(b",\"reason\":");
+        push_json_str(out, r);
+    }
+    out.extend_from_slice(b",\"table_version\":");
+    push_decimal(out, u64::from(version.unwrap_or(0)));
+    out.extend_from_slice(b",\"path\":[");
+    for (i, h) in hops.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_json_str(out, world.name(h.at));
+    }
+    out.extend_from_slice(b"]}\n");
     Ok(())
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut buf = [0u8; 20];
+    out.extend_from_slice(decimal(n, &mut buf));
+}
+
+/// `n`'s decimal digits, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[at..]
+}
+
+/// Appends `s` as a JSON string, escaped as serde_json escapes it.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        // Rare (names come from the topology): serde's own escaping.
+        if let Ok(q) = serde_json::to_string(s) {
+            out.extend_from_slice(&q.as_bytes()[1..q.len() - 1]);
+        }
+    }
+    out.push(b'"');
 }
 
 /// Where a captured packet enters: the given NIC, else the NIC holding its
@@ -257,18 +303,9 @@ pub struct RenderBufs {
 }
 
 /// Appends `n` in decimal.
-fn push_number(s: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[at..] {
+fn push_number(s: &mut String, n: usize) {
+    let mut buf = [0u8; 20];
+    for &d in decimal(n as u64, &mut buf) {
         s.push(char::from(d));
     }
 }
@@ -465,4 +502,70 @@ pub fn render(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{DropReason, Header, Pending, Place, WalkBuf};
+    use super::*;
+
+    /// The hand-written trace line is the line serde writes from
+    /// [`TraceLine`], byte for byte; strings needing escapes (names cannot
+    /// hold them; the writer escapes them all the same) as serde escapes.
+    #[test]
+    fn the_trace_line_is_serdes() {
+        for tricky in ["plain", "q\"uote", "back\\slash", "tab\tnl\n\u{1}", "é → ü"] {
+            let mut ours = Vec::new();
+            push_json_str(&mut ours, tricky);
+            assert_eq!(ours, serde_json::to_vec(tricky).unwrap(), "{tricky:?}");
+        }
+        let text = crate::topology::generate::hub_spoke(1, 2, 0);
+        let t = crate::topology::load_str("t.toml", &text).expect("loads");
+        let cp = crate::control::converge(&t, &[]).expect("converges");
+        let world = World::new(&cp);
+        let a = t.nics.iter().position(|n| n.name == "spoke0-vm0").unwrap();
+        let b = t.nics.iter().find(|n| n.name == "spoke0-vm1").unwrap();
+        let mut buf = WalkBuf::default();
+        let h = Header {
+            src: t.nics[a].ips[0],
+            dst: b.ips[0],
+            proto: 17,
+            sport: 1,
+            dport: 2,
+        };
+        buf.packet.reset(h, 64, 100);
+        let o = world.forward_with(
+            Start::Nic(NicId(a as u32)),
+            &mut buf,
+            &Pending::default(),
+            false,
+        );
+        let dropped = Outcome::Dropped(Place::Capture, DropReason::Malformed);
+        for (o, version) in [(o, Some(3)), (dropped, None)] {
+            let mut ours = Vec::new();
+            write_trace_line(&mut ours, &world, 7, o, &buf.hops, version).unwrap();
+            let at = world.place_name(o.place());
+            let line = TraceLine {
+                packet: 7,
+                verdict: o.kind(),
+                at: &at,
+                reason: match o {
+                    Outcome::Dropped(_, r) => Some(r.code()),
+                    Outcome::Loop { .. } => Some("loop"),
+                    Outcome::Delivered(_) => None,
+                },
+                table_version: version.unwrap_or(0),
+                path: Path {
+                    world: &world,
+                    hops: &buf.hops,
+                },
+            };
+            let mut theirs = serde_json::to_vec(&line).unwrap();
+            theirs.push(b'\n');
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                String::from_utf8(theirs).unwrap()
+            );
+        }
+    }
 }
