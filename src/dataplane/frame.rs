@@ -347,6 +347,9 @@ pub fn render(
         Outcome::Loop { .. } => summary.push_str(" (loop)"),
         Outcome::Delivered(_) => {}
     }
+    // Every frame gives the number and the verdict; the first also where
+    // the packet ended, and its path.
+    let verdict_end = summary.len();
     summary.push_str(" at ");
     summary.push_str(&world.place_name(outcome.place()));
     // The path goes on the packet's first frame written (the others give
@@ -455,7 +458,11 @@ pub fn render(
         // Pieces pushed one by one: `write!` costs several times more, at
         // every frame of every packet.
         comment.clear();
-        comment.push_str(summary);
+        comment.push_str(if path_said {
+            &summary[..verdict_end]
+        } else {
+            summary
+        });
         comment.push_str(" | hop ");
         push_number(comment, i + 1);
         comment.push('/');

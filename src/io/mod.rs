@@ -172,12 +172,16 @@ pub fn encode_epb(out: &mut Vec<u8>, ts: Duration, frame: &[u8], comment: &str, 
     }
     let comment = &comment[..cut];
     let pad = |n: usize| n.div_ceil(4) * 4;
-    let total = 28 + pad(frame.len()) + 4 + pad(comment.len()) + 8 + 4 + 4;
+    let (fl, cl) = (pad(frame.len()), pad(comment.len()));
+    let total = 28 + fl + 4 + cl + 8 + 4 + 4;
     let start = out.len();
-    out.reserve(total);
+    // One zero-filled extension (the padding stays zero), then the fields
+    // in place: no growth check per field.
+    out.resize(start + total, 0);
+    let b = &mut out[start..];
     let ns = u64::try_from(ts.as_nanos()).unwrap_or(u64::MAX);
     let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
-    for x in [
+    let head = [
         6u32,
         total as u32,
         0,
@@ -185,20 +189,21 @@ pub fn encode_epb(out: &mut Vec<u8>, ts: Duration, frame: &[u8], comment: &str, 
         ns as u32,
         len,
         len,
-    ] {
-        out.extend_from_slice(&x.to_le_bytes());
+    ];
+    for (k, x) in head.iter().enumerate() {
+        b[4 * k..4 * k + 4].copy_from_slice(&x.to_le_bytes());
     }
-    out.extend_from_slice(frame);
-    out.resize(start + 28 + pad(frame.len()), 0);
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&(comment.len() as u16).to_le_bytes());
-    out.extend_from_slice(comment.as_bytes());
-    out.resize(out.len() + pad(comment.len()) - comment.len(), 0);
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&(if outbound { 2u32 } else { 1 }).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(&(total as u32).to_le_bytes());
+    b[28..28 + frame.len()].copy_from_slice(frame);
+    let o = 28 + fl;
+    b[o..o + 2].copy_from_slice(&1u16.to_le_bytes());
+    b[o + 2..o + 4].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+    b[o + 4..o + 4 + comment.len()].copy_from_slice(comment.as_bytes());
+    let o = o + 4 + cl;
+    b[o..o + 2].copy_from_slice(&2u16.to_le_bytes());
+    b[o + 2..o + 4].copy_from_slice(&4u16.to_le_bytes());
+    b[o + 4..o + 8].copy_from_slice(&(if outbound { 2u32 } else { 1 }).to_le_bytes());
+    // opt_endofopt: four zero bytes, left as filled.
+    b[total - 4..].copy_from_slice(&(total as u32).to_le_bytes());
 }
 
 /// Sets the interface of a block [`encode_epb`] encoded.
