@@ -449,3 +449,48 @@ fn memory_stays_flat_as_the_capture_grows() {
     }
     let _ = std::fs::remove_file(one);
 }
+
+/// An event at a capture time and one at the packet that time falls on
+/// apply before the same packet, from a file or from standard input (the
+/// time is found as the stream goes by); an event past the capture is
+/// reported after the run and applies to none.
+#[test]
+fn events_by_packet_and_by_time_keep_their_meaning_when_streamed() {
+    // `gen` spaces packets 1 ms apart: 5 ms after the first is packet 6.
+    let pcap = generated("hub-rs-two-nvas", 3, "events");
+    let run = |events: &str, stdin: bool| -> (serde_json::Value, String) {
+        let ev = tmp(&format!("events-{}.txt", events.len() + usize::from(stdin)));
+        std::fs::write(&ev, events).unwrap();
+        let mut c = bin();
+        c.args(["replay", "-t", "hub-rs-two-nvas", "--json", "--events"])
+            .arg(&ev)
+            .arg("--pcap");
+        if stdin {
+            c.arg("-").stdin(std::fs::File::open(&pcap).unwrap());
+        } else {
+            c.arg(&pcap);
+        }
+        let o = c.output().unwrap();
+        let _ = std::fs::remove_file(&ev);
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(o.status.success(), "{err}");
+        (json(&o.stdout), err)
+    };
+    let (by_time, _) = run("at 5ms speaker-down nva1\n", false);
+    let (by_packet, _) = run("at packet 6 speaker-down nva1\n", false);
+    let (streamed, _) = run("at 5ms speaker-down nva1\n", true);
+    for j in [&by_time, &by_packet, &streamed] {
+        assert_eq!(j["versions"][0]["from_packet"], 5, "{j}");
+        assert!(j["dropped"].as_u64().unwrap() > 0, "{j}");
+        for k in ["delivered", "dropped", "drop_reasons", "delivered_at"] {
+            assert_eq!(j[k], by_time[k], "{k}");
+        }
+    }
+    let (late, err) = run("at 10s speaker-down nva1\n", true);
+    assert_eq!(late["versions"], serde_json::json!([]));
+    assert!(
+        err.contains(":1: the event is due after the last packet (45 packets)"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(pcap);
+}
