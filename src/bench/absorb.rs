@@ -105,10 +105,12 @@ pub fn absorb_case(routes: usize) -> Result<(Topology, Vec<Event>)> {
         .ok_or_else(|| anyhow!("internal: no BGP NVA"))?
         .name
         .clone();
+    // 40.0.0.0/8 onward: clear of the spokes' 100.64.0.0/10 (a route
+    // inside a VNet's own range is not programmed over it).
     let evs = (0..routes)
         .map(|i| Event::Advertise {
             speaker: nva.clone(),
-            prefix: format!("{}.{}.{}.0/24", 100 + (i >> 16), (i >> 8) & 255, i & 255)
+            prefix: format!("{}.{}.{}.0/24", 40 + (i >> 16), (i >> 8) & 255, i & 255)
                 .parse()
                 .expect("valid prefix"),
         })
