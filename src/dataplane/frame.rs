@@ -137,6 +137,19 @@ pub fn write_trace_line(
     hops: &[super::Hop],
     version: Option<u32>,
 ) -> Result<(), serde_json::Error> {
+    write_trace_line_at(out, world, number, o, hops.iter().map(|h| h.at), version);
+    Ok(())
+}
+
+/// [`write_trace_line`] from the places of the hops.
+pub fn write_trace_line_at(
+    out: &mut Vec<u8>,
+    world: &World,
+    number: usize,
+    o: Outcome,
+    path: impl Iterator<Item = super::At>,
+    version: Option<u32>,
+) {
     out.extend_from_slice(b"{\"packet\":");
     push_decimal(out, number as u64);
     out.extend_from_slice(b",\"verdict\":\"");
@@ -155,14 +168,13 @@ pub fn write_trace_line(
     out.extend_from_slice(b",\"table_version\":");
     push_decimal(out, u64::from(version.unwrap_or(0)));
     out.extend_from_slice(b",\"path\":[");
-    for (i, h) in hops.iter().enumerate() {
+    for (i, at) in path.enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        push_json_str(out, world.name(h.at));
+        push_json_str(out, world.name(at));
     }
     out.extend_from_slice(b"]}\n");
-    Ok(())
 }
 
 /// Appends `n` in decimal.

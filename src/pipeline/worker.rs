@@ -51,7 +51,11 @@ impl Batch {
 #[derive(Default)]
 pub(super) struct BatchOut {
     pub(super) ends: Vec<(usize, usize)>,
-    pub(super) jsonl: Vec<u8>,
+    /// Per packet traced: what its trace line says (the writer writes
+    /// the line: text made beside the forwarding, not in it).
+    pub(super) traced: Vec<Traced>,
+    /// The places of the traced packets' hops.
+    pub(super) ats: Vec<At>,
     pub(super) recs: Vec<Rec>,
     pub(super) bytes: Vec<u8>,
 }
@@ -59,10 +63,20 @@ pub(super) struct BatchOut {
 impl BatchOut {
     pub(super) fn clear(&mut self) {
         self.ends.clear();
-        self.jsonl.clear();
+        self.traced.clear();
+        self.ats.clear();
         self.recs.clear();
         self.bytes.clear();
     }
+}
+
+/// A traced packet: its number, outcome, table version, and its hops'
+/// places (a range of the batch's `ats`).
+pub(super) struct Traced {
+    pub(super) number: usize,
+    pub(super) outcome: Outcome,
+    pub(super) version: u32,
+    pub(super) ats: Range<usize>,
 }
 
 /// One captured frame: its capture point, and its enhanced packet block
@@ -527,14 +541,14 @@ impl Lane {
             _ => &self.buf.hops,
         };
         if traces && written {
-            replay::write_trace_line(
-                &mut out.jsonl,
-                world,
-                f.number,
+            let a0 = out.ats.len();
+            out.ats.extend(hops.iter().map(|h| h.at));
+            out.traced.push(Traced {
+                number: f.number,
                 outcome,
-                hops,
-                Some(snap.version),
-            )?;
+                version: snap.version,
+                ats: a0..out.ats.len(),
+            });
         }
         if pcapng && written && !hops.is_empty() {
             let BatchOut { recs, bytes, .. } = out;
@@ -558,7 +572,7 @@ impl Lane {
                 &mut sink,
             )?;
         }
-        out.ends.push((out.jsonl.len(), out.recs.len()));
+        out.ends.push((out.traced.len(), out.recs.len()));
         Ok(())
     }
 }

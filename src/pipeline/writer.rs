@@ -26,6 +26,8 @@ pub(super) fn run<W: Write, T: Write>(
     let mut queues: Vec<VecDeque<Batch>> = (0..nw).map(|_| VecDeque::new()).collect();
     let mut pos = vec![0usize; nw];
     let mut next: u64 = 0;
+    // Trace lines of a run of packets, written together.
+    let mut line: Vec<u8> = Vec::new();
     // A packet's place in the order: its position among the frames
     // forwarded.
     let seq = |b: &Batch, k: usize| -> u64 {
@@ -51,9 +53,19 @@ pub(super) fn run<W: Write, T: Write>(
                 }
                 let (j0, r0) = if k == 0 { (0, 0) } else { b.out.ends[k - 1] };
                 let (j1, r1) = b.out.ends[k2 - 1];
-                if let Some(tr) = traces.as_deref_mut() {
-                    tr.write_all(&b.out.jsonl[j0..j1])
-                        .map_err(PipelineError::Traces)?;
+                if let (Some(tr), true) = (traces.as_deref_mut(), j1 > j0) {
+                    line.clear();
+                    for t in &b.out.traced[j0..j1] {
+                        crate::dataplane::frame::write_trace_line_at(
+                            &mut line,
+                            world,
+                            t.number,
+                            t.outcome,
+                            b.out.ats[t.ats.clone()].iter().copied(),
+                            Some(t.version),
+                        );
+                    }
+                    tr.write_all(&line).map_err(PipelineError::Traces)?;
                 }
                 if let (Some(out), true) = (pcapng.as_deref_mut(), r1 > r0) {
                     // Blocks go out in runs; a capture point seen for the
