@@ -82,7 +82,8 @@ pub struct ReplayArgs {
     pub workers: Option<usize>,
     /// Entries in each worker's flow cache (Azure VFP's unified flow
     /// table: a flow's first packet walks, the rest reuse its outcome
-    /// until the tables change); 0 walks every packet.
+    /// until the tables change; runs that write reuse the recorded walk,
+    /// 8,192 flows); 0 walks every packet.
     #[arg(long, default_value_t = pipeline::flowcache::DEFAULT_ENTRIES, value_name = "ENTRIES")]
     pub flow_cache: usize,
     #[command(flatten)]

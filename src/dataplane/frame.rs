@@ -136,9 +136,8 @@ pub fn write_trace_line(
     o: Outcome,
     hops: &[super::Hop],
     version: Option<u32>,
-) -> Result<(), serde_json::Error> {
+) {
     write_trace_line_at(out, world, number, o, hops.iter().map(|h| h.at), version);
-    Ok(())
 }
 
 /// [`write_trace_line`] from the places of the hops.
@@ -562,7 +561,7 @@ mod tests {
         let dropped = Outcome::Dropped(Place::Capture, DropReason::Malformed);
         for (o, version) in [(o, Some(3)), (dropped, None)] {
             let mut ours = Vec::new();
-            write_trace_line(&mut ours, &world, 7, o, &buf.hops, version).unwrap();
+            write_trace_line(&mut ours, &world, 7, o, &buf.hops, version);
             let at = world.place_name(o.place());
             let line = TraceLine {
                 packet: 7,

@@ -2,13 +2,17 @@
 //! writer, connected by crossbeam channels.
 //!
 //! ```text
-//!  frames ─▶ reader ──flow hash──▶ worker 0 ─┐            (batches of indices)
-//!              │                 ▶ worker 1 ─┼─▶ writer ─▶ pcapng, JSONL (input order)
-//!              │                 ▶ …        ─┘
-//!              └─ scheduled events ─▶ control ──snapshots──▶ every worker
-//!                   stdin events ───▶ (reconverge, recompile changed tables)
+//!  capture ─▶ input ─▶ reader ──flow hash──▶ worker 0 ─┐  (batches of indices)
+//!   (chunks)          │            ▶ worker 1 ─┼─▶ writer ─▶ pcapng, JSONL (input order)
+//!                     │            ▶ …        ─┘
+//!                     └─ scheduled events ─▶ control ──snapshots──▶ every worker
+//!                          stdin events ───▶ (reconverge, recompile changed tables)
 //! ```
 //!
+//! - A streamed capture ([`run_stream`]) is read by an input thread chunk
+//!   by chunk ([`stream`]): a chunk goes back to a pool of four once every
+//!   packet in it is written, so memory stays flat. Frames in memory
+//!   ([`run`]) are placed in receive queues first ([`Queues`]).
 //! - The reader hashes each frame's 5-tuple, finds the worker of its hash
 //!   bucket (a flow stays on one worker until `steer` moves its bucket to
 //!   a worker that keeps pace) and hands index batches out; batch buffers
@@ -16,7 +20,9 @@
 //!   packet.
 //! - A worker owns its walk buffers, counters and output buffers; it walks
 //!   packets with [`World::forward_with`] (no text, no allocation, no lock)
-//!   unless pcapng output wants the decisions as comments.
+//!   unless pcapng output wants the decisions as comments; runs that write
+//!   reuse a flow's recorded walk under the same table version
+//!   (`walkcache`) and encode whole pcapng blocks.
 //! - The control plane reconverges on events and publishes an
 //!   `Arc<Snapshot>` to every worker's channel. A worker switches snapshot
 //!   only between batches, so a packet's whole walk sees one snapshot, whose
@@ -310,8 +316,6 @@ pub enum PipelineError {
     Render(Box<RenderError>),
     #[error(transparent)]
     Capture(Box<crate::io::CaptureError>),
-    #[error("writing traces: {0}")]
-    TraceLine(#[from] serde_json::Error),
     #[error("writing traces: {0}")]
     Traces(#[source] std::io::Error),
     #[error("{0} stopped early")]

@@ -218,7 +218,8 @@ impl<'f> Worker<'f> {
                 },
                 buf: WalkBuf::default(),
                 render: RenderBufs::default(),
-                walks: (traces || pcapng).then(WalkCache::new),
+                // `--flow-cache 0` walks every packet, writing or not.
+                walks: ((traces || pcapng) && opts.flow_cache > 0).then(WalkCache::new),
                 hops: opts.hops,
                 only: opts.only,
                 counters: FastCounters::default(),
