@@ -353,9 +353,19 @@ pub fn run(a: ReplayArgs) -> Result<String> {
     if let Some(d) = display {
         d.finish();
     }
+    // An output that fails is named (a standard stream as such).
+    let named = |p: &Option<PathBuf>| match p.as_deref() {
+        Some(p) if is_std(p) => "standard output".to_string(),
+        Some(p) => p.display().to_string(),
+        None => String::new(),
+    };
     let (report, input) = ran.map_err(|e| match e {
         // The input's own faults; anything else is the run's or an output's.
         PipelineError::Event(_) => anyhow!(e),
+        e @ (PipelineError::Capture(_) | PipelineError::Render(_)) => {
+            output_failed(anyhow!(e).context(named(&a.out)))
+        }
+        e @ PipelineError::Traces(_) => output_failed(anyhow!(e).context(named(&a.traces))),
         e => output_failed(e),
     })?;
     for e in &report.rejected_events {

@@ -316,7 +316,9 @@ pub enum PipelineError {
     Render(Box<RenderError>),
     #[error(transparent)]
     Capture(Box<crate::io::CaptureError>),
-    #[error("writing traces: {0}")]
+    /// Writing the traces failed (the cause is the source, printed once
+    /// after this).
+    #[error("writing traces")]
     Traces(#[source] std::io::Error),
     #[error("{0} stopped early")]
     Stopped(&'static str),
@@ -551,35 +553,63 @@ fn run_input<W: Write + Send, T: Write + Send>(
             inline_done,
             ctl_tx,
         );
-        let end = reader.run(input, &r.scheduled, r.stop)?;
+        let end = reader.run(input, &r.scheduled, r.stop);
         // The reader's channels close here: workers and control plane see
-        // the end of input.
+        // the end of input. Every thread is joined whatever happened, and
+        // the error reported is the cause: a writer that failed (a full
+        // disk, a closed pipe) stops the workers and the reader too, whose
+        // "stopped early" only follows from it.
         let inline = reader.finish();
+        let mut failed: Option<PipelineError> = None;
+        let mut note = |e: PipelineError| {
+            if failed
+                .as_ref()
+                .is_none_or(|f| matches!(f, PipelineError::Stopped(_)))
+            {
+                failed = Some(e);
+            }
+        };
+        let end = end.map_err(&mut note).ok();
         let mut stats = Vec::new();
         for h in handles {
-            stats.push(
-                h.join()
-                    .map_err(|_| PipelineError::Panicked("a worker"))??,
-            );
+            match h.join() {
+                Ok(Ok(s)) => stats.push(s),
+                Ok(Err(e)) => note(e),
+                Err(_) => note(PipelineError::Panicked("a worker")),
+            }
         }
         if let Some(w) = inline {
             stats.push(w.finish());
         }
         if let Some(wr) = writer {
-            wr.join()
-                .map_err(|_| PipelineError::Panicked("the writer"))??;
+            match wr.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => note(e),
+                Err(_) => note(PipelineError::Panicked("the writer")),
+            }
         }
         // Forwarding is over; the control plane may still finish a
         // version (not part of the forwarding time).
         let elapsed = start.elapsed();
         drop(forwarded_tx);
         let control = match ctl_handle {
-            Some(h) => Some(
-                h.join()
-                    .map_err(|_| PipelineError::Panicked("the control plane"))??,
-            ),
+            Some(h) => match h.join() {
+                Ok(Ok(c)) => Some(c),
+                Ok(Err(e)) => {
+                    note(e);
+                    None
+                }
+                Err(_) => {
+                    note(PipelineError::Panicked("the control plane"));
+                    None
+                }
+            },
             None => None,
         };
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let end = end.ok_or(PipelineError::Stopped("the reader"))?;
         Ok((stats, control, end, elapsed))
     });
     let (stats, control, end, elapsed) = joined?;

@@ -367,7 +367,7 @@ fn comments_interfaces_hops_and_only() {
 }
 
 /// Copies of one packet at successive hops are TCP retransmissions to
-/// Wireshark's default analysis; the setting docs/replay.md gives turns
+/// Wireshark's default analysis; the setting the README gives turns
 /// that off.
 #[test]
 fn the_documented_setting_stops_retransmission_flags() {
@@ -493,4 +493,55 @@ fn events_by_packet_and_by_time_keep_their_meaning_when_streamed() {
         "{err}"
     );
     let _ = std::fs::remove_file(pcap);
+}
+
+/// A failed write ends the run naming the output and its cause once, exit
+/// 1: a full disk for the traces, a pipe closed by its reader for the
+/// pcapng on standard output (the cause, not the workers' "stopped early"
+/// that follows from it).
+#[test]
+fn a_failed_output_is_named_with_its_cause() {
+    let pcap = generated("multi-region-vxlan", 200, "failed");
+    let o = bin()
+        .args([
+            "replay",
+            "-t",
+            "multi-region-vxlan",
+            "--traces",
+            "/dev/full",
+            "--pcap",
+        ])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: /dev/full: writing traces: No space left"),
+        "{err}"
+    );
+    assert_eq!(err.matches("No space left").count(), 1, "{err}");
+    // A big enough capture that the pipe is closed while it is written.
+    let big = repeated(&pcap, 20, "failed-big.pcap");
+    let mut child = bin()
+        .args(["replay", "-t", "multi-region-vxlan", "--out", "-", "--pcap"])
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 100];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8(done.stderr).unwrap();
+    assert_eq!(done.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: standard output: writing pcapng: Broken pipe"),
+        "{err}"
+    );
+    assert!(!err.contains("stopped early"), "{err}");
+    for p in [pcap, big] {
+        let _ = std::fs::remove_file(p);
+    }
 }
