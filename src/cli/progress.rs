@@ -27,7 +27,7 @@ impl Display {
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             ),
             None => ProgressBar::new_spinner().with_style(
-                ProgressStyle::with_template("{spinner} {bytes} read  {msg}")
+                ProgressStyle::with_template("{spinner} {bytes} read, {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             ),
         };

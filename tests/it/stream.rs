@@ -545,3 +545,38 @@ fn a_failed_output_is_named_with_its_cause() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+/// On a terminal a long replay shows its progress (packets, rate, bytes of
+/// the file); `--quiet` hides it (`script` gives the run a terminal;
+/// skipped without it).
+#[test]
+fn progress_shows_on_a_terminal_unless_quiet() {
+    if Command::new("script").arg("--version").output().is_err() {
+        return;
+    }
+    let one = generated("multi-region-vxlan", 200, "progress");
+    let big = repeated(&one, 200, "progress-big.pcap");
+    let on_terminal = |quiet: bool| -> String {
+        let cmd = format!(
+            "{} replay -t multi-region-vxlan --out /dev/null {} --pcap {}",
+            env!("CARGO_BIN_EXE_vnetplane"),
+            if quiet { "--quiet" } else { "" },
+            big.display()
+        );
+        let o = Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let shown = on_terminal(false);
+    assert!(shown.contains(" Mpps") && shown.contains("MiB"), "{shown}");
+    let quiet = on_terminal(true);
+    assert!(!quiet.contains(" Mpps"), "{quiet}");
+    assert!(quiet.contains("960000 packets read"), "{quiet}");
+    for p in [one, big] {
+        let _ = std::fs::remove_file(p);
+    }
+}
