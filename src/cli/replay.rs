@@ -420,8 +420,9 @@ pub fn run(a: ReplayArgs) -> Result<String> {
     match &input.stopped {
         _ if interrupted => failed(
             format!(
-                "interrupted after {} packets read; the outputs hold every packet replayed",
-                input.frames
+                "interrupted: {} packets replayed, and the outputs hold every one of them; \
+                 reading stopped at packet {} of the input",
+                report.read, input.frames
             ),
             EXIT_INTERRUPTED,
         ),
