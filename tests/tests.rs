@@ -9,6 +9,8 @@ mod it {
     mod bgp;
     /// One test (at least) per Azure BGP rule R21–R41, and events.
     mod bgp_rules;
+    /// Route Server instances, route policy, NVA–gateway and loopback sessions.
+    mod bgp_sessions;
     /// Captures read as Wireshark reads them (against tshark).
     mod captures;
     /// `routes` and `next-hop` through the real binary, table and JSON.
@@ -25,6 +27,8 @@ mod it {
     mod fuzz;
     /// `import`: topologies from az CLI JSON and Resource Graph results.
     mod import;
+    /// Load balancers: probes, rules, the region limit of their next hop.
+    mod load_balancer;
     /// Wrong and hostile topology files: located errors, never a panic.
     mod malformed;
     /// The worker pipeline: order, failover, live updates, stop.

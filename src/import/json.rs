@@ -69,6 +69,11 @@ pub(super) fn kind(r: &Res) -> String {
     r.s("type").unwrap_or("").to_ascii_lowercase()
 }
 
+/// A boolean property; `false` when absent or not a boolean.
+pub(super) fn flag(v: &Value, key: &str) -> bool {
+    field(v, key).and_then(Value::as_bool).unwrap_or(false)
+}
+
 pub(super) fn list<'v>(v: &'v Value, key: &str) -> &'v [Value] {
     field(v, key)
         .and_then(Value::as_array)

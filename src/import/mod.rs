@@ -233,9 +233,7 @@ pub fn import(
 
     // Route tables.
     for r in get("microsoft.network/routetables") {
-        let disable = field(r.v, "disableBgpRoutePropagation")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let disable = flag(r.v, "disableBgpRoutePropagation");
         let _ = writeln!(
             t,
             "# id: {}\n[[route_table]]\nname = {}\ndisable_bgp_route_propagation = {disable}",
@@ -352,9 +350,7 @@ pub fn import(
             ));
             continue;
         }
-        let fwd = field(r.v, "enableIPForwarding")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let fwd = flag(r.v, "enableIPForwarding");
         let vm = id_of(r.v, "virtualMachine").map(|i| last_segment(&i));
         let _ = writeln!(
             t,
@@ -400,9 +396,7 @@ pub fn import(
             "expressroute" => "expressroute",
             _ => "vpn",
         };
-        let aa = field(r.v, "activeActive")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let aa = flag(r.v, "activeActive");
         let bgp = field(r.v, "bgpSettings").filter(|b| !b.is_null());
         let asn = bgp.and_then(|b| field(b, "asn")).and_then(Value::as_u64);
         let mut ips: Vec<String> = bgp
@@ -485,9 +479,7 @@ pub fn import(
             ));
             continue;
         };
-        let bgp = field(r.v, "enableBgp")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let bgp = flag(r.v, "enableBgp");
         match ctype.as_str() {
             "vnet2vnet" => {
                 let Some(g2) = id_of(r.v, "virtualNetworkGateway2")
@@ -628,9 +620,7 @@ pub fn import(
             ));
             continue;
         };
-        let b2b = field(r.v, "allowBranchToBranchTraffic")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let b2b = flag(r.v, "allowBranchToBranchTraffic");
         let _ = writeln!(
             t,
             "# id: {}\n[[route_server]]\nname = {}\nvnet = {}\nips = {}\nbranch_to_branch = {b2b}",
@@ -765,9 +755,7 @@ pub fn import(
             let port = field(rule, "frontendPort")
                 .and_then(Value::as_u64)
                 .unwrap_or(0);
-            let floating = field(rule, "enableFloatingIP")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            let floating = flag(rule, "enableFloatingIP");
             if proto.eq_ignore_ascii_case("all") && port == 0 {
                 let _ = writeln!(
                     t,

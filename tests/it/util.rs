@@ -235,3 +235,9 @@ pub fn walk_tcp(
         }),
     )
 }
+
+/// A row of a gateway's BGP table as tests write it: (state, prefix, AS
+/// path hops).
+pub fn vng(state: &str, prefix: &str, hops: &[&str]) -> (String, String, Vec<String>) {
+    (state.to_string(), prefix.to_string(), s(hops))
+}
