@@ -317,6 +317,9 @@ pub fn run(a: ReplayArgs) -> Result<String> {
         Some(l) => (Some(l.events), Some(l.lines)),
         None => (None, None),
     };
+    // Events the control plane has not taken when the run ends (sent just
+    // as it finished) are read back here and reported, not lost.
+    let unread = live.clone();
     let size = (!is_std(&a.pcap))
         .then(|| std::fs::metadata(&a.pcap).ok().map(|m| m.len()))
         .flatten();
@@ -385,6 +388,13 @@ pub fn run(a: ReplayArgs) -> Result<String> {
     if let Some(lines) = lines {
         while let Ok(()) = lines.recv_timeout(LATE_LINES_QUIET) {}
     }
+    for burst in unread.iter().flat_map(|rx| rx.try_iter()) {
+        for (k, e) in burst.lines.iter().zip(&burst.events) {
+            eprintln!("warning: stdin:{k}: event `{e}` arrived after the last packet: not applied");
+        }
+    }
+    // Lines sent from now on find no one: their reader reports them.
+    drop(unread);
     let rejected = rejected_lines.load(Ordering::Relaxed) + report.rejected_events.len();
     // Nothing is reported as written before it is.
     if let (Some(w), Some(p)) = (pcapng, &a.out) {

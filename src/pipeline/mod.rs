@@ -260,6 +260,10 @@ impl Outputs<'_, Vec<u8>, Vec<u8>> {
 pub struct LiveEvents {
     pub at: Instant,
     pub events: Vec<Event>,
+    /// The line of each event, when they were read from lines (empty
+    /// otherwise): a burst left unread when the run ends is reported by
+    /// them.
+    pub lines: Vec<usize>,
 }
 
 impl LiveEvents {
@@ -268,6 +272,16 @@ impl LiveEvents {
         LiveEvents {
             at: Instant::now(),
             events,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Events read from lines, (line, event), stamped now.
+    pub fn from_lines(burst: &[(usize, Event)]) -> Self {
+        LiveEvents {
+            at: Instant::now(),
+            events: burst.iter().map(|(_, e)| e.clone()).collect(),
+            lines: burst.iter().map(|(k, _)| *k).collect(),
         }
     }
 }

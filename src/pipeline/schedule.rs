@@ -351,9 +351,7 @@ pub fn read_events<R: std::io::Read + Send + 'static>(
                 let burst = std::mem::take(&mut batch);
                 if over {
                     late.extend(burst);
-                } else if let Err(e) = tx.send(LiveEvents::now(
-                    burst.iter().map(|(_, e)| e.clone()).collect(),
-                )) {
+                } else if let Err(e) = tx.send(LiveEvents::from_lines(&burst)) {
                     // The run is over.
                     drop(e);
                     over = true;
@@ -367,8 +365,7 @@ pub fn read_events<R: std::io::Read + Send + 'static>(
             }
         }
         if !batch.is_empty() {
-            let events = batch.iter().map(|(_, e)| e.clone()).collect();
-            if over || tx.send(LiveEvents::now(events)).is_err() {
+            if over || tx.send(LiveEvents::from_lines(&batch)).is_err() {
                 for (k, e) in batch {
                     note(LineNote::Late(format!(
                         "{name}:{k}: event `{e}` arrived after the last packet: not applied"
