@@ -364,13 +364,11 @@ pub fn read_events<R: std::io::Read + Send + 'static>(
                 )));
             }
         }
-        if !batch.is_empty() {
-            if over || tx.send(LiveEvents::from_lines(&batch)).is_err() {
-                for (k, e) in batch {
-                    note(LineNote::Late(format!(
-                        "{name}:{k}: event `{e}` arrived after the last packet: not applied"
-                    )));
-                }
+        if !batch.is_empty() && (over || tx.send(LiveEvents::from_lines(&batch)).is_err()) {
+            for (k, e) in batch {
+                note(LineNote::Late(format!(
+                    "{name}:{k}: event `{e}` arrived after the last packet: not applied"
+                )));
             }
         }
     });
