@@ -28,6 +28,8 @@ pub mod dataplane;
 pub mod fib;
 pub mod import;
 pub mod io;
+#[cfg(target_os = "linux")]
+pub mod live;
 pub mod pipeline;
 pub mod replay;
 pub mod rng;

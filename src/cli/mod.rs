@@ -11,6 +11,8 @@ mod diff;
 mod fib;
 mod generate;
 mod import;
+#[cfg(target_os = "linux")]
+mod live;
 mod progress;
 mod render;
 mod replay;
@@ -64,6 +66,12 @@ pub enum Command {
     /// enters at the NIC owning its source IP; counters per verdict and reason
     /// add up to the packets read.
     Replay(replay::ReplayArgs),
+    /// Real endpoints around the emulated fabric: a network namespace per VM
+    /// NIC, site and the Internet, frames forwarded hop by hop between them;
+    /// `--frr NVA` runs FRR's bgpd peering with the Route Server over real
+    /// BGP. Needs root. `--exec NIC -- COMMAND` runs a command there.
+    #[cfg(target_os = "linux")]
+    Live(live::LiveArgs),
     /// Writes reproducible traffic for a topology as a pcap: flows from NICs to
     /// destinations (default: from every non-NVA NIC to every VM, site host and
     /// the Internet test addresses).
@@ -208,6 +216,8 @@ pub fn run(cli: Cli) -> Result<String> {
         Some(Command::Bgp(a)) => bgp::run(a),
         Some(Command::Trace(a)) => trace::run(a),
         Some(Command::Replay(a)) => replay::run(a),
+        #[cfg(target_os = "linux")]
+        Some(Command::Live(a)) => live::run(a),
         Some(Command::Gen(a)) => generate::run(a),
         Some(Command::Verify(a)) => verify::run(a),
         Some(Command::Diff(a)) => diff::run(a),

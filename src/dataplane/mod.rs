@@ -46,4 +46,4 @@ mod world;
 pub use packet::{Encap, Header, Layer, Packet, flow_hash};
 pub use verdict::{At, DropReason, Effects, Hop, Outcome, Place, RouteUsed, Trace, Verdict};
 pub use walk::{BranchBuf, MAX_LOOKED, Pending, Start, WalkBuf, encapsulate, encapsulated_len};
-pub use world::{GatewayTarget, World};
+pub use world::{GatewayTarget, PublicOwner, World};

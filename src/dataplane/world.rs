@@ -57,6 +57,10 @@ pub struct World {
     /// What depends only on the topology's objects (not on routes): shared
     /// by the worlds of route-only updates.
     pub(super) fixed: Arc<Fixed>,
+    /// NVAs whose operating system runs outside the walk (real software
+    /// in `live`): a packet reaching one of their NICs ends there, handed
+    /// to that software. Carried from world to world.
+    pub(super) outside: Arc<[NvaId]>,
 }
 
 /// The part of a world the topology's objects decide.
@@ -629,6 +633,7 @@ impl World {
         let gateway_targets = gateway_targets(&cp);
         let dead_connections = dead_connections(&cp);
         World {
+            outside: prev.map_or_else(|| Arc::from([]), |p| p.outside.clone()),
             dead_connections,
             healthy_backends,
             gateway_targets,
@@ -688,6 +693,19 @@ impl World {
     }
 
     /// The NIC a captured packet enters from: the one holding its source.
+    /// This world with the OS of `nvas` outside the walk (see
+    /// [`World::os_outside`]); worlds rebuilt from it keep them.
+    pub fn with_outside(mut self, nvas: &[NvaId]) -> Self {
+        self.outside = Arc::from(nvas);
+        self
+    }
+
+    /// Whether NVA `n`'s OS runs outside the walk: packets reaching its
+    /// NICs are delivered there, to the software that runs it.
+    pub fn os_outside(&self, n: NvaId) -> bool {
+        self.outside.contains(&n)
+    }
+
     pub fn nic_for_source(&self, ip: IpAddr) -> Option<NicId> {
         self.fixed.by_ip.get(&addr_key(0, &ip)).copied()
     }

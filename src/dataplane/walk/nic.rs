@@ -311,6 +311,16 @@ impl<const REC: bool> Walk<'_, REC> {
             );
             return self.drop_at(at, DropReason::VmNotRunning);
         }
+        if let Some(v) = nva
+            && w.os_outside(v)
+        {
+            self.hop(
+                at,
+                "nic-ingress",
+                say!(self, "handed to the NVA's own software"),
+            );
+            return Step::Done(Outcome::Delivered(Place::At(at)));
+        }
         if nic.ips.contains(&dst) {
             return match nva {
                 Some(v) => {
