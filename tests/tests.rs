@@ -27,6 +27,8 @@ mod it {
     mod fuzz;
     /// `import`: topologies from az CLI JSON and Resource Graph results.
     mod import;
+    /// `live`: namespaces, real ping and FRR around the fabric (root).
+    mod live;
     /// Load balancers: probes, rules, the region limit of their next hop.
     mod load_balancer;
     /// Wrong and hostile topology files: located errors, never a panic.

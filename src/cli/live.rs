@@ -158,17 +158,18 @@ fn text(s: &live::Summary) -> String {
     for b in &s.sessions {
         let _ = writeln!(
             o,
-            "BGP {} ({}) ↔ {}: {}{}, learned [{}], advertised {}",
+            "BGP {} ({}) ↔ {}: {}{}, learned [{}], dropped with 65515 in the path (R27) [{}], advertised {}",
             b.peer,
             b.peer_ip,
             b.route_server,
             b.state,
             if b.established {
-                " (was established)"
-            } else {
                 ""
+            } else {
+                " (never established)"
             },
             b.learned.join(", "),
+            b.rejected.join(", "),
             b.advertised
         );
     }

@@ -43,14 +43,41 @@ pub struct SessionReport {
     pub peer_ip: IpAddr,
     /// The Route Server instance (`rs-hub1/IN_0`).
     pub route_server: String,
-    /// The FSM's state at the end (or when the connection closed).
+    /// The FSM's state when the run ended (or when the peer closed the
+    /// connection).
     pub state: String,
     /// Whether it ever reached Established.
     pub established: bool,
     /// Prefixes the peer announced (and had not withdrawn).
     pub learned: Vec<String>,
+    /// Prefixes the peer announced with 65515 in the AS path: dropped by
+    /// the Route Server (R27), as Azure's drops them.
+    pub rejected: Vec<String>,
     /// Prefixes sent to the peer at the end.
     pub advertised: usize,
+}
+
+/// One report per (peer, instance): a peer that connected again has its
+/// last connection's state and what it learned, established if any
+/// connection was.
+pub fn merge_reports(mut all: Vec<SessionReport>) -> Vec<SessionReport> {
+    // Each connection's report was pushed as it ended: later ones last.
+    let mut out: Vec<SessionReport> = Vec::new();
+    for r in all.drain(..) {
+        match out
+            .iter_mut()
+            .find(|o| (&o.peer, &o.route_server) == (&r.peer, &r.route_server))
+        {
+            Some(o) => {
+                let was = o.established;
+                *o = r;
+                o.established |= was;
+            }
+            None => out.push(r),
+        }
+    }
+    out.sort_by(|a, b| (&a.peer, &a.route_server).cmp(&(&b.peer, &b.route_server)));
+    out
 }
 
 /// A Route Server instance speaking real BGP.
@@ -235,10 +262,12 @@ fn run_session(
         state: String::new(),
         established: false,
         learned: Vec::new(),
+        rejected: Vec::new(),
         advertised: 0,
     };
     let mut cfg = PeerConfig::new(65515, peer.asn, inst.ip);
     cfg.hold_time = 90;
+    cfg.families = vec![(rustbgpd_wire::Afi::Ipv4, rustbgpd_wire::Safi::Unicast)];
     let mut fsm = Session::new(cfg);
     let mut timers: BTreeMap<u8, Instant> = BTreeMap::new();
     let timer_id = |t: TimerType| match t {
@@ -249,6 +278,8 @@ fn run_session(
     };
     let mut inbuf = BytesMut::new();
     let mut learned: BTreeSet<IpNet> = BTreeSet::new();
+    // Announced with 65515 in the path: dropped (R27).
+    let mut rejected: BTreeSet<IpNet> = BTreeSet::new();
     let mut sent: BTreeMap<IpNet, (Ipv4Addr, Vec<u32>)> = BTreeMap::new();
     let mut sent_version: Option<u32> = None;
     let mut four_octet = true;
@@ -283,6 +314,7 @@ fn run_session(
                         sent_version = None;
                     }
                     Action::SessionDown => {
+                        report.learned = learned.iter().map(ToString::to_string).collect();
                         let gone: Vec<IpNet> = std::mem::take(&mut learned).into_iter().collect();
                         hub.hold(peer.nva, &peer.name, &[], &gone);
                     }
@@ -294,6 +326,8 @@ fn run_session(
             break;
         }
         if hub.stop.load(Ordering::Relaxed) {
+            // The state the run leaves it in, before the stop closes it.
+            report.state = fsm.state().as_str().to_string();
             pending.push(Event::ManualStop { reason: None });
             continue;
         }
@@ -353,18 +387,36 @@ fn run_session(
                                 .ok()
                                 .map(IpNet::V4)
                         };
-                        let add: Vec<IpNet> = p
-                            .announced
+                        // R27: a path through 65515 is dropped by the
+                        // Route Server (and withdraws what it replaces).
+                        let azure = p.attributes.iter().any(
+                            |a| matches!(a, PathAttribute::AsPath(ap) if ap.contains_asn(65515)),
+                        );
+                        let announced: Vec<IpNet> = p.announced.iter().filter_map(to_net).collect();
+                        let mut gone: Vec<IpNet> = Vec::new();
+                        if azure {
+                            for n in &announced {
+                                rejected.insert(*n);
+                                if learned.remove(n) {
+                                    gone.push(*n);
+                                }
+                            }
+                        }
+                        let add: Vec<IpNet> = announced
                             .iter()
-                            .filter_map(to_net)
-                            .filter(|n| learned.insert(*n))
+                            .filter(|_| !azure)
+                            .filter(|n| {
+                                rejected.remove(n);
+                                learned.insert(**n)
+                            })
+                            .copied()
                             .collect();
-                        let gone: Vec<IpNet> = p
-                            .withdrawn
-                            .iter()
-                            .filter_map(to_net)
-                            .filter(|n| learned.remove(n))
-                            .collect();
+                        for n in p.withdrawn.iter().filter_map(to_net) {
+                            rejected.remove(&n);
+                            if learned.remove(&n) {
+                                gone.push(n);
+                            }
+                        }
                         hub.hold(peer.nva, &peer.name, &add, &gone);
                     }
                     pending.push(Event::UpdateReceived);
@@ -380,7 +432,10 @@ fn run_session(
         report.learned = gone.iter().map(ToString::to_string).collect();
         hub.hold(peer.nva, &peer.name, &[], &gone);
     }
-    report.state = fsm.state().as_str().to_string();
+    report.rejected = rejected.iter().map(ToString::to_string).collect();
+    if report.state.is_empty() {
+        report.state = fsm.state().as_str().to_string();
+    }
     report.advertised = sent.len();
     report
 }

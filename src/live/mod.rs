@@ -211,10 +211,33 @@ pub fn run(
     };
     let lab = Lab::make(plan)?;
     let stop = opts.stop.clone();
+    // The daemons' configuration comes from the file's topology, with the
+    // originations the control plane starts without.
+    let confs = confs
+        .into_iter()
+        .zip(&real)
+        .map(|(c, v)| {
+            c.unwrap_or_else(|| {
+                let dir = Path::new(netns::RUN_DIR)
+                    .join(format!("frr-{}", frr_ns(&lab.plan, topology, *v)));
+                frr::config(topology, *v, &dir.join("bgpd.log"))
+            })
+        })
+        .collect();
     let result = run_lab(&lab, &base, world, &real, confs, &opts, exec_ns, ready);
     stop.store(true, Ordering::Relaxed);
     drop(lab);
     result
+}
+
+/// The namespace of an NVA run by real software.
+fn frr_ns(plan: &Plan, t: &Topology, v: NvaId) -> String {
+    let what = format!("nva {}", t.nvas[v.idx()].name);
+    plan.spaces
+        .iter()
+        .find(|s| s.what == what)
+        .map(|s| s.ns.clone())
+        .unwrap_or_default()
 }
 
 /// A started capture writer.
@@ -248,7 +271,7 @@ fn run_lab(
     base: &Topology,
     world: Arc<World>,
     real: &[NvaId],
-    confs: Vec<Option<String>>,
+    confs: Vec<String>,
     opts: &Options,
     exec_ns: Option<String>,
     ready: impl FnOnce(&Ready<'_>),
@@ -394,16 +417,9 @@ fn run_lab(
             };
             speakers.push(bgp::serve(hub.clone(), inst, peers)?);
         }
-        for (v, conf) in real.iter().zip(confs) {
+        for (v, text) in real.iter().zip(confs) {
             let name = &base.nvas[v.idx()].name;
-            let ns = plan
-                .spaces
-                .iter()
-                .find(|s| s.what == format!("nva {name}"))
-                .map(|s| s.ns.clone())
-                .unwrap_or_default();
-            let dir = Path::new(netns::RUN_DIR).join(format!("frr-{ns}"));
-            let text = conf.unwrap_or_else(|| frr::config(base, *v, &dir.join("bgpd.log")));
+            let ns = frr_ns(&plan, base, *v);
             daemons.push(frr::Bgpd::start(name, &ns, &text)?);
         }
         Ok(())
@@ -438,15 +454,16 @@ fn run_lab(
         Ok(())
     });
 
-    // Shut down: daemons first (their sessions close), then the fabric.
+    // Shut down: the sessions first (each notes its state and sends a
+    // Cease), then the daemons, then the fabric.
     stop.store(true, Ordering::Relaxed);
-    drop(daemons);
     for s in speakers {
         let _ = s.join();
     }
+    drop(daemons);
     let counts = fabric_thread.join().map_err(|_| LiveError::Panicked)?;
     let mut sessions = std::mem::take(&mut *hub.reports.lock().unwrap_or_else(|e| e.into_inner()));
-    sessions.sort_by(|a, b| (&a.peer, &a.route_server).cmp(&(&b.peer, &b.route_server)));
+    let sessions = bgp::merge_reports(sessions);
     drop(live_tx);
     drop(hub);
     let end = control.finish();

@@ -1,0 +1,330 @@
+//! `live`: real namespaces, real ping and real FRR around the fabric.
+//! These need root, iproute2, ethtool and Debian's `frr` (CI installs
+//! them). They share the machine's `vnp-` namespaces, so they run one at
+//! a time.
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Live runs hold machine-wide names: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vnetplane"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The `vnp-` namespaces that exist.
+fn ours() -> Vec<String> {
+    let o = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("vnp-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Running processes named `name` (zombies, dead but not yet reaped by
+/// their parent, are not running).
+fn processes(name: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+                let (comm, rest) = s.split_once(") ").unwrap_or_default();
+                comm.ends_with(&format!("({name}")) && !rest.starts_with('Z')
+            })
+        })
+        .count()
+}
+
+/// Nothing a run made is left: no namespace, no bgpd.
+fn nothing_left() {
+    assert_eq!(ours(), Vec::<String>::new(), "namespaces left behind");
+    assert_eq!(processes("bgpd"), 0, "bgpd left running");
+}
+
+fn summary(stdout: &str) -> serde_json::Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// ping between two spokes through the hub's NVA (the fabric's, modelled
+/// as in `replay`): every echo answered, TTL spent once (by the NVA's OS;
+/// Azure's SDN hops do not decrement it), and the capture has a frame at
+/// every NIC crossed.
+#[test]
+fn ping_between_spokes_crosses_the_hub_nva() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let pcap = std::env::temp_dir().join(format!("vnetplane-live-{}.pcapng", std::process::id()));
+    let o = bin()
+        .args(["live", "-t", "hub-rs-two-nvas", "--json", "--pcapng"])
+        .arg(&pcap)
+        .args([
+            "--exec",
+            "spoke11-vm",
+            "--",
+            "ping",
+            "-c",
+            "3",
+            "-W",
+            "2",
+            "10.12.1.4",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let json_at = out.find("\n{").map_or(0, |i| i + 1);
+    let (ping, s) = out.split_at(json_at);
+    assert!(ping.contains("3 received"), "{ping}");
+    assert_eq!(ping.matches("ttl=63").count(), 3, "{ping}");
+    let s = summary(s);
+    // 3 requests and 3 replies forwarded, nothing dropped.
+    assert!(s["forwarded"].as_u64().unwrap() >= 6, "{s}");
+    assert_eq!(s["dropped"], serde_json::json!({}), "{s}");
+    assert!(s["arp_replies"].as_u64().unwrap() >= 2, "{s}");
+    assert_eq!(s["exec_status"], 0);
+    // The capture: a request crosses spoke11-vm, an NVA NIC (in and out)
+    // and spoke12-vm; interfaces are named after them.
+    let c = vnetplane::io::read::read(std::fs::File::open(&pcap).unwrap(), "live.pcapng").unwrap();
+    assert!(c.frames.len() >= 6 * 3, "{} frames", c.frames.len());
+    let t = Command::new("tshark")
+        .args(["-r"])
+        .arg(&pcap)
+        .args(["-T", "fields", "-e", "frame.interface_name"])
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&t.stdout);
+    for n in ["spoke11-vm", "spoke12-vm"] {
+        assert!(names.lines().any(|l| l == n), "{n} not in {names}");
+    }
+    assert!(names.lines().any(|l| l == "nva1" || l == "nva2"), "{names}");
+    let _ = std::fs::remove_file(&pcap);
+    nothing_left();
+}
+
+/// Scenario 7: NVAs in two regions peer over the global peering; the
+/// route each Route Server programs sends spoke11's traffic for spoke21
+/// back to nva1, its own next hop: a real ping sees its TTL run out,
+/// reported by nva1 (10.1.2.4). With the NVAs tunnelling VXLAN (scenario
+/// 8), the outer packet rides the peering and the ping is answered, its
+/// TTL spent at both NVAs.
+#[test]
+fn multi_region_loop_is_ttl_exceeded_and_vxlan_fixes_it() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let ping = ["--", "ping", "-c", "2", "-W", "2", "10.21.1.4"];
+    let o = bin()
+        .args([
+            "live",
+            "-t",
+            "topologies/multi-region-loop.toml",
+            "--json",
+            "--exec",
+            "spoke11-vm",
+        ])
+        .args(ping)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "ping fails: {out}\n{err}");
+    assert_eq!(out.matches("From 10.1.2.4 icmp_seq=").count(), 2, "{out}");
+    assert!(out.contains("Time to live exceeded"), "{out}");
+    let json_at = out.find("\n{").map_or(0, |i| i + 1);
+    let s = summary(&out[json_at..]);
+    assert_eq!(s["looped"], 2, "{s}");
+    assert_eq!(s["icmp_sent"], 2, "{s}");
+    nothing_left();
+
+    let o = bin()
+        .args([
+            "live",
+            "-t",
+            "topologies/multi-region-vxlan.toml",
+            "--exec",
+            "spoke11-vm",
+        ])
+        .args(ping)
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert_eq!(out.matches("ttl=62").count(), 2, "{out}");
+    nothing_left();
+}
+
+/// Polls `f` every 10 ms for up to `limit`; how long it took to hold.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    loop {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        if t0.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn vtysh(args: &[&str]) -> String {
+    let mut c = Command::new("vtysh");
+    c.args(["--vty_socket", "/run/vnetplane/frr-vnp-nva1"]);
+    for a in args {
+        c.args(["-c", a]);
+    }
+    let o = c.output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Whether spoke11-vm's effective routes (the file `live` keeps) hold
+/// `prefix` with next hop `nh`.
+fn spoke_route(prefix: &str, nh: &str) -> bool {
+    let p = PathBuf::from("/run/vnetplane/live/routes/spoke11-vm.json");
+    let Ok(text) = std::fs::read_to_string(p) else {
+        return false;
+    };
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    v["value"].as_array().is_some_and(|rows| {
+        rows.iter().any(|r| {
+            r["addressPrefix"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == prefix))
+                && r["nextHopIpAddress"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == nh))
+        })
+    })
+}
+
+/// FRR on nva1 peers with both instances of the hub's Route Server over
+/// real BGP. What it receives is Azure's (65515 paths); what it announces
+/// reaches a spoke NIC's effective routes (the Route Server programs it,
+/// next hop nva1) within 1 s, and its withdrawal removes it as fast.
+/// Ctrl-C ends the run with every namespace and daemon gone.
+#[test]
+fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let child = bin()
+        .args(["live", "-t", "hub-rs-two-nvas", "--frr", "nva1", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let established = within(Duration::from_secs(30), || {
+        let s = vtysh(&["show bgp summary"]);
+        s.lines()
+            .filter(|l| l.starts_with("10.1.1.4 ") || l.starts_with("10.1.1.5 "))
+            .filter(|l| !l.contains("Idle") && !l.contains("Active") && !l.contains("Connect"))
+            .count()
+            == 2
+    });
+    assert!(established.is_some(), "{}", vtysh(&["show bgp summary"]));
+    // Azure's routes, from both instances, through 65515.
+    let table = vtysh(&["show bgp ipv4 unicast"]);
+    for p in ["10.1.0.0/16", "10.11.0.0/16", "10.12.0.0/16"] {
+        assert!(table.contains(p), "{p}: {table}");
+    }
+    assert!(table.contains("65515 i"), "{table}");
+    // nva1's originations (from the topology) are programmed.
+    assert!(
+        within(Duration::from_secs(5), || spoke_route(
+            "0.0.0.0/0",
+            "10.1.2.4"
+        ))
+        .is_some()
+    );
+    // A new prefix, then its withdrawal.
+    assert!(!spoke_route("10.99.0.0/16", "10.1.2.4"));
+    let net = ["conf t", "router bgp 65001", "address-family ipv4 unicast"];
+    vtysh(&[net[0], net[1], net[2], "network 10.99.0.0/16"]);
+    let seen = within(Duration::from_secs(1), || {
+        spoke_route("10.99.0.0/16", "10.1.2.4")
+    });
+    assert!(seen.is_some(), "not programmed within 1 s");
+    vtysh(&[net[0], net[1], net[2], "no network 10.99.0.0/16"]);
+    let gone = within(Duration::from_secs(1), || {
+        !spoke_route("10.99.0.0/16", "10.1.2.4")
+    });
+    assert!(gone.is_some(), "not removed within 1 s");
+
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let s = summary(&out);
+    let sessions = s["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{s}");
+    for (k, sess) in sessions.iter().enumerate() {
+        assert_eq!(sess["peer"], "nva1");
+        assert_eq!(sess["route_server"], format!("rs-hub1/IN_{k}"));
+        assert_eq!(sess["established"], true);
+        assert_eq!(sess["state"], "established", "{sess}");
+        assert_eq!(
+            sess["learned"],
+            serde_json::json!(["0.0.0.0/0", "10.0.0.0/8"])
+        );
+        // FRR sends Azure's routes back with 65515 in the path: R27.
+        assert_eq!(
+            sess["rejected"],
+            serde_json::json!(["10.1.0.0/16", "10.11.0.0/16", "10.12.0.0/16"])
+        );
+    }
+    nothing_left();
+}
+
+/// A run that died leaves its namespaces and lock: the next run removes
+/// them. Without root, `live` refuses with exit 2.
+#[test]
+fn leftovers_are_removed_and_non_root_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    Command::new("ip")
+        .args(["netns", "add", "vnp-stale"])
+        .status()
+        .unwrap();
+    std::fs::create_dir_all("/run/vnetplane").unwrap();
+    // A pid that is not running.
+    std::fs::write("/run/vnetplane/live.pid", "4194303\n").unwrap();
+    let o = bin()
+        .args([
+            "live",
+            "-t",
+            "hub-rs-two-nvas",
+            "--exec",
+            "hub1-vm",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    nothing_left();
+    assert!(!std::path::Path::new("/run/vnetplane/live.pid").exists());
+
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_vnetplane"))
+        .args(["live", "-t", "hub-rs-two-nvas"])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
+    assert!(err.contains("needs root"), "{err}");
+    nothing_left();
+}
