@@ -4,6 +4,8 @@
 //! use ([`tables`]). The figures they produce are in docs/performance.md.
 
 pub mod absorb;
+#[cfg(target_os = "linux")]
+pub mod live;
 pub mod lpm;
 pub mod machine;
 pub mod pipeline;

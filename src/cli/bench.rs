@@ -28,6 +28,19 @@ pub enum BenchCommand {
         #[arg(long, value_name = "PATH")]
         table: Option<std::path::PathBuf>,
     },
+    /// `live`: iperf3 TCP and 64-byte frames through one SDN hop of the
+    /// fabric (1 and 2 workers), beside the kernel's own veth forwarding
+    /// measured the same way (needs root, iperf3).
+    #[cfg(target_os = "linux")]
+    Live {
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        #[arg(long)]
+        json: bool,
+    },
     /// A capture file replayed to pcapng and traces, beside `editcap` and
     /// `tshark` copying the same file (one worker, median of `--runs`).
     Replay {
@@ -44,6 +57,19 @@ pub enum BenchCommand {
 pub fn run(a: BenchArgs) -> Result<String> {
     match a.what {
         None => pipeline::command(a.pipeline),
+        #[cfg(target_os = "linux")]
+        Some(BenchCommand::Live {
+            runs,
+            seconds,
+            json,
+        }) => {
+            let rows = vnetplane::bench::live::run(runs, seconds)?;
+            if json {
+                Ok(serde_json::to_string_pretty(&rows)? + "\n")
+            } else {
+                Ok(vnetplane::bench::live::text(&rows))
+            }
+        }
         Some(BenchCommand::Replay { packets, runs, dir }) => {
             Ok(replay::text(&replay::run(packets, runs, &dir)?))
         }

@@ -3,7 +3,7 @@
 //! control plane's latest snapshot, and written out of the port where the
 //! walk ends.
 //!
-//! - Each port is read by `workers` sockets in a `PACKET_FANOUT_HASH`
+//! - Each port is read by `workers` rings in a `PACKET_FANOUT_HASH`
 //!   group, each on its own thread: the kernel spreads a port's flows over
 //!   them as a NIC's RSS spreads them over queues. A thread forwards what
 //!   it reads itself (walk, rewrite, send), adopting new snapshots between
@@ -16,8 +16,9 @@
 //!   a loop through NVA OSes) comes back to its sender as ICMP Time
 //!   Exceeded from the NVA's address; an echo request to such an NVA is
 //!   answered by it. Both go back through the walk.
-//! - The fabric's own frames carry the router MAC as source: read back
-//!   from a port (a socket sees what others send there), they are skipped.
+//! - Sockets are [`super::ring`]'s: a receive ring per reader (frames
+//!   going out of the port are not read back), a send-only socket per
+//!   port a reader sends to.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -25,7 +26,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use pnet_datalink::{self as datalink, DataLinkReceiver, DataLinkSender, NetworkInterface};
+use pnet_datalink::{self as datalink, NetworkInterface};
+
+use super::ring::{RxRing, Tx};
 
 use super::lab::{Plan, PortKind};
 use crate::dataplane::frame::Hops;
@@ -167,31 +170,10 @@ impl Shared {
         })
     }
 
-    fn open(
-        &self,
-        port: usize,
-        fanout: Option<u16>,
-    ) -> Result<(Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>), FabricError> {
-        let cfg = datalink::Config {
-            read_timeout: Some(Duration::from_millis(100)),
-            write_buffer_size: 16_384,
-            read_buffer_size: 16_384,
-            linux_fanout: fanout.map(|group_id| datalink::FanoutOption {
-                group_id,
-                fanout_type: datalink::FanoutType::HASH,
-                defrag: true,
-                rollover: false,
-            }),
-            ..Default::default()
-        };
-        let name = &self.plan.ports[port].fabric_dev;
-        match datalink::channel(&self.ifaces[port], cfg) {
-            Ok(datalink::Channel::Ethernet(tx, rx)) => Ok((tx, rx)),
-            Ok(_) => Err(FabricError::NotEthernet(name.clone())),
-            Err(source) => Err(FabricError::Socket {
-                port: name.clone(),
-                source,
-            }),
+    fn socket_error(&self, port: usize, source: std::io::Error) -> FabricError {
+        FabricError::Socket {
+            port: self.plan.ports[port].fabric_dev.clone(),
+            source,
         }
     }
 }
@@ -200,10 +182,9 @@ impl Shared {
 pub struct PortWorker {
     sh: Arc<Shared>,
     port: usize,
-    rx: Box<dyn DataLinkReceiver>,
-    /// Senders per port, opened on first use (this port's is the reader's
-    /// own socket).
-    tx: Vec<Option<Box<dyn DataLinkSender>>>,
+    rx: RxRing,
+    /// Senders per port, opened on first use.
+    tx: Vec<Option<Tx>>,
     snap: Arc<Snapshot>,
     updates: Receiver<Arc<Snapshot>>,
     buf: WalkBuf,
@@ -226,10 +207,10 @@ impl PortWorker {
         updates: Receiver<Arc<Snapshot>>,
     ) -> Result<PortWorker, FabricError> {
         let fanout = (workers > 1).then_some(port as u16);
-        let (own, rx) = sh.open(port, fanout)?;
-        let mut tx: Vec<Option<Box<dyn DataLinkSender>>> =
-            (0..sh.plan.ports.len()).map(|_| None).collect();
-        tx[port] = Some(own);
+        let index = sh.ifaces[port].index;
+        let rx = RxRing::open(index, fanout).map_err(|e| sh.socket_error(port, e))?;
+        let mut tx: Vec<Option<Tx>> = (0..sh.plan.ports.len()).map(|_| None).collect();
+        tx[port] = Some(Tx::open(index).map_err(|e| sh.socket_error(port, e))?);
         Ok(PortWorker {
             sh,
             port,
@@ -249,13 +230,13 @@ impl PortWorker {
     pub fn run(mut self) -> Result<Counts, FabricError> {
         let mut frame = Vec::with_capacity(2048);
         while !self.sh.stop.load(Ordering::Relaxed) {
-            match self.rx.next() {
-                Ok(f) => {
-                    frame.clear();
-                    frame.extend_from_slice(f);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            let got = self.rx.next(100, |f| {
+                frame.clear();
+                frame.extend_from_slice(f);
+            });
+            match got {
+                Ok(true) => {}
+                Ok(false) => continue,
                 Err(source) => {
                     return Err(FabricError::Socket {
                         port: self.sh.plan.ports[self.port].fabric_dev.clone(),
@@ -263,8 +244,9 @@ impl PortWorker {
                     });
                 }
             }
-            // The fabric's own frames, seen on their way out.
-            if frame.len() < 14 || frame[6..12] == AZURE_ROUTER_MAC {
+            if frame.len() < 14 {
+                self.counts.read += 1;
+                self.counts.drop(DropReason::Malformed);
                 continue;
             }
             while let Ok(s) = self.updates.try_recv() {
@@ -549,25 +531,26 @@ impl PortWorker {
     fn send(&mut self, port: usize, frame: &[u8]) {
         let mac = self.sh.plan.ports[port].mac;
         if self.tx[port].is_none() {
-            match self.sh.open(port, None) {
-                Ok((tx, _)) => self.tx[port] = Some(tx),
+            match Tx::open(self.sh.ifaces[port].index) {
+                Ok(tx) => self.tx[port] = Some(tx),
                 Err(_) => {
                     self.counts.send_errors += 1;
                     return;
                 }
             }
         }
-        let Some(tx) = self.tx[port].as_mut() else {
+        let Some(tx) = self.tx[port].as_ref() else {
             return;
         };
-        let sent = tx.build_and_send(1, frame.len(), &mut |out| {
-            out.copy_from_slice(frame);
-            wire::set_macs(out, mac, AZURE_ROUTER_MAC);
-        });
-        match sent {
-            Some(Ok(())) => self.counts.forwarded += 1,
-            _ => self.counts.send_errors += 1,
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.extend_from_slice(frame);
+        wire::set_macs(&mut out, mac, AZURE_ROUTER_MAC);
+        match tx.send(&out) {
+            Ok(()) => self.counts.forwarded += 1,
+            Err(_) => self.counts.send_errors += 1,
         }
+        self.scratch = out;
     }
 
     /// Answers an ARP request for any address but the asker's own.
@@ -594,8 +577,8 @@ impl PortWorker {
         let frame_out = r.clone();
         self.scratch = r;
         self.counts.arp_replies += 1;
-        if let Some(tx) = self.tx[port].as_mut() {
-            let _ = tx.send_to(&frame_out, None);
+        if let Some(tx) = self.tx[port].as_ref() {
+            let _ = tx.send(&frame_out);
         }
     }
 
@@ -635,8 +618,8 @@ impl PortWorker {
                     return true;
                 }
                 self.counts.nd_replies += 1;
-                if let Some(tx) = self.tx[self.port].as_mut() {
-                    let _ = tx.send_to(&b, None);
+                if let Some(tx) = self.tx[self.port].as_ref() {
+                    let _ = tx.send(&b);
                 }
                 true
             }

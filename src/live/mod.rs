@@ -20,6 +20,7 @@ pub mod fabric;
 pub mod frr;
 pub mod lab;
 pub mod netns;
+pub mod ring;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -462,7 +463,7 @@ fn run_lab(
     }
     drop(daemons);
     let counts = fabric_thread.join().map_err(|_| LiveError::Panicked)?;
-    let mut sessions = std::mem::take(&mut *hub.reports.lock().unwrap_or_else(|e| e.into_inner()));
+    let sessions = std::mem::take(&mut *hub.reports.lock().unwrap_or_else(|e| e.into_inner()));
     let sessions = bgp::merge_reports(sessions);
     drop(live_tx);
     drop(hub);
