@@ -33,7 +33,7 @@ pub struct Row {
     /// iperf3 TCP, Gbit/s (median of runs).
     pub tcp_gbps: Option<f64>,
     /// 64-byte frames received per second at the far end, millions, per
-    /// number of senders (median of runs).
+    /// number of flows (one sender; median of runs).
     pub small_mpps: Vec<(usize, f64)>,
     /// Frames sent per second by the senders, millions (the offered load).
     pub offered_mpps: Vec<(usize, f64)>,
@@ -76,14 +76,16 @@ fn rx_packets(ns: &str) -> Result<u64> {
 }
 
 /// Sends 64-byte frames from `e.src_ns` for `secs` seconds with `senders`
-/// threads (one flow each); (received, sent) per second.
-fn blast(e: &Ends, senders: usize, secs: f64) -> Result<(f64, f64)> {
+/// threads, each taking `flows` flows in turn; (received, sent) per second.
+fn blast(e: &Ends, senders: usize, flows: usize, secs: f64) -> Result<(f64, f64)> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let mut joins = Vec::new();
     let before = rx_packets(&e.dst_ns)?;
     for k in 0..senders {
-        let frame = small_frame(e, 10_000 + k as u16 * 7919);
+        let frames: Vec<Vec<u8>> = (0..flows)
+            .map(|f| small_frame(e, 10_000 + (k * flows + f) as u16 * 7919))
+            .collect();
         let (stop, sent, ns) = (stop.clone(), sent.clone(), e.src_ns.clone());
         let mut tx = netns::within(&ns, || -> Result<Box<dyn datalink::DataLinkSender>> {
             let iface = datalink::interfaces()
@@ -98,8 +100,8 @@ fn blast(e: &Ends, senders: usize, secs: f64) -> Result<(f64, f64)> {
         joins.push(std::thread::spawn(move || {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                for _ in 0..256 {
-                    if let Some(Ok(())) = tx.send_to(&frame, None) {
+                for frame in frames.iter().cycle().take(256) {
+                    if let Some(Ok(())) = tx.send_to(frame, None) {
                         n += 1;
                     }
                 }
@@ -155,24 +157,24 @@ fn iperf(e: &Ends, secs: u32) -> Result<f64> {
         .ok_or_else(|| anyhow!("iperf3 gave no received rate"))
 }
 
-/// Every measurement on one path: (TCP Gbit/s, per senders (received,
-/// offered) Mpps), medians of `runs`.
-fn measure(e: &Ends, runs: usize, secs: f64, senders: &[usize]) -> Result<Row> {
+/// Every measurement on one path: TCP Gbit/s, and per (senders, flows
+/// each) the received and offered Mpps; medians of `runs`.
+fn measure(e: &Ends, runs: usize, secs: f64, senders: &[(usize, usize)]) -> Result<Row> {
     let tcp = (0..runs)
         .map(|_| iperf(e, secs.ceil() as u32))
         .collect::<Result<Vec<_>>>()?;
     let mut small = Vec::new();
     let mut offered = Vec::new();
-    for &s in senders {
+    for &(s, flows) in senders {
         let mut rx = Vec::new();
         let mut tx = Vec::new();
         for _ in 0..runs {
-            let (r, t) = blast(e, s, secs)?;
+            let (r, t) = blast(e, s, flows, secs)?;
             rx.push(r / 1e6);
             tx.push(t / 1e6);
         }
-        small.push((s, median(rx)));
-        offered.push((s, median(tx)));
+        small.push((s * flows, median(rx)));
+        offered.push((s * flows, median(tx)));
     }
     Ok(Row {
         path: String::new(),
@@ -215,7 +217,9 @@ fn fabric(workers: usize, runs: usize, secs: f64) -> Result<Row> {
         })
     });
     let measured = match ready_rx.recv() {
-        Ok(()) => measure(&e, runs, secs, &[workers]),
+        // One sender (a core of its own on two cores), one flow per
+        // worker: the kernel's hash spreads them over the workers.
+        Ok(()) => measure(&e, runs, secs, &[(1, workers)]),
         Err(_) => Err(anyhow!("the lab did not start")),
     };
     stop.store(true, Ordering::Relaxed);
@@ -231,7 +235,7 @@ fn fabric(workers: usize, runs: usize, secs: f64) -> Result<Row> {
 
 /// The kernel forwarding between veth pairs: `vnp-bench-a` → router
 /// `vnp-bench-r` → `vnp-bench-b`.
-fn kernel(runs: usize, secs: f64, senders: &[usize]) -> Result<Row> {
+fn kernel(runs: usize, secs: f64, senders: &[(usize, usize)]) -> Result<Row> {
     let (a, r, b) = ("vnp-bench-a", "vnp-bench-r", "vnp-bench-b");
     for ns in [a, r, b] {
         netns::remove(ns);
@@ -284,8 +288,8 @@ fn kernel(runs: usize, secs: f64, senders: &[usize]) -> Result<Row> {
     Ok(row)
 }
 
-/// Every path: the fabric with 1 and 2 workers, the kernel with 1 and 2
-/// senders.
+/// Every path: the fabric with 1 and 2 workers, the kernel with the same
+/// traffic (one sender, one or two flows).
 pub fn run(runs: usize, secs: f64) -> Result<Vec<Row>> {
     if !nix::unistd::geteuid().is_root() {
         bail!("bench live needs root (network namespaces)");
@@ -293,7 +297,7 @@ pub fn run(runs: usize, secs: f64) -> Result<Vec<Row>> {
     Ok(vec![
         fabric(1, runs, secs)?,
         fabric(2, runs, secs)?,
-        kernel(runs, secs, &[1, 2])?,
+        kernel(runs, secs, &[(1, 1), (1, 2)])?,
     ])
 }
 
@@ -304,7 +308,7 @@ pub fn text(rows: &[Row]) -> String {
     let _ = writeln!(
         o,
         "{:<44} {:>10} {:>28}",
-        "path", "TCP Gbit/s", "64-byte Mpps (senders: rx/offered)"
+        "path", "TCP Gbit/s", "64-byte Mpps (flows: rx/offered)"
     );
     for r in rows {
         let small: Vec<String> = r
