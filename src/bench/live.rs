@@ -188,7 +188,9 @@ fn measure(e: &Ends, runs: usize, secs: f64, senders: &[(usize, usize)]) -> Resu
 /// senders.
 fn fabric(workers: usize, runs: usize, secs: f64) -> Result<Row> {
     let t = crate::topology::load_path_or_builtin("hub-rs-two-nvas")?;
-    let src = t.nic_by_name("spoke11-vm").ok_or_else(|| anyhow!("spoke11-vm"))?;
+    let src = t
+        .nic_by_name("spoke11-vm")
+        .ok_or_else(|| anyhow!("spoke11-vm"))?;
     let dst = t.nic_by_name("hub1-vm").ok_or_else(|| anyhow!("hub1-vm"))?;
     let ip = |n: crate::topology::NicId| match t.nic(n).ips[0] {
         std::net::IpAddr::V4(a) => a,
@@ -242,11 +244,27 @@ fn kernel(runs: usize, secs: f64, senders: &[(usize, usize)]) -> Result<Row> {
         netns::run("ip", &["netns", "add", ns])?;
     }
     let setup = || -> Result<Ends> {
-        netns::ip_in(r, &["link", "add", "ra", "type", "veth", "peer", "name", "eth0", "netns", a])?;
-        netns::ip_in(r, &["link", "add", "rb", "type", "veth", "peer", "name", "eth0", "netns", b])?;
+        netns::ip_in(
+            r,
+            &[
+                "link", "add", "ra", "type", "veth", "peer", "name", "eth0", "netns", a,
+            ],
+        )?;
+        netns::ip_in(
+            r,
+            &[
+                "link", "add", "rb", "type", "veth", "peer", "name", "eth0", "netns", b,
+            ],
+        )?;
         netns::exec_in(r, "sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
         for (ns, dev) in [(a, "eth0"), (b, "eth0"), (r, "ra"), (r, "rb")] {
-            netns::exec_in(ns, "ethtool", &["-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off"])?;
+            netns::exec_in(
+                ns,
+                "ethtool",
+                &[
+                    "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+                ],
+            )?;
             netns::ip_in(ns, &["link", "set", dev, "up"])?;
         }
         netns::ip_in(a, &["addr", "add", "10.0.1.2/24", "dev", "eth0"])?;

@@ -442,7 +442,7 @@ fn section<R: Read>(r: &mut Reader<R>, head: [u8; 8]) -> Result<Order, String> {
         }
     };
     let total = order.u32(&head[4..8]) as usize;
-    if total < 28 || total % 4 != 0 || total > MAX_RECORD {
+    if total < 28 || !total.is_multiple_of(4) || total > MAX_RECORD {
         return Err(format!(
             "section header block of {total} bytes (28 to {MAX_RECORD}, a multiple of 4)"
         ));
@@ -521,7 +521,7 @@ fn pcapng_block<R: Read>(
 ) -> Result<Block, String> {
     let kind = order.u32(&head[0..4]);
     let total = order.u32(&head[4..8]) as usize;
-    if total < 12 || total % 4 != 0 {
+    if total < 12 || !total.is_multiple_of(4) {
         return Err(format!(
             "block of {total} bytes (at least 12, a multiple of 4)"
         ));

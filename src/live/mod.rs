@@ -244,10 +244,10 @@ fn frr_ns(plan: &Plan, t: &Topology, v: NvaId) -> String {
 /// A started capture writer.
 type CaptureJoin = std::thread::JoinHandle<Result<(), crate::io::CaptureError>>;
 
-fn start_capture(
-    path: &Path,
-    world: Arc<World>,
-) -> Result<((Sender<fabric::Captured>, Receiver<Vec<u8>>), CaptureJoin), LiveError> {
+/// The port workers' ends of the capture writer: blocks out, buffers back.
+type CaptureEnds = (Sender<fabric::Captured>, Receiver<Vec<u8>>);
+
+fn start_capture(path: &Path, world: Arc<World>) -> Result<(CaptureEnds, CaptureJoin), LiveError> {
     let mut out = PcapNgOut::create(path).map_err(|source| LiveError::Capture {
         path: path.display().to_string(),
         source,

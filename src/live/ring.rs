@@ -45,9 +45,8 @@ fn check(r: libc::c_int) -> io::Result<libc::c_int> {
 fn packet_socket() -> io::Result<OwnedFd> {
     // SAFETY: socket(2) with constant arguments; a valid descriptor it
     // returns is owned by the `OwnedFd` from here on.
-    let fd = check(unsafe {
-        libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
-    })?;
+    let fd =
+        check(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
     // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -227,14 +226,7 @@ impl Tx {
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: the pointer and length describe `frame`, alive for the
         // call.
-        let n = unsafe {
-            libc::send(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-            )
-        };
+        let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {

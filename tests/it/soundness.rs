@@ -376,7 +376,7 @@ fn intent(t: &Topology, r: &[u64; 8]) -> String {
     };
     let from = endpoint(r[0], r[1], false);
     let to = endpoint(r[2], r[3], true);
-    let isolation = r[4] % 3 == 0;
+    let isolation = r[4].is_multiple_of(3);
     let mut a = format!(
         "\n[[assertion]]\nname = \"random\"\nfrom = \"{from}\"\nto = \"{to}\"\nexpect = \"{}\"\n",
         if isolation { "isolated" } else { "reachable" }
@@ -395,7 +395,7 @@ fn intent(t: &Topology, r: &[u64; 8]) -> String {
             _ => {}
         }
     }
-    if isolation && !nvas.is_empty() && r[5] % 4 == 0 {
+    if isolation && !nvas.is_empty() && r[5].is_multiple_of(4) {
         a.push_str(&format!("not_via = {}\n", pick(&nvas, r[6])));
     }
     match r[7] % 4 {
@@ -414,9 +414,9 @@ fn intent(t: &Topology, r: &[u64; 8]) -> String {
 fn estate(g: &[u64; 12]) -> String {
     let spokes = 1 + (g[0] % 4) as usize;
     let nvas = 1 + (g[1] % 3) as usize;
-    let route_server = g[2] % 2 == 0;
-    let lb = g[3] % 3 == 0;
-    let gateway = g[4] % 2 == 0;
+    let route_server = g[2].is_multiple_of(2);
+    let lb = g[3].is_multiple_of(3);
+    let gateway = g[4].is_multiple_of(2);
     let mut s = String::from(
         "[[vnet]]\nname = \"hub\"\nregion = \"westeurope\"\naddress_space = [\"10.1.0.0/16\"]\n  [[vnet.subnet]]\n  name = \"nva\"\n  prefix = \"10.1.2.0/24\"\n  route_table = \"rt-nva\"\n  [[vnet.subnet]]\n  name = \"vm\"\n  prefix = \"10.1.3.0/24\"\n  [[vnet.subnet]]\n  name = \"empty\"\n  prefix = \"10.1.4.0/24\"\n",
     );
@@ -450,7 +450,7 @@ fn estate(g: &[u64; 12]) -> String {
         ));
     }
     // Two spokes peered directly.
-    if spokes > 1 && g[8] % 2 == 0 {
+    if spokes > 1 && g[8].is_multiple_of(2) {
         s.push_str("[[peering]]\nvnet = \"spoke0\"\nremote = \"spoke1\"\n[[peering]]\nvnet = \"spoke1\"\nremote = \"spoke0\"\n");
     }
     s.push_str(

@@ -258,11 +258,11 @@ pub(super) fn converge_each(ctx: &Ctx, prefixes: &[IpNet]) -> Option<Converged> 
     for (&prefix, &c) in prefixes.iter().zip(&classes.of) {
         let c = c as usize;
         left[c] -= 1;
-        if left[c] > 0 {
-            if let Some(st) = &done[c] {
-                out.push_copy(prefix, st);
-                continue;
-            }
+        if left[c] > 0
+            && let Some(st) = &done[c]
+        {
+            out.push_copy(prefix, st);
+            continue;
         }
         let mut st = done[c].take().unwrap_or_else(|| PrefixState::new(ctx));
         if prefix != prefixes[classes.rep[c]] {

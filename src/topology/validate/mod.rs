@@ -522,11 +522,11 @@ fn appliance_target(t: &Topology, vnet: VnetId, ip: IpAddr) -> ApplianceTarget {
         }
     }
     for s in &t.sites {
-        if s.prefixes.iter().any(|p| p.contains(&ip)) || s.cpe == Some(ip) {
-            if let Some(c) = s.connections.first() {
-                let g = t.gateway(c.gateway);
-                return ApplianceTarget::ViaGateway(g.kind, g.name.clone());
-            }
+        if (s.prefixes.iter().any(|p| p.contains(&ip)) || s.cpe == Some(ip))
+            && let Some(c) = s.connections.first()
+        {
+            let g = t.gateway(c.gateway);
+            return ApplianceTarget::ViaGateway(g.kind, g.name.clone());
         }
     }
     ApplianceTarget::Nobody
