@@ -146,8 +146,15 @@ fn text(s: &live::Summary) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        "frames read {}, forwarded {}, to modelled nodes {}, looped {}, ARP replies {}, ICMP sent {}",
-        s.frames_read, s.forwarded, s.absorbed, s.looped, s.arp_replies, s.icmp_sent
+        "frames read {}, forwarded {}, to modelled nodes {}, looped {}, ARP replies {}, ND replies {}, link-local or multicast (ended at the host) {}, ICMP sent {}",
+        s.frames_read,
+        s.forwarded,
+        s.absorbed,
+        s.looped,
+        s.arp_replies,
+        s.nd_replies,
+        s.link_local,
+        s.icmp_sent
     );
     for (r, n) in &s.dropped {
         let _ = writeln!(o, "  dropped {r}: {n}");

@@ -44,7 +44,7 @@ use crate::wire::{self, AZURE_ROUTER_MAC};
 pub struct Counts {
     /// Frames read from the ports (the fabric's own skipped).
     pub read: u64,
-    /// IP packets handed to an endpoint.
+    /// IP packets read and handed to an endpoint.
     pub forwarded: u64,
     /// Packets delivered to something the fabric models (an NVA it runs,
     /// a gateway): answered or absorbed there.
@@ -53,9 +53,13 @@ pub struct Counts {
     pub looped: u64,
     pub arp_replies: u64,
     pub nd_replies: u64,
+    /// Link-local or multicast packets, which end at the host (VNets carry
+    /// neither).
+    pub link_local: u64,
     /// ICMP the fabric sent (time exceeded, echo replies of modelled NVAs).
     pub icmp_sent: u64,
-    /// Frames a port refused to send (full queue, too big for its MTU).
+    /// Packets read whose port refused to send them (too big for its
+    /// MTU, full queue).
     pub send_errors: u64,
 }
 
@@ -70,8 +74,23 @@ impl Counts {
         self.looped += o.looped;
         self.arp_replies += o.arp_replies;
         self.nd_replies += o.nd_replies;
+        self.link_local += o.link_local;
         self.icmp_sent += o.icmp_sent;
         self.send_errors += o.send_errors;
+    }
+
+    /// Every frame read ended in exactly one count.
+    pub fn balanced(&self) -> bool {
+        let dropped: u64 = self.dropped.iter().sum();
+        self.read
+            == self.forwarded
+                + self.send_errors
+                + self.absorbed
+                + dropped
+                + self.looped
+                + self.arp_replies
+                + self.nd_replies
+                + self.link_local
     }
 
     /// Drops by reason code, the reasons met only.
@@ -272,6 +291,12 @@ impl PortWorker {
         if p.proto == 58 && self.neighbour(frame, &p) {
             return;
         }
+        // Link-local and multicast traffic (MLD reports, mDNS, IGMP) ends
+        // at the host: Azure's fabric forwards neither.
+        if link_scoped(&p) {
+            self.counts.link_local += 1;
+            return;
+        }
         let kind = self.sh.plan.ports[self.port].kind;
         let start = match kind {
             PortKind::Nic(n) => Start::Nic(n),
@@ -323,7 +348,11 @@ impl PortWorker {
             let _ = wire::rewrite_addresses(&mut self.render.cur[14..], s, d);
         }
         let out = std::mem::take(&mut self.render.cur);
-        self.send(port, &out);
+        if self.send(port, &out) {
+            self.counts.forwarded += 1;
+        } else {
+            self.counts.send_errors += 1;
+        }
         self.render.cur = out;
     }
 
@@ -389,23 +418,34 @@ impl PortWorker {
                         .find(|(a, _)| *a == self.buf.packet.outer().header.dst)
                         .map(|(_, k)| *k),
                     Place::At(At::Nva(v)) => {
-                        self.counts.absorbed += 1;
                         if let Some(ip) = original {
+                            self.counts.absorbed += 1;
                             self.echo_reply(v, ip);
                         }
                         None
                     }
                     _ => {
-                        self.counts.absorbed += 1;
+                        if original.is_some() {
+                            self.counts.absorbed += 1;
+                        }
                         None
                     }
                 };
                 if let Some(port) = port {
                     let out = std::mem::take(&mut self.render.cur);
-                    self.send(port, &out);
+                    let sent = self.send(port, &out);
                     self.render.cur = out;
+                    match (original.is_some(), sent) {
+                        (true, true) => self.counts.forwarded += 1,
+                        (true, false) => self.counts.send_errors += 1,
+                        (false, true) => self.counts.icmp_sent += 1,
+                        (false, false) => {}
+                    }
                 }
             }
+            // What becomes of the fabric's own packets is not counted:
+            // only those it delivers (`icmp_sent`).
+            Outcome::Dropped(..) | Outcome::Loop { .. } if original.is_none() => {}
             Outcome::Dropped(place, reason) => {
                 self.counts.drop(reason);
                 if let Some(ip) = original
@@ -521,47 +561,45 @@ impl PortWorker {
         let Ok(p) = wire::parse(Link::Ethernet, &out) else {
             return;
         };
-        self.counts.icmp_sent += 1;
         self.render.cur.clear();
         self.render.cur.extend_from_slice(&out);
         self.walk(Start::Nva(v), &p, None);
     }
 
-    /// Sends a frame out of port `port`, addressed to its endpoint.
-    fn send(&mut self, port: usize, frame: &[u8]) {
+    /// Sends a frame out of port `port`, addressed to its endpoint;
+    /// whether the port took it.
+    fn send(&mut self, port: usize, frame: &[u8]) -> bool {
         let mac = self.sh.plan.ports[port].mac;
         if self.tx[port].is_none() {
             match Tx::open(self.sh.ifaces[port].index) {
                 Ok(tx) => self.tx[port] = Some(tx),
-                Err(_) => {
-                    self.counts.send_errors += 1;
-                    return;
-                }
+                Err(_) => return false,
             }
         }
         let Some(tx) = self.tx[port].as_ref() else {
-            return;
+            return false;
         };
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         out.extend_from_slice(frame);
         wire::set_macs(&mut out, mac, AZURE_ROUTER_MAC);
-        match tx.send(&out) {
-            Ok(()) => self.counts.forwarded += 1,
-            Err(_) => self.counts.send_errors += 1,
-        }
+        let sent = tx.send(&out).is_ok();
         self.scratch = out;
+        sent
     }
 
     /// Answers an ARP request for any address but the asker's own.
     fn arp(&mut self, frame: &[u8]) {
         let a = &frame[14..];
-        // Ethernet/IPv4 request.
+        // Ethernet/IPv4 requests are answered; the rest (replies,
+        // announcements, probes) end here, at the host.
         if a.len() < 28 || a[0..2] != [0, 1] || a[2..4] != [8, 0] || a[6..8] != [0, 1] {
+            self.counts.link_local += 1;
             return;
         }
         let (sha, spa, tpa) = (&a[8..14], &a[14..18], &a[24..28]);
-        if spa == tpa || tpa == [0, 0, 0, 0] {
+        if spa == tpa || tpa == [0, 0, 0, 0] || spa == [0, 0, 0, 0] {
+            self.counts.link_local += 1;
             return;
         }
         let mut r = std::mem::take(&mut self.scratch);
@@ -573,13 +611,11 @@ impl PortWorker {
         r.extend_from_slice(tpa);
         r.extend_from_slice(sha);
         r.extend_from_slice(spa);
-        let port = self.port;
-        let frame_out = r.clone();
-        self.scratch = r;
         self.counts.arp_replies += 1;
-        if let Some(tx) = self.tx[port].as_ref() {
-            let _ = tx.send(&frame_out);
+        if let Some(tx) = self.tx[self.port].as_ref() {
+            let _ = tx.send(&r);
         }
+        self.scratch = r;
     }
 
     /// Answers an IPv6 neighbour solicitation with the router MAC; whether
@@ -593,7 +629,10 @@ impl PortWorker {
         match icmp[0] {
             135 => {
                 let target: [u8; 16] = icmp[8..24].try_into().unwrap_or_default();
-                let IpAddr::V6(src) = p.src else { return true };
+                let IpAddr::V6(src) = p.src else {
+                    self.counts.link_local += 1;
+                    return true;
+                };
                 let dst_ip = if src.is_unspecified() {
                     "ff02::1".parse().unwrap_or(src)
                 } else {
@@ -615,6 +654,7 @@ impl PortWorker {
                 });
                 let mut b = Vec::with_capacity(builder.size(payload.len()));
                 if builder.write(&mut b, &payload).is_err() {
+                    self.counts.link_local += 1;
                     return true;
                 }
                 self.counts.nd_replies += 1;
@@ -623,10 +663,27 @@ impl PortWorker {
                 }
                 true
             }
-            133 | 143 | 130..=132 => true,
+            133 | 143 | 130..=132 => {
+                self.counts.link_local += 1;
+                true
+            }
             _ => false,
         }
     }
+}
+
+/// Whether a packet stays on its link: multicast or broadcast to, or
+/// link-local from.
+fn link_scoped(p: &wire::Parsed) -> bool {
+    let src_link = match p.src {
+        IpAddr::V6(a) => a.is_unicast_link_local(),
+        IpAddr::V4(a) => a.is_link_local(),
+    };
+    let dst_group = match p.dst {
+        IpAddr::V6(a) => a.is_multicast(),
+        IpAddr::V4(a) => a.is_multicast() || a.is_broadcast(),
+    };
+    src_link || dst_group
 }
 
 /// Sums the counts of every port thread.

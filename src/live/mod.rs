@@ -55,6 +55,10 @@ pub struct Options {
 #[derive(Debug, serde::Serialize)]
 pub struct Summary {
     pub frames_read: u64,
+    /// Every frame read is in exactly one of the counts below (forwarded,
+    /// send errors, absorbed, dropped, looped, ARP and ND replies,
+    /// link-local).
+    pub accounted: bool,
     pub forwarded: u64,
     /// Delivered to what the fabric models (NVA OSes, gateways).
     pub absorbed: u64,
@@ -62,6 +66,8 @@ pub struct Summary {
     pub looped: u64,
     pub arp_replies: u64,
     pub nd_replies: u64,
+    /// Link-local and multicast packets, ended at the host.
+    pub link_local: u64,
     pub icmp_sent: u64,
     pub send_errors: u64,
     pub sessions: Vec<bgp::SessionReport>,
@@ -487,6 +493,7 @@ fn run_lab(
     };
     Ok(Summary {
         frames_read: total.read,
+        accounted: total.balanced(),
         forwarded: total.forwarded,
         absorbed: total.absorbed,
         dropped: total
@@ -497,6 +504,7 @@ fn run_lab(
         looped: total.looped,
         arp_replies: total.arp_replies,
         nd_replies: total.nd_replies,
+        link_local: total.link_local,
         icmp_sent: total.icmp_sent,
         send_errors: total.send_errors,
         sessions,

@@ -130,6 +130,7 @@ fn ping_between_spokes_crosses_the_hub_nva() {
     assert_eq!(s["dropped"], serde_json::json!({}), "{s}");
     assert!(s["arp_replies"].as_u64().unwrap() >= 2, "{s}");
     assert_eq!(s["exec_status"], 0);
+    assert_eq!(s["accounted"], true, "{s}");
     // The capture: a request crosses spoke11-vm, an NVA NIC (in and out)
     // and spoke12-vm; interfaces are named after them.
     let c = vnetplane::io::read::read(std::fs::File::open(&pcap).unwrap(), "live.pcapng").unwrap();
@@ -181,6 +182,7 @@ fn multi_region_loop_is_ttl_exceeded_and_vxlan_fixes_it() {
     let json_at = out.find("\n{").map_or(0, |i| i + 1);
     let s = summary(&out[json_at..]);
     assert_eq!(s["looped"], 2, "{s}");
+    assert_eq!(s["accounted"], true, "{s}");
     assert_eq!(s["icmp_sent"], 2, "{s}");
     nothing_left();
 
@@ -199,6 +201,64 @@ fn multi_region_loop_is_ttl_exceeded_and_vxlan_fixes_it() {
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     assert_eq!(out.matches("ttl=62").count(), 2, "{out}");
     nothing_left();
+}
+
+/// TCP (iperf3) and IPv6 through the fabric, VM to VM over a peering:
+/// checksums arrive intact (offloads are off on every veth end), the
+/// fabric answers neighbour solicitations as it answers ARP, and every
+/// frame read is counted once.
+#[test]
+fn tcp_and_ipv6_cross_the_fabric() {
+    if !live_machine() || !tool("iperf3") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let report = std::env::temp_dir().join(format!("vnetplane-iperf-{}.json", std::process::id()));
+    let script = format!(
+        "ip netns exec vnp-hub1-vm iperf3 -s -1 -D && sleep 0.5 && \
+         iperf3 -c 10.1.3.4 -t 1 -J > {} && ping -6 -c 2 -W 2 fd00:1:0:3::4",
+        report.display()
+    );
+    let o = bin()
+        .args([
+            "live",
+            "-t",
+            "topologies/dualstack-ipv6.toml",
+            "--exec",
+            "spoke11-vm",
+        ])
+        .args(["--", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains("2 received"), "{out}");
+    let iperf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let bps = iperf["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(bps > 1e6, "{bps} bit/s");
+    let _ = std::fs::remove_file(&report);
+    let nd: u64 = out
+        .split("ND replies ")
+        .nth(1)
+        .and_then(|r| r.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(nd >= 1, "{out}");
+    nothing_left();
+}
+
+/// Whether `tool` is on the PATH; required where live tests are.
+fn tool(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()));
+    assert!(
+        found || std::env::var_os("VNETPLANE_REQUIRE_LIVE").is_none(),
+        "{name} is required here (VNETPLANE_REQUIRE_LIVE) but not installed"
+    );
+    found
 }
 
 /// Polls `f` every 10 ms for up to `limit`; how long it took to hold.
