@@ -250,6 +250,26 @@ fn tcp_and_ipv6_cross_the_fabric() {
     nothing_left();
 }
 
+/// A `live` run in the background, stopped with Ctrl-C (SIGINT) when
+/// asked or when the test ends early: its namespaces go with it.
+struct Running(Option<std::process::Child>);
+
+impl Running {
+    /// Sends SIGINT and waits for the run's end.
+    fn interrupt(&mut self) -> Option<Output> {
+        let child = self.0.take()?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+        child.wait_with_output().ok()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.interrupt();
+    }
+}
+
 /// Whether `tool` is on the PATH; required where live tests are.
 fn tool(name: &str) -> bool {
     let found = std::env::var_os("PATH")
@@ -318,12 +338,14 @@ fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let child = bin()
-        .args(["live", "-t", "hub-rs-two-nvas", "--frr", "nva1", "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run = Running(Some(
+        bin()
+            .args(["live", "-t", "hub-rs-two-nvas", "--frr", "nva1", "--json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
     let established = within(Duration::from_secs(30), || {
         let s = vtysh(&["show bgp summary"]);
         s.lines()
@@ -361,9 +383,7 @@ fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
     });
     assert!(gone.is_some(), "not removed within 1 s");
 
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run.interrupt().unwrap();
     let (out, err) = text(&o);
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     let s = summary(&out);
@@ -388,7 +408,8 @@ fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
 }
 
 /// A run that died leaves its namespaces and lock: the next run removes
-/// them. Without root, `live` refuses with exit 2.
+/// them. Wrong names and files, and a run without root, are refused with
+/// exit 2.
 #[test]
 fn leftovers_are_removed_and_non_root_is_refused() {
     if !live_machine() {
@@ -418,6 +439,29 @@ fn leftovers_are_removed_and_non_root_is_refused() {
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
     nothing_left();
     assert!(!std::path::Path::new("/run/vnetplane/live.pid").exists());
+
+    // Wrong names and files: exit 2, naming them, before anything is made.
+    for (args, says) in [
+        (vec!["--frr", "nosuch"], "--frr nosuch: no NVA of that name"),
+        (
+            vec!["--frr", "nva1=/nonexistent/frr.conf"],
+            "/nonexistent/frr.conf",
+        ),
+        (
+            vec!["--exec", "nva1", "--", "true"],
+            "--exec nva1: no NIC of that name with a namespace",
+        ),
+    ] {
+        let o = bin()
+            .args(["live", "-t", "hub-rs-two-nvas"])
+            .args(&args)
+            .output()
+            .unwrap();
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {out}\n{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        nothing_left();
+    }
 
     let o = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
