@@ -165,10 +165,10 @@ fn text(s: &live::Summary) -> String {
     for b in &s.sessions {
         let _ = writeln!(
             o,
-            "BGP {} ({}) ↔ {}: {}{}, learned [{}], dropped with 65515 in the path (R27) [{}], advertised {}",
+            "BGP {} ({}) ↔ {}: {}{}, learned [{}], dropped for Azure's AS in the path [{}], advertised {}",
             b.peer,
             b.peer_ip,
-            b.route_server,
+            b.azure_peer,
             b.state,
             if b.established {
                 ""

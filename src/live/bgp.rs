@@ -1,5 +1,5 @@
-//! Real BGP between the modelled Route Servers and NVAs run by real
-//! software: one TCP listener per Route Server instance, in that
+//! Real BGP between the modelled Route Servers (and VPN gateways) and NVAs
+//! run by real software: one TCP listener per instance, in that
 //! instance's namespace, and one session per connecting NVA, driven by
 //! `rustbgpd-fsm` with messages coded by `rustbgpd-wire`.
 //!
@@ -7,11 +7,11 @@
 //!   PREFIX` live events (and `withdraw` when no session of that NVA
 //!   holds the prefix any more); the reconverged tables reach the
 //!   workers as any live update does.
-//! - What a session sends is what the model's Route Server instance
+//! - What a session sends is what the model's speaker instance
 //!   advertises to that NVA (65515 paths, branch-to-branch as
 //!   configured), recomputed at every table version: each change goes out
 //!   as announcements and withdrawals.
-//! - Azure's Route Server is passive here: the NVA connects to it.
+//! - Azure's speakers are passive here: the NVA connects to them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -33,7 +33,7 @@ use super::netns;
 use crate::control::bgp::Node;
 use crate::control::events::Event as CpEvent;
 use crate::pipeline::{LiveEvents, Snapshot};
-use crate::topology::{NvaId, RouteServerId, Topology};
+use crate::topology::{NvaId, Speaker, Topology};
 
 /// A session's state and what it learned, for the run's summary.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -41,8 +41,8 @@ pub struct SessionReport {
     /// The NVA (`nva1`).
     pub peer: String,
     pub peer_ip: IpAddr,
-    /// The Route Server instance (`rs-hub1/IN_0`).
-    pub route_server: String,
+    /// Azure's speaker instance (`rs-hub1/IN_0`, `gw-vpn/IN_1`).
+    pub azure_peer: String,
     /// The FSM's state when the run ended (or when the peer closed the
     /// connection).
     pub state: String,
@@ -50,8 +50,9 @@ pub struct SessionReport {
     pub established: bool,
     /// Prefixes the peer announced (and had not withdrawn).
     pub learned: Vec<String>,
-    /// Prefixes the peer announced with 65515 in the AS path: dropped by
-    /// the Route Server (R27), as Azure's drops them.
+    /// Prefixes the peer announced with Azure's own AS (65515) in the
+    /// path: dropped, as Azure drops them (R27 at a Route Server, the AS
+    /// loop check at a gateway).
     pub rejected: Vec<String>,
     /// Prefixes sent to the peer at the end.
     pub advertised: usize,
@@ -66,7 +67,7 @@ pub fn merge_reports(mut all: Vec<SessionReport>) -> Vec<SessionReport> {
     for r in all.drain(..) {
         match out
             .iter_mut()
-            .find(|o| (&o.peer, &o.route_server) == (&r.peer, &r.route_server))
+            .find(|o| (&o.peer, &o.azure_peer) == (&r.peer, &r.azure_peer))
         {
             Some(o) => {
                 let was = o.established;
@@ -76,14 +77,17 @@ pub fn merge_reports(mut all: Vec<SessionReport>) -> Vec<SessionReport> {
             None => out.push(r),
         }
     }
-    out.sort_by(|a, b| (&a.peer, &a.route_server).cmp(&(&b.peer, &b.route_server)));
+    out.sort_by(|a, b| (&a.peer, &a.azure_peer).cmp(&(&b.peer, &b.azure_peer)));
     out
 }
 
-/// A Route Server instance speaking real BGP.
+/// An instance of Azure's BGP speaker (a Route Server or a VPN gateway)
+/// speaking real BGP.
 #[derive(Clone, Debug)]
 pub struct Instance {
-    pub rs: RouteServerId,
+    pub speaker: Speaker,
+    /// Its ASN (65515 unless a gateway's is set otherwise).
+    pub asn: u32,
     pub k: u8,
     pub ip: Ipv4Addr,
     pub ns: String,
@@ -224,7 +228,13 @@ pub fn serve(
 fn adj_out(snap: &Snapshot, inst: &Instance, nva: NvaId) -> BTreeMap<IpNet, (Ipv4Addr, Vec<u32>)> {
     let cp = &snap.world.cp;
     let label = format!("RouteServiceRole_IN_{}", inst.k);
-    crate::io::azure::model_peer_routes(cp, Node::RouteServer(inst.rs), Node::Nva(nva), false)
+    let node = match inst.speaker {
+        Speaker::RouteServer(r) => Node::RouteServer(r),
+        Speaker::Gateway(g) => Node::Gateway(g),
+        Speaker::Nva(v) => Node::Nva(v),
+        Speaker::Site(s) => Node::Site(s),
+    };
+    crate::io::azure::model_peer_routes(cp, node, Node::Nva(nva), false)
         .into_iter()
         .filter(|(l, _)| *l == label)
         .flat_map(|(_, routes)| routes)
@@ -253,19 +263,24 @@ fn run_session(
     mut stream: TcpStream,
     from: IpAddr,
 ) -> SessionReport {
-    let t_name = |t: &Topology| t.route_servers[inst.rs.idx()].name.clone();
+    let t_name = |t: &Topology| match inst.speaker {
+        Speaker::RouteServer(r) => t.route_servers[r.idx()].name.clone(),
+        Speaker::Gateway(g) => t.gateway(g).name.clone(),
+        Speaker::Nva(v) => t.nvas[v.idx()].name.clone(),
+        Speaker::Site(s) => t.sites[s.idx()].name.clone(),
+    };
     let snap0 = hub.snapshot();
     let mut report = SessionReport {
         peer: peer.name.clone(),
         peer_ip: from,
-        route_server: format!("{}/IN_{}", t_name(&snap0.world.cp.topology), inst.k),
+        azure_peer: format!("{}/IN_{}", t_name(&snap0.world.cp.topology), inst.k),
         state: String::new(),
         established: false,
         learned: Vec::new(),
         rejected: Vec::new(),
         advertised: 0,
     };
-    let mut cfg = PeerConfig::new(65515, peer.asn, inst.ip);
+    let mut cfg = PeerConfig::new(inst.asn, peer.asn, inst.ip);
     cfg.hold_time = 90;
     cfg.families = vec![(rustbgpd_wire::Afi::Ipv4, rustbgpd_wire::Safi::Unicast)];
     let mut fsm = Session::new(cfg);
@@ -278,7 +293,7 @@ fn run_session(
     };
     let mut inbuf = BytesMut::new();
     let mut learned: BTreeSet<IpNet> = BTreeSet::new();
-    // Announced with 65515 in the path: dropped (R27).
+    // Announced with the speaker's own AS in the path: dropped.
     let mut rejected: BTreeSet<IpNet> = BTreeSet::new();
     let mut sent: BTreeMap<IpNet, (Ipv4Addr, Vec<u32>)> = BTreeMap::new();
     let mut sent_version: Option<u32> = None;
@@ -387,10 +402,12 @@ fn run_session(
                                 .ok()
                                 .map(IpNet::V4)
                         };
-                        // R27: a path through 65515 is dropped by the
-                        // Route Server (and withdraws what it replaces).
+                        // A path through the speaker's own AS (65515: R27
+                        // for a Route Server, the AS loop check for a
+                        // gateway) is dropped, and withdraws what it
+                        // replaces.
                         let azure = p.attributes.iter().any(
-                            |a| matches!(a, PathAttribute::AsPath(ap) if ap.contains_asn(65515)),
+                            |a| matches!(a, PathAttribute::AsPath(ap) if ap.contains_asn(inst.asn)),
                         );
                         let announced: Vec<IpNet> = p.announced.iter().filter_map(to_net).collect();
                         let mut gone: Vec<IpNet> = Vec::new();

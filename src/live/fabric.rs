@@ -121,8 +121,9 @@ pub struct Shared {
     /// Port of each NIC that has one.
     pub nic_port: Vec<Option<usize>>,
     pub site_port: Vec<Option<usize>>,
-    /// Route Server instance addresses and their ports.
-    pub rs_ports: Vec<(IpAddr, usize)>,
+    /// Addresses of Azure's BGP speakers' instances (Route Servers,
+    /// gateways) and their ports.
+    pub speaker_ports: Vec<(IpAddr, usize)>,
     pub internet: usize,
     pub stop: Arc<AtomicBool>,
     /// Blocks of captured frames, to the pcapng writer; used buffers come
@@ -165,14 +166,14 @@ impl Shared {
         }
         let mut nic_port = vec![None; nics];
         let mut site_port = vec![None; sites];
-        let mut rs_ports = Vec::new();
+        let mut speaker_ports = Vec::new();
         let mut internet = 0;
         for (k, p) in plan.ports.iter().enumerate() {
             match p.kind {
                 PortKind::Nic(n) => nic_port[n.idx()] = Some(k),
                 PortKind::Site(s) => site_port[s.idx()] = Some(k),
-                PortKind::RouteServer(..) => {
-                    rs_ports.extend(p.addrs.iter().map(|(a, _)| (*a, k)));
+                PortKind::Speaker(..) => {
+                    speaker_ports.extend(p.addrs.iter().map(|(a, _)| (*a, k)));
                 }
                 PortKind::Internet => internet = k,
             }
@@ -182,7 +183,7 @@ impl Shared {
             ifaces,
             nic_port,
             site_port,
-            rs_ports,
+            speaker_ports,
             internet,
             stop,
             capture,
@@ -301,7 +302,7 @@ impl PortWorker {
         let start = match kind {
             PortKind::Nic(n) => Start::Nic(n),
             PortKind::Site(s) => Start::Site(s),
-            PortKind::Internet | PortKind::RouteServer(..) => {
+            PortKind::Internet | PortKind::Speaker(..) => {
                 return self.arrive_direct(frame, &p, kind);
             }
         };
@@ -316,7 +317,7 @@ impl PortWorker {
         self.walk(start, &p, Some(&frame[p.ip_offset..]));
     }
 
-    /// Traffic from the Internet or a Route Server instance: to the NIC
+    /// Traffic from the Internet or a speaker's instance: to the NIC
     /// that owns its destination (a public IP translated to the private
     /// one). The Internet's own routing and a Route Server's replies to
     /// its peers are not modelled hop by hop.
@@ -411,12 +412,23 @@ impl PortWorker {
                     Place::At(At::NicIn(n)) => self.sh.nic_port[n.idx()],
                     Place::At(At::Site(s)) => self.sh.site_port[s.idx()],
                     Place::Internet => Some(self.sh.internet),
-                    Place::RouteServer(_) => self
-                        .sh
-                        .rs_ports
-                        .iter()
-                        .find(|(a, _)| *a == self.buf.packet.outer().header.dst)
-                        .map(|(_, k)| *k),
+                    // A Route Server's or a gateway's own address: its
+                    // speaker, when it has one here.
+                    Place::RouteServer(_)
+                    | Place::At(At::Gateway(_))
+                    | Place::At(At::GatewayIn(_))
+                        if self
+                            .sh
+                            .speaker_ports
+                            .iter()
+                            .any(|(a, _)| *a == self.buf.packet.outer().header.dst) =>
+                    {
+                        self.sh
+                            .speaker_ports
+                            .iter()
+                            .find(|(a, _)| *a == self.buf.packet.outer().header.dst)
+                            .map(|(_, k)| *k)
+                    }
                     Place::At(At::Nva(v)) => {
                         if let Some(ip) = original {
                             self.counts.absorbed += 1;

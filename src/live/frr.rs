@@ -1,5 +1,6 @@
 //! FRR's `bgpd` in an NVA's namespace: its configuration written from the
-//! topology's `[[nva.bgp]]` sessions with Route Servers (or taken from the
+//! topology's `[[nva.bgp]]` sessions with Route Servers and VPN gateways
+//! (or taken from the
 //! user's file), the daemon started alone (no zebra: `-Z`, no kernel
 //! routes: `-n`) as the `frr` user, and stopped by the pid it wrote.
 
@@ -14,8 +15,9 @@ use crate::topology::{NvaId, Speaker, Topology};
 pub const BGPD: &str = "/usr/lib/frr/bgpd";
 
 /// `frr.conf` for NVA `v`: its ASN, a session with each instance of each
-/// Route Server it peers with (eBGP multihop, as Azure's Route Server
-/// needs), and its originated prefixes as `network` statements.
+/// Route Server and VPN gateway it peers with (eBGP multihop: they are
+/// not on the NVA's subnet), and its originated prefixes as `network`
+/// statements.
 pub fn config(t: &Topology, v: NvaId, log: &Path) -> String {
     let nva = &t.nvas[v.idx()];
     let asn = nva.asn.unwrap_or(65001);
@@ -35,11 +37,13 @@ pub fn config(t: &Topology, v: NvaId, log: &Path) -> String {
     let _ = writeln!(c, " no bgp network import-check");
     let mut originate: Vec<String> = Vec::new();
     for s in &nva.bgp {
-        let Speaker::RouteServer(r) = s.peer else {
-            continue;
+        let (ips, asn) = match s.peer {
+            Speaker::RouteServer(r) => (&t.route_servers[r.idx()].ips, 65515),
+            Speaker::Gateway(g) => (&t.gateway(g).ips, t.gateway(g).asn),
+            _ => continue,
         };
-        for ip in &t.route_servers[r.idx()].ips {
-            let _ = writeln!(c, " neighbor {ip} remote-as 65515");
+        for ip in ips {
+            let _ = writeln!(c, " neighbor {ip} remote-as {asn}");
             let _ = writeln!(c, " neighbor {ip} ebgp-multihop 2");
             let _ = writeln!(c, " neighbor {ip} timers 3 9");
             let _ = writeln!(c, " neighbor {ip} timers connect 1");

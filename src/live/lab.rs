@@ -10,7 +10,9 @@
 //! - A site: `vnp-site-NAME` with its hosts (or its first prefix's first
 //!   address); the Internet: `vnp-internet`, which answers for every
 //!   address it is sent (a local route for 0.0.0.0/0).
-//! - A Route Server instance: `vnp-rs-NAME-K`, where its BGP speaker runs.
+//! - A Route Server instance: `vnp-rs-NAME-K`, where its BGP speaker runs;
+//!   a VPN gateway's instance alike (`vnp-gw-NAME-K`) when an NVA run by
+//!   real software peers with it.
 //!
 //! The fabric's ends (`pK`) live in `vnp-fabric`, with offloads off on
 //! both ends, so every frame the fabric reads is a whole, checksummed frame.
@@ -21,7 +23,7 @@ use ipnet::IpNet;
 
 use super::netns::{self, FABRIC, NetnsError};
 use crate::dataplane::frame::nic_mac;
-use crate::topology::{NicId, NvaId, RouteServerId, SiteId, Topology};
+use crate::topology::{GatewayId, NicId, NvaId, RouteServerId, SiteId, Speaker, Topology};
 
 /// What a fabric port leads to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,8 +32,9 @@ pub enum PortKind {
     Nic(NicId),
     Site(SiteId),
     Internet,
-    /// A Route Server instance (0 or 1).
-    RouteServer(RouteServerId, u8),
+    /// An instance (0 or 1) of an Azure BGP speaker: a Route Server, or a
+    /// VPN gateway an NVA run by real software peers with.
+    Speaker(Speaker, u8),
 }
 
 /// One veth pair: the fabric's end and the endpoint's.
@@ -187,17 +190,40 @@ impl Plan {
                 gateways: Vec::new(),
             });
         }
-        for (i, rs) in t.route_servers.iter().enumerate() {
-            let subnet = t
-                .subnets
+        // Azure's BGP speakers: every Route Server's instances, and the
+        // instances of VPN gateways that an NVA run by real software peers
+        // with.
+        let mut speakers: Vec<(Speaker, String, &[IpAddr], &'static str)> = t
+            .route_servers
+            .iter()
+            .enumerate()
+            .map(|(i, rs)| {
+                (
+                    Speaker::RouteServer(RouteServerId(i as u32)),
+                    format!("rs-{}", rs.name),
+                    rs.ips.as_slice(),
+                    "route server",
+                )
+            })
+            .collect();
+        for (i, g) in t.gateways.iter().enumerate() {
+            let id = Speaker::Gateway(GatewayId(i as u32));
+            let peered = real
                 .iter()
-                .find(|s| s.vnet == rs.vnet && s.name == "RouteServerSubnet");
-            for (k, ip) in rs.ips.iter().enumerate().take(2) {
-                let ns = unique('r', i * 2 + k, &format!("rs-{}-{k}", rs.name));
-                spaces.push(space(&ns, format!("route server {} instance {k}", rs.name)));
-                let p = subnet.and_then(|s| s.prefixes.iter().find(|p| p.contains(ip)));
+                .any(|v| t.nvas[v.idx()].bgp.iter().any(|s| s.peer == id));
+            if peered {
+                speakers.push((id, format!("gw-{}", g.name), g.ips.as_slice(), "gateway"));
+            }
+        }
+        for (k0, (id, name, ips, what)) in speakers.into_iter().enumerate() {
+            for (k, ip) in ips.iter().enumerate().take(2) {
+                let ns = unique('r', k0 * 2 + k, &format!("{name}-{k}"));
+                spaces.push(space(&ns, format!("{what} {} instance {k}", &name[3..])));
+                let p = t.subnets.iter().flat_map(|s| s.prefixes.iter()).find(|p| {
+                    p.contains(ip) && p.prefix_len() < if ip.is_ipv4() { 32 } else { 128 }
+                });
                 ports.push(Port {
-                    kind: PortKind::RouteServer(RouteServerId(i as u32), k as u8),
+                    kind: PortKind::Speaker(id, k as u8),
                     ns,
                     dev: "eth0".into(),
                     fabric_dev: String::new(),

@@ -392,7 +392,7 @@ fn run_lab(
     let mut daemons = Vec::new();
     let started = opened.and_then(|()| {
         for p in &plan.ports {
-            let PortKind::RouteServer(rs, k) = p.kind else {
+            let PortKind::Speaker(speaker, k) = p.kind else {
                 continue;
             };
             let Some((IpAddr::V4(ip), _)) = p.addrs.first().copied() else {
@@ -400,12 +400,7 @@ fn run_lab(
             };
             let peers: Vec<bgp::Peer> = real
                 .iter()
-                .filter(|v| {
-                    base.nvas[v.idx()]
-                        .bgp
-                        .iter()
-                        .any(|s| s.peer == Speaker::RouteServer(rs))
-                })
+                .filter(|v| base.nvas[v.idx()].bgp.iter().any(|s| s.peer == speaker))
                 .map(|v| bgp::Peer {
                     nva: *v,
                     name: base.nvas[v.idx()].name.clone(),
@@ -416,8 +411,13 @@ fn run_lab(
             if peers.is_empty() {
                 continue;
             }
+            let asn = match speaker {
+                Speaker::Gateway(g) => base.gateway(g).asn,
+                _ => 65515,
+            };
             let inst = bgp::Instance {
-                rs,
+                speaker,
+                asn,
                 k,
                 ip,
                 ns: p.ns.clone(),

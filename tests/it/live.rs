@@ -391,7 +391,7 @@ fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
     assert_eq!(sessions.len(), 2, "{s}");
     for (k, sess) in sessions.iter().enumerate() {
         assert_eq!(sess["peer"], "nva1");
-        assert_eq!(sess["route_server"], format!("rs-hub1/IN_{k}"));
+        assert_eq!(sess["azure_peer"], format!("rs-hub1/IN_{k}"));
         assert_eq!(sess["established"], true);
         assert_eq!(sess["state"], "established", "{sess}");
         assert_eq!(
@@ -404,6 +404,67 @@ fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
             serde_json::json!(["10.1.0.0/16", "10.11.0.0/16", "10.12.0.0/16"])
         );
     }
+    nothing_left();
+}
+
+/// FRR on an NVA peering with both instances of an active-active VPN
+/// gateway (no Route Server): its loopback, announced over real BGP, is
+/// programmed in the VNet with the gateway's instances as next hops, as
+/// the model programs it from the topology file alone.
+#[test]
+fn frr_peers_with_a_vpn_gateway() {
+    if !live_machine() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let src = std::fs::read_to_string("tests/it/bgp_sessions.rs").unwrap();
+    let start = src
+        .find("fn nva_peers_with_a_vpn_gateway_over_ipsec")
+        .unwrap();
+    let body = &src[start..];
+    let toml = &body[body.find("r#\"").unwrap() + 3..body.find("\"#;").unwrap()];
+    let file = std::env::temp_dir().join(format!("vnetplane-live-gw-{}.toml", std::process::id()));
+    std::fs::write(&file, toml).unwrap();
+    let mut run = Running(Some(
+        bin()
+            .args(["live", "--frr", "nva1", "--json", "-t"])
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    let routes = || {
+        std::fs::read_to_string("/run/vnetplane/live/routes/hub1-vm.json")
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    };
+    let programmed = within(Duration::from_secs(30), || {
+        routes().is_some_and(|v| {
+            v["value"].as_array().is_some_and(|rows| {
+                rows.iter()
+                    .filter(|r| r["addressPrefix"][0] == "172.20.255.1/32")
+                    .filter(|r| r["nextHopType"] == "VirtualNetworkGateway")
+                    .count()
+                    == 2
+            })
+        })
+    });
+    assert!(programmed.is_some(), "{:?}", routes());
+    let o = run.interrupt().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    let s = summary(&out);
+    let sessions = s["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{s}");
+    for (k, sess) in sessions.iter().enumerate() {
+        assert_eq!(sess["azure_peer"], format!("gw-vpn/IN_{k}"));
+        assert_eq!(sess["state"], "established", "{sess}");
+        assert_eq!(sess["learned"], serde_json::json!(["172.20.255.1/32"]));
+        // The gateway's own routes, sent back by FRR: an AS loop.
+        assert_eq!(sess["rejected"], serde_json::json!(["10.1.0.0/16"]));
+    }
+    let _ = std::fs::remove_file(&file);
     nothing_left();
 }
 
