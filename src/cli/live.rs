@@ -147,20 +147,20 @@ fn text(s: &live::Summary) -> String {
     let _ = writeln!(
         o,
         "frames read {}, forwarded {}, to modelled nodes {}, looped {}, ARP replies {}, ND replies {}, link-local or multicast (ended at the host) {}, ICMP sent {}",
-        s.frames_read,
-        s.forwarded,
-        s.absorbed,
-        s.looped,
-        s.arp_replies,
-        s.nd_replies,
-        s.link_local,
-        s.icmp_sent
+        s.counts.read,
+        s.counts.forwarded,
+        s.counts.absorbed,
+        s.counts.looped,
+        s.counts.arp_replies,
+        s.counts.nd_replies,
+        s.counts.link_local,
+        s.counts.icmp_sent
     );
-    for (r, n) in &s.dropped {
+    for (r, n) in s.counts.drops() {
         let _ = writeln!(o, "  dropped {r}: {n}");
     }
-    if s.send_errors > 0 {
-        let _ = writeln!(o, "  frames a port refused: {}", s.send_errors);
+    if s.counts.send_errors > 0 {
+        let _ = writeln!(o, "  frames a port refused: {}", s.counts.send_errors);
     }
     for b in &s.sessions {
         let _ = writeln!(

@@ -39,16 +39,19 @@ use crate::pipeline::Snapshot;
 use crate::topology::{NicId, NvaId};
 use crate::wire::{self, AZURE_ROUTER_MAC};
 
-/// What the fabric counted.
-#[derive(Clone, Debug, Default)]
+/// What the fabric counted (in a run's summary as they are, drops as a
+/// map of reason codes).
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Counts {
-    /// Frames read from the ports (the fabric's own skipped).
+    /// Frames read from the ports.
+    #[serde(rename = "frames_read")]
     pub read: u64,
     /// IP packets read and handed to an endpoint.
     pub forwarded: u64,
     /// Packets delivered to something the fabric models (an NVA it runs,
     /// a gateway): answered or absorbed there.
     pub absorbed: u64,
+    #[serde(serialize_with = "drops_by_reason")]
     pub dropped: [u64; DropReason::ALL.len()],
     pub looped: u64,
     pub arp_replies: u64,
@@ -394,7 +397,9 @@ impl PortWorker {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap_or_default();
                 crate::io::encode_epb(&mut b, ts, data, comment, outbound);
-                let _ = tx.try_send((point, b));
+                // Waits for the writer when it is behind: a capture
+                // holds every frame.
+                let _ = tx.send((point, b));
             }
             Ok(())
         };
@@ -682,6 +687,20 @@ impl PortWorker {
             _ => false,
         }
     }
+}
+
+/// Drops as (reason code → count), the reasons met only.
+fn drops_by_reason<S: serde::Serializer>(
+    d: &[u64; DropReason::ALL.len()],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(
+        DropReason::ALL
+            .iter()
+            .zip(d)
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| (r.code(), n)),
+    )
 }
 
 /// Whether a packet stays on its link: multicast or broadcast to, or

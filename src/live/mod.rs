@@ -54,22 +54,12 @@ pub struct Options {
 /// What a run did, printed at exit.
 #[derive(Debug, serde::Serialize)]
 pub struct Summary {
-    pub frames_read: u64,
-    /// Every frame read is in exactly one of the counts below (forwarded,
-    /// send errors, absorbed, dropped, looped, ARP and ND replies,
-    /// link-local).
+    /// What the fabric read, forwarded and dropped.
+    #[serde(flatten)]
+    pub counts: fabric::Counts,
+    /// Every frame read is in exactly one count (forwarded, send errors,
+    /// absorbed, dropped, looped, ARP and ND replies, link-local).
     pub accounted: bool,
-    pub forwarded: u64,
-    /// Delivered to what the fabric models (NVA OSes, gateways).
-    pub absorbed: u64,
-    pub dropped: std::collections::BTreeMap<String, u64>,
-    pub looped: u64,
-    pub arp_replies: u64,
-    pub nd_replies: u64,
-    /// Link-local and multicast packets, ended at the host.
-    pub link_local: u64,
-    pub icmp_sent: u64,
-    pub send_errors: u64,
     pub sessions: Vec<bgp::SessionReport>,
     /// Table versions published while running.
     pub table_versions: usize,
@@ -492,21 +482,8 @@ fn run_lab(
         _ => None,
     };
     Ok(Summary {
-        frames_read: total.read,
         accounted: total.balanced(),
-        forwarded: total.forwarded,
-        absorbed: total.absorbed,
-        dropped: total
-            .drops()
-            .into_iter()
-            .map(|(r, n)| (r.to_string(), n))
-            .collect(),
-        looped: total.looped,
-        arp_replies: total.arp_replies,
-        nd_replies: total.nd_replies,
-        link_local: total.link_local,
-        icmp_sent: total.icmp_sent,
-        send_errors: total.send_errors,
+        counts: total,
         sessions,
         table_versions: end.versions.len(),
         rejected_events: end.rejected,

@@ -139,16 +139,38 @@ impl Lock {
         };
         std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
         let path = dir.join("live.pid");
-        if let Ok(s) = std::fs::read_to_string(&path)
-            && let Ok(pid) = s.trim().parse::<u32>()
-            && pid != std::process::id()
-            && alive(pid)
-        {
-            return Err(NetnsError::Busy(pid));
+        // Created only if absent: of two runs starting together, one wins.
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write as _;
+                    writeln!(f, "{}", std::process::id()).map_err(|e| file_err(&path, e))?;
+                    return Ok(Lock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse::<u32>().ok());
+                    if let Some(pid) = holder
+                        && pid != std::process::id()
+                        && alive(pid)
+                    {
+                        return Err(NetnsError::Busy(pid));
+                    }
+                    // A dead run's lock: taken over.
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(file_err(&path, e)),
+            }
         }
-        std::fs::write(&path, format!("{}\n", std::process::id()))
-            .map_err(|e| file_err(&path, e))?;
-        Ok(Lock { path })
+        Err(file_err(
+            &path,
+            std::io::Error::other("another run took the lock meanwhile"),
+        ))
     }
 }
 

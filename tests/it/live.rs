@@ -41,6 +41,12 @@ fn live_machine() -> bool {
     false
 }
 
+/// The machine's live lab, held for one test at a time; `None` (skip)
+/// where the machine cannot run `live`.
+fn lab_machine() -> Option<std::sync::MutexGuard<'static, ()>> {
+    live_machine().then(|| ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vnetplane"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -97,10 +103,9 @@ fn summary(stdout: &str) -> serde_json::Value {
 /// every NIC crossed.
 #[test]
 fn ping_between_spokes_crosses_the_hub_nva() {
-    if !live_machine() {
+    let Some(_one) = lab_machine() else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let pcap = std::env::temp_dir().join(format!("vnetplane-live-{}.pcapng", std::process::id()));
     let o = bin()
         .args(["live", "-t", "hub-rs-two-nvas", "--json", "--pcapng"])
@@ -158,10 +163,9 @@ fn ping_between_spokes_crosses_the_hub_nva() {
 /// TTL spent at both NVAs.
 #[test]
 fn multi_region_loop_is_ttl_exceeded_and_vxlan_fixes_it() {
-    if !live_machine() {
+    let Some(_one) = lab_machine() else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let ping = ["--", "ping", "-c", "2", "-W", "2", "10.21.1.4"];
     let o = bin()
         .args([
@@ -209,10 +213,12 @@ fn multi_region_loop_is_ttl_exceeded_and_vxlan_fixes_it() {
 /// frame read is counted once.
 #[test]
 fn tcp_and_ipv6_cross_the_fabric() {
-    if !live_machine() || !tool("iperf3") {
+    if !tool("iperf3") {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_one) = lab_machine() else {
+        return;
+    };
     let report = std::env::temp_dir().join(format!("vnetplane-iperf-{}.json", std::process::id()));
     let script = format!(
         "ip netns exec vnp-hub1-vm iperf3 -s -1 -D && sleep 0.5 && \
@@ -334,10 +340,9 @@ fn spoke_route(prefix: &str, nh: &str) -> bool {
 /// Ctrl-C ends the run with every namespace and daemon gone.
 #[test]
 fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
-    if !live_machine() {
+    let Some(_one) = lab_machine() else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let mut run = Running(Some(
         bin()
             .args(["live", "-t", "hub-rs-two-nvas", "--frr", "nva1", "--json"])
@@ -413,10 +418,9 @@ fn frr_peers_with_both_instances_and_its_routes_reach_a_spoke() {
 /// the model programs it from the topology file alone.
 #[test]
 fn frr_peers_with_a_vpn_gateway() {
-    if !live_machine() {
+    let Some(_one) = lab_machine() else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     let src = std::fs::read_to_string("tests/it/bgp_sessions.rs").unwrap();
     let start = src
         .find("fn nva_peers_with_a_vpn_gateway_over_ipsec")
@@ -473,10 +477,9 @@ fn frr_peers_with_a_vpn_gateway() {
 /// exit 2.
 #[test]
 fn leftovers_are_removed_and_non_root_is_refused() {
-    if !live_machine() {
+    let Some(_one) = lab_machine() else {
         return;
-    }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
     Command::new("ip")
         .args(["netns", "add", "vnp-stale"])
         .status()
