@@ -125,6 +125,9 @@ pub fn run(a: LiveArgs) -> Result<String> {
             .into());
         }
     };
+    if let Some(e) = &summary.routes_error {
+        eprintln!("warning: effective routes not kept current: {e}");
+    }
     let report = if a.json {
         serde_json::to_string_pretty(&summary)? + "\n"
     } else {

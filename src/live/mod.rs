@@ -67,6 +67,9 @@ pub struct Summary {
     pub rejected_events: Vec<String>,
     /// The command's exit status (`--exec`).
     pub exec_status: Option<i32>,
+    /// Writing the effective-routes files failed (the first failure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routes_error: Option<String>,
     /// Whether the capture file was written whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pcapng: Option<String>,
@@ -145,18 +148,17 @@ fn without_originations(t: &Topology, real: &[NvaId]) -> Topology {
 
 /// Writes every NIC's effective routes (Azure's REST shape) to `dir`,
 /// each file replaced whole.
-fn write_routes(dir: &Path, world: &World) {
+fn write_routes(dir: &Path, world: &World) -> std::io::Result<()> {
     let t = &world.cp.topology;
     for (i, nic) in t.nics.iter().enumerate() {
         let table = world.cp.nic_table(NicId(i as u32));
         let list = crate::io::azure::effective_routes(&table);
-        if let Ok(text) = serde_json::to_string_pretty(&list) {
-            let tmp = dir.join(format!(".{}.json", nic.name));
-            if std::fs::write(&tmp, text).is_ok() {
-                let _ = std::fs::rename(&tmp, dir.join(format!("{}.json", nic.name)));
-            }
-        }
+        let text = serde_json::to_string_pretty(&list)?;
+        let tmp = dir.join(format!(".{}.json", nic.name));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, dir.join(format!("{}.json", nic.name)))?;
     }
+    Ok(())
 }
 
 /// Runs the lab: makes it, forwards, speaks BGP, runs the command (or
@@ -304,19 +306,31 @@ fn run_lab(
         path: routes.display().to_string(),
         source,
     })?;
-    write_routes(&routes, &world);
+    let routes_err = |source| netns::NetnsError::File {
+        path: routes.display().to_string(),
+        source,
+    };
+    write_routes(&routes, &world).map_err(routes_err)?;
 
     // The BGP hub follows the versions and keeps the routes files.
     let hub = Arc::new(bgp::Hub::new(first.clone(), live_tx.clone(), stop.clone()));
     let hub_thread = {
         let (hub, routes) = (hub.clone(), routes.clone());
         std::thread::spawn(move || {
+            // The first failure to keep the files current, reported at
+            // the end.
+            let mut failed = None;
             for s in hub_rx {
-                write_routes(&routes, &s.world);
+                if let Err(e) = write_routes(&routes, &s.world) {
+                    failed.get_or_insert_with(|| {
+                        format!("{} (table version {}): {e}", routes.display(), s.version)
+                    });
+                }
                 if let Ok(mut l) = hub.latest.write() {
                     *l = s;
                 }
             }
+            failed
         })
     };
 
@@ -464,7 +478,7 @@ fn run_lab(
     drop(live_tx);
     drop(hub);
     let end = control.finish();
-    let _ = hub_thread.join();
+    let routes_error = hub_thread.join().map_err(|_| LiveError::Panicked)?;
     let capture_result = capture_join.map(|j| j.join());
     outcome?;
     let counts = counts?;
@@ -488,6 +502,7 @@ fn run_lab(
         table_versions: end.versions.len(),
         rejected_events: end.rejected,
         exec_status,
+        routes_error,
         pcapng,
     })
 }
