@@ -1,7 +1,7 @@
 //! The fabric: frames read from the lab's veth ends through AF_PACKET
-//! sockets (pnet's datalink channel), walked by the hop machine under the
-//! control plane's latest snapshot, and written out of the port where the
-//! walk ends.
+//! receive rings ([`super::ring`]; the ports found with pnet), walked by
+//! the hop machine under the control plane's latest snapshot, and written
+//! out of the port where the walk ends.
 //!
 //! - Each port is read by `workers` rings in a `PACKET_FANOUT_HASH`
 //!   group, each on its own thread: the kernel spreads a port's flows over
@@ -16,9 +16,8 @@
 //!   a loop through NVA OSes) comes back to its sender as ICMP Time
 //!   Exceeded from the NVA's address; an echo request to such an NVA is
 //!   answered by it. Both go back through the walk.
-//! - Sockets are [`super::ring`]'s: a receive ring per reader (frames
-//!   going out of the port are not read back), a send-only socket per
-//!   port a reader sends to.
+//! - A reader's ring does not read back the frames going out of its
+//!   port; a send-only socket per port a reader sends to receives nothing.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -1,12 +1,13 @@
 //! AF_PACKET sockets for the fabric's ports: a receive ring (PACKET_MMAP,
 //! TPACKET_V2) per reader, and plain send sockets.
 //!
-//! pnet's datalink channel reads a frame with `poll` and `recvfrom`, sends
-//! with `poll` and `sendto`, and binds every socket (a sender's too) for
-//! all protocols: each frame the fabric sends out of a port was cloned to
-//! every socket on that port and woke its readers. It forwarded 0.20 Mpps
-//! of 64-byte frames per worker, against 0.5 wanted (`vnetplane bench
-//! live`, docs/performance.md). Here:
+//! Why not pnet's datalink channel: it reads a frame with `poll` and
+//! `recvfrom`, sends with `poll` and `sendto`, and binds every socket (a
+//! sender's too) for all protocols, so each frame sent out of a port is
+//! cloned to every socket on that port and wakes its readers. With it the
+//! fabric forwards 0.20 Mpps of 64-byte frames per worker, against 0.5
+//! wanted; with these, 0.66 (`vnetplane bench live`,
+//! docs/performance.md). Here:
 //!
 //! - a reader maps a ring the kernel fills; a frame costs no system call
 //!   while frames keep coming (`poll` only when the ring is empty), and
