@@ -211,6 +211,7 @@ fn fabric(workers: usize, runs: usize, secs: f64) -> Result<Row> {
         frr: Vec::new(),
         exec: None,
         pcapng: None,
+        events: None,
         stop: stop.clone(),
     };
     let run = std::thread::spawn(move || {

@@ -10,11 +10,13 @@ use anyhow::{Result, anyhow};
 use super::Ended;
 use super::args::load;
 use vnetplane::live::{self, LiveError};
+use vnetplane::pipeline::schedule::LineNote;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  \
     sudo vnetplane live -t hub-rs-two-nvas --exec spoke11-vm -- ping -c 3 10.12.1.4\n  \
-    sudo vnetplane live -t hub-rs-two-nvas --frr nva1 --json\n\n\
+    sudo vnetplane live -t hub-rs-two-nvas --frr nva1 --json\n  \
+    echo 'speaker-down nva1' | sudo vnetplane live --events - --exec spoke11-vm -- ping -c 3 10.12.1.4\n\n\
     Every VM NIC gets a namespace `vnp-NIC` (sites `vnp-site-NAME`, the Internet\n\
     `vnp-internet`); enter one with `ip netns exec vnp-NIC bash`. NVAs are the\n\
     fabric's (modelled as in `replay`) unless --frr runs FRR's bgpd in their\n\
@@ -42,6 +44,11 @@ pub struct LiveArgs {
     /// Print the summary at exit as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Read control-plane events from standard input while running, one a
+    /// line (`speaker-down nva2`, `udr-add …`; see `replay --events`),
+    /// and apply them to the running fabric. Only `-` is taken.
+    #[arg(long, value_name = "-")]
+    pub events: Option<String>,
     /// The command for --exec.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -62,7 +69,25 @@ pub fn run(a: LiveArgs) -> Result<String> {
     if a.workers == 0 || a.workers > 64 {
         return Err(anyhow!("--workers: {} is not between 1 and 64", a.workers));
     }
+    if a.events.as_deref().is_some_and(|e| e != "-") {
+        return Err(anyhow!("--events: only `-` (standard input) is taken"));
+    }
     let t = load(&a.topology)?;
+    // Each line checked as it is read: a wrong one is reported with its
+    // number and skipped; the others apply.
+    let events = a.events.as_ref().map(|_| {
+        let topo = Arc::new(t.clone());
+        vnetplane::pipeline::read_events(
+            std::io::stdin(),
+            "stdin",
+            move |e| e.check(&topo),
+            |n| match n {
+                LineNote::Rejected(m) => eprintln!("error: {m}"),
+                LineNote::Late(m) => eprintln!("warning: {m}"),
+            },
+        )
+        .events
+    });
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -84,6 +109,7 @@ pub fn run(a: LiveArgs) -> Result<String> {
         frr,
         exec: a.exec.clone().map(|n| (n, a.command.clone())),
         pcapng: a.pcapng.clone(),
+        events,
         stop,
     };
     let interactive = a.exec.is_none();

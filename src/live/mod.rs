@@ -47,6 +47,10 @@ pub struct Options {
     pub exec: Option<(String, Vec<String>)>,
     /// Where to write what the fabric saw (pcapng).
     pub pcapng: Option<PathBuf>,
+    /// Control-plane events arriving while running (failures, UDR
+    /// changes, advertisements), as `replay` takes them from standard
+    /// input; the command of `--exec` then reads nothing.
+    pub events: Option<Receiver<LiveEvents>>,
     /// Set to stop (Ctrl-C).
     pub stop: Arc<AtomicBool>,
 }
@@ -312,6 +316,18 @@ fn run_lab(
     };
     write_routes(&routes, &world).map_err(routes_err)?;
 
+    // Events from the user go the way real BGP's do.
+    if let Some(rx) = opts.events.clone() {
+        let tx = live_tx.clone();
+        std::thread::spawn(move || {
+            for e in rx {
+                if tx.send(e).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     // The BGP hub follows the versions and keeps the routes files.
     let hub = Arc::new(bgp::Hub::new(first.clone(), live_tx.clone(), stop.clone()));
     let hub_thread = {
@@ -454,7 +470,7 @@ fn run_lab(
         });
         match (&opts.exec, &exec_ns) {
             (Some((_, cmd)), Some(ns)) => {
-                exec_status = Some(run_command(ns, cmd, &stop)?);
+                exec_status = Some(run_command(ns, cmd, &stop, opts.events.is_none())?);
             }
             _ => {
                 while !stop.load(Ordering::Relaxed) {
@@ -507,11 +523,15 @@ fn run_lab(
     })
 }
 
-/// Runs `cmd` in namespace `ns` with this process's standard streams;
-/// its exit status (128 + signal when killed). The stop flag kills it.
-fn run_command(ns: &str, cmd: &[String], stop: &AtomicBool) -> Result<i32, LiveError> {
+/// Runs `cmd` in namespace `ns` with this process's standard output and
+/// error, and its standard input when `stdin` (else none); its exit status
+/// (128 + signal when killed). The stop flag kills it.
+fn run_command(ns: &str, cmd: &[String], stop: &AtomicBool, stdin: bool) -> Result<i32, LiveError> {
     let mut c = std::process::Command::new("ip");
     c.args(["netns", "exec", ns]).args(cmd);
+    if !stdin {
+        c.stdin(std::process::Stdio::null());
+    }
     let mut child = c.spawn().map_err(|source| LiveError::Exec {
         command: cmd.join(" "),
         source,

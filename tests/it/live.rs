@@ -287,6 +287,50 @@ fn tool(name: &str) -> bool {
     found
 }
 
+/// Events typed while the lab runs reach the fabric as they reach a
+/// replay: with both hub NVAs down, spoke11-vm's route to spoke12 is gone
+/// and the system route for 10.0.0.0/8 (next hop None) drops the pings.
+/// A line naming no speaker is reported with its number; the others apply.
+#[test]
+fn events_on_standard_input_change_the_running_fabric() {
+    let Some(_one) = lab_machine() else {
+        return;
+    };
+    let mut child = bin()
+        .args(["live", "-t", "hub-rs-two-nvas", "--json", "--events", "-"])
+        .args(["--exec", "spoke11-vm", "--", "sh", "-c"])
+        // The pings wait for the tables without the NVAs' routes.
+        .arg(
+            "while grep -q 10.1.2.4 /run/vnetplane/live/routes/spoke11-vm.json; do sleep 0.05; done; \
+             ping -c 2 -W 1 10.12.1.4",
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"speaker-down nva1\nspeaker-down nosuch\nspeaker-down nva2\n")
+            .unwrap();
+    }
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "the pings fail: {out}\n{err}");
+    assert!(
+        err.contains("stdin:2: event `speaker-down nosuch`"),
+        "{err}"
+    );
+    let json_at = out.find("\n{").map_or(0, |i| i + 1);
+    let s = summary(&out[json_at..]);
+    assert_eq!(s["dropped"], serde_json::json!({"route-none": 2}), "{s}");
+    assert!(s["table_versions"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["accounted"], true, "{s}");
+    nothing_left();
+}
+
 /// Polls `f` every 10 ms for up to `limit`; how long it took to hold.
 fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let t0 = Instant::now();
