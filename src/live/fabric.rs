@@ -32,7 +32,7 @@ use super::ring::{RxRing, Tx};
 use super::lab::{Plan, PortKind};
 use crate::dataplane::frame::Hops;
 use crate::dataplane::frame::{self as replay, RenderBufs};
-use crate::dataplane::{At, DropReason, Outcome, Place, Start, WalkBuf};
+use crate::dataplane::{At, DropReason, Effects, Outcome, Place, Start, WalkBuf};
 use crate::io::{FrameRef, Link};
 use crate::pipeline::Snapshot;
 use crate::topology::{NicId, NvaId};
@@ -97,12 +97,7 @@ impl Counts {
 
     /// Drops by reason code, the reasons met only.
     pub fn drops(&self) -> Vec<(&'static str, u64)> {
-        DropReason::ALL
-            .iter()
-            .zip(self.dropped)
-            .filter(|(_, n)| *n > 0)
-            .map(|(r, n)| (r.code(), n))
-            .collect()
+        met(&self.dropped).collect()
     }
 
     fn drop(&mut self, r: DropReason) {
@@ -190,6 +185,14 @@ impl Shared {
             stop,
             capture,
         })
+    }
+
+    /// The port of the speaker instance that owns `ip`, if one does.
+    fn speaker_port(&self, ip: IpAddr) -> Option<usize> {
+        self.speaker_ports
+            .iter()
+            .find(|(a, _)| *a == ip)
+            .map(|(_, k)| *k)
     }
 
     fn socket_error(&self, port: usize, source: std::io::Error) -> FabricError {
@@ -387,23 +390,28 @@ impl PortWorker {
             link: Link::Ethernet,
             data: &[],
         };
-        let capture = self.sh.capture.clone();
-        let mut sink = |point: u32, _: Duration, data: &[u8], comment: &str, outbound: bool| {
-            if let Some((tx, back)) = &capture {
-                let mut b = back.try_recv().unwrap_or_default();
-                b.clear();
-                let ts = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default();
-                crate::io::encode_epb(&mut b, ts, data, comment, outbound);
-                // Waits for the writer when it is behind: a capture
-                // holds every frame.
-                let _ = tx.send((point, b));
-            }
-            Ok(())
-        };
         let hops = std::mem::take(&mut self.buf.hops);
-        let _ = replay::render(world, &hops, o, f, Hops::All, &mut self.render, &mut sink);
+        // The bytes change only where a hop has effects (TTL, tunnels,
+        // translation); without them and without a capture the frame
+        // leaves as it came, its MACs set when it is sent.
+        let capture = &self.sh.capture;
+        if capture.is_some() || hops.iter().any(|h| h.effects != Effects::default()) {
+            let mut sink = |point: u32, _: Duration, data: &[u8], comment: &str, outbound: bool| {
+                if let Some((tx, back)) = capture {
+                    let mut b = back.try_recv().unwrap_or_default();
+                    b.clear();
+                    let ts = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    crate::io::encode_epb(&mut b, ts, data, comment, outbound);
+                    // Waits for the writer when it is behind: a capture
+                    // holds every frame.
+                    let _ = tx.send((point, b));
+                }
+                Ok(())
+            };
+            let _ = replay::render(world, &hops, o, f, Hops::All, &mut self.render, &mut sink);
+        }
         if let Some(last) = hops.last()
             && let Some((s, d)) = last.effects.nat
             && self.render.cur.len() > 14
@@ -412,26 +420,17 @@ impl PortWorker {
         }
         match o {
             Outcome::Delivered(place) => {
+                let speaker = self.sh.speaker_port(self.buf.packet.outer().header.dst);
                 let port = match place {
                     Place::At(At::NicIn(n)) => self.sh.nic_port[n.idx()],
                     Place::At(At::Site(s)) => self.sh.site_port[s.idx()],
                     Place::Internet => Some(self.sh.internet),
                     // A Route Server's or a gateway's own address: its
                     // speaker, when it has one here.
-                    Place::RouteServer(_)
-                    | Place::At(At::Gateway(_))
-                    | Place::At(At::GatewayIn(_))
-                        if self
-                            .sh
-                            .speaker_ports
-                            .iter()
-                            .any(|(a, _)| *a == self.buf.packet.outer().header.dst) =>
+                    Place::RouteServer(_) | Place::At(At::Gateway(_) | At::GatewayIn(_))
+                        if speaker.is_some() =>
                     {
-                        self.sh
-                            .speaker_ports
-                            .iter()
-                            .find(|(a, _)| *a == self.buf.packet.outer().header.dst)
-                            .map(|(_, k)| *k)
+                        speaker
                     }
                     Place::At(At::Nva(v)) => {
                         if let Some(ip) = original {
@@ -693,13 +692,16 @@ fn drops_by_reason<S: serde::Serializer>(
     d: &[u64; DropReason::ALL.len()],
     s: S,
 ) -> Result<S::Ok, S::Error> {
-    s.collect_map(
-        DropReason::ALL
-            .iter()
-            .zip(d)
-            .filter(|(_, n)| **n > 0)
-            .map(|(r, n)| (r.code(), n)),
-    )
+    s.collect_map(met(d))
+}
+
+/// (reason code, count) of the reasons met.
+fn met(d: &[u64; DropReason::ALL.len()]) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    DropReason::ALL
+        .iter()
+        .zip(d)
+        .filter(|(_, n)| **n > 0)
+        .map(|(r, n)| (r.code(), *n))
 }
 
 /// Whether a packet stays on its link: multicast or broadcast to, or

@@ -6,7 +6,7 @@
 //! sender's too) for all protocols, so each frame sent out of a port is
 //! cloned to every socket on that port and wakes its readers. With it the
 //! fabric forwards 0.20 Mpps of 64-byte frames per worker, against 0.5
-//! wanted; with these, 0.66 (`vnetplane bench live`,
+//! wanted; with these, 0.78 (`vnetplane bench live`,
 //! docs/performance.md). Here:
 //!
 //! - a reader maps a ring the kernel fills; a frame costs no system call

@@ -1,6 +1,7 @@
 //! The control plane beside the workers: takes scheduled steps and live
 //! events, reconverges, compiles the tables that changed, and publishes a
-//! [`Snapshot`] to every worker.
+//! [`Snapshot`] to every worker. [`serve_control`] runs it on its own for
+//! forwarding that is not a replay (`live`).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -576,5 +577,66 @@ fn newly_failed(before: &ControlPlane, after: &control::bgp::Conditions) -> Pend
             .filter(|t| !was.down_tunnels.contains(t))
             .copied()
             .collect(),
+    }
+}
+
+/// The control plane as a service beside forwarding that is not a replay
+/// (`live`): live events in, a snapshot to every subscriber per version.
+pub struct ControlService {
+    steps: Option<Sender<Ctl>>,
+    forwarded: Option<Sender<()>>,
+    join: std::thread::JoinHandle<Result<ControlEnd, PipelineError>>,
+}
+
+/// What the control service did: its versions and the live events that
+/// did not apply.
+pub struct ServiceEnd {
+    pub versions: Vec<VersionInfo>,
+    pub rejected: Vec<String>,
+}
+
+/// Starts the control plane on a thread of its own: it reconverges on
+/// `live` events (debounced by `opts.coalesce`) and publishes each version
+/// to every subscriber, until [`ControlService::finish`].
+pub fn serve_control(
+    c: Control,
+    world: Arc<World>,
+    live: Receiver<LiveEvents>,
+    subscribers: Vec<Sender<Arc<Snapshot>>>,
+    opts: &super::Options,
+) -> ControlService {
+    let (steps_tx, steps_rx) = crossbeam_channel::unbounded();
+    let (fwd_tx, fwd_rx) = crossbeam_channel::bounded(0);
+    let (_, retired) = crossbeam_channel::unbounded();
+    let opts = *opts;
+    let join = std::thread::spawn(move || {
+        let inputs = Inputs {
+            steps: steps_rx,
+            retired,
+            forwarded: fwd_rx,
+            live: Some(live),
+        };
+        run(c, world, inputs, subscribers, &opts)
+    });
+    ControlService {
+        steps: Some(steps_tx),
+        forwarded: Some(fwd_tx),
+        join,
+    }
+}
+
+impl ControlService {
+    /// Stops the service once the events already sent are handled.
+    pub fn finish(mut self) -> Result<ServiceEnd, PipelineError> {
+        self.steps.take();
+        self.forwarded.take();
+        let end = self
+            .join
+            .join()
+            .map_err(|_| PipelineError::Panicked("the control plane"))??;
+        Ok(ServiceEnd {
+            versions: end.versions,
+            rejected: end.rejected,
+        })
     }
 }

@@ -49,7 +49,7 @@ mod walkcache;
 mod worker;
 mod writer;
 
-pub use control::table_delta;
+pub use control::{ControlService, ServiceEnd, serve_control, table_delta};
 pub use ingest::Queues;
 #[cfg(feature = "bench")]
 pub use kernel::kernel;
@@ -214,7 +214,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Version 0: the tables a run starts with.
-    fn initial(world: Arc<World>) -> Arc<Snapshot> {
+    pub(crate) fn initial(world: Arc<World>) -> Arc<Snapshot> {
         Arc::new(Snapshot {
             version: 0,
             world,
@@ -362,70 +362,9 @@ impl From<crate::io::CaptureError> for PipelineError {
     }
 }
 
-/// The control plane as a service beside forwarding that is not a replay
-/// (`live`): live events in, a snapshot to every subscriber per version.
-pub struct ControlService {
-    steps: Option<Sender<Ctl>>,
-    forwarded: Option<Sender<()>>,
-    join: std::thread::JoinHandle<Result<control::ControlEnd, PipelineError>>,
-}
-
-/// What the control service did: its versions and the live events that
-/// did not apply.
-pub struct ServiceEnd {
-    pub versions: Vec<VersionInfo>,
-    pub rejected: Vec<String>,
-}
-
 /// The first snapshot: the tables a run starts with.
 pub fn first_snapshot(world: Arc<World>) -> Arc<Snapshot> {
     Snapshot::initial(world)
-}
-
-/// Starts the control plane on a thread of its own: it reconverges on
-/// `live` events (debounced by `opts.coalesce`) and publishes each version
-/// to every subscriber, until [`ControlService::finish`].
-pub fn serve_control(
-    c: Control,
-    world: Arc<World>,
-    live: Receiver<LiveEvents>,
-    subscribers: Vec<Sender<Arc<Snapshot>>>,
-    opts: &Options,
-) -> ControlService {
-    let (steps_tx, steps_rx) = unbounded();
-    let (fwd_tx, fwd_rx) = bounded(0);
-    let (_, retired) = unbounded();
-    let opts = *opts;
-    let join = std::thread::spawn(move || {
-        let inputs = control::Inputs {
-            steps: steps_rx,
-            retired,
-            forwarded: fwd_rx,
-            live: Some(live),
-        };
-        control::run(c, world, inputs, subscribers, &opts)
-    });
-    ControlService {
-        steps: Some(steps_tx),
-        forwarded: Some(fwd_tx),
-        join,
-    }
-}
-
-impl ControlService {
-    /// Stops the service once the events already sent are handled.
-    pub fn finish(mut self) -> Result<ServiceEnd, PipelineError> {
-        self.steps.take();
-        self.forwarded.take();
-        let end = self
-            .join
-            .join()
-            .map_err(|_| PipelineError::Panicked("the control plane"))??;
-        Ok(ServiceEnd {
-            versions: end.versions,
-            rejected: end.rejected,
-        })
-    }
 }
 
 /// Runs `frames` through the pipeline. Every frame read ends in exactly
